@@ -1,0 +1,95 @@
+"""Datasets: one record type, one container, one entry point.
+
+>>> from l2i_core.data import load_dataset
+>>> ds = load_dataset("esc10")             # doctest: +SKIP
+>>> ds.split("train"), ds.classes[:3]      # doctest: +SKIP
+
+Datasets: ``esc10``, ``esc50``, ``esc50-fold4`` (ESC-50 layout), ``fsdd``, ``sonyc`` (SONYC-UST v2
+layout, multi-label), ``urbanmix`` (scenes mixed from real ESC clips, written in the SONYC-UST
+layout, with stems) and ``folder`` (a user's ``class_name/*.wav`` tree).
+"""
+
+from __future__ import annotations
+
+import os
+
+from .._errors import ParameterError
+from .records import SPLITS, AudioDataset, Record
+from .registry import SOURCES, cache_dir, download, find_dataset_dir
+
+__all__ = [
+    "AudioDataset",
+    "Record",
+    "SPLITS",
+    "DATASETS",
+    "load_dataset",
+    "find_dataset_dir",
+    "download",
+    "cache_dir",
+]
+
+#: Names accepted by :func:`load_dataset`.
+DATASETS = ("esc10", "esc50", "esc50-fold4", "fsdd", "sonyc", "urbanmix", "folder")
+
+
+def load_dataset(
+    name: str,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    download: bool = False,
+    seed: int = 0,
+    **kwargs,
+) -> AudioDataset:
+    """Load a dataset by name.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`DATASETS`.
+    data_dir : path or None
+        Where the data is; by default ``$L2I_DATA/<name>`` then the user cache (see
+        :func:`~l2i_core.data.registry.find_dataset_dir`). Required for ``folder``.
+    download : bool
+        Allow a checksummed download into the user cache when the data is not found.
+    seed : int
+        Seed of the drawn splits (``esc50-fold4``, ``folder``) and of the ``urbanmix`` build.
+    **kwargs
+        Passed to the loader (``test_fold``, ``val_fold`` for ESC; ``duration``; ...).
+
+    Returns
+    -------
+    AudioDataset
+
+    Raises
+    ------
+    ParameterError
+        Unknown name or bad option.
+    DataNotFoundError
+        The data is not on disk (and not downloadable, or ``download=False``).
+    """
+    name = str(name).lower()
+    if name in ("esc10", "esc50", "esc50-fold4"):
+        from .esc50 import load_esc
+
+        root = find_dataset_dir(name, data_dir, download=download)
+        kwargs.setdefault("split_by", "group" if name == "esc50-fold4" else "fold")
+        return load_esc(root, name=name, esc10=(name == "esc10"), seed=seed, **kwargs)
+    if name == "fsdd":
+        from .fsdd import load_fsdd
+
+        return load_fsdd(find_dataset_dir(name, data_dir), **kwargs)
+    if name == "folder":
+        from .folder import load_folder
+
+        if data_dir is None:
+            raise ParameterError("dataset 'folder' needs data_dir=<folder with one sub-folder of audio per class>")
+        return load_folder(data_dir, seed=seed, **kwargs)
+    if name == "sonyc":
+        from .sonyc import load_sonyc
+
+        return load_sonyc(find_dataset_dir(name, data_dir, download=download), **kwargs)
+    if name == "urbanmix":
+        from .mixtures import load_urbanmix
+
+        return load_urbanmix(data_dir=data_dir, seed=seed, **kwargs)
+    raise ParameterError(f"unknown dataset {name!r}; choose one of {DATASETS}")
