@@ -98,6 +98,8 @@ class AudioDataset:
         One sentence on the split, printed under every table.
     licence : str
         Licence and attribution of the audio, printed in every report that plays it.
+    dropped : sequence of str
+        Clips of the source left out by the loader (e.g. unverified SONYC validation clips).
     """
 
     def __init__(
@@ -111,6 +113,7 @@ class AudioDataset:
         root: Path | None = None,
         protocol: str = "",
         licence: str = "",
+        dropped: Sequence[str] = (),
     ):
         self.name = name
         self.records = list(records)
@@ -120,6 +123,7 @@ class AudioDataset:
         self.root = Path(root) if root is not None else None
         self.protocol = protocol
         self.licence = licence
+        self.dropped = list(dropped)
         self._class_index = {c: i for i, c in enumerate(self.classes)}
         if len(self._class_index) != len(self.classes):
             raise ParameterError(f"{name}: duplicate class names in {self.classes}")
@@ -148,16 +152,7 @@ class AudioDataset:
     # -- views -------------------------------------------------------------------------------
     def subset(self, indices: Sequence[int]) -> "AudioDataset":
         """A dataset with the same classes holding only ``records[i]`` for ``i`` in ``indices``."""
-        return AudioDataset(
-            self.name,
-            [self.records[i] for i in indices],
-            self.classes,
-            multilabel=self.multilabel,
-            duration=self.duration,
-            root=self.root,
-            protocol=self.protocol,
-            licence=self.licence,
-        )
+        return self.replace_records([self.records[i] for i in indices])
 
     def split(self, name: str) -> "AudioDataset":
         """The records of one split (``'train'``, ``'validation'`` or ``'test'``)."""
@@ -266,13 +261,19 @@ class AudioDataset:
         }
 
     def replace_records(self, records: Sequence[Record], **changes) -> "AudioDataset":
-        """A copy with other records (and optionally other attributes)."""
+        """A copy with other records (and optionally other constructor arguments)."""
         kw = dict(
+            name=self.name,
+            classes=self.classes,
             multilabel=self.multilabel,
             duration=self.duration,
             root=self.root,
             protocol=self.protocol,
             licence=self.licence,
+            dropped=self.dropped,
         )
-        kw.update({k: v for k, v in changes.items() if k in kw})
-        return AudioDataset(changes.get("name", self.name), records, changes.get("classes", self.classes), **kw)
+        unknown = set(changes) - set(kw)
+        if unknown:
+            raise ParameterError(f"replace_records: unknown argument(s) {sorted(unknown)}")
+        kw.update(changes)
+        return AudioDataset(kw.pop("name"), records, kw.pop("classes"), **kw)

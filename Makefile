@@ -1,0 +1,25 @@
+# l2i: two commands. `make reproduce` installs and runs the main job; `make test` installs and tests.
+PYTHON ?= python3
+PIP ?= $(PYTHON) -m pip
+# The audio lives beside the repository unless L2I_DATA says otherwise.
+export L2I_DATA ?= $(abspath ../shared/data)
+DATASET ?= esc10
+PRESET ?= cpu
+
+.PHONY: install test reproduce lint clean
+
+install:
+	$(PIP) install torch==2.13.0
+	$(PIP) install -e ".[dev]"
+
+test: install
+	$(PYTHON) -m pytest -q
+
+reproduce: install
+	$(PYTHON) -m l2i_core.pipeline reproduce --dataset $(DATASET) --preset $(PRESET)
+
+lint:
+	$(PYTHON) -m ruff check l2i_core tests benchmarks
+
+clean:
+	rm -rf artifacts .pytest_cache

@@ -1,0 +1,61 @@
+"""Shared fixtures.
+
+``data_root`` is the folder of real audio (``$L2I_DATA``). When it is missing, tests that need it are
+skipped on a developer machine but **fail** under CI (``CI=true``), so a broken data mount can never
+turn a CI run green by skipping.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+def _require(path: Path, what: str) -> Path:
+    if path.exists():
+        return path
+    msg = f"{what} not found at {path}; set L2I_DATA to the folder holding the shared audio"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI=true and {msg}")
+    pytest.skip(msg)
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    """``$L2I_DATA`` as a Path (fails under CI, skips elsewhere, when missing)."""
+    env = os.environ.get("L2I_DATA")
+    if not env:
+        default = _require(Path(__file__).resolve().parents[2] / "shared" / "data", "L2I_DATA (unset; default ../shared/data)")
+        os.environ["L2I_DATA"] = str(default)  # so that loaders called without data_dir find it too
+        return default
+    return _require(Path(env), "L2I_DATA")
+
+
+@pytest.fixture(scope="session")
+def esc10_root(data_root) -> Path:
+    return _require(data_root / "esc10", "ESC-10")
+
+
+@pytest.fixture(scope="session")
+def esc50_fold4_root(data_root) -> Path:
+    return _require(data_root / "esc50_fold4", "ESC-50 fold 4")
+
+
+@pytest.fixture(scope="session")
+def fsdd_root(data_root) -> Path:
+    return _require(data_root / "fsdd", "FSDD")
+
+
+@pytest.fixture(scope="session")
+def sonyc_labels_csv(data_root) -> Path:
+    return _require(data_root / "sonyc_ust_labels" / "tag_annotations.csv", "SONYC-UST label matrix")
+
+
+@pytest.fixture()
+def isolated_env(tmp_path, monkeypatch):
+    """No L2I_DATA, and an empty private cache: nothing can be found unless a test puts it there."""
+    monkeypatch.delenv("L2I_DATA", raising=False)
+    monkeypatch.setenv("L2I_CACHE", str(tmp_path / "cache"))
+    return tmp_path

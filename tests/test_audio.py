@@ -1,0 +1,222 @@
+"""Audio loading, validation and the torch front end."""
+
+from __future__ import annotations
+
+import librosa
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from l2i_core import AudioError, ParameterError
+from l2i_core.audio import FrontEnd, encode_audio, fix_duration, load_audio, peak_normalize
+from l2i_core.config import PRESETS, get_preset
+
+
+def _tone(sr=22050, dur=1.0, f=440.0, amp=0.5):
+    t = np.arange(int(sr * dur)) / sr
+    return (amp * np.sin(2 * np.pi * f * t)).astype(np.float32)
+
+
+# -- presets --------------------------------------------------------------------------------------
+def test_presets_match_design():
+    cpu, paper = get_preset("cpu"), get_preset("paper")
+    assert (cpu.sr, cpu.n_fft, cpu.hop_length, cpu.n_mels) == (22050, 1024, 512, 64)
+    assert (paper.sr, paper.n_fft, paper.hop_length, paper.n_mels) == (44100, 1024, 512, 128)
+    assert type(cpu) is type(paper)
+    assert cpu.n_frames(5.0) == 216 and paper.n_frames(5.0) == 431
+    with pytest.raises(ParameterError, match="unknown preset"):
+        get_preset("gpu")
+
+
+# -- loading --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("fmt,ext", [("WAV", "wav"), ("FLAC", "flac"), ("OGG", "ogg")])
+def test_load_formats_resample_pad_normalise(tmp_path, fmt, ext):
+    y = _tone(sr=16000, dur=0.5, amp=0.3)
+    path = tmp_path / f"tone.{ext}"
+    sf.write(path, y, 16000, format=fmt)
+    out = load_audio(path, sr=22050, duration=1.0)
+    assert out.dtype == np.float32 and out.shape == (22050,)
+    assert np.isclose(np.abs(out).max(), 1.0)
+    # the second half is zero padding
+    assert np.abs(out[int(0.55 * 22050):]).max() < 1e-3
+    # the pitch survived resampling: spectral peak at 440 Hz
+    spec = np.abs(np.fft.rfft(out[: 11025]))
+    assert abs(np.argmax(spec) * 22050 / 11025 - 440) < 5
+
+
+def test_load_stereo_mixes_down(tmp_path):
+    left, right = _tone(f=440, amp=0.4), _tone(f=440, amp=0.2)
+    sf.write(tmp_path / "st.wav", np.stack([left, right], axis=1), 22050)
+    y = load_audio(tmp_path / "st.wav", sr=22050, normalize=False)
+    assert y.ndim == 1
+    np.testing.assert_allclose(y, (left + right) / 2, atol=1e-4)
+    both = load_audio(tmp_path / "st.wav", sr=22050, mono=False, normalize=False)
+    assert both.shape == (2, 22050)
+
+
+def test_crop(tmp_path):
+    sf.write(tmp_path / "a.wav", _tone(dur=2.0), 22050)
+    assert load_audio(tmp_path / "a.wav", sr=22050, duration=0.5).shape == (11025,)
+    assert fix_duration(np.ones(10), 4).tolist() == [1, 1, 1, 1]
+    assert fix_duration(np.ones(2), 4).tolist() == [1, 1, 0, 0]
+
+
+def test_peak_normalize():
+    y = np.array([0.1, -0.5, 0.25])
+    np.testing.assert_allclose(peak_normalize(y), [0.2, -1.0, 0.5])
+    assert np.all(peak_normalize(np.zeros(3)) == 0)
+
+
+# -- bad input: one clear line naming the file ----------------------------------------------------
+def _one_line(err: pytest.ExceptionInfo, path) -> str:
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert str(path) in msg
+    return msg
+
+
+def test_missing_file(tmp_path):
+    p = tmp_path / "nope.wav"
+    with pytest.raises(AudioError) as e:
+        load_audio(p)
+    assert "not found" in _one_line(e, p)
+
+
+def test_corrupt_file(tmp_path):
+    p = tmp_path / "corrupt.wav"
+    p.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunkjunkjunk" + bytes(range(256)))
+    with pytest.raises(AudioError) as e:
+        load_audio(p)
+    assert "cannot decode" in _one_line(e, p)
+
+
+def test_not_audio_file(tmp_path):
+    p = tmp_path / "notes.ogg"
+    p.write_text("this is not audio")
+    with pytest.raises(AudioError) as e:
+        load_audio(p)
+    assert "cannot decode" in _one_line(e, p)
+
+
+def test_zero_length_file(tmp_path):
+    p = tmp_path / "empty.wav"
+    sf.write(p, np.zeros(0, dtype=np.float32), 22050)
+    with pytest.raises(AudioError) as e:
+        load_audio(p)
+    assert "zero-length" in _one_line(e, p)
+
+
+def test_nan_file(tmp_path):
+    p = tmp_path / "nan.wav"
+    y = _tone()
+    y[100:110] = np.nan
+    sf.write(p, y, 22050, subtype="FLOAT")
+    with pytest.raises(AudioError) as e:
+        load_audio(p)
+    assert "NaN or inf" in _one_line(e, p)
+
+
+def test_inf_file(tmp_path):
+    p = tmp_path / "inf.wav"
+    y = _tone()
+    y[5] = np.inf
+    sf.write(p, y, 22050, subtype="FLOAT")
+    with pytest.raises(AudioError, match="NaN or inf"):
+        load_audio(p)
+
+
+def test_silent_file(tmp_path):
+    p = tmp_path / "silence.wav"
+    sf.write(p, np.zeros(22050, dtype=np.float32), 22050)
+    with pytest.raises(AudioError) as e:
+        load_audio(p)
+    assert "all-silent" in _one_line(e, p)
+    assert load_audio(p, allow_silence=True).shape == (22050,)
+
+
+def test_folder_is_not_audio(tmp_path):
+    with pytest.raises(AudioError, match="is a folder"):
+        load_audio(tmp_path)
+
+
+def test_bad_sample_rate_argument(tmp_path):
+    sf.write(tmp_path / "a.wav", _tone(), 22050)
+    with pytest.raises(ParameterError, match="sr must be"):
+        load_audio(tmp_path / "a.wav", sr=0)
+
+
+# -- encode ---------------------------------------------------------------------------------------
+def test_encode_ogg_is_small_and_decodes():
+    import io
+
+    y = _tone(dur=2.0)
+    ogg, wav = encode_audio(y, 22050), encode_audio(y, 22050, format="wav")
+    assert len(ogg) * 3 < len(wav)
+    back, sr = sf.read(io.BytesIO(ogg))
+    assert sr == 22050 and abs(len(back) - len(y)) < 2048
+    with pytest.raises(ParameterError):
+        encode_audio(y, 22050, format="mp4")
+
+
+# -- front end ------------------------------------------------------------------------------------
+def test_frontend_shapes_batched():
+    fe = FrontEnd("cpu")
+    x = torch.randn(3, 22050 * 5)
+    V, phase = fe.magnitude_phase(x)
+    assert V.shape == phase.shape == (3, 513, 216)
+    assert torch.all(V >= 0)
+    assert fe.logmel(x).shape == (3, 64, 216)
+    assert fe(x[0]).shape == (64, 216)
+    assert fe.stft(x.reshape(3, 1, -1)).shape == (3, 1, 513, 216)
+
+
+def test_frontend_batch_equals_single():
+    fe = FrontEnd("cpu")
+    x = torch.randn(2, 22050)
+    both = fe.logmel(x)
+    torch.testing.assert_close(both[1], fe.logmel(x[1]))
+
+
+def test_frontend_rejects_bad_input():
+    fe = FrontEnd("cpu")
+    with pytest.raises(ParameterError):
+        fe.stft(torch.zeros(3, 1))
+    with pytest.raises(ParameterError):
+        fe.istft(torch.zeros(513, 10))
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_stft_istft_round_trip_real_audio(esc10_root, preset):
+    p = get_preset(preset)
+    files = sorted((esc10_root / "audio").glob("*.ogg"))[:4]
+    x = torch.from_numpy(np.stack([load_audio(f, sr=p.sr, duration=5.0) for f in files]))
+    fe = FrontEnd(p)
+    y = fe.istft(fe.stft(x), length=x.shape[-1])
+    rel = (torch.linalg.vector_norm(y - x, dim=-1) / torch.linalg.vector_norm(x, dim=-1)).max().item()
+    assert rel < 1e-4, rel
+    # magnitude/phase path used by the interpreter: synthesise from log1p magnitude and phase
+    V, phase = fe.magnitude_phase(x)
+    y2 = fe.synthesize(V, phase, length=x.shape[-1])
+    rel2 = (torch.linalg.vector_norm(y2 - x, dim=-1) / torch.linalg.vector_norm(x, dim=-1)).max().item()
+    assert rel2 < 1e-4, rel2
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_logmel_matches_librosa(esc10_root, preset):
+    p = get_preset(preset)
+    f = sorted((esc10_root / "audio").glob("*.ogg"))[7]
+    y = load_audio(f, sr=p.sr, duration=5.0)
+    ref = librosa.power_to_db(
+        librosa.feature.melspectrogram(y=y, sr=p.sr, n_fft=p.n_fft, hop_length=p.hop_length, n_mels=p.n_mels, power=2.0),
+        ref=1.0, amin=1e-10, top_db=p.top_db,
+    )
+    ours = FrontEnd(p).logmel(torch.from_numpy(y)).numpy()
+    assert ours.shape == ref.shape
+    # float32 torch vs float32 librosa: agree to a small fraction of a dB
+    assert np.max(np.abs(ours - ref)) < 0.05, np.max(np.abs(ours - ref))
+    lin = FrontEnd(p).log_magnitude(torch.from_numpy(y)).numpy()
+    ref_lin = np.log1p(np.abs(librosa.stft(y, n_fft=p.n_fft, hop_length=p.hop_length)))
+    np.testing.assert_allclose(lin, ref_lin, atol=1e-3)
