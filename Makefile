@@ -17,6 +17,7 @@ test: install
 
 reproduce: install
 	$(PYTHON) -m l2i_core.pipeline reproduce --dataset $(DATASET) --preset $(PRESET)
+	$(PYTHON) -m l2i_core.pipeline reproduce --dataset urbanmix --preset $(PRESET)
 
 lint:
 	$(PYTHON) -m ruff check l2i_core tests benchmarks

@@ -249,6 +249,16 @@ class AudioDataset:
         y = fix_duration(y, p.n_samples(self.duration))
         return (peak_normalize(y) if normalize else y).astype(np.float32)
 
+    def load_batch(self, items: Sequence[int | Record] | None = None, preset: str | Preset = "cpu", *,
+                   progress: bool = False) -> np.ndarray:
+        """Waveforms of several records stacked, ``(n_items, n_samples)`` float32 (all by default)."""
+        items = range(len(self)) if items is None else items
+        if progress:
+            from tqdm.auto import tqdm
+
+            items = tqdm(items, desc=f"loading {self.name}", unit="clip")
+        return np.stack([self.load(i, preset) for i in items]) if len(self) else np.zeros((0, 0), np.float32)
+
     def load_stems(self, item: int | Record, preset: str | Preset = "cpu") -> dict[str, np.ndarray]:
         """Per-class stems of a mixture at the preset's rate, *not* normalised (they sum to the mix)."""
         r = self.records[item] if isinstance(item, (int, np.integer)) else item

@@ -65,7 +65,35 @@ def _sonyc_layout(p: Path) -> bool:
     return (p / "annotations.csv").is_file()
 
 
-# Checksums: md5 as published by the data hosts (ESC-50 GitHub archive, Zenodo for SONYC-UST v2).
+# SONYC-UST v2 on Zenodo (record 3966543): file name and md5 as published there.
+_SONYC_ZENODO = "https://zenodo.org/record/3966543/files/{}?download=1"
+_SONYC_FILES = (
+    ("audio-0.tar.gz", "bbb4dbae7d2e58e18d24878b9ee1eb51"),
+    ("audio-1.tar.gz", "7c369ff37ac6a1fdd8493fdffe62e0a1"),
+    ("audio-2.tar.gz", "412241c063d7f196953d3dd1c44aeb5e"),
+    ("audio-3.tar.gz", "d2a872392d95993a2c238d305b940812"),
+    ("audio-4.tar.gz", "b15b0e0cb3f8584259ef0d24293a9be3"),
+    ("audio-5.tar.gz", "de745f887067433757a2f2c8f99f99bb"),
+    ("audio-6.tar.gz", "b0286c67468369d66336f6f5ddede31f"),
+    ("audio-7.tar.gz", "ff300183ab7a9d3f2f74c3b730ffeb52"),
+    ("audio-8.tar.gz", "7be76b821fa6dbe20f6b50ca440e1024"),
+    ("audio-9.tar.gz", "959f7edfbb26eadad9865069f38aa9dd"),
+    ("audio-10.tar.gz", "84e94de273666c537a3e6b709ee88d9b"),
+    ("audio-11.tar.gz", "44fe1f43121a7d1178aa0cdf7477793b"),
+    ("audio-12.tar.gz", "a7eb21011f460b5ac289f8e285e875ab"),
+    ("audio-13.tar.gz", "27945a8b1008eec787f97213164951e6"),
+    ("audio-14.tar.gz", "fb8c7d81c3bde3a0c86c1e55e6a85a24"),
+    ("audio-15.tar.gz", "f6af9b65d876ef96d199b9e5f0473cb9"),
+    ("audio-16.tar.gz", "e8337c61a90c30989d500f950fbe443a"),
+    ("audio-17.tar.gz", "3e47e85eb4564a30fe7f442ee97ec7b9"),
+    ("audio-18.tar.gz", "c6b2ef4d0d5b7269d465c469cdbbdc4b"),
+    ("annotations.csv", "70b507b15bb4cfcce4870925302f276b"),
+    ("dcase-ust-taxonomy.yaml", "6c1cca1c4c383a6ebb0cb71cb74fe3a9"),
+)
+
+# Checksums as published by the hosts: ESC-50's GitHub archive (md5, as in soundata and HEAR; a
+# branch archive can be regenerated, so a mismatch is reported as such), FSDD v1.0.9 (sha256, as in
+# TensorFlow Datasets), SONYC-UST v2 (md5, Zenodo).
 SOURCES: dict[str, DatasetSource] = {
     "esc50": DatasetSource(
         name="esc50",
@@ -101,12 +129,27 @@ SOURCES: dict[str, DatasetSource] = {
         name="fsdd",
         folders=("fsdd", "free-spoken-digit-dataset"),
         is_root=_fsdd_layout,
-        how_to_get="git clone the Free Spoken Digit Dataset into <L2I_DATA>/fsdd",
+        remotes=(
+            Remote(
+                url="https://github.com/Jakobovski/free-spoken-digit-dataset/archive/v1.0.9.tar.gz",
+                known_hash="sha256:8bc44cde129d505cbbb6b365c09f80c663f2aa77578afc634e6141a2f87100c0",
+                fname="free-spoken-digit-dataset-1.0.9.tar.gz",
+                archive="tar",
+            ),
+        ),
+        size="about 12 MB",
+        extracted_root="free-spoken-digit-dataset-1.0.9",
+        how_to_get="l2i_core.data.download('fsdd')",
     ),
     "sonyc": DatasetSource(
         name="sonyc",
         folders=("sonyc", "sonyc_ust", "sonyc-ust", "SONYC-UST"),
         is_root=_sonyc_layout,
+        remotes=tuple(
+            Remote(url=_SONYC_ZENODO.format(name), known_hash=f"md5:{md5}", fname=name,
+                   archive="tar" if name.endswith(".tar.gz") else None)
+            for name, md5 in _SONYC_FILES
+        ),
         size="about 20 GB",
         how_to_get="l2i_core.data.download('sonyc'), or build a small stand-in with dataset='urbanmix'",
     ),
@@ -212,7 +255,8 @@ def download_dataset(name: str) -> Path:
                 url=remote.url,
                 known_hash=remote.known_hash,
                 fname=remote.fname,
-                path=target / "_downloads",
+                # archives are kept aside and unpacked into target; plain files land in target itself
+                path=target / "_downloads" if remote.archive else target,
                 processor=processor,
                 progressbar=_has_tqdm(),
             )

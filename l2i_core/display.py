@@ -1,0 +1,155 @@
+"""Plots and compressed audio players for notebooks and static HTML reports.
+
+Players are plain HTML ``<audio>`` elements with the sound embedded as an OGG/Vorbis data URI
+(6-8x smaller than the 16-bit WAV that ``IPython.display.Audio`` embeds for arrays), so reports
+stay small and play in any browser without a kernel.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from typing import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from .audio import encode_audio
+from .config import Preset, get_preset
+
+__all__ = ["AudioPlayer", "audio_player", "player_table", "example_players", "stem_players", "plot_class_counts", "specshow", "plot_spectrogram_grid"]
+
+
+class AudioPlayer:
+    """An embeddable ``<audio controls>`` player (OGG/Vorbis data URI) with an optional caption.
+
+    Displays in Jupyter through ``_repr_html_`` and survives ``nbconvert --to html``.
+    """
+
+    def __init__(self, y: np.ndarray, sr: int, *, title: str | None = None, format: str = "ogg"):
+        self.sr = int(sr)
+        self.title = title
+        self.format = format
+        self.data = encode_audio(np.asarray(y, dtype=np.float32), self.sr, format=format)
+        self.duration = len(y) / self.sr
+
+    @property
+    def mime(self) -> str:
+        return {"ogg": "audio/ogg", "wav": "audio/wav", "flac": "audio/flac"}[self.format.lower()]
+
+    def to_html(self) -> str:
+        b64 = base64.b64encode(self.data).decode("ascii")
+        caption = f'<div style="font-size:90%">{html.escape(self.title)}</div>' if self.title else ""
+        return (
+            f'<div style="display:inline-block;margin:2px 8px 2px 0">{caption}'
+            f'<audio controls preload="metadata" src="data:{self.mime};base64,{b64}"></audio></div>'
+        )
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+
+def audio_player(y: np.ndarray, sr: int, *, title: str | None = None, format: str = "ogg") -> AudioPlayer:
+    """Return an :class:`AudioPlayer` for waveform ``y`` (not autoplaying, not looping)."""
+    return AudioPlayer(y, sr, title=title, format=format)
+
+
+class _HTML:
+    def __init__(self, text: str):
+        self.text = text
+
+    def _repr_html_(self) -> str:
+        return self.text
+
+
+def player_table(players: Sequence[AudioPlayer], *, columns: int = 3):
+    """Lay several players out in a grid (an object with ``_repr_html_``)."""
+    cells = [p.to_html() for p in players]
+    rows = ["".join(f"<td>{c}</td>" for c in cells[i : i + columns]) for i in range(0, len(cells), columns)]
+    return _HTML("<table>" + "".join(f"<tr>{r}</tr>" for r in rows) + "</table>")
+
+
+def example_players(ds, preset: str | Preset = "cpu", *, per_class: int = 1, split: str | None = None,
+                    columns: int = 4):
+    """One player per class (first label) of dataset ``ds``: a quick way to listen to the data."""
+    p = get_preset(preset)
+    sub = ds.per_class(per_class, split=split)
+    players = [audio_player(sub.load(r, p), p.sr, title=f"{'+'.join(r.labels) or '(no label)'} · {r.uid}") for r in sub]
+    return player_table(players, columns=columns)
+
+
+def stem_players(ds, record, preset: str | Preset = "cpu", *, columns: int = 4):
+    """Players for a mixture and each of its stems (mixtures with known sources only).
+
+    The mixture and the stems are played at their true relative levels (no normalisation).
+    """
+    p = get_preset(preset)
+    mix = ds.load(record, p, normalize=False)
+    players = [audio_player(mix, p.sr, title=f"mixture {record.uid}: {', '.join(record.labels) or 'no event'}")]
+    players += [audio_player(y, p.sr, title=f"stem: {name}") for name, y in ds.load_stems(record, p).items()]
+    return player_table(players, columns=columns)
+
+
+def plot_class_counts(counts, *, title: str = "Clips per class and split", ax=None):
+    """Horizontal stacked bar chart of a ``class_counts()`` table (classes × splits)."""
+    splits = [c for c in counts.columns if c != "total"]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 0.25 * len(counts) + 1.2))
+    left = np.zeros(len(counts))
+    for s in splits:
+        ax.barh(counts.index.astype(str), counts[s].to_numpy(), left=left, label=s)
+        left += counts[s].to_numpy()
+    ax.invert_yaxis()
+    ax.set_xlabel("number of clips")
+    ax.set_ylabel("class")
+    ax.set_title(title)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", title="split")
+    return ax
+
+
+def specshow(S: np.ndarray, preset: str | Preset = "cpu", *, ax=None, mel: bool = True, title: str | None = None,
+             colorbar: bool = False, unit: str = "dB"):
+    """Show a log-mel (``mel=True``) or linear-frequency spectrogram with labelled axes.
+
+    Parameters
+    ----------
+    S : np.ndarray [shape=(n_bins, n_frames)]
+    preset : str or Preset
+        Gives the sample rate and hop, for time and frequency axes.
+    """
+    import librosa.display
+
+    p = get_preset(preset)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3))
+    img = librosa.display.specshow(
+        np.asarray(S), sr=p.sr, hop_length=p.hop_length, x_axis="time",
+        y_axis="mel" if mel else "linear", fmin=p.fmin, fmax=p.fmax or p.sr / 2, ax=ax, cmap="magma",
+    )
+    ax.xaxis.set_major_locator(plt.MaxNLocator(5))
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("frequency (Hz)")
+    if title:
+        ax.set_title(title, fontsize="small")
+    if colorbar:
+        plt.colorbar(img, ax=ax, label=unit)
+    return img
+
+
+def plot_spectrogram_grid(specs: Sequence[np.ndarray], titles: Sequence[str], preset: str | Preset = "cpu", *,
+                          columns: int = 4, mel: bool = True, suptitle: str | None = None):
+    """Grid of spectrograms (log-mel dB by default) with a shared colour bar."""
+    n = len(specs)
+    rows = int(np.ceil(n / columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.4 * rows), squeeze=False,
+                             constrained_layout=True)
+    img = None
+    for ax, S, t in zip(axes.flat, specs, titles):
+        img = specshow(S, preset, ax=ax, mel=mel, title=t)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    if img is not None:
+        fig.colorbar(img, ax=axes, label="dB" if mel else "log(1 + |X|)", shrink=0.8)
+    if suptitle:
+        fig.suptitle(suptitle)
+    return fig

@@ -1,0 +1,77 @@
+"""Packaging invariants: pyproject and environment.yml agree, no torchaudio, README's two commands."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _name(req: str) -> str:
+    return re.split(r"[<>=!~\[; ]", req.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def _pyproject():
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def test_environment_yml_matches_pyproject():
+    proj = _pyproject()["project"]
+    wanted = {_name(r): r.replace(" ", "") for r in proj["dependencies"] + proj["optional-dependencies"]["dev"]}
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip_list = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+    conda_names = {_name(d) for d in env["dependencies"] if isinstance(d, str)}
+    have = {_name(r): r.replace(" ", "") for r in pip_list if not r.startswith("-e")}
+    assert set(have) == set(wanted), (set(have) ^ set(wanted))
+    assert have == wanted  # same version ranges too
+    assert "-e ." in pip_list
+    assert conda_names <= {"python", "pip"}
+
+
+def test_required_runtime_dependencies_and_dev_extra():
+    proj = _pyproject()["project"]
+    names = {_name(r) for r in proj["dependencies"]}
+    for need in ("torch", "numpy", "librosa", "soundfile", "pandas", "matplotlib", "seaborn", "ipywidgets",
+                 "jupyterlab", "papermill", "nbconvert", "ipykernel", "scikit-learn", "tqdm", "pooch"):
+        assert need in names, need
+    assert {"pytest", "ruff"} <= {_name(r) for r in proj["optional-dependencies"]["dev"]}
+    assert proj["requires-python"] == ">=3.11"
+
+
+def test_torch_range_admits_2_13_and_excludes_newer():
+    from packaging.specifiers import SpecifierSet
+
+    spec = next(r for r in _pyproject()["project"]["dependencies"] if _name(r) == "torch")
+    s = SpecifierSet(spec[len("torch"):])
+    assert "2.13.0" in s and "2.14.0" not in s
+
+
+def test_no_torchaudio_anywhere():
+    proj = _pyproject()["project"]
+    reqs = proj["dependencies"] + [r for extra in proj["optional-dependencies"].values() for r in extra]
+    assert "torchaudio" not in {_name(r) for r in reqs}
+    env_lines = [ln.split("#")[0] for ln in (ROOT / "environment.yml").read_text().splitlines()]
+    assert not any("torchaudio" in ln for ln in env_lines)
+    for py in (ROOT / "l2i_core").rglob("*.py"):
+        assert not re.search(r"^\s*(import|from)\s+torchaudio", py.read_text(), re.M), py
+    readme = (ROOT / "README.md").read_text()
+    assert "torchaudio" in readme and "maintenance" in readme and "2.11" in readme
+
+
+def test_readme_first_screen_has_exactly_two_setup_commands():
+    readme = (ROOT / "README.md").read_text()
+    first_block = re.search(r"```(?:bash)?\n(.*?)```", readme, re.S).group(1)
+    commands = [ln.split("#")[0].strip() for ln in first_block.splitlines() if ln.split("#")[0].strip()]
+    assert commands == ["make reproduce", "make test"]
+    assert readme.index("make test") < 1200  # on the first screen
+
+
+def test_ci_script_runs_the_readme_test_command():
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "torch==2.13.0" in ci and '-e ".[dev]"' in ci and "make test" in ci
+    assert ci.index("torch==2.13.0") < ci.index('-e ".[dev]"')
+    assert "L2I_DATA" in ci
