@@ -62,15 +62,32 @@ def run_notebook(notebook: str | Path, out_dir: str | Path, parameters: dict, *,
             cwd=str(cwd) if cwd else None, progress_bar=False,
         )
     except pm.PapermillExecutionError as err:
+        where = _failing_cell(notebook, executed) or f"execution count {err.exec_count}"
         raise NotebookFailed(
-            f"{notebook.name} failed in cell {err.exec_count} ({err.ename}: {err.evalue}); "
-            f"the executed notebook is {executed}"
+            f"{notebook.name} failed in {where} ({err.ename}: {err.evalue}); the executed notebook is {executed}"
         ) from None
     seconds = time.perf_counter() - t0
     out = {"notebook": notebook.name, "executed": str(executed), "html": None, "seconds": round(seconds, 1)}
     if html:
         out["html"] = str(render_html(executed))
     return out
+
+
+def _failing_cell(source: Path, executed: Path) -> str | None:
+    """``"cell N `first line`"`` of the first cell with an error output, numbered as in the source notebook."""
+    import nbformat
+
+    try:
+        src = nbformat.read(source, as_version=4)
+        node = nbformat.read(executed, as_version=4)
+    except Exception:  # pragma: no cover - the partial notebook may be unreadable
+        return None
+    for cell in node.cells:
+        if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+            index = next((i for i, c in enumerate(src.cells, start=1) if c.get("id") == cell.get("id")), None)
+            first = next((ln for ln in cell.source.splitlines() if ln.strip()), "")[:60]
+            return f"cell {index} `{first}`" if index else f"cell `{first}`"
+    return None
 
 
 def render_html(executed: str | Path) -> Path:

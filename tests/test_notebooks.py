@@ -1,0 +1,104 @@
+"""Every notebook: parameters, no committed outputs, and execution under papermill (quick=True)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import papermill as pm
+import pytest
+
+from l2i_core.config import SHARED_PARAMETERS
+from l2i_core.pipeline import NotebookFailed, find_notebooks, reproduce, run_notebook
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = find_notebooks(ROOT / "notebooks")
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_exposes_shared_parameters(nb):
+    params = pm.inspect_notebook(str(nb))
+    assert set(SHARED_PARAMETERS) <= set(params), set(SHARED_PARAMETERS) - set(params)
+    for name, p in params.items():
+        assert p["inferred_type_name"] != "None", f"{nb.name}: parameter {name} has no type annotation"
+        assert p["help"], f"{nb.name}: parameter {name} has no '# help' comment"
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_has_no_committed_outputs(nb):
+    node = nbformat.read(nb, as_version=4)
+    for cell in node.cells:
+        if cell.cell_type == "code":
+            assert not cell.outputs and cell.execution_count is None, f"{nb.name}: clear outputs before committing"
+
+
+def _execute(nb: Path, tmp_path: Path, **params) -> nbformat.NotebookNode:
+    out = tmp_path / f"{nb.stem}-{params.get('dataset', 'default')}.ipynb"
+    pm.execute_notebook(str(nb), str(out), parameters={"quick": True, **params}, cwd=str(tmp_path),
+                        progress_bar=False)
+    return nbformat.read(out, as_version=4)
+
+
+def _outputs_text(node) -> str:
+    chunks = []
+    for cell in node.cells:
+        for o in cell.get("outputs", []):
+            chunks.append(o.get("text", ""))
+            chunks.extend(str(v) for k, v in o.get("data", {}).items() if k.startswith("text/"))
+    return "\n".join(chunks)
+
+
+@pytest.mark.realdata
+@pytest.mark.notebook
+def test_00_data_esc10(data_root, tmp_path):
+    node = _execute(ROOT / "notebooks" / "00_data.ipynb", tmp_path, dataset="esc10")
+    text = _outputs_text(node)
+    assert "400 clips, 10 classes" in text and "CC BY 3.0" in text
+    assert text.count("<audio controls") >= 10  # one player per class
+    assert "data:audio/ogg;base64," in text
+    assert any(o.get("data", {}).get("image/png") for c in node.cells for o in c.get("outputs", []))
+
+
+@pytest.mark.realdata
+@pytest.mark.notebook
+def test_00_data_urbanmix(data_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("L2I_CACHE", str(tmp_path / "cache"))
+    node = _execute(ROOT / "notebooks" / "00_data.ipynb", tmp_path, dataset="urbanmix")
+    text = _outputs_text(node)
+    assert "multi-label" in text and "urbanmix" in text
+    assert "stem: " in text  # the mixture/stem players were shown
+    assert "has no stems" not in text
+
+
+def test_bad_parameter_fails_with_clear_message(tmp_path):
+    with pytest.raises(pm.PapermillExecutionError, match="dataset='imagenet' is not one of"):
+        _execute(ROOT / "notebooks" / "00_data.ipynb", tmp_path, dataset="imagenet")
+
+
+def test_pipeline_names_failing_notebook_and_cell(tmp_path):
+    bad = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("dataset: str = 'esc10'  # name")
+    params.metadata["tags"] = ["parameters"]
+    bad.cells = [params, nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell("raise ValueError('boom')")]
+    bad.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb_dir = tmp_path / "nbs"
+    nb_dir.mkdir()
+    nbformat.write(bad, nb_dir / "00_broken.ipynb")
+    with pytest.raises(NotebookFailed) as e:
+        run_notebook(nb_dir / "00_broken.ipynb", tmp_path / "out", {"dataset": "esc10"}, html=False)
+    msg = str(e.value)
+    assert "00_broken.ipynb" in msg and "cell 3" in msg and "ValueError: boom" in msg and "\n" not in msg
+
+
+@pytest.mark.realdata
+@pytest.mark.notebook
+def test_pipeline_writes_html_and_results(data_root, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    results = reproduce("esc10", quick=True, reports_dir=tmp_path / "reports", only=["00"])
+    out = tmp_path / "reports" / "esc10"
+    html = (out / "00_data.html").read_text()
+    assert "<audio controls" in html and re.search(r"data:image/png;base64", html)
+    assert json.loads((out / "results.json").read_text()) == results
+    assert results["steps"][0]["notebook"] == "00_data.ipynb" and results["total_seconds"] > 0
