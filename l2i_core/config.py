@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 
 from ._errors import ParameterError
 
@@ -74,7 +75,7 @@ class Preset:
         """Number of STFT frames (centred) for a clip of ``duration`` seconds."""
         return 1 + self.n_samples(duration) // self.hop_length
 
-    def replace(self, **changes) -> "Preset":
+    def replace(self, **changes) -> Preset:
         """Return a copy with some fields changed (``dataclasses.replace``)."""
         return dataclasses.replace(self, **changes)
 
@@ -148,7 +149,7 @@ class RunConfig:
     preset: Preset
     seed: int
     quick: bool
-    artifacts_dir: "Path"
+    artifacts_dir: Path
     extra: dict = dataclasses.field(default_factory=dict)
 
     def load_dataset(self, **kwargs):
@@ -200,8 +201,6 @@ def run_config(*, dataset: str, data_dir=None, preset="cpu", seed=0, quick=False
         ``artifacts_dir`` defaults to ``artifacts/<dataset>-<preset>`` (``-quick`` appended for
         quick runs) in the working directory.
     """
-    from pathlib import Path
-
     from .data import DATASETS
 
     name = str(dataset).strip().lower()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
-from typing import Sequence
+from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np

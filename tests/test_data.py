@@ -11,9 +11,9 @@ import pytest
 import soundfile as sf
 
 from l2i_core import DataNotFoundError, ParameterError
-from l2i_core.data import AudioDataset, Record, find_dataset_dir, load_dataset
-from l2i_core.data import registry
+from l2i_core.data import AudioDataset, Record, find_dataset_dir, load_dataset, registry
 from l2i_core.data.sonyc import COARSE_CLASSES, COARSE_COLUMNS, aggregate_labels, load_sonyc
+
 
 # -- real datasets ------------------------------------------------------------------------------
 @pytest.mark.realdata

@@ -15,7 +15,7 @@ import os
 
 from .._errors import ParameterError
 from .records import SPLITS, AudioDataset, Record
-from .registry import SOURCES, cache_dir, download, find_dataset_dir
+from .registry import cache_dir, download, find_dataset_dir
 
 __all__ = [
     "AudioDataset",

@@ -8,9 +8,9 @@ description and the licence of the data.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -150,11 +150,11 @@ class AudioDataset:
         return f"AudioDataset({self.name!r}, {len(self)} clips, {len(self.classes)} classes, {kind}, {counts})"
 
     # -- views -------------------------------------------------------------------------------
-    def subset(self, indices: Sequence[int]) -> "AudioDataset":
+    def subset(self, indices: Sequence[int]) -> AudioDataset:
         """A dataset with the same classes holding only ``records[i]`` for ``i`` in ``indices``."""
         return self.replace_records([self.records[i] for i in indices])
 
-    def split(self, name: str) -> "AudioDataset":
+    def split(self, name: str) -> AudioDataset:
         """The records of one split (``'train'``, ``'validation'`` or ``'test'``)."""
         if name not in SPLITS:
             raise ParameterError(f"unknown split {name!r}; choose one of {SPLITS}")
@@ -164,14 +164,14 @@ class AudioDataset:
         """Number of clips per split, in ``SPLITS`` order."""
         return {s: sum(r.split == s for r in self.records) for s in SPLITS}
 
-    def head(self, n: int) -> "AudioDataset":
+    def head(self, n: int) -> AudioDataset:
         """The first ``n`` records of every split (for quick runs), keeping split proportions simple."""
         keep: list[int] = []
         for s in SPLITS:
             keep += [i for i, r in enumerate(self.records) if r.split == s][:n]
         return self.subset(sorted(keep))
 
-    def per_class(self, n: int, *, split: str | None = None) -> "AudioDataset":
+    def per_class(self, n: int, *, split: str | None = None) -> AudioDataset:
         """At most ``n`` clips of each class (first label), optionally from one split."""
         seen: dict[str, int] = {}
         keep = []
@@ -270,7 +270,7 @@ class AudioDataset:
             for c, path in r.stems.items()
         }
 
-    def replace_records(self, records: Sequence[Record], **changes) -> "AudioDataset":
+    def replace_records(self, records: Sequence[Record], **changes) -> AudioDataset:
         """A copy with other records (and optionally other constructor arguments)."""
         kw = dict(
             name=self.name,
