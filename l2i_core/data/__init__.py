@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 
 from .._errors import ParameterError
+from .corrupt import add_white_noise, mix
+from .mixtures import build_urbanmix
 from .records import SPLITS, AudioDataset, Record
 from .registry import cache_dir, download, find_dataset_dir
 
@@ -26,6 +28,9 @@ __all__ = [
     "find_dataset_dir",
     "download",
     "cache_dir",
+    "build_urbanmix",
+    "add_white_noise",
+    "mix",
 ]
 
 #: Names accepted by :func:`load_dataset`.
