@@ -20,7 +20,7 @@ reproduce: install
 	$(PYTHON) -m l2i_core.pipeline reproduce --dataset urbanmix --preset $(PRESET)
 
 lint:
-	$(PYTHON) -m ruff check l2i_core tests benchmarks
+	$(PYTHON) -m ruff check .
 
 clean:
 	rm -rf artifacts .pytest_cache

@@ -1,0 +1,219 @@
+"""Learning, saving and loading the L2I dictionary W from a dataset's training split.
+
+The official L2I code ships only the learned ``.npy`` dictionaries; this module is the learning code:
+
+* :func:`gather_frames` — log1p-magnitude frames of the **training split only** (never validation
+  or test), optionally without near-silent frames;
+* :func:`learn_dictionary` — one dictionary of K atoms (ESC recipe, K = 100, µ = 0.8), or the
+  per-class recipe of the paper's SONYC-UST experiments: for each class, ``per_class`` atoms learned
+  on the frames of clips of that class next to as many frozen "noise" atoms, which are dropped
+  afterwards (K = 8 × 10 = 80 for SONYC-UST);
+* :func:`save_dictionary` / :func:`load_dictionary` — ``W.npy`` plus a JSON sidecar.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import __version__
+from ._errors import ParameterError
+from .audio import FrontEnd
+from .config import Preset, get_preset
+from .nmf import SparseNMF
+
+__all__ = ["Dictionary", "gather_frames", "learn_dictionary", "save_dictionary", "load_dictionary"]
+
+
+@dataclass
+class Dictionary:
+    """A learned dictionary and where it comes from.
+
+    Attributes
+    ----------
+    W : np.ndarray [shape=(n_freq, K), dtype=float32]
+        Unit-L2, non-negative atoms.
+    meta : dict
+        Preset, dataset, K, µ, seed, objective history, timings, per-class layout, ...
+    """
+
+    W: np.ndarray
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def n_components(self) -> int:
+        return self.W.shape[1]
+
+    def atom_classes(self) -> list[str] | None:
+        """For per-class dictionaries, the class each atom belongs to."""
+        return self.meta.get("atom_classes")
+
+
+def gather_frames(dataset, preset: str | Preset = "cpu", *, split: str = "train", silence_db: float | None = 60.0,
+                  max_clips: int | None = None, batch_size: int = 16, progress: bool = True,
+                  label: str | None = None) -> np.ndarray:
+    """Stack the log1p-magnitude frames ``V = log(1 + |STFT|)`` of one split.
+
+    Parameters
+    ----------
+    dataset : AudioDataset
+    preset : str or Preset
+    split : str
+        ``'train'`` by default: the dictionary must never see validation or test audio.
+    silence_db : float or None
+        Drop frames whose energy is more than ``silence_db`` dB below the loudest frame of their
+        clip (ESC clips are padded with digital silence). ``None`` keeps every frame.
+    max_clips : int or None
+        Use at most this many clips (in dataset order), for quick runs.
+    batch_size : int
+        Clips per STFT batch.
+    label : str or None
+        Only clips carrying this label (per-class dictionaries).
+
+    Returns
+    -------
+    V : np.ndarray [shape=(n_freq, n_frames), dtype=float32]
+    """
+    p = get_preset(preset)
+    sub = dataset.split(split)
+    if label is not None:
+        sub = sub.subset([i for i, r in enumerate(sub) if label in r.labels])
+    if max_clips is not None:
+        sub = sub.subset(range(min(max_clips, len(sub))))
+    if len(sub) == 0:
+        raise ParameterError(f"{dataset.name}: no {split} clips{f' of class {label!r}' if label else ''} to learn from")
+    fe = FrontEnd(p)
+    chunks = []
+    starts = range(0, len(sub), batch_size)
+    if progress:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc=f"frames of {dataset.name}/{split}", unit="batch", leave=False)
+    with torch.no_grad():
+        for s in starts:
+            x = torch.from_numpy(sub.load_batch(range(s, min(s + batch_size, len(sub))), p))
+            V = fe.log_magnitude(x)  # (B, F, T)
+            if silence_db is not None:
+                energy = torch.expm1(V).pow(2).sum(dim=1)  # (B, T)
+                ref = energy.amax(dim=1, keepdim=True)
+                keep = 10 * torch.log10(energy.clamp_min(1e-20) / ref.clamp_min(1e-20)) > -silence_db
+            else:
+                keep = torch.ones(V.shape[0], V.shape[2], dtype=torch.bool)
+            chunks += [V[b][:, keep[b]] for b in range(V.shape[0])]
+    return torch.cat(chunks, dim=1).numpy()
+
+
+def learn_dictionary(
+    dataset,
+    preset: str | Preset = "cpu",
+    *,
+    n_components: int = 100,
+    sparsity: float = 0.8,
+    per_class: int | None = None,
+    beta_loss: float | str = 2,
+    max_iter: int = 200,
+    tol: float = 1e-4,
+    seed: int = 0,
+    silence_db: float | None = 60.0,
+    max_clips: int | None = None,
+    device: str | None = None,
+    progress: bool = True,
+) -> Dictionary:
+    """Learn the L2I dictionary on the training split of ``dataset``.
+
+    Parameters
+    ----------
+    dataset : AudioDataset
+    preset : str or Preset
+    n_components : int
+        K for the single-dictionary mode (ESC: 100).
+    sparsity : float
+        µ, the L1 weight on the activations (0.8 in the official dictionaries).
+    per_class : int or None
+        Per-class mode: atoms per class (SONYC-UST: 10). Each class's atoms are learned on the
+        frames of its training clips next to ``per_class`` frozen noise atoms (learned first on
+        frames of all training clips), which are dropped afterwards. Classes with no training clip
+        get no atoms (and are listed in ``meta['classes_without_atoms']``).
+    beta_loss, max_iter, tol, seed, device, progress
+        Passed to :class:`~l2i_core.nmf.SparseNMF`.
+    silence_db, max_clips
+        Passed to :func:`gather_frames`.
+
+    Returns
+    -------
+    Dictionary
+    """
+    p = get_preset(preset)
+    t0 = time.perf_counter()
+    common = dict(sparsity=sparsity, beta_loss=beta_loss, max_iter=max_iter, tol=tol, random_state=seed,
+                  device=device, progress=progress)
+    meta = {
+        "dataset": dataset.name, "preset": p.to_dict(), "split": "train", "sparsity": sparsity,
+        "beta_loss": beta_loss, "max_iter": max_iter, "tol": tol, "seed": seed, "silence_db": silence_db,
+        "max_clips": max_clips, "l2i_version": __version__,
+    }
+    if per_class is None:
+        V = gather_frames(dataset, p, silence_db=silence_db, max_clips=max_clips, progress=progress)
+        nmf = SparseNMF(n_components, **common)
+        nmf.fit(V)
+        W = nmf.components_
+        meta.update(
+            mode="single", n_components=int(W.shape[1]), n_frames=int(V.shape[1]),
+            objective=nmf.objective_, reconstruction_err=nmf.reconstruction_err_, n_iter=nmf.n_iter_,
+            objective_history=nmf.objective_history_,
+            relative_error=float(np.sqrt(2 * nmf.reconstruction_err_) / np.linalg.norm(V)) if beta_loss in (2, "frobenius") else None,
+        )
+    else:
+        V_all = gather_frames(dataset, p, silence_db=silence_db, max_clips=max_clips, progress=progress)
+        noise = SparseNMF(per_class, **common).fit(V_all)
+        atoms, atom_classes, per_class_meta, empty = [], [], {}, []
+        for c in dataset.classes:
+            try:
+                Vc = gather_frames(dataset, p, silence_db=silence_db, max_clips=max_clips, progress=progress, label=c)
+            except ParameterError:
+                empty.append(c)
+                continue
+            nmf = SparseNMF(per_class, fixed_components=noise.components_, **common)
+            nmf.fit(Vc)
+            atoms.append(nmf.components_[:, per_class:])  # drop the frozen noise atoms
+            atom_classes += [c] * per_class
+            per_class_meta[c] = {"n_frames": int(Vc.shape[1]), "objective": nmf.objective_,
+                                 "n_iter": nmf.n_iter_, "objective_history": nmf.objective_history_}
+        if not atoms:
+            raise ParameterError(f"{dataset.name}: no class has training clips; cannot learn per-class atoms")
+        W = np.concatenate(atoms, axis=1)
+        meta.update(
+            mode="per_class", per_class=per_class, n_components=int(W.shape[1]), atom_classes=atom_classes,
+            classes_without_atoms=empty, per_class_fits=per_class_meta, noise_objective=noise.objective_,
+            n_frames=int(V_all.shape[1]),
+        )
+    meta["seconds"] = round(time.perf_counter() - t0, 2)
+    meta["device"] = str(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    return Dictionary(W=W.astype(np.float32), meta=meta)
+
+
+def save_dictionary(dictionary: Dictionary, path: str | Path) -> Path:
+    """Write ``<path>.npy`` (W) and ``<path>.json`` (metadata); returns the ``.npy`` path."""
+    path = Path(path).with_suffix(".npy")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, dictionary.W)
+    path.with_suffix(".json").write_text(json.dumps(dictionary.meta, indent=2, default=float) + "\n")
+    return path
+
+
+def load_dictionary(path: str | Path) -> Dictionary:
+    """Read a dictionary written by :func:`save_dictionary` (the JSON sidecar is optional)."""
+    path = Path(path).with_suffix(".npy")
+    if not path.is_file():
+        raise ParameterError(f"{path}: no dictionary file; learn one with learn_dictionary() or notebook 01")
+    W = np.load(path, allow_pickle=False)
+    if W.ndim != 2 or (W < 0).any() or not np.isfinite(W).all():
+        raise ParameterError(f"{path}: not a valid dictionary (must be a finite, non-negative 2-D array)")
+    side = path.with_suffix(".json")
+    meta = json.loads(side.read_text()) if side.is_file() else {}
+    return Dictionary(W=W.astype(np.float32), meta=meta)
