@@ -27,7 +27,15 @@ from .audio import FrontEnd
 from .config import Preset, get_preset
 from .nmf import SparseNMF
 
-__all__ = ["Dictionary", "gather_frames", "learn_dictionary", "save_dictionary", "load_dictionary"]
+__all__ = [
+    "Dictionary",
+    "gather_frames",
+    "learn_dictionary",
+    "save_dictionary",
+    "load_dictionary",
+    "component_audio",
+    "listen_to_atoms",
+]
 
 
 @dataclass
@@ -52,6 +60,84 @@ class Dictionary:
     def atom_classes(self) -> list[str] | None:
         """For per-class dictionaries, the class each atom belongs to."""
         return self.meta.get("atom_classes")
+
+    def estimator(self, *, max_iter: int = 200, device: str | None = "cpu") -> SparseNMF:
+        """A fitted :class:`SparseNMF` holding this W (same µ), ready for ``transform``."""
+        nmf = SparseNMF(self.n_components, sparsity=float(self.meta.get("sparsity", 0.8)),
+                        beta_loss=self.meta.get("beta_loss", 2), max_iter=max_iter, tol=0, progress=False,
+                        device=device)
+        nmf.components_ = self.W
+        nmf.n_components_ = self.n_components
+        return nmf
+
+    def transform(self, V, *, max_iter: int = 200, device: str | None = "cpu") -> np.ndarray:
+        """Activations H ``(K, n_frames)`` of log-magnitude frames ``V`` ``(n_freq, n_frames)`` for fixed W."""
+        return self.estimator(max_iter=max_iter, device=device).transform(V)
+
+    def spectral_centroids(self, preset: str | Preset = "cpu") -> np.ndarray:
+        """Spectral centroid of every atom in Hz, ``(K,)``."""
+        p = get_preset(preset)
+        freqs = np.linspace(0, p.sr / 2, self.W.shape[0])
+        return (freqs[:, None] * self.W).sum(axis=0) / self.W.sum(axis=0).clip(1e-12)
+
+
+def component_audio(W: np.ndarray, H: np.ndarray, V: torch.Tensor, phase: torch.Tensor, components,
+                    preset: str | Preset = "cpu", *, length: int | None = None, eps: float = 1e-8) -> np.ndarray:
+    """Audio of some NMF components of one clip, as L2I makes it audible.
+
+    Soft mask of the kept components ``M = Σ_k w_k h_k / (WH + eps)``, applied to the clip's
+    log-magnitude ``V``; magnitude ``expm1(M ⊙ V)``; inverse STFT with the clip's own phase.
+
+    Parameters
+    ----------
+    W : np.ndarray [shape=(n_freq, K)]
+    H : np.ndarray [shape=(K, n_frames)]
+    V, phase : torch.Tensor [shape=(n_freq, n_frames)]
+        ``FrontEnd.magnitude_phase`` of the clip.
+    components : sequence of int
+    """
+    from .audio import FrontEnd
+
+    Wt, Ht = torch.as_tensor(W), torch.as_tensor(H)
+    full = Wt @ Ht
+    idx = torch.as_tensor(list(components), dtype=torch.long)
+    part = Wt[:, idx] @ Ht[idx]
+    masked = part / (full + eps) * V
+    return FrontEnd(preset).synthesize(masked, phase, length=length).numpy()
+
+
+def listen_to_atoms(dictionary: Dictionary, dataset, atoms, preset: str | Preset = "cpu", *, split: str = "train",
+                    max_clips: int = 24, window: float = 2.0, max_iter: int = 100):
+    """For each atom, the clip where it is most active and its audio there.
+
+    The atom's soft-masked part of that clip is resynthesised with the clip's phase and cropped to
+    ``window`` seconds around the frame of peak activation.
+
+    Returns
+    -------
+    list of dict
+        ``{"atom", "uid", "label", "start_s", "audio"}`` per atom.
+    """
+    from .audio import FrontEnd
+
+    p = get_preset(preset)
+    fe = FrontEnd(p)
+    sub = dataset.split(split)
+    sub = sub.subset(range(min(max_clips, len(sub))))
+    x = torch.from_numpy(sub.load_batch(preset=p))
+    V, phase = fe.magnitude_phase(x)
+    Hs = [dictionary.transform(V[i].numpy(), max_iter=max_iter) for i in range(len(sub))]
+    out = []
+    half = int(window * p.sr / 2)
+    for k in atoms:
+        best = int(np.argmax([H[k].sum() for H in Hs]))
+        y = component_audio(dictionary.W, Hs[best], V[best], phase[best], [k], p, length=x.shape[-1])
+        centre = int(np.argmax(Hs[best][k])) * p.hop_length
+        start = max(0, min(centre - half, len(y) - 2 * half))
+        r = sub[best]
+        out.append({"atom": int(k), "uid": r.uid, "label": "+".join(r.labels), "start_s": start / p.sr,
+                    "audio": y[start : start + 2 * half]})
+    return out
 
 
 def gather_frames(dataset, preset: str | Preset = "cpu", *, split: str = "train", silence_db: float | None = 60.0,

@@ -17,7 +17,7 @@ import numpy as np
 from .audio import encode_audio
 from .config import Preset, get_preset
 
-__all__ = ["AudioPlayer", "audio_player", "player_table", "example_players", "stem_players", "plot_class_counts", "specshow", "plot_spectrogram_grid"]
+__all__ = ["AudioPlayer", "audio_player", "player_table", "example_players", "stem_players", "plot_objective", "plot_atoms", "plot_class_counts", "specshow", "plot_spectrogram_grid"]
 
 
 class AudioPlayer:
@@ -153,3 +153,36 @@ def plot_spectrogram_grid(specs: Sequence[np.ndarray], titles: Sequence[str], pr
     if suptitle:
         fig.suptitle(suptitle)
     return fig
+
+
+def plot_objective(history, *, seconds=None, title: str = "Sparse NMF objective", ax=None):
+    """Objective D(V|WH) + µ‖H‖₁ against iteration (log scale)."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3))
+    h = np.asarray(history)
+    ax.plot(np.arange(len(h)), h)
+    ax.set_yscale("log")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("objective (log scale)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def plot_atoms(W: np.ndarray, preset: str | Preset = "cpu", *, order: np.ndarray | None = None,
+               title: str = "Dictionary atoms sorted by spectral centroid", ax=None):
+    """Image of the atoms (columns of W), sorted by spectral centroid unless ``order`` is given."""
+    p = get_preset(preset)
+    freqs = np.linspace(0, p.sr / 2, W.shape[0])
+    if order is None:
+        order = np.argsort((freqs[:, None] * W).sum(0) / W.sum(0).clip(1e-12))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 3.5))
+    shown = W[:, order] / W[:, order].max(axis=0, keepdims=True).clip(1e-12)
+    img = ax.imshow(np.sqrt(shown), aspect="auto", origin="lower", cmap="magma",
+                    extent=[-0.5, W.shape[1] - 0.5, 0, p.sr / 2000])
+    ax.set_xlabel("atom (sorted by spectral centroid)")
+    ax.set_ylabel("frequency (kHz)")
+    ax.set_title(title)
+    plt.colorbar(img, ax=ax, label="sqrt(weight / atom maximum)")
+    return ax

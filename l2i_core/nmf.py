@@ -18,6 +18,7 @@ Orientation differs from scikit-learn on purpose and is the librosa one: ``V`` i
 from __future__ import annotations
 
 import contextlib
+import time
 import warnings
 from collections.abc import Iterator
 
@@ -108,7 +109,10 @@ class SparseNMF:
     objective_ : float
         Final objective D(V | WH) + µ‖H‖₁.
     objective_history_ : list of float
-        Objective after every iteration (index 0: at initialisation).
+        Objective of the iterate entering every iteration (index 0: the initialisation), and the
+        final objective last.
+    seconds_history_ : list of float
+        Wall-clock seconds since the start of the fit at which each objective was reached.
     n_iter_ : int
         Number of iterations run.
 
@@ -296,6 +300,8 @@ class SparseNMF:
 
             bar = tqdm(total=self.max_iter, desc="sparse NMF" if update_W else "NMF transform", unit="it", leave=False)
         history: list[float] = []
+        seconds: list[float] = []
+        t_start = time.perf_counter()
         converged = False
         n_iter = 0
         VV = (V * V).sum()
@@ -309,6 +315,7 @@ class SparseNMF:
                     if record:  # objective of the current (W, H), from products the update needs anyway
                         history.append(float(0.5 * (VV - 2 * (WtV * H).sum() + (WtW * HHt).sum()).clamp_min(0)
                                              + mu * H.sum()))
+                        seconds.append(time.perf_counter() - t_start)
                     H = H * WtV / (WtW @ H + mu).clamp_min(_EPS)
                     if learn_W or record:
                         HHt = H @ H.T
@@ -317,6 +324,7 @@ class SparseNMF:
                 else:
                     if record:
                         history.append(float(self._divergence(V, W, H) + mu * H.sum()))
+                        seconds.append(time.perf_counter() - t_start)
                     H = self._update_H_kl(V, W, H, mu)
                     if learn_W:
                         W = self._update_W_kl(V, W, H, n_fixed)
@@ -333,9 +341,11 @@ class SparseNMF:
         if record:
             final_div = float(self._divergence(V, W, H))
             history.append(final_div + mu * float(H.sum()))
+            seconds.append(time.perf_counter() - t_start)
             if update_W and self.tol > 0 and not converged:
                 warnings.warn(f"SparseNMF: max_iter={self.max_iter} reached before tol={self.tol}", stacklevel=3)
             self.objective_history_ = history
+            self.seconds_history_ = seconds
             self.objective_ = history[-1]
             self.reconstruction_err_ = final_div
             self.n_iter_ = n_iter

@@ -220,3 +220,14 @@ def test_logmel_matches_librosa(esc10_root, preset):
     lin = FrontEnd(p).log_magnitude(torch.from_numpy(y)).numpy()
     ref_lin = np.log1p(np.abs(librosa.stft(y, n_fft=p.n_fft, hop_length=p.hop_length)))
     np.testing.assert_allclose(lin, ref_lin, atol=1e-3)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_frontend_on_cuda_matches_cpu():
+    x = torch.randn(4, 22050 * 2)
+    cpu = FrontEnd("paper")
+    gpu = FrontEnd("paper").to("cuda")
+    torch.testing.assert_close(gpu.logmel(x.cuda()).cpu(), cpu.logmel(x), atol=1e-2, rtol=1e-3)
+    X = gpu.stft(x.cuda())
+    y = gpu.istft(X, length=x.shape[-1]).cpu()
+    assert (torch.linalg.vector_norm(y - x) / torch.linalg.vector_norm(x)).item() < 1e-4

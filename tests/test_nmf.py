@@ -180,3 +180,13 @@ def test_per_class_dictionary_drops_noise_atoms():
     freqs = np.fft.rfftfreq(1024, 1 / 22050)
     peak = freqs[d.W.argmax(axis=0)]
     assert np.all(np.abs(peak[:2] - 300) < 60) and np.all(np.abs(peak[2:] - 2500) < 60), peak
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_fit_matches_cpu():
+    V, W_true, _ = _planted(N=2000)
+    cpu, H_cpu = _fit(V, 8, max_iter=100)
+    gpu, H_gpu = _fit(V, 8, max_iter=100, device="cuda")
+    _, cos = match_components(cpu.components_, gpu.components_)
+    assert cos.min() > 0.999
+    assert abs(gpu.objective_ - cpu.objective_) / cpu.objective_ < 1e-3

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import papermill as pm
 import pytest
 
@@ -102,3 +103,30 @@ def test_pipeline_writes_html_and_results(data_root, tmp_path, monkeypatch):
     assert "<audio controls" in html and re.search(r"data:image/png;base64", html)
     assert json.loads((out / "results.json").read_text()) == results
     assert results["steps"][0]["notebook"] == "00_data.ipynb" and results["total_seconds"] > 0
+
+
+@pytest.mark.realdata
+@pytest.mark.notebook
+def test_01_dictionary_esc10_writes_w(data_root, tmp_path):
+    art = tmp_path / "art"
+    node = _execute(ROOT / "notebooks" / "01_dictionary.ipynb", tmp_path, dataset="esc10", artifacts_dir=str(art),
+                    n_components=20)
+    W = np.load(art / "dictionary.npy")
+    meta = json.loads((art / "dictionary.json").read_text())
+    assert W.shape == (513, 20) and meta["split"] == "train" and meta["dataset"] == "esc10"
+    assert meta["n_components"] == 20 and meta["sparsity"] == 0.8 and meta["seed"] == 0
+    text = _outputs_text(node)
+    assert text.count("<audio controls") >= 5  # original, reconstruction, 3 atoms
+
+
+@pytest.mark.realdata
+@pytest.mark.notebook
+def test_01_dictionary_urbanmix_per_class(data_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("L2I_CACHE", str(tmp_path / "cache"))
+    art = tmp_path / "art"
+    _execute(ROOT / "notebooks" / "01_dictionary.ipynb", tmp_path, dataset="urbanmix", artifacts_dir=str(art))
+    meta = json.loads((art / "dictionary.json").read_text())
+    assert meta["mode"] == "per_class" and meta["per_class"] == 10
+    # machinery-impact and music have no source clips in urbanmix: no atoms, and the sidecar says so
+    assert set(meta["classes_without_atoms"]) == {"machinery-impact", "music"}
+    assert np.load(art / "dictionary.npy").shape == (513, 60)
