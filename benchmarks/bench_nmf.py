@@ -48,8 +48,9 @@ def init(V, K, seed=0):
     return W0, H0
 
 
-def run_ours(V, W0, H0, mu, iters, device):
-    m = SparseNMF(W0.shape[1], sparsity=mu, max_iter=iters, tol=0, progress=False, device=device)
+def run_ours(V, W0, H0, mu, iters, device, inner_iter=1):
+    m = SparseNMF(W0.shape[1], sparsity=mu, max_iter=iters, tol=0, progress=False, device=device,
+                  inner_iter=inner_iter)
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     t = time.perf_counter()
@@ -73,30 +74,33 @@ def run_sklearn(V, W0, H0, mu, iters, flush=False):
 
 def time_to_reach(model, target):
     hist = np.asarray(model.objective_history_)
-    hit = np.nonzero(hist <= target)[0]
+    hit = np.nonzero(hist <= target * (1 + 1e-6))[0]  # equal up to float rounding counts as reached
     return (float(model.seconds_history_[hit[0]]), int(hit[0])) if len(hit) else (float("nan"), -1)
 
 
-def compare(V, mu, iters, device, sklearn_flush):
+def compare(V, mu, iters, device, sklearn_flush, inner_iters=(1, 5)):
     W0, H0 = init(V, 100)
-    m, H, t_ours = run_ours(V, W0, H0, mu, iters, device)
-    W = m.components_
     D, A, t_sk = run_sklearn(V, W0, H0, mu, iters, flush=sklearn_flush)
     norms = np.linalg.norm(D, axis=0).clip(1e-12)
     Dn, An = D / norms, A * norms[:, None]
-    ours_obj = objective(V, W, H, mu)
     sk_raw, sk_norm = objective(V, D, A, mu), objective(V, Dn, An, mu)
-    t_reach, it_reach = time_to_reach(m, sk_norm)
     out = {
         "mu": mu, "iterations": iters, "n_freq": V.shape[0], "n_frames": V.shape[1], "K": 100, "device": device,
-        "ours_seconds": t_ours, "sklearn_seconds": t_sk, "ratio_same_iterations": t_sk / t_ours,
-        "ours_objective": ours_obj, "sklearn_objective_raw": sk_raw, "sklearn_objective_normalised": sk_norm,
+        "sklearn_seconds": t_sk, "sklearn_objective_raw": sk_raw, "sklearn_objective_normalised": sk_norm,
         "sklearn_mean_atom_norm": float(norms.mean()),
-        "ours_relative_error": float(np.linalg.norm(V - W @ H) / np.linalg.norm(V)),
         "sklearn_relative_error": float(np.linalg.norm(V - D @ A) / np.linalg.norm(V)),
-        "ours_seconds_to_sklearn_objective": t_reach, "ours_iterations_to_sklearn_objective": it_reach,
-        "ratio_time_to_same_objective": t_sk / t_reach if it_reach >= 0 else float("nan"),
+        "ours": {},
     }
+    for inner in inner_iters:
+        m, H, t_ours = run_ours(V, W0, H0, mu, iters, device, inner_iter=inner)
+        W = m.components_
+        t_reach, it_reach = time_to_reach(m, sk_norm)
+        out["ours"][inner] = {
+            "seconds": t_ours, "ratio_same_iterations": t_sk / t_ours, "objective": objective(V, W, H, mu),
+            "relative_error": float(np.linalg.norm(V - W @ H) / np.linalg.norm(V)),
+            "seconds_to_sklearn_objective": t_reach, "iterations_to_sklearn_objective": it_reach,
+            "ratio_time_to_same_objective": t_sk / t_reach if it_reach >= 0 else float("nan"),
+        }
     return out
 
 
@@ -104,15 +108,15 @@ def report(r, title):
     print(f"\n== {title} ==")
     print(f"frames: {r['n_frames']} x {r['n_freq']} bins, K={r['K']}, {r['iterations']} iterations, same init, "
           f"ours on {r['device']}")
-    print(f"  wall time        ours {r['ours_seconds']:8.2f} s   sklearn {r['sklearn_seconds']:8.2f} s   "
-          f"ratio (same iterations) {r['ratio_same_iterations']:.2f}x")
-    print(f"  objective        ours {r['ours_objective']:.6g}   sklearn raw {r['sklearn_objective_raw']:.6g}   "
-          f"sklearn normalised {r['sklearn_objective_normalised']:.6g}   (sklearn mean atom norm "
-          f"{r['sklearn_mean_atom_norm']:.3g})")
-    print(f"  relative error   ours {r['ours_relative_error']:.4f}   sklearn {r['sklearn_relative_error']:.4f}")
-    print(f"  ours reaches sklearn's final (normalised) objective after {r['ours_iterations_to_sklearn_objective']} "
-          f"iterations, {r['ours_seconds_to_sklearn_objective']:.2f} s: time-to-same-objective ratio "
-          f"{r['ratio_time_to_same_objective']:.2f}x")
+    print(f"  sklearn (solver='mu')     {r['sklearn_seconds']:7.2f} s   objective raw {r['sklearn_objective_raw']:.6g}, "
+          f"normalised {r['sklearn_objective_normalised']:.6g} (mean atom norm {r['sklearn_mean_atom_norm']:.3g}), "
+          f"relative error {r['sklearn_relative_error']:.4f}")
+    for inner, o in r["ours"].items():
+        reach = (f"reaches sklearn's objective at iteration {o['iterations_to_sklearn_objective']} "
+                 f"({o['seconds_to_sklearn_objective']:.2f} s): {o['ratio_time_to_same_objective']:.2f}x"
+                 if o["iterations_to_sklearn_objective"] >= 0 else "does not reach sklearn's objective")
+        print(f"  SparseNMF inner_iter={inner}    {o['seconds']:7.2f} s   objective {o['objective']:.6g}, relative error "
+              f"{o['relative_error']:.4f}; same-iteration time ratio {o['ratio_same_iterations']:.2f}x; {reach}")
 
 
 def main():
@@ -133,9 +137,13 @@ def main():
         r0 = compare(V, 0.0, args.iters, args.device, args.sklearn_flush)
         report(r0, "plain Frobenius NMF, mu = 0 (both solve the same problem)")
         results.update(sparse=r1, frobenius=r0)
-        print(f"\nHEADLINE: sparse NMF reaches sklearn's objective {r1['ratio_time_to_same_objective']:.1f}x faster "
-              f"(same-iteration ratio {r1['ratio_same_iterations']:.2f}x, at a {'lower' if r1['ours_objective'] <= r1['sklearn_objective_normalised'] else 'HIGHER'} "
-              f"normalised objective); mu=0 time-to-same-objective {r0['ratio_time_to_same_objective']:.1f}x")
+        d1, d0 = r1["ours"][1], r0["ours"][1]
+        lower = "lower" if d1["objective"] <= r1["sklearn_objective_normalised"] else "HIGHER"
+        print(f"\nHEADLINE (default SparseNMF, inner_iter=1): reaches sklearn's normalised objective "
+              f"{d1['ratio_time_to_same_objective']:.1f}x sooner than sklearn's 200 iterations take, and ends at a {lower} "
+              f"normalised objective; same-iteration time ratio {d1['ratio_same_iterations']:.2f}x. "
+              f"mu=0 time-to-same-objective: {d0['ratio_time_to_same_objective']:.2f}x (inner_iter=1), "
+              f"{r0['ours'][5]['ratio_time_to_same_objective']:.2f}x (inner_iter=5)")
     if args.device.startswith("cuda") or args.gpu_only:
         Vp = gather_frames(ds, "paper", progress=False)
         W0, H0 = init(Vp, 100)

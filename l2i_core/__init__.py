@@ -5,7 +5,10 @@ Modules
 audio       loading, validation, STFT / iSTFT / log-mel front end (torch)
 config      presets (``cpu``, ``paper``) and the paper's reference numbers
 data        datasets (ESC-10/50, FSDD, SONYC-UST layout, urbanmix, user folders), corruptions
+nmf         SparseNMF: sparse NMF with unit-norm atoms in torch (CPU/GPU), scikit-learn style
+dictionary  learning W on a training split (single or per-class), saving/loading, atom audio
 display     plots and compressed audio players for notebooks and HTML reports
+pipeline    papermill runner and the ``l2i`` command
 """
 
 from ._errors import AudioError, DataNotFoundError, L2IError, ParameterError

@@ -95,6 +95,11 @@ class SparseNMF:
         Where to compute (``'cpu'``, ``'cuda'``...). ``None``: CUDA if available, else CPU.
     batch_size : int or None
         Frames processed at once for the KL updates (memory bound); ``None`` = all at once.
+    inner_iter : int >= 1
+        Multiplicative updates of H, then of W, per iteration (Frobenius loss only). Repeating an
+        update re-uses the expensive products ``WᵀV`` and ``VHᵀ``, so 3-5 inner updates reach a
+        given objective several times sooner (Gillis & Glineur's accelerated MU); every update
+        still never increases the objective. ``1`` is plain alternating MU.
     flush_denormals : bool
         Flush float denormals to zero during the fit (much faster on a CPU; restored afterwards).
     progress : bool
@@ -138,6 +143,7 @@ class SparseNMF:
         fixed_components=None,
         device: str | torch.device | None = None,
         batch_size: int | None = None,
+        inner_iter: int = 1,
         flush_denormals: bool = True,
         progress: bool = True,
     ):
@@ -150,6 +156,7 @@ class SparseNMF:
         self.fixed_components = fixed_components
         self.device = device
         self.batch_size = batch_size
+        self.inner_iter = inner_iter
         self.flush_denormals = flush_denormals
         self.progress = progress
 
@@ -158,7 +165,7 @@ class SparseNMF:
         """Hyper-parameters as a dict (scikit-learn protocol)."""
         return {k: getattr(self, k) for k in (
             "n_components", "sparsity", "beta_loss", "max_iter", "tol", "random_state", "fixed_components",
-            "device", "batch_size", "flush_denormals", "progress")}
+            "device", "batch_size", "inner_iter", "flush_denormals", "progress")}
 
     def set_params(self, **params) -> SparseNMF:
         """Set hyper-parameters (scikit-learn protocol)."""
@@ -192,6 +199,8 @@ class SparseNMF:
             raise ParameterError(f"sparsity (µ) must be >= 0, got {self.sparsity}")
         if self.max_iter < 1:
             raise ParameterError(f"max_iter must be >= 1, got {self.max_iter}")
+        if not isinstance(self.inner_iter, (int, np.integer)) or self.inner_iter < 1:
+            raise ParameterError(f"inner_iter must be an integer >= 1, got {self.inner_iter!r}")
         k_total = self.n_components + (0 if self.fixed_components is None else np.shape(self.fixed_components)[1])
         if k_total > n_frames:
             raise ParameterError(
@@ -241,7 +250,7 @@ class SparseNMF:
         V = _as_matrix(V, "V", dev)
         W = torch.as_tensor(self.components_, device=dev)
         H = torch.as_tensor(self.transform(V) if H is None else H, device=dev, dtype=V.dtype)
-        return float(self._divergence(V, W, H) + self.sparsity * H.sum())
+        return float(self._divergence(V, W, H)) + self.sparsity * float(H.sum(dtype=torch.float64))
 
     # -- internals ----------------------------------------------------------------------------
     def _generator(self) -> torch.Generator:
@@ -278,13 +287,14 @@ class SparseNMF:
 
     def _divergence(self, V, W, H) -> torch.Tensor:
         if self._beta() == 2:
-            # ½‖V − WH‖² = ½(‖V‖² − 2⟨WᵀV, H⟩ + ⟨WᵀW, HHᵀ⟩), without forming WH
-            return 0.5 * ((V * V).sum() - 2 * (W.T @ V * H).sum() + ((W.T @ W) * (H @ H.T)).sum()).clamp_min(0)
-        total = V.new_zeros(())
+            # ½‖V − WH‖² = ½(‖V‖² − 2⟨WᵀV, H⟩ + ⟨WᵀW, HHᵀ⟩), without forming WH; sums in float64
+            VV = float((V.double() * V.double()).sum())
+            return torch.tensor(self._frobenius_objective(VV, W.T @ V, W.T @ W, H, H @ H.T, 0.0), dtype=torch.float64)
+        total = V.new_zeros((), dtype=torch.float64)
         for sl in self._chunks(V.shape[1]):
             L = (W @ H[:, sl]).clamp_min(_EPS)
             Vs = V[:, sl]
-            total = total + (torch.xlogy(Vs, Vs / L) - Vs + L).sum()
+            total = total + (torch.xlogy(Vs, Vs / L) - Vs + L).sum(dtype=torch.float64)
         return total
 
     def _chunks(self, n: int):
@@ -304,7 +314,7 @@ class SparseNMF:
         t_start = time.perf_counter()
         converged = False
         n_iter = 0
-        VV = (V * V).sum()
+        VV = float((V.double() * V.double()).sum()) if beta == 2 else 0.0
         WtV = WtW = None
         with flush_denormals(self.flush_denormals and V.device.type == "cpu"), torch.no_grad():
             HHt = H @ H.T
@@ -313,17 +323,21 @@ class SparseNMF:
                     if WtV is None or learn_W:  # with W fixed these never change
                         WtV, WtW = W.T @ V, W.T @ W
                     if record:  # objective of the current (W, H), from products the update needs anyway
-                        history.append(float(0.5 * (VV - 2 * (WtV * H).sum() + (WtW * HHt).sum()).clamp_min(0)
-                                             + mu * H.sum()))
+                        history.append(self._frobenius_objective(VV, WtV, WtW, H, HHt, mu))
                         seconds.append(time.perf_counter() - t_start)
-                    H = H * WtV / (WtW @ H + mu).clamp_min(_EPS)
+                    for _ in range(self.inner_iter):
+                        den = (WtW @ H).add_(mu).clamp_min_(_EPS)
+                        H = H * WtV
+                        H.div_(den)
                     if learn_W or record:
                         HHt = H @ H.T
                     if learn_W:
-                        W = self._update_W_frobenius(V, W, H, HHt, n_fixed)
+                        N = V @ H.T
+                        for _ in range(self.inner_iter):
+                            W, H, N, HHt = self._update_W_frobenius(W, H, N, HHt, n_fixed, mu)
                 else:
                     if record:
-                        history.append(float(self._divergence(V, W, H) + mu * H.sum()))
+                        history.append(float(self._divergence(V, W, H)) + mu * float(H.sum(dtype=torch.float64)))
                         seconds.append(time.perf_counter() - t_start)
                     H = self._update_H_kl(V, W, H, mu)
                     if learn_W:
@@ -340,7 +354,7 @@ class SparseNMF:
             bar.close()
         if record:
             final_div = float(self._divergence(V, W, H))
-            history.append(final_div + mu * float(H.sum()))
+            history.append(final_div + mu * float(H.sum(dtype=torch.float64)))
             seconds.append(time.perf_counter() - t_start)
             if update_W and self.tol > 0 and not converged:
                 warnings.warn(f"SparseNMF: max_iter={self.max_iter} reached before tol={self.tol}", stacklevel=3)
@@ -352,20 +366,42 @@ class SparseNMF:
         return W, H
 
     @staticmethod
+    def _frobenius_objective(VV, WtV, WtW, H, HHt, mu) -> float:
+        """½‖V − WH‖² + µ‖H‖₁ from WᵀV, WᵀW, HHᵀ (sums accumulated in float64: the expansion cancels)."""
+        # float32 row sums (torch sums floats by cascade summation) added up in float64: as accurate
+        # as a float64 sum for the monotonicity checks, and several times cheaper.
+        cross = float((WtV * H).sum(dim=1).double().sum())
+        gram = float((WtW.double() * HHt.double()).sum())
+        return max(0.5 * (VV - 2 * cross + gram), 0.0) + mu * float(H.sum(dim=1).double().sum())
+
+    @staticmethod
     def _renormalise(W_new, W, n_fixed):
         W_new = W_new / W_new.norm(dim=0, keepdim=True).clamp_min(_EPS)
         if n_fixed:
             W_new[:, :n_fixed] = W[:, :n_fixed]
         return W_new
 
-    def _update_W_frobenius(self, V, W, H, HHt, n_fixed):
-        # Le Roux et al.: gradient w.r.t. the *normalised* W split in positive and negative parts,
-        # W ⊙ (N + W ⊙ 1ᵀ(P ⊙ W)) / (P + W ⊙ 1ᵀ(N ⊙ W)), with N = V Hᵀ and P = W (H Hᵀ).
-        N = V @ H.T
+    def _update_W_frobenius(self, W, H, N, HHt, n_fixed, mu):
+        """One dictionary update for ½‖V − WH‖² + µ‖H‖₁, given N = V Hᵀ and HHt = H Hᵀ.
+
+        µ > 0: Le Roux et al.'s update, from the gradient w.r.t. the *normalised* W split into
+        positive and negative parts, W ⊙ (N + W ⊙ 1ᵀ(P ⊙ W)) / (P + W ⊙ 1ᵀ(N ⊙ W)), P = W HHᵀ,
+        then renormalisation. µ = 0: the unit-norm constraint does not change the objective, so the
+        plain Lee-Seung update W ⊙ N / P (monotone) is followed by moving each atom's norm into its
+        activations, which leaves WH, and so the objective, unchanged.
+        """
         P = W @ HHt
-        num = N + W * (P * W).sum(dim=0, keepdim=True)
-        den = P + W * (N * W).sum(dim=0, keepdim=True)
-        return self._renormalise(W * num / den.clamp_min(_EPS), W, n_fixed)
+        if mu > 0:
+            num = N + W * (P * W).sum(dim=0, keepdim=True)
+            den = P + W * (N * W).sum(dim=0, keepdim=True)
+            return self._renormalise(W * num / den.clamp_min(_EPS), W, n_fixed), H, N, HHt
+        W_new = W * N / P.clamp_min(_EPS)
+        if n_fixed:
+            W_new[:, :n_fixed] = W[:, :n_fixed]
+        norms = W_new.norm(dim=0).clamp_min(_EPS)
+        W_new = W_new / norms
+        # move the norms into H; N = V Hᵀ and H Hᵀ scale along with it
+        return W_new, H * norms[:, None], N * norms[None, :], HHt * norms[:, None] * norms[None, :]
 
     def _update_H_kl(self, V, W, H, mu):
         out = torch.empty_like(H)
