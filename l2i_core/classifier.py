@@ -21,8 +21,8 @@ user's model through forward hooks and returns ``(logits, [maps])`` exactly like
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F
