@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -130,7 +131,9 @@ def listen_to_atoms(dictionary: Dictionary, dataset, atoms, preset: str | Preset
     out = []
     half = int(window * p.sr / 2)
     for k in atoms:
-        best = int(np.argmax([H[k].sum() for H in Hs]))
+        # the clip where atom k carries the largest *share* of the activation (not merely the
+        # loudest clip, which would pick the same broadband clip for most atoms)
+        best = int(np.argmax([H[k].sum() / max(float(H.sum()), 1e-12) for H in Hs]))
         y = component_audio(dictionary.W, Hs[best], V[best], phase[best], [k], p, length=x.shape[-1])
         centre = int(np.argmax(Hs[best][k])) * p.hop_length
         start = max(0, min(centre - half, len(y) - 2 * half))
@@ -246,16 +249,20 @@ def learn_dictionary(
     if per_class is None:
         V = gather_frames(dataset, p, silence_db=silence_db, max_clips=max_clips, progress=progress)
         nmf = SparseNMF(n_components, **common)
-        nmf.fit(V)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            nmf.fit(V)
         W = nmf.components_
         meta.update(
             mode="single", n_components=int(W.shape[1]), n_frames=int(V.shape[1]),
             objective=nmf.objective_, reconstruction_err=nmf.reconstruction_err_, n_iter=nmf.n_iter_,
             objective_history=nmf.objective_history_,
+            converged=not any("max_iter" in str(w.message) for w in caught),
             relative_error=float(np.sqrt(2 * nmf.reconstruction_err_) / np.linalg.norm(V)) if beta_loss in (2, "frobenius") else None,
         )
     else:
         V_all = gather_frames(dataset, p, silence_db=silence_db, max_clips=max_clips, progress=progress)
+        common["tol"] = 0  # per-class fits run their max_iter iterations each
         noise = SparseNMF(per_class, **common).fit(V_all)
         atoms, atom_classes, per_class_meta, empty = [], [], {}, []
         for c in dataset.classes:

@@ -17,7 +17,7 @@ import numpy as np
 from .audio import encode_audio
 from .config import Preset, get_preset
 
-__all__ = ["AudioPlayer", "audio_player", "player_table", "example_players", "stem_players", "plot_objective", "plot_atoms", "plot_class_counts", "specshow", "plot_spectrogram_grid"]
+__all__ = ["AudioPlayer", "audio_player", "player_table", "example_players", "stem_players", "plot_objective", "plot_atoms", "plot_learning_curves", "plot_confusion_matrix", "plot_pr_curves", "plot_class_counts", "specshow", "plot_spectrogram_grid"]
 
 
 class AudioPlayer:
@@ -185,4 +185,64 @@ def plot_atoms(W: np.ndarray, preset: str | Preset = "cpu", *, order: np.ndarray
     ax.set_ylabel("frequency (kHz)")
     ax.set_title(title)
     plt.colorbar(img, ax=ax, label="sqrt(weight / atom maximum)")
+    return ax
+
+
+def plot_learning_curves(history: list[dict], *, title: str = "Classifier training"):
+    """Training and validation loss, and the validation metric, per epoch (EMA weights validated)."""
+    epochs = [h["epoch"] for h in history]
+    metric = next(k for k in history[0] if k.startswith("val_") and k != "val_loss")
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3), constrained_layout=True)
+    a.plot(epochs, [h["train_loss"] for h in history], label="train (augmented)")
+    a.plot(epochs, [h["val_loss"] for h in history], label="validation")
+    a.set_xlabel("epoch")
+    a.set_ylabel("loss")
+    a.set_title(f"{title}: loss")
+    a.legend()
+    b.plot(epochs, [h[metric] for h in history], color="C2")
+    best = int(np.argmax([h[metric] for h in history]))
+    b.scatter([epochs[best]], [history[best][metric]], color="C3", zorder=3, label=f"selected (epoch {epochs[best]})")
+    b.set_xlabel("epoch")
+    b.set_ylabel(metric.replace("_", " "))
+    b.set_title(f"{title}: {metric.replace('_', ' ')}")
+    b.legend()
+    for ax in (a, b):
+        ax.grid(alpha=0.3)
+    return fig
+
+
+def plot_confusion_matrix(cm, classes, *, title: str = "Confusion matrix (test split)", ax=None):
+    """Confusion matrix with counts; rows are true classes, columns predictions."""
+    import seaborn as sns
+
+    cm = np.asarray(cm)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(0.45 * len(classes) + 2.5, 0.4 * len(classes) + 2))
+    sns.heatmap(cm, annot=len(classes) <= 20, fmt="d", cmap="Blues", cbar_kws={"label": "clips"},
+                xticklabels=classes, yticklabels=classes, ax=ax)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(title)
+    return ax
+
+
+def plot_pr_curves(probs: np.ndarray, labels: np.ndarray, classes, *, title: str = "Precision-recall (test split)",
+                   ax=None):
+    """Per-class precision-recall curves, for the classes that have positives."""
+    from sklearn.metrics import average_precision_score, precision_recall_curve
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 4))
+    for i, c in enumerate(classes):
+        if labels[:, i].sum() == 0:
+            continue
+        prec, rec, _ = precision_recall_curve(labels[:, i], probs[:, i])
+        ax.plot(rec, prec, label=f"{c} (AP {average_precision_score(labels[:, i], probs[:, i]):.2f})")
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_title(title)
+    ax.legend(fontsize="x-small", loc="lower left")
+    ax.grid(alpha=0.3)
     return ax

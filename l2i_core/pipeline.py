@@ -118,7 +118,7 @@ def reproduce(dataset: str = "esc10", preset: str = "cpu", *, quick: bool = Fals
     out_dir = Path(reports_dir) / cfg.dataset
     params = {
         "dataset": cfg.dataset, "data_dir": cfg.data_dir or "", "preset": cfg.preset.name, "seed": cfg.seed,
-        "quick": cfg.quick, "artifacts_dir": str(Path(cfg.artifacts_dir).resolve()),
+        "quick": cfg.quick, "artifacts_dir": str(cfg.artifacts_dir),
     }
     notebooks = find_notebooks(notebooks_dir)
     if only:

@@ -130,3 +130,27 @@ def test_01_dictionary_urbanmix_per_class(data_root, tmp_path, monkeypatch):
     # machinery-impact and music have no source clips in urbanmix: no atoms, and the sidecar says so
     assert set(meta["classes_without_atoms"]) == {"machinery-impact", "music"}
     assert np.load(art / "dictionary.npy").shape == (513, 60)
+
+
+@pytest.mark.realdata
+@pytest.mark.notebook
+def test_02_train_classifier_esc10(data_root, tmp_path):
+    art = tmp_path / "art"
+    node = _execute(ROOT / "notebooks" / "02_train_classifier.ipynb", tmp_path, dataset="esc10", artifacts_dir=str(art))
+    meta = json.loads((art / "classifier.json").read_text())
+    assert meta["classes"][0] == "dog" and meta["preset"] == "cpu" and len(meta["history"]) == 2
+    res = json.loads((art / "results.json").read_text())["classifier"]
+    assert res["split"] == "test" and 0 <= res["accuracy"] <= 1 and "test fold 1" in res["protocol"]
+    text = _outputs_text(node)
+    assert "82.5" in text and "80.5" in text  # the paper's and Piczak's numbers are shown beside ours
+
+
+@pytest.mark.realdata
+@pytest.mark.notebook
+def test_02_train_classifier_urbanmix_multilabel(data_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("L2I_CACHE", str(tmp_path / "cache"))
+    art = tmp_path / "art"
+    _execute(ROOT / "notebooks" / "02_train_classifier.ipynb", tmp_path, dataset="urbanmix", artifacts_dir=str(art))
+    res = json.loads((art / "results.json").read_text())["classifier"]
+    assert {"machinery-impact", "music"} <= set(res["excluded_classes"])
+    assert 0 <= res["macro_auprc"] <= 1 and len(res["thresholds"]) == 8
