@@ -44,6 +44,11 @@ __all__ = [
     "choose_thresholds",
     "save_classifier",
     "load_classifier",
+    "InterpreterConfig",
+    "train_interpreter",
+    "load_interpreter",
+    "interpreter_outputs",
+    "fidelity_score",
 ]
 
 
@@ -445,4 +450,187 @@ def load_classifier(path: str | Path, *, device: str | None = "cpu") -> tuple[Au
     model = AudioCNN(len(meta["classes"]), meta["preset"], multilabel=meta["multilabel"],
                      arch=ArchConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["arch"].items()}))
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return model.to(device or "cpu").eval(), meta
+
+
+# -- the interpreter --------------------------------------------------------------------------------
+@dataclass
+class InterpreterConfig:
+    """Hyper-parameters of :func:`train_interpreter` (defaults: the official ESC recipe)."""
+
+    pooling: str = "attention"  # or "max"
+    epochs: int = 35
+    lr: float | None = None  # None: 2e-4 multi-class, 5e-4 multi-label
+    batch_size: int = 32
+    dropout: float = 0.4
+    reconstruction: float = 5.0  # alpha
+    sparsity: float = 0.4  # beta
+    fidelity: float = 0.5
+    fidelity_late: float = 1.0
+    switch_epoch: int = 20
+    seed: int = 0
+    device: str | None = None
+    progress: bool = True
+
+    def weights(self):
+        from .losses import LossWeights
+
+        return LossWeights(reconstruction=self.reconstruction, sparsity=self.sparsity, fidelity=self.fidelity,
+                           fidelity_late=self.fidelity_late, switch_epoch=self.switch_epoch)
+
+
+@torch.no_grad()
+def interpreter_outputs(interpreter: nn.Module, cache, *, batch_size: int = 64, device=None) -> dict:
+    """Θ logits, pooled z and the relative reconstruction error ‖WH − V‖/‖V‖ on a cache (eval mode)."""
+    dev = torch.device(device) if device is not None else next(interpreter.parameters()).device
+    was = interpreter.training
+    interpreter.eval()
+    logits, zs, num, den = [], [], 0.0, 0.0
+    for s in range(0, len(cache), batch_size):
+        maps, _, V = cache.batch(torch.arange(s, min(s + batch_size, len(cache))), device=dev)
+        lg, H = interpreter(maps)
+        logits.append(lg.float().cpu())
+        zs.append(interpreter.pooled(H).float().cpu())
+        num += float(((interpreter.reconstruct(H) - V) ** 2).sum())
+        den += float((V**2).sum())
+    interpreter.train(was)
+    return {"logits": torch.cat(logits), "z": torch.cat(zs), "relative_error": (num / max(den, 1e-12)) ** 0.5}
+
+
+def fidelity_score(theta_logits: torch.Tensor, f_logits: torch.Tensor, *, multilabel: bool,
+                   f_thresholds=None) -> float:
+    """Validation fidelity used for model selection: top-1 agreement with f (multi-class), or macro
+    average precision of Θ's sigmoid against f's thresholded decisions over classes f predicts at least
+    once (multi-label)."""
+    if not multilabel:
+        return float((theta_logits.argmax(1) == f_logits.argmax(1)).float().mean())
+    from sklearn.metrics import average_precision_score
+
+    th = torch.as_tensor(f_thresholds if f_thresholds is not None else [0.5] * f_logits.shape[1])
+    decisions = (torch.sigmoid(f_logits) >= th).numpy()
+    keep = decisions.sum(0) > 0
+    if not keep.any():
+        return float("nan")
+    return float(average_precision_score(decisions[:, keep], torch.sigmoid(theta_logits).numpy()[:, keep],
+                                         average="macro"))
+
+
+def train_interpreter(train_cache, val_cache, W, *, n_classes: int, multilabel: bool,
+                      config: InterpreterConfig | None = None, f_thresholds=None, out_dir: str | Path | None = None,
+                      resume: bool = False, meta: dict | None = None):
+    """Train Ψ and Θ on cached activations of the frozen classifier; select by validation fidelity.
+
+    Returns
+    -------
+    dict
+        ``{"interpreter", "history", "best_epoch", "best_fidelity", "seconds"}``; the interpreter holds
+        the selected weights, in eval mode. ``out_dir`` receives ``interpreter_<pooling>.pt`` (state
+        dict, W included) and ``.json`` (configuration, classes, preset, head type, history).
+    """
+    from .interpreter import L2IInterpreter
+    from .losses import l2i_loss
+
+    cfg = config or InterpreterConfig()
+    lr = cfg.lr if cfg.lr is not None else (5e-4 if multilabel else 2e-4)
+    dev = _device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    g = torch.Generator().manual_seed(cfg.seed)
+    model = L2IInterpreter(W, train_cache.tap_channels, n_classes, train_cache.n_frames, pooling=cfg.pooling,
+                           dropout=cfg.dropout).to(dev)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+    weights = cfg.weights()
+    history: list[dict] = []
+    best = {"fidelity": -math.inf, "epoch": -1, "state": None}
+    start = 0
+    name = f"interpreter_{cfg.pooling}"
+    out_dir = Path(out_dir) if out_dir is not None else None
+    last = out_dir / f"{name}_last.pt" if out_dir else None
+    if resume and last is not None and last.is_file():
+        st = torch.load(last, map_location=dev, weights_only=True)
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["optimizer"])
+        history = [dict(h) for h in st["history"]]
+        best = {"fidelity": float(st["best_fidelity"]), "epoch": int(st["best_epoch"]), "state": st["best_state"]}
+        g.set_state(st["generator"])
+        torch.set_rng_state(st["torch_rng"])
+        start = int(st["epoch"]) + 1
+    bar = None
+    if cfg.progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=cfg.epochs, initial=start, desc=f"interpreter ({cfg.pooling})", unit="epoch")
+    t0 = time.perf_counter()
+    for epoch in range(start, cfg.epochs):
+        model.train()
+        order = torch.randperm(len(train_cache), generator=g)
+        terms = {"loss": [], "fidelity": [], "reconstruction": [], "sparsity": []}
+        te = time.perf_counter()
+        for s in range(0, len(order), cfg.batch_size):
+            idx = order[s : s + cfg.batch_size]
+            if len(idx) < 2:
+                continue
+            maps, f_logits, V = train_cache.batch(idx, device=dev)
+            theta_logits, H = model(maps)
+            loss, parts = l2i_loss(theta_logits, f_logits, H, model.reconstruct(H), V, multilabel=multilabel,
+                                   weights=weights, epoch=epoch)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            terms["loss"].append(loss.item())
+            for k, v in parts.items():
+                terms[k].append(v)
+        out = interpreter_outputs(model, val_cache, device=dev)
+        fid = fidelity_score(out["logits"], val_cache.logits, multilabel=multilabel, f_thresholds=f_thresholds)
+        history.append({"epoch": epoch, **{f"train_{k}": float(np.mean(v)) for k, v in terms.items()},
+                        "val_fidelity": fid, "val_relative_error": out["relative_error"],
+                        "seconds": time.perf_counter() - te})
+        if fid > best["fidelity"]:
+            best = {"fidelity": fid, "epoch": epoch,
+                    "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
+        if last is not None:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "history": history,
+                        "best_fidelity": best["fidelity"], "best_epoch": best["epoch"], "best_state": best["state"],
+                        "generator": g.get_state(), "torch_rng": torch.get_rng_state(), "epoch": epoch}, last)
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{history[-1]['train_loss']:.3f}", val_fidelity=f"{fid:.3f}")
+    if bar is not None:
+        bar.close()
+    if best["state"] is None:
+        raise ParameterError("no interpreter epoch was trained; raise epochs or check the resume state")
+    model.load_state_dict(best["state"])
+    model.eval()
+    result = {"interpreter": model, "history": history, "best_epoch": best["epoch"],
+              "best_fidelity": best["fidelity"], "seconds": time.perf_counter() - t0, "lr": lr}
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, out_dir / f"{name}.pt")
+        side = {**(meta or {}), **model.config(), "multilabel": multilabel, "config": dataclasses.asdict(cfg),
+                "lr": lr, "best_epoch": best["epoch"], "best_validation_fidelity": best["fidelity"],
+                "history": history, "f_thresholds": list(f_thresholds) if f_thresholds is not None else None,
+                "l2i_version": __version__}
+        (out_dir / f"{name}.json").write_text(json.dumps(side, indent=2, default=float) + "\n")
+    return result
+
+
+def load_interpreter(path: str | Path, *, device: str | None = "cpu"):
+    """Rebuild an interpreter saved by :func:`train_interpreter` (``weights_only=True``).
+
+    Returns
+    -------
+    interpreter : L2IInterpreter
+    meta : dict
+    """
+    from .interpreter import L2IInterpreter
+
+    path = Path(path).with_suffix(".pt")
+    side = path.with_suffix(".json")
+    if not path.is_file() or not side.is_file():
+        raise ParameterError(f"{path}: no interpreter checkpoint (.pt + .json); train one with notebook 03")
+    meta = json.loads(side.read_text())
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    model = L2IInterpreter(state["decoder.W"].numpy(), meta["tap_channels"], meta["n_classes"], meta["n_frames"],
+                           pooling=meta["pooling"], dropout=meta.get("dropout", 0.4))
+    model.load_state_dict(state)
     return model.to(device or "cpu").eval(), meta

@@ -1,0 +1,57 @@
+"""The L2I training loss: fidelity to the classifier, reconstruction through W, sparsity of H.
+
+    L = w_fid(epoch) · L_fid(Θ(H), f(x)) + α · MSE(W H, V) + β · mean |H|
+
+* L_fid, multi-class: soft-target cross-entropy against softmax(f), computed with ``log_softmax``
+  (the official code takes ``.log()`` of a softmax without an epsilon).
+* L_fid, multi-label: binary cross-entropy with logits against sigmoid(f).
+* Official weights and schedule (the defaults): α = 5, β = 0.4, w_fid = 0.5 until epoch 20, then 1.
+f's outputs are always detached: only Ψ and Θ learn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ._errors import ParameterError
+
+__all__ = ["LossWeights", "fidelity_loss", "l2i_loss"]
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """Weights of the three terms; ``fidelity`` switches to ``fidelity_late`` at ``switch_epoch``."""
+
+    reconstruction: float = 5.0  # alpha
+    sparsity: float = 0.4  # beta
+    fidelity: float = 0.5
+    fidelity_late: float = 1.0
+    switch_epoch: int = 20
+
+    def __post_init__(self):
+        if min(self.reconstruction, self.sparsity, self.fidelity, self.fidelity_late) < 0:
+            raise ParameterError("loss weights must be >= 0")
+
+    def fidelity_at(self, epoch: int) -> float:
+        return self.fidelity_late if epoch >= self.switch_epoch else self.fidelity
+
+
+def fidelity_loss(theta_logits: torch.Tensor, f_logits: torch.Tensor, *, multilabel: bool) -> torch.Tensor:
+    """How far Θ's output is from the classifier's (f detached)."""
+    target = f_logits.detach()
+    if multilabel:
+        return F.binary_cross_entropy_with_logits(theta_logits, torch.sigmoid(target))
+    return -(torch.softmax(target, dim=-1) * F.log_softmax(theta_logits, dim=-1)).sum(dim=-1).mean()
+
+
+def l2i_loss(theta_logits: torch.Tensor, f_logits: torch.Tensor, H: torch.Tensor, WH: torch.Tensor, V: torch.Tensor,
+             *, multilabel: bool, weights: LossWeights = LossWeights(), epoch: int = 0) -> tuple[torch.Tensor, dict]:
+    """Total loss and its terms (``{"fidelity", "reconstruction", "sparsity"}`` as floats, unweighted)."""
+    fid = fidelity_loss(theta_logits, f_logits, multilabel=multilabel)
+    rec = F.mse_loss(WH, V)
+    spa = H.abs().mean()
+    total = weights.fidelity_at(epoch) * fid + weights.reconstruction * rec + weights.sparsity * spa
+    return total, {"fidelity": fid.item(), "reconstruction": rec.item(), "sparsity": spa.item()}
