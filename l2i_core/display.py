@@ -17,7 +17,7 @@ import numpy as np
 from .audio import encode_audio
 from .config import Preset, get_preset
 
-__all__ = ["AudioPlayer", "audio_player", "player_table", "example_players", "stem_players", "plot_objective", "plot_atoms", "plot_learning_curves", "plot_confusion_matrix", "plot_pr_curves", "plot_class_counts", "specshow", "plot_spectrogram_grid"]
+__all__ = ["AudioPlayer", "audio_player", "player_table", "example_players", "stem_players", "plot_objective", "plot_atoms", "plot_learning_curves", "plot_confusion_matrix", "plot_pr_curves", "plot_interpreter_history", "plot_activations", "plot_class_counts", "specshow", "plot_spectrogram_grid"]
 
 
 class AudioPlayer:
@@ -246,3 +246,43 @@ def plot_pr_curves(probs: np.ndarray, labels: np.ndarray, classes, *, title: str
     ax.legend(fontsize="x-small", loc="lower left")
     ax.grid(alpha=0.3)
     return ax
+
+
+def plot_interpreter_history(history: list[dict], *, title: str = "Interpreter training"):
+    """Loss terms (unweighted) and validation fidelity per epoch."""
+    ep = [h["epoch"] for h in history]
+    fig, axes = plt.subplots(1, 4, figsize=(14, 2.8), constrained_layout=True)
+    for ax, key, label in zip(axes[:3], ("train_fidelity", "train_reconstruction", "train_sparsity"),
+                              ("fidelity loss L_fid", "reconstruction MSE(WH, V)", "sparsity mean|H|")):
+        ax.plot(ep, [h[key] for h in history])
+        ax.set_title(label, fontsize="small")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss term (unweighted)")
+        ax.grid(alpha=0.3)
+    fid = [h["val_fidelity"] for h in history]
+    axes[3].plot(ep, fid, color="C2")
+    best = int(np.nanargmax(fid))
+    axes[3].scatter([ep[best]], [fid[best]], color="C3", zorder=3, label=f"selected (epoch {ep[best]})")
+    axes[3].set_title("validation fidelity", fontsize="small")
+    axes[3].set_xlabel("epoch")
+    axes[3].set_ylabel("fidelity")
+    axes[3].legend(fontsize="x-small")
+    axes[3].grid(alpha=0.3)
+    fig.suptitle(title)
+    return fig
+
+
+def plot_activations(V: np.ndarray, H: np.ndarray, preset: str | Preset = "cpu", *, title: str = "",
+                     order: np.ndarray | None = None):
+    """A clip's spectrogram V (log1p magnitude) above its activations H (atoms × frames)."""
+    p = get_preset(preset)
+    fig, (a, b) = plt.subplots(2, 1, figsize=(6, 4.2), sharex=True, constrained_layout=True)
+    specshow(V, p, ax=a, mel=False, title=f"{title}: V = log(1 + |X|)")
+    Hs = H if order is None else H[order]
+    dur = V.shape[-1] * p.hop_length / p.sr
+    img = b.imshow(Hs, aspect="auto", origin="lower", cmap="viridis", extent=[0, dur, -0.5, Hs.shape[0] - 0.5])
+    b.set_xlabel("time (s)")
+    b.set_ylabel("atom (by centroid)" if order is not None else "atom")
+    b.set_title("activations H = Psi(maps)", fontsize="small")
+    fig.colorbar(img, ax=b, label="activation")
+    return fig

@@ -154,3 +154,35 @@ def test_02_train_classifier_urbanmix_multilabel(data_root, tmp_path, monkeypatc
     res = json.loads((art / "results.json").read_text())["classifier"]
     assert {"machinery-impact", "music"} <= set(res["excluded_classes"])
     assert 0 <= res["macro_auprc"] <= 1 and len(res["thresholds"]) == 8
+
+
+@pytest.mark.realdata
+@pytest.mark.notebook
+def test_03_train_interpreter_esc10_both_heads(data_root, tmp_path):
+    art = tmp_path / "art"
+    node = _execute(ROOT / "notebooks" / "03_train_interpreter.ipynb", tmp_path, dataset="esc10", artifacts_dir=str(art))
+    for head in ("attention", "max"):
+        meta = json.loads((art / f"interpreter_{head}.json").read_text())
+        assert meta["pooling"] == head and meta["classes"][0] == "dog" and meta["preset"] == "cpu"
+        assert meta["n_components"] == 100 and len(meta["history"]) == 2
+    res = json.loads((art / "results.json").read_text())
+    assert set(res["interpreter"]["heads"]) == {"attention", "max"} and "classifier" in res
+    text = _outputs_text(node)
+    assert "learned a new dictionary" in text and "trained a new classifier" in text
+
+
+@pytest.mark.realdata
+@pytest.mark.notebook
+def test_03_train_interpreter_sonyc_layout_from_urbanmix(data_root, tmp_path):
+    """`papermill 03 -p dataset sonyc -p data_dir <SONYC-layout folder>`: the multi-label path end to end."""
+    from l2i_core.data import build_urbanmix
+
+    sonyc_dir = build_urbanmix(tmp_path / "sonyc_like", n_scenes={"train": 24, "validation": 8, "test": 8},
+                               progress=False)
+    art = tmp_path / "art"
+    node = _execute(ROOT / "notebooks" / "03_train_interpreter.ipynb", tmp_path, dataset="sonyc",
+                    data_dir=str(sonyc_dir), artifacts_dir=str(art), pooling="attention")
+    meta = json.loads((art / "interpreter_attention.json").read_text())
+    assert meta["multilabel"] and meta["classes"][0] == "engine" and len(meta["classes"]) == 8
+    assert json.loads((art / "dictionary.json").read_text())["mode"] == "per_class"
+    assert "multi-label" in _outputs_text(node)

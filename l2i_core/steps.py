@@ -1,0 +1,65 @@
+"""Reuse-or-build steps shared by the notebooks: the dictionary (notebook 01) and the classifier
+(notebook 02) that later notebooks need, found in ``artifacts_dir`` or built there.
+
+Each function returns the object and one sentence saying whether it was reused or built, which the
+notebooks print, so a reader always knows where a number comes from.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .dictionary import Dictionary, learn_dictionary, load_dictionary, save_dictionary
+
+__all__ = ["ensure_dictionary", "ensure_classifier"]
+
+
+def ensure_dictionary(cfg, dataset, *, n_components: int = 100, sparsity: float = 0.8, max_iter: int = 200,
+                      progress: bool = True) -> tuple[Dictionary, str]:
+    """The dictionary of ``cfg.artifacts_dir`` if it matches dataset, preset and size; else learn it."""
+    path = Path(cfg.artifacts_dir) / "dictionary.npy"
+    per_class = 10 if dataset.multilabel else None
+    if path.is_file():
+        d = load_dictionary(path)
+        m = d.meta
+        same = (m.get("dataset") == dataset.name and m.get("preset", {}).get("name") == cfg.preset.name
+                and (m.get("mode") == "per_class" if per_class else m.get("n_components") == n_components))
+        if same:
+            return d, f"reused the dictionary of notebook 01: {path} ({d.n_components} atoms, µ={m.get('sparsity')})"
+        why = "it was learned for other data or another size"
+    else:
+        why = "none was found"
+    d = learn_dictionary(dataset, cfg.preset, n_components=n_components, sparsity=sparsity, seed=cfg.seed,
+                         max_iter=min(max_iter, 30) if cfg.quick else max_iter, per_class=per_class,
+                         max_clips=16 if cfg.quick else None, progress=progress)
+    save_dictionary(d, path)
+    return d, f"learned a new dictionary ({why} in {path.parent}): {d.n_components} atoms in {d.meta['seconds']:.0f} s"
+
+
+def ensure_classifier(cfg, dataset, *, epochs: int = 40, features: dict | None = None):
+    """The classifier of ``cfg.artifacts_dir`` if it matches dataset, preset and classes; else train it.
+
+    Returns
+    -------
+    model : AudioCNN (eval mode)
+    meta : dict
+    message : str
+    """
+    from .training import TrainConfig, load_classifier, train_classifier
+
+    path = Path(cfg.artifacts_dir) / "classifier.pt"
+    if path.is_file():
+        model, meta = load_classifier(path)
+        if meta.get("dataset") == dataset.name and meta.get("preset") == cfg.preset.name and \
+                meta.get("classes") == dataset.classes:
+            return model, meta, (f"reused the classifier of notebook 02: {path} (epoch {meta['best_epoch']}, "
+                                 f"validation {meta['metric']} {meta['best_validation_metric']:.3f})")
+        why = "it was trained on other data or with another preset"
+    else:
+        why = "none was found"
+    res = train_classifier(dataset, cfg.preset, TrainConfig(epochs=min(epochs, 2) if cfg.quick else epochs,
+                                                            seed=cfg.seed), out_dir=cfg.artifacts_dir,
+                           features=features)
+    model, meta = load_classifier(path)
+    return model, meta, (f"trained a new classifier ({why} in {path.parent}): validation {res.metric_name} "
+                         f"{res.best_metric:.3f} at epoch {res.best_epoch}, {res.seconds:.0f} s")
