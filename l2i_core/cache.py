@@ -43,6 +43,7 @@ class ActivationCache:
     V: torch.Tensor
     uids: list[str]
     meta: dict = field(default_factory=dict)
+    H_nmf: torch.Tensor | None = None  # (n_clips, K, n_frames), see add_nmf_activations
 
     def __len__(self) -> int:
         return len(self.uids)
@@ -62,6 +63,13 @@ class ActivationCache:
         if device is not None:
             out = [m.to(device, non_blocking=True) for m in out[0]], out[1].to(device), out[2].to(device)
         return out
+
+    def add_nmf_activations(self, dictionary, *, max_iter: int = 100, device: str | None = None) -> None:
+        """Solve H_nmf (W fixed) for every cached clip; the optional auxiliary target of the loss."""
+        n, F_, T = self.V.shape
+        V = self.V.permute(1, 0, 2).reshape(F_, n * T).numpy()  # all frames side by side
+        H = dictionary.transform(V, max_iter=max_iter, device=device)
+        self.H_nmf = torch.from_numpy(H).reshape(-1, n, T).permute(1, 0, 2).contiguous()
 
     def nbytes(self) -> int:
         return sum(t.numel() * t.element_size() for t in [*self.maps, self.logits, self.V])

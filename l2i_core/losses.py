@@ -6,6 +6,8 @@
   (the official code takes ``.log()`` of a softmax without an epsilon).
 * L_fid, multi-label: binary cross-entropy with logits against sigmoid(f).
 * Official weights and schedule (the defaults): α = 5, β = 0.4, w_fid = 0.5 until epoch 20, then 1.
+* Optional, not in the paper (``nmf_target`` > 0): γ · MSE(H, H_nmf), pulling Ψ's activations
+  towards the NMF activations of the clip (W fixed), an auxiliary target that helps Ψ reconstruct.
 f's outputs are always detached: only Ψ and Θ learn.
 """
 
@@ -30,9 +32,10 @@ class LossWeights:
     fidelity: float = 0.5
     fidelity_late: float = 1.0
     switch_epoch: int = 20
+    nmf_target: float = 0.0  # gamma, weight of MSE(H, H_nmf); 0 = the official loss
 
     def __post_init__(self):
-        if min(self.reconstruction, self.sparsity, self.fidelity, self.fidelity_late) < 0:
+        if min(self.reconstruction, self.sparsity, self.fidelity, self.fidelity_late, self.nmf_target) < 0:
             raise ParameterError("loss weights must be >= 0")
 
     def fidelity_at(self, epoch: int) -> float:
@@ -48,10 +51,18 @@ def fidelity_loss(theta_logits: torch.Tensor, f_logits: torch.Tensor, *, multila
 
 
 def l2i_loss(theta_logits: torch.Tensor, f_logits: torch.Tensor, H: torch.Tensor, WH: torch.Tensor, V: torch.Tensor,
-             *, multilabel: bool, weights: LossWeights = LossWeights(), epoch: int = 0) -> tuple[torch.Tensor, dict]:
-    """Total loss and its terms (``{"fidelity", "reconstruction", "sparsity"}`` as floats, unweighted)."""
+             *, multilabel: bool, weights: LossWeights = LossWeights(), epoch: int = 0,
+             H_nmf: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
+    """Total loss and its terms (``{"fidelity", "reconstruction", "sparsity"[, "nmf_target"]}``, unweighted)."""
     fid = fidelity_loss(theta_logits, f_logits, multilabel=multilabel)
     rec = F.mse_loss(WH, V)
     spa = H.abs().mean()
     total = weights.fidelity_at(epoch) * fid + weights.reconstruction * rec + weights.sparsity * spa
-    return total, {"fidelity": fid.item(), "reconstruction": rec.item(), "sparsity": spa.item()}
+    parts = {"fidelity": fid.item(), "reconstruction": rec.item(), "sparsity": spa.item()}
+    if weights.nmf_target > 0:
+        if H_nmf is None:
+            raise ParameterError("nmf_target > 0 needs the NMF activations H_nmf of the batch")
+        aux = F.mse_loss(H, H_nmf)
+        total = total + weights.nmf_target * aux
+        parts["nmf_target"] = aux.item()
+    return total, parts

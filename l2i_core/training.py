@@ -468,6 +468,7 @@ class InterpreterConfig:
     fidelity: float = 0.5
     fidelity_late: float = 1.0
     switch_epoch: int = 20
+    nmf_target: float = 0.0  # gamma of the optional MSE(H, H_nmf) term (not in the paper); needs cache.H_nmf
     seed: int = 0
     device: str | None = None
     progress: bool = True
@@ -476,7 +477,8 @@ class InterpreterConfig:
         from .losses import LossWeights
 
         return LossWeights(reconstruction=self.reconstruction, sparsity=self.sparsity, fidelity=self.fidelity,
-                           fidelity_late=self.fidelity_late, switch_epoch=self.switch_epoch)
+                           fidelity_late=self.fidelity_late, switch_epoch=self.switch_epoch,
+                           nmf_target=self.nmf_target)
 
 
 @torch.no_grad()
@@ -539,6 +541,8 @@ def train_interpreter(train_cache, val_cache, W, *, n_classes: int, multilabel: 
                            dropout=cfg.dropout).to(dev)
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
     weights = cfg.weights()
+    if cfg.nmf_target > 0 and train_cache.H_nmf is None:
+        raise ParameterError("nmf_target > 0: call train_cache.add_nmf_activations(dictionary) first")
     history: list[dict] = []
     best = {"fidelity": -math.inf, "epoch": -1, "state": None}
     start = 0
@@ -564,6 +568,8 @@ def train_interpreter(train_cache, val_cache, W, *, n_classes: int, multilabel: 
         model.train()
         order = torch.randperm(len(train_cache), generator=g)
         terms = {"loss": [], "fidelity": [], "reconstruction": [], "sparsity": []}
+        if cfg.nmf_target > 0:
+            terms["nmf_target"] = []
         te = time.perf_counter()
         for s in range(0, len(order), cfg.batch_size):
             idx = order[s : s + cfg.batch_size]
@@ -571,8 +577,9 @@ def train_interpreter(train_cache, val_cache, W, *, n_classes: int, multilabel: 
                 continue
             maps, f_logits, V = train_cache.batch(idx, device=dev)
             theta_logits, H = model(maps)
+            H_nmf = train_cache.H_nmf[idx].to(dev) if cfg.nmf_target > 0 else None
             loss, parts = l2i_loss(theta_logits, f_logits, H, model.reconstruct(H), V, multilabel=multilabel,
-                                   weights=weights, epoch=epoch)
+                                   weights=weights, epoch=epoch, H_nmf=H_nmf)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

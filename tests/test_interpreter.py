@@ -139,3 +139,29 @@ def test_train_interpreter_selects_on_validation_and_round_trips(tmp_path):
     more = train_interpreter(tr, va, W, n_classes=2, multilabel=False, out_dir=tmp_path, resume=True,
                              config=InterpreterConfig(pooling="max", epochs=5, batch_size=4, progress=False, device="cpu"))
     assert [h["epoch"] for h in more["history"]] == [0, 1, 2, 3, 4]
+
+
+def test_optional_nmf_target_term(tmp_path):
+    from l2i_core.dictionary import Dictionary
+
+    H = torch.ones(1, 2, 3)
+    f = torch.zeros(1, 2)
+    w = LossWeights(nmf_target=2.0)
+    with pytest.raises(ParameterError, match="H_nmf"):
+        l2i_loss(f, f, H, torch.zeros(1, 4, 3), torch.zeros(1, 4, 3), multilabel=False, weights=w)
+    total, parts = l2i_loss(f, f, H, torch.zeros(1, 4, 3), torch.zeros(1, 4, 3), multilabel=False, weights=w,
+                            H_nmf=torch.zeros(1, 2, 3))
+    assert parts["nmf_target"] == 1.0
+    base, _ = l2i_loss(f, f, H, torch.zeros(1, 4, 3), torch.zeros(1, 4, 3), multilabel=False)
+    torch.testing.assert_close(total - base, torch.tensor(2.0))
+    # the cache solves H_nmf per clip with W fixed: its reconstruction matches V as well as NMF allows
+    ds = _toy()
+    cache = build_cache(AudioCNN(2, "cpu").eval(), ds.split("validation"), "cpu", progress=False, device="cpu")
+    W = np.abs(np.random.default_rng(1).standard_normal((513, 6))).astype(np.float32)
+    W /= np.linalg.norm(W, axis=0)
+    d = Dictionary(W, {"sparsity": 0.0})
+    cache.add_nmf_activations(d, max_iter=50)
+    assert cache.H_nmf.shape == (6, 6, 44) and (cache.H_nmf >= 0).all()
+    # layout: clip 2's activations are the frames of clip 2 in the joint (all frames) solution
+    joint = d.transform(np.concatenate(list(cache.V.numpy()), axis=1), max_iter=50)
+    np.testing.assert_allclose(cache.H_nmf[2].numpy(), joint[:, 2 * 44 : 3 * 44], rtol=1e-5, atol=1e-6)
