@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from .._errors import DataNotFoundError, ParameterError
+from ._csv import read_csv_checked
 from .records import AudioDataset, Record
 from .splits import check_groups_within_splits, grouped_stratified_split
 
@@ -45,16 +46,7 @@ def read_esc_meta(csv_path: Path) -> pd.DataFrame:
         If the CSV cannot be parsed or lacks one of the ESC-50 columns.
     """
     csv_path = Path(csv_path)
-    try:
-        df = pd.read_csv(csv_path)
-    except Exception as err:
-        raise ParameterError(f"{csv_path}: cannot parse CSV ({str(err).splitlines()[0]}); restore the original file") from None
-    missing = [c for c in ESC_COLUMNS if c not in df.columns]
-    if missing:
-        raise ParameterError(
-            f"{csv_path}: missing column(s) {missing}; expected the ESC-50 columns "
-            "filename,fold,target,category,esc10,src_file,take"
-        )
+    df = read_csv_checked(csv_path, ESC_COLUMNS, "the ESC-50 columns filename,fold,target,category,esc10,src_file,take")
     if df.empty:
         raise ParameterError(f"{csv_path}: no rows")
     try:

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from .._errors import DataNotFoundError, ParameterError
+from ._csv import read_csv_checked
 from .records import AudioDataset, Record
 
 __all__ = [
@@ -102,16 +103,8 @@ def read_annotations(csv_path: str | Path) -> pd.DataFrame:
         coarse ``<n>_<name>_presence`` column, or holds unknown splits or non-numeric labels.
     """
     csv_path = Path(csv_path)
-    try:
-        df = pd.read_csv(csv_path)
-    except Exception as err:
-        raise ParameterError(f"{csv_path}: cannot parse CSV ({str(err).splitlines()[0]}); restore the original file") from None
-    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
-    if missing:
-        raise ParameterError(
-            f"{csv_path}: missing column(s) {missing}; a SONYC-UST v2 annotations.csv has "
-            "split, audio_filename, annotator_id and <n>_<class>_presence columns"
-        )
+    df = read_csv_checked(csv_path, REQUIRED_COLUMNS, "a SONYC-UST v2 annotations.csv with split, audio_filename, "
+                          "annotator_id and <n>_<class>_presence columns")
     if not coarse_columns(df):
         raise ParameterError(f"{csv_path}: no coarse <n>_<class>_presence columns (e.g. 1_engine_presence)")
     bad_split = sorted(set(df["split"].astype(str)) - set(_SPLIT_MAP))
