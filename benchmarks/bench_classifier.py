@@ -20,7 +20,7 @@ import time
 import numpy as np
 
 from l2i_core.data import load_dataset
-from l2i_core.training import TrainConfig, compute_features, evaluate_classifier, predict_logits, train_classifier
+from l2i_core.training import compute_features, default_train_config, evaluate_classifier, predict_logits, train_classifier
 
 
 def run_one(ds, preset, cfg):
@@ -44,17 +44,18 @@ def main():
     ap.add_argument("--dataset", default="esc10")
     ap.add_argument("--preset", default="cpu")
     ap.add_argument("--device", default=None)
-    ap.add_argument("--epochs", type=int, default=40)
+    ap.add_argument("--epochs", type=int, default=0, help="0: the default recipe (40 multi-class, 80 multi-label)")
     ap.add_argument("--folds", type=int, nargs="*", default=[1], help="test folds (ESC datasets)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
-    cfg = TrainConfig(epochs=args.epochs, seed=args.seed, device=args.device, progress=False)
     runs = []
     fold_based = args.dataset in ("esc10", "esc50")
     for f in args.folds if fold_based else [None]:
         kw = {"test_fold": f, "val_fold": f % 5 + 1} if fold_based else {}
         ds = load_dataset(args.dataset, seed=args.seed, **kw)
+        cfg = default_train_config(ds.multilabel, seed=args.seed, device=args.device, progress=False,
+                                   **({"epochs": args.epochs} if args.epochs else {}))
         r = run_one(ds, args.preset, cfg)
         runs.append(r)
         print(f"{r['protocol']}: test {r['metric']} {r['test']:.4f} (validation {r['validation']:.4f}, epoch "

@@ -36,7 +36,7 @@ def ensure_dictionary(cfg, dataset, *, n_components: int = 100, sparsity: float 
     return d, f"learned a new dictionary ({why} in {path.parent}): {d.n_components} atoms in {d.meta['seconds']:.0f} s"
 
 
-def ensure_classifier(cfg, dataset, *, epochs: int = 40, features: dict | None = None):
+def ensure_classifier(cfg, dataset, *, epochs: int | None = None, features: dict | None = None):
     """The classifier of ``cfg.artifacts_dir`` if it matches dataset, preset and classes; else train it.
 
     Returns
@@ -45,7 +45,7 @@ def ensure_classifier(cfg, dataset, *, epochs: int = 40, features: dict | None =
     meta : dict
     message : str
     """
-    from .training import TrainConfig, load_classifier, train_classifier
+    from .training import default_train_config, load_classifier, train_classifier
 
     path = Path(cfg.artifacts_dir) / "classifier.pt"
     if path.is_file():
@@ -57,9 +57,10 @@ def ensure_classifier(cfg, dataset, *, epochs: int = 40, features: dict | None =
         why = "it was trained on other data or with another preset"
     else:
         why = "none was found"
-    res = train_classifier(dataset, cfg.preset, TrainConfig(epochs=min(epochs, 2) if cfg.quick else epochs,
-                                                            seed=cfg.seed), out_dir=cfg.artifacts_dir,
-                           features=features)
+    train_cfg = default_train_config(dataset.multilabel, seed=cfg.seed)
+    if epochs or cfg.quick:
+        train_cfg.epochs = 2 if cfg.quick else int(epochs)
+    res = train_classifier(dataset, cfg.preset, train_cfg, out_dir=cfg.artifacts_dir, features=features)
     model, meta = load_classifier(path)
     return model, meta, (f"trained a new classifier ({why} in {path.parent}): validation {res.metric_name} "
                          f"{res.best_metric:.3f} at epoch {res.best_epoch}, {res.seconds:.0f} s")
