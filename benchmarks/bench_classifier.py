@@ -20,7 +20,13 @@ import time
 import numpy as np
 
 from l2i_core.data import load_dataset
-from l2i_core.training import compute_features, default_train_config, evaluate_classifier, predict_logits, train_classifier
+from l2i_core.training import (
+    compute_features,
+    default_train_config,
+    evaluate_classifier,
+    predict_logits,
+    train_classifier,
+)
 
 
 def run_one(ds, preset, cfg):
