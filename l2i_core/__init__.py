@@ -7,6 +7,13 @@ config      presets (``cpu``, ``paper``) and the paper's reference numbers
 data        datasets (ESC-10/50, FSDD, SONYC-UST layout, urbanmix, user folders), corruptions
 nmf         SparseNMF: sparse NMF with unit-norm atoms in torch (CPU/GPU), scikit-learn style
 dictionary  learning W on a training split (single or per-class), saving/loading, atom audio
+classifier  AudioCNN with named taps (cpu / paper presets), FeatureTap for any model
+interpreter Psi decoder, Theta heads (attention, max), fixed NMF decoder, L2IInterpreter
+losses      the L2I loss (fidelity, reconstruction, sparsity) with the official schedule
+cache       the frozen classifier's maps, logits and V, computed once per clip
+training    classifier and interpreter training, validation selection, checkpoints
+steps       reuse-or-build the dictionary and the classifier from artifacts_dir
+results     results.json sections and tables beside the paper's numbers
 display     plots and compressed audio players for notebooks and HTML reports
 pipeline    papermill runner and the ``l2i`` command
 """
