@@ -169,6 +169,13 @@ def gather_frames(dataset, preset: str | Preset = "cpu", *, split: str = "train"
     V : np.ndarray [shape=(n_freq, n_frames), dtype=float32]
     """
     p = get_preset(preset)
+    sub = _select_clips(dataset, split, label=label, max_clips=max_clips)
+    frames = _clip_frames(sub, p, silence_db=silence_db, batch_size=batch_size, progress=progress)
+    return torch.cat(frames, dim=1).numpy()
+
+
+def _select_clips(dataset, split: str = "train", *, label: str | None = None, max_clips: int | None = None):
+    """The clips :func:`gather_frames` uses: one split, optionally one label, at most ``max_clips``."""
     sub = dataset.split(split)
     if label is not None:
         sub = sub.subset([i for i, r in enumerate(sub) if label in r.labels])
@@ -176,13 +183,19 @@ def gather_frames(dataset, preset: str | Preset = "cpu", *, split: str = "train"
         sub = sub.subset(range(min(max_clips, len(sub))))
     if len(sub) == 0:
         raise ParameterError(f"{dataset.name}: no {split} clips{f' of class {label!r}' if label else ''} to learn from")
+    return sub
+
+
+def _clip_frames(sub, p: Preset, *, silence_db: float | None, batch_size: int = 16,
+                 progress: bool = True) -> list[torch.Tensor]:
+    """Kept log1p-magnitude frames of every clip of ``sub``, one ``(n_freq, n_kept)`` tensor per clip."""
     fe = FrontEnd(p)
     chunks = []
     starts = range(0, len(sub), batch_size)
     if progress:
         from tqdm.auto import tqdm
 
-        starts = tqdm(starts, desc=f"frames of {dataset.name}/{split}", unit="batch", leave=False)
+        starts = tqdm(starts, desc=f"frames of {sub.name}", unit="batch", leave=False)
     with torch.no_grad():
         for s in starts:
             x = torch.from_numpy(sub.load_batch(range(s, min(s + batch_size, len(sub))), p))
@@ -194,7 +207,7 @@ def gather_frames(dataset, preset: str | Preset = "cpu", *, split: str = "train"
             else:
                 keep = torch.ones(V.shape[0], V.shape[2], dtype=torch.bool)
             chunks += [V[b][:, keep[b]] for b in range(V.shape[0])]
-    return torch.cat(chunks, dim=1).numpy()
+    return chunks
 
 
 def learn_dictionary(
@@ -261,16 +274,29 @@ def learn_dictionary(
             relative_error=float(np.sqrt(2 * nmf.reconstruction_err_) / np.linalg.norm(V)) if beta_loss in (2, "frobenius") else None,
         )
     else:
-        V_all = gather_frames(dataset, p, silence_db=silence_db, max_clips=max_clips, progress=progress)
-        common["tol"] = 0  # per-class fits run their max_iter iterations each
-        noise = SparseNMF(per_class, **common).fit(V_all)
-        atoms, atom_classes, per_class_meta, empty = [], [], {}, []
+        # Each clip is decoded and analysed once, however many of the fits (noise, its classes) use it.
+        selections = {None: _select_clips(dataset, max_clips=max_clips)}
+        empty = []
         for c in dataset.classes:
             try:
-                Vc = gather_frames(dataset, p, silence_db=silence_db, max_clips=max_clips, progress=progress, label=c)
+                selections[c] = _select_clips(dataset, label=c, max_clips=max_clips)
             except ParameterError:
                 empty.append(c)
+        needed = {r.uid: r for sel in selections.values() for r in sel}
+        union = dataset.replace_records(list(needed.values()))
+        by_uid = dict(zip(needed, _clip_frames(union, p, silence_db=silence_db, progress=progress)))
+
+        def frames_of(sel) -> np.ndarray:
+            return torch.cat([by_uid[r.uid] for r in sel], dim=1).numpy()
+
+        V_all = frames_of(selections[None])
+        common["tol"] = 0  # per-class fits run their max_iter iterations each
+        noise = SparseNMF(per_class, **common).fit(V_all)
+        atoms, atom_classes, per_class_meta = [], [], {}
+        for c in dataset.classes:
+            if c in empty:
                 continue
+            Vc = frames_of(selections[c])
             nmf = SparseNMF(per_class, fixed_components=noise.components_, **common)
             nmf.fit(Vc)
             atoms.append(nmf.components_[:, per_class:])  # drop the frozen noise atoms

@@ -418,7 +418,7 @@ def train_classifier(dataset, preset: str | Preset = "cpu", config: TrainConfig 
         thresholds = choose_thresholds(probs, y_val.numpy())
     result = TrainResult(
         model=final, history=history, best_epoch=best["epoch"], best_metric=best["metric"],
-        metric_name=_metric({"accuracy": 0, "macro_auprc": 0}, ml)[0], thresholds=thresholds,
+        metric_name="macro_auprc" if ml else "accuracy", thresholds=thresholds,
         seconds=time.perf_counter() - t0,
         meta={"dataset": dataset.name, "protocol": dataset.protocol, "preset": p.name, "classes": dataset.classes,
               "multilabel": ml, "arch": dataclasses.asdict(final.arch), "config": dataclasses.asdict(cfg),
