@@ -17,7 +17,8 @@ import numpy as np
 from .audio import encode_audio
 from .config import Preset, get_preset
 
-__all__ = ["AudioPlayer", "audio_player", "player_table", "example_players", "stem_players", "plot_objective", "plot_atoms", "plot_learning_curves", "plot_confusion_matrix", "plot_pr_curves", "plot_interpreter_history", "plot_activations", "plot_class_counts", "specshow", "plot_spectrogram_grid"]
+__all__ = ["AudioPlayer", "audio_player", "player_table", "example_players", "stem_players", "plot_objective", "plot_atoms", "plot_learning_curves", "plot_confusion_matrix", "plot_pr_curves", "plot_interpreter_history", "plot_activations", "plot_class_counts", "specshow", "plot_spectrogram_grid", "interpretation_players",
+           "plot_interpretation", "plot_faithfulness", "plot_deletion_insertion", "plot_mixture_scores"]
 
 
 class AudioPlayer:
@@ -285,4 +286,129 @@ def plot_activations(V: np.ndarray, H: np.ndarray, preset: str | Preset = "cpu",
     b.set_ylabel("atom (by centroid)" if order is not None else "atom")
     b.set_title("activations H = Psi(maps)", fontsize="small")
     fig.colorbar(img, ax=b, label="activation")
+    return fig
+
+
+# -- interpretations and their evaluation ----------------------------------------------------------
+def interpretation_players(interp, *, max_components: int = 5, original: np.ndarray | None = None,
+                           columns: int = 4):
+    """Players for one :class:`~l2i_core.explain.Interpretation`: the input, the interpretation,
+    each kept component (most relevant first, at most ``max_components``) and the residual.
+
+    ``original`` is the input waveform; when omitted it is resynthesised from V and the phase.
+    """
+    import torch
+
+    from .audio import FrontEnd
+
+    if interp.audio is None:
+        raise ValueError("this interpretation has no audio; call attribute(..., with_audio=True)")
+    sr = interp.sr
+    if original is None:
+        fe = FrontEnd(get_preset_for_sr(sr))
+        original = fe.synthesize(torch.from_numpy(interp.V), torch.from_numpy(interp.phase),
+                                 length=len(interp.audio)).numpy()
+    name = interp.class_name if interp.class_name is not None else f"class {interp.target}"
+    players = [AudioPlayer(original, sr, title="input"),
+               AudioPlayer(interp.audio, sr, title=f"interpretation of {name} ({len(interp.components)} comp.)")]
+    for k, y in list(zip(interp.components, interp.component_audio))[:max_components]:
+        players.append(AudioPlayer(y, sr, title=f"component {int(k)} (r = {interp.relevance[k]:.2f})"))
+    players.append(AudioPlayer(interp.residual_audio, sr, title="residual (input minus interpretation)"))
+    return player_table(players, columns=columns)
+
+
+def get_preset_for_sr(sr: int) -> Preset:
+    """The built-in preset with sample rate ``sr`` (cpu: 22 050 Hz, paper: 44 100 Hz)."""
+    from .config import PRESETS
+
+    for p in PRESETS.values():
+        if p.sr == int(sr):
+            return p
+    raise ValueError(f"no preset with sample rate {sr}")
+
+
+def plot_interpretation(interp, preset: str | Preset | None = None, *, title: str | None = None,
+                        max_bars: int = 20):
+    """Input spectrogram, interpretation spectrogram, soft mask and relevance bars of one interpretation."""
+    p = get_preset(preset) if preset is not None else get_preset_for_sr(interp.sr)
+    fig, axes = plt.subplots(1, 4, figsize=(15, 3), constrained_layout=True,
+                             gridspec_kw={"width_ratios": [1, 1, 1, 0.8]})
+    name = interp.class_name if interp.class_name is not None else f"class {interp.target}"
+    specshow(interp.V, p, ax=axes[0], mel=False, title="input V = log(1 + |X|)")
+    img = specshow(interp.spectrogram, p, ax=axes[1], mel=False,
+                   title=f"interpretation of {name} (τ = {interp.tau:g})")
+    fig.colorbar(img, ax=axes[1], label="log(1 + |X|)")
+    import librosa.display
+
+    m = librosa.display.specshow(interp.mask, sr=p.sr, hop_length=p.hop_length, x_axis="time", y_axis="linear",
+                                 ax=axes[2], cmap="Greys", vmin=0, vmax=1)
+    axes[2].set_title("soft mask Σ M_k of kept components", fontsize="small")
+    axes[2].set_xlabel("time (s)")
+    axes[2].set_ylabel("frequency (Hz)")
+    fig.colorbar(m, ax=axes[2], label="mask")
+    order = np.argsort(-interp.relevance)[:max_bars]
+    kept = set(interp.components.tolist())
+    axes[3].bar(range(len(order)), interp.relevance[order],
+                color=["C3" if k in kept else "C7" for k in order])
+    axes[3].axhline(interp.tau, color="k", lw=0.8, ls="--", label=f"τ = {interp.tau:g}")
+    axes[3].set_xticks(range(len(order)), [str(k) for k in order], rotation=90, fontsize="x-small")
+    axes[3].set_xlabel("component (most relevant first)")
+    axes[3].set_ylabel("relevance r_k")
+    axes[3].set_title("relevance (red: kept)", fontsize="small")
+    axes[3].legend(fontsize="x-small")
+    fig.suptitle(title or f"clip {interp.clip}: f p = {interp.f_probability:.2f}, Θ p = {interp.theta_probability:.2f}")
+    return fig
+
+
+def plot_faithfulness(summary, *, paper: dict | None = None, title: str = "Faithfulness (median logit drop)"):
+    """Median FF per τ for L2I and the random baselines (a table from
+    :func:`l2i_core.evaluation.summarize_faithfulness`), the paper's values when given."""
+    fig, ax = plt.subplots(figsize=(6, 3.4), constrained_layout=True)
+    taus = np.asarray(summary.index, dtype=float)
+    ax.plot(taus, summary["FF logit (median)"], "o-", label="L2I")
+    ax.plot(taus, summary["random (median)"], "s--", label="random components (all K)")
+    ax.plot(taus, summary["random active (median)"], "^--", label="random active components")
+    if paper:
+        pt = sorted(paper)
+        ax.plot(pt, [paper[t] for t in pt], "x:", color="k", label="paper (ESC-50, attention)")
+    ax.invert_xaxis()
+    ax.set_xlabel("relevance threshold τ")
+    ax.set_ylabel("median drop of f's logit")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    return fig
+
+
+def plot_deletion_insertion(curves: dict, *, title: str = "Deletion and insertion curves"):
+    """Mean curves from :func:`l2i_core.evaluation.deletion_insertion` with their areas."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), constrained_layout=True)
+    x = curves["steps"]
+    for ax, kind in zip(axes, ("deletion", "insertion")):
+        for key, style, lab in ((kind, "-", "by relevance"), (f"random_{kind}", "--", "random order")):
+            ax.plot(x, curves[key].mean(0), style, label=f"{lab} (area {curves[key + '_area']:.3f})")
+        ax.set_xlabel(f"components {'removed' if kind == 'deletion' else 'kept'}")
+        ax.set_ylabel("f's probability of the class")
+        ax.set_title(kind, fontsize="small")
+        ax.set_ylim(0, 1)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    fig.suptitle(title)
+    return fig
+
+
+def plot_mixture_scores(df, *, x: str = "lam", title: str = "Ground truth on mixtures"):
+    """Median SI-SDR and mean stem-support energy against ``x`` (λ) per method."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), constrained_layout=True)
+    for m, d in df.groupby("method", sort=False):
+        g = d.groupby(x)
+        axes[0].plot(g["si_sdr"].median(), "o-", label=m)
+        axes[1].plot(g["energy_in_support"].mean(), "o-", label=m)
+    axes[0].set_ylabel("SI-SDR vs true stem (median, dB)")
+    axes[1].set_ylabel("energy inside stem support (mean)")
+    for ax in axes:
+        ax.set_xlabel("λ (gain of the interfering clip, equal RMS = 1)")
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))
+    fig.suptitle(title)
     return fig
