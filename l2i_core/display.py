@@ -18,7 +18,8 @@ from .audio import encode_audio
 from .config import Preset, get_preset
 
 __all__ = ["AudioPlayer", "audio_player", "player_table", "example_players", "stem_players", "plot_objective", "plot_atoms", "plot_learning_curves", "plot_confusion_matrix", "plot_pr_curves", "plot_interpreter_history", "plot_activations", "plot_class_counts", "specshow", "plot_spectrogram_grid", "interpretation_players",
-           "plot_interpretation", "plot_faithfulness", "plot_deletion_insertion", "plot_mixture_scores"]
+           "plot_interpretation", "plot_faithfulness", "plot_deletion_insertion", "plot_mixture_scores",
+           "plot_fidelity_pr", "plot_agreement"]
 
 
 class AudioPlayer:
@@ -412,3 +413,35 @@ def plot_mixture_scores(df, *, x: str = "lam", title: str = "Ground truth on mix
     axes[1].legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))
     fig.suptitle(title)
     return fig
+
+
+def plot_fidelity_pr(result: dict, *, title: str = "Θ against f's decisions (test split)", ax=None):
+    """The paper's padded per-class PR curves (11 thresholds) from
+    :func:`l2i_core.metrics.multilabel_fidelity`, with the micro curve."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 4), constrained_layout=True)
+    for c, cur in result["curves"].items():
+        ax.plot(cur["recall"], cur["precision"], lw=1, label=f"{c} ({result['per_class'][c]:.2f})")
+    mc = result["micro_curve"]
+    ax.plot(mc["recall"], mc["precision"], "k--", lw=2, label=f"micro ({result['micro_auprc']:.2f})")
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_title(title, fontsize="small")
+    ax.legend(fontsize="x-small", loc="lower left")
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def plot_agreement(theta_logits: np.ndarray, f_logits: np.ndarray, classes, *, title: str = "Θ's top-1 against f's",
+                   ax=None):
+    """Confusion matrix of Θ's top class (columns) against f's top class (rows), in counts."""
+    from sklearn.metrics import confusion_matrix
+
+    C = len(classes)
+    cm = confusion_matrix(np.asarray(f_logits).argmax(1), np.asarray(theta_logits).argmax(1), labels=range(C))
+    ax = plot_confusion_matrix(cm, classes, title=title, ax=ax)
+    ax.set_xlabel("Θ's top class (interpreter)")
+    ax.set_ylabel("f's top class (classifier)")
+    return ax

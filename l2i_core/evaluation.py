@@ -29,7 +29,8 @@ from ._errors import ParameterError
 from .explain import L2IExplainer, default_tau, select_components
 
 __all__ = ["PAPER_TAUS", "faithfulness", "summarize_faithfulness", "mask_in", "deletion_insertion", "mixture_pairs",
-           "PAPER_PAIRS", "mixture_scores", "summarize_mixtures", "noise_robustness", "active_components"]
+           "PAPER_PAIRS", "mixture_scores", "summarize_mixtures", "noise_robustness", "active_components",
+           "fidelity", "scene_scores"]
 
 #: The thresholds of the paper's faithfulness table.
 PAPER_TAUS = (0.9, 0.7, 0.5, 0.3, 0.1)
@@ -204,11 +205,12 @@ def deletion_insertion(explainer: L2IExplainer, x, *, target=None, max_steps: in
 
 
 def mixture_pairs(dataset, n_pairs: int = 100, *, split: str = "test", kinds: Sequence[tuple[str, str]] = (),
-                  seed: int = 0) -> list[tuple[int, int]]:
+                  per_kind: int | None = 8, seed: int = 0) -> list[tuple[int, int]]:
     """Pairs of clip indices (into ``dataset.split(split)``) of two different classes.
 
-    ``kinds`` first (every pair of clips of those two classes, e.g. :data:`PAPER_PAIRS`; none where
-    a class is missing), then ``n_pairs`` more random pairs of clips of different classes.
+    ``kinds`` first (pairs of clips of those two classes, e.g. :data:`PAPER_PAIRS`, at most
+    ``per_kind`` of each drawn at random; none where a class is missing), then ``n_pairs`` more
+    random pairs of clips of different classes.
     """
     sub = dataset.split(split)
     labels = [r.label for r in sub]
@@ -217,7 +219,10 @@ def mixture_pairs(dataset, n_pairs: int = 100, *, split: str = "test", kinds: Se
     for a_cls, b_cls in kinds:
         ia = [i for i, lab in enumerate(labels) if lab == a_cls]
         ib = [i for i, lab in enumerate(labels) if lab == b_cls]
-        out += [(i, j) for i in ia for j in ib]
+        cand = [(i, j) for i in ia for j in ib]
+        if per_kind is not None and len(cand) > per_kind:
+            cand = [cand[k] for k in sorted(rng.choice(len(cand), per_kind, replace=False))]
+        out += cand
     seen = set(out)
     n_random, tries = 0, 0
     while n_random < n_pairs and tries < 100 * max(n_pairs, 1):
@@ -241,7 +246,7 @@ def _scores(est_audio: np.ndarray, est_mag: np.ndarray, s1: np.ndarray, mix: np.
 @torch.no_grad()
 def mixture_scores(explainer: L2IExplainer, x1, x2, target1, *, lam: float = 1.0, tau: float | None = None,
                    top_k: int | None = None, baselines: Sequence[str] = (), seed: int = 0,
-                   equal_rms: bool = True) -> pd.DataFrame:
+                   equal_rms: bool = True, pair_ids: Sequence | None = None) -> pd.DataFrame:
     """Ground-truth scores of interpretations of x1's class on mixtures ``x1 + λ x2``.
 
     Parameters
@@ -256,6 +261,8 @@ def mixture_scores(explainer: L2IExplainer, x1, x2, target1, *, lam: float = 1.0
     baselines : sequence of str
         Gradient baselines of :mod:`l2i_core.baselines` to score at L2I's sparsity
         (``'saliency'``, ``'integrated_gradients'``, ``'smoothgrad'``).
+    pair_ids : sequence or None
+        Labels of the pairs in the ``pair`` column (default 0 … B−1).
 
     Returns
     -------
@@ -302,7 +309,7 @@ def mixture_scores(explainer: L2IExplainer, x1, x2, target1, *, lam: float = 1.0
                                                preset=explainer.preset, device=str(explainer.device))
     rows = []
     for i, it in enumerate(its):
-        common = {"pair": i, "target": int(t1[i]), "f_correct": bool(f_top[i] == t1[i]),
+        common = {"pair": pair_ids[i] if pair_ids is not None else i, "target": int(t1[i]), "f_correct": bool(f_top[i] == t1[i]),
                   "mixture_si_sdr": float(metrics.si_sdr(y[i], x1[i])), "lam": float(lam)}
         ests = {"L2I": (it.audio, np.expm1(it.spectrogram), len(it.components), it.sparsity),
                 "random": (rand_audio[i], np.expm1(rand_spec[i].cpu().numpy()), int(rand_sel[i].sum()),
@@ -324,7 +331,8 @@ def summarize_mixtures(df: pd.DataFrame, *, by: Sequence[str] = ("method",)) -> 
                         "SI-SDRi (median, dB)": g["si_sdri"].median(),
                         "energy in stem support (mean)": g["energy_in_support"].mean(),
                         "cosine gap (mean)": g["cosine_gap"].mean()})
-    keys = ["pair", "lam"] + [b for b in by if b != "method"]
+    keys = [c for c in ("pair", "lam", "class") if c in df.columns]
+    keys += [b for b in by if b != "method" and b not in keys]
     rand = df[df["method"] == "random"].set_index(keys)
     wins_sdr, wins_sup = {}, {}
     for key, d in g:
@@ -367,3 +375,83 @@ def noise_robustness(explainer: L2IExplainer, x, *, snr_db: float = 0.0, tau: fl
             "interpretation_cosine": float(metrics.cosine_similarity(np.expm1(u.spectrogram), np.expm1(v.spectrogram))),
         })
     return pd.DataFrame(rows)
+
+
+@torch.no_grad()
+def fidelity(explainer: L2IExplainer, x, *, analysis=None, classes: Sequence[str] | None = None) -> dict:
+    """Θ's agreement with f on clips ``x``: top-1/3/5 fidelity (multi-class, in %) or the paper's
+    multi-label scores (macro/micro AUPRC, max-F1 against f's thresholded decisions, sklearn AP)."""
+    a = analysis if analysis is not None else explainer.analyse(x)
+    if not explainer.multilabel:
+        C = a.f_logits.shape[1]
+        fid = metrics.topk_fidelity(a.theta_logits.cpu().numpy(), a.f_logits.cpu().numpy(),
+                                    k=[k for k in (1, 3, 5) if k <= C])
+        return {f"top{k}": 100 * v for k, v in fid.items()}
+    decisions = torch.sigmoid(a.f_logits).cpu().numpy() >= explainer.f_thresholds
+    return metrics.multilabel_fidelity(torch.sigmoid(a.theta_logits).cpu().numpy(), decisions.astype(int),
+                                       classes=classes or explainer.classes)
+
+
+@torch.no_grad()
+def scene_scores(explainer: L2IExplainer, dataset, *, split: str = "test", tau: float | None = None,
+                 top_k: int | None = None, seed: int = 0, max_scenes: int | None = None) -> pd.DataFrame:
+    """Ground truth on scenes with known stems (urbanmix): for every labelled class of every scene,
+    the interpretation of that class scored against its stem (interference: the rest of the scene).
+
+    The scene is rebuilt as the exact sum of its stems and peak-normalised like the classifier's
+    input (the stems get the same gain). Rows: one per (scene, class, method) with the columns of
+    :func:`mixture_scores` plus ``class`` and ``f_predicts`` (f's thresholded decision).
+    """
+    sub = dataset.split(split)
+    if max_scenes is not None:
+        sub = sub.subset(range(min(max_scenes, len(sub))))
+    rng = np.random.default_rng(seed)
+    fe = explainer.fe
+    rows = []
+    for n, rec in enumerate(sub):
+        if not rec.labels:
+            continue
+        stems = sub.load_stems(rec, explainer.preset)
+        scene = np.sum(list(stems.values()), axis=0)
+        g = 1.0 / max(float(np.abs(scene).max()), 1e-8)
+        scene = (scene * g).astype(np.float32)
+        targets = [dataset.class_index(c) for c in rec.labels]
+        a = explainer.analyse(scene)
+        probs = torch.sigmoid(a.f_logits)[0].cpu().numpy() if explainer.multilabel else None
+        its = explainer.attribute(scene[None].repeat(len(targets), 0), targets, tau=tau, top_k=top_k,
+                                  analysis=_repeat(a, len(targets)))
+        for it, c in zip(its, rec.labels):
+            s1 = (stems[c] * g).astype(np.float32)
+            s2 = scene - s1
+            S1 = fe.stft(torch.from_numpy(s1)).abs().cpu().numpy()
+            S2 = fe.stft(torch.from_numpy(s2)).abs().cpu().numpy()
+            H = a.H[0]
+            act = active_components(H[None])[0].cpu().numpy()
+            cand = np.flatnonzero(act)
+            pick = rng.choice(cand, size=min(len(it.components), len(cand)), replace=False) if len(cand) else []
+            sel = torch.zeros(1, H.shape[0], dtype=torch.bool, device=H.device)
+            sel[0, torch.as_tensor(pick, dtype=torch.long)] = True
+            share = _removal_share(explainer.W, H[None], sel, explainer.eps)[0]
+            rspec = share * a.V[0]
+            raudio = fe.synthesize(rspec, a.phase[0], length=len(scene)).cpu().numpy()
+            Y = fe.stft(torch.from_numpy(scene))
+            irm = S1 / (S1 + S2 + 1e-8)
+            iaudio = fe.istft(Y * torch.from_numpy(irm).to(Y.device), length=len(scene)).cpu().numpy()
+            common = {"scene": rec.uid, "class": c, "target": dataset.class_index(c),
+                      "f_predicts": bool(probs[dataset.class_index(c)] >= explainer.f_thresholds[dataset.class_index(c)])
+                      if probs is not None else bool(a.f_logits.argmax() == dataset.class_index(c)),
+                      "mixture_si_sdr": float(metrics.si_sdr(scene, s1)), "pair": n, "lam": 1.0}
+            ests = {"L2I": (it.audio, np.expm1(it.spectrogram), len(it.components), it.sparsity),
+                    "random": (raudio, np.expm1(rspec.cpu().numpy()), len(pick), float(share.mean())),
+                    "oracle IRM": (iaudio, irm * np.abs(Y.cpu().numpy()), 0, float(irm.mean()))}
+            for m, (audio, mag, k, mm) in ests.items():
+                rows.append({**common, "method": m, **_scores(audio, mag, s1, scene, S1, S2), "n_components": k,
+                             "mask_mean": mm})
+    return pd.DataFrame(rows)
+
+
+def _repeat(a, n: int):
+    """An :class:`~l2i_core.explain.Analysis` of one clip repeated ``n`` times (no recomputation)."""
+    from .explain import Analysis
+
+    return Analysis(*[t.expand(n, *t.shape[1:]) for t in (a.x, a.V, a.phase, a.f_logits, a.H, a.theta_logits, a.z)])
