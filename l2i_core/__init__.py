@@ -12,7 +12,12 @@ interpreter Psi decoder, Theta heads (attention, max), fixed NMF decoder, L2IInt
 losses      the L2I loss (fidelity, reconstruction, sparsity) with the official schedule
 cache       the frozen classifier's maps, logits and V, computed once per clip
 training    classifier and interpreter training, validation selection, checkpoints
-steps       reuse-or-build the dictionary and the classifier from artifacts_dir
+steps       reuse-or-build the dictionary, the classifier and the interpreter from artifacts_dir
+explain     relevance, component selection, soft masks, interpretation audio (L2IExplainer, interpret)
+metrics     top-k / multi-label fidelity, FF drops, mask-in AI/AD/AG/Fid-In, curve areas, SI-SDR, ...
+evaluation  the paper's protocols: faithfulness, mask-in, deletion/insertion, mixtures, noise, scenes
+baselines   listenable gradient baselines (captum Saliency, Integrated Gradients, SmoothGrad)
+widgets     the ipywidgets listening lab and a static gallery
 results     results.json sections and tables beside the paper's numbers
 display     plots and compressed audio players for notebooks and HTML reports
 pipeline    papermill runner and the ``l2i`` command

@@ -1,0 +1,264 @@
+"""The listening lab driven without a browser, and the static gallery, on a tiny random explainer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from l2i_core import ParameterError
+from l2i_core.classifier import AudioCNN
+from l2i_core.data.records import AudioDataset, Record
+from l2i_core.explain import L2IExplainer
+from l2i_core.interpreter import L2IInterpreter
+from l2i_core.widgets import ListeningLab, clip_correctness, gallery, interpretation_from_components
+
+SR = 22050
+C, K = 3, 8
+CLASSES = [f"c{i}" for i in range(C)]
+
+
+def _explainer(multilabel=False, seconds=1.0, seed=0):
+    torch.manual_seed(seed)
+    clf = AudioCNN(C, "cpu", multilabel=multilabel).eval()
+    n = int(seconds * SR)
+    T = 1 + n // 512
+    W = np.abs(np.random.default_rng(seed).standard_normal((513, K))).astype(np.float32) / 10
+    chans = [clf.arch.channels[t - 1] for t in clf.arch.taps]
+    interp = L2IInterpreter(W, chans, C, T, pooling="attention").eval()
+    return L2IExplainer(clf, interp, "cpu", classes=CLASSES), n
+
+
+def _clips(B, n, seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) / SR
+    return np.stack([0.3 * np.sin(2 * np.pi * (200 + 150 * i) * t) * (1 + np.sin(2 * np.pi * (i + 1) * t))
+                     + 0.05 * rng.standard_normal(n) for i in range(B)]).astype(np.float32)
+
+
+def _dataset(ex, n, B=6, multilabel=False):
+    """Test clips labelled so that f is right on about half of them (and wrong on the rest)."""
+    x = _clips(B, n)
+    recs = [Record(uid=f"u{i}", labels=["c0"], split="test", waveform=x[i], sr=SR) for i in range(B)]
+    ds = AudioDataset("toy", recs, CLASSES, multilabel=multilabel, duration=n / SR, licence="toy licence")
+    logits = ex.predict(ds.load_batch(None, "cpu")).numpy()
+    for i, r in enumerate(recs):
+        if multilabel:
+            on = (1 / (1 + np.exp(-logits[i])) >= ex.f_thresholds).tolist()
+            if i % 2:  # wrong: flip one decision
+                on[i % C] = not on[i % C]
+            r.labels = tuple(c for c, o in zip(CLASSES, on) if o)
+        else:
+            pred = int(logits[i].argmax())
+            r.labels = (CLASSES[pred if i % 2 == 0 else (pred + 1) % C],)
+    ds = AudioDataset("toy", recs, CLASSES, multilabel=multilabel, duration=n / SR, licence="toy licence")
+    return ds, logits
+
+
+@pytest.fixture(scope="module")
+def toy():
+    """A multi-class explainer and 6 test clips."""
+    ex, n = _explainer()
+    ds, _ = _dataset(ex, n)
+    return ex, ds
+
+
+@pytest.fixture(scope="module")
+def toy_multilabel():
+    """A multi-label explainer, 4 test clips and f's logits on them."""
+    ex, n = _explainer(multilabel=True, seed=1)
+    ds, logits = _dataset(ex, n, B=4, multilabel=True)
+    return ex, ds, logits
+
+
+@pytest.fixture(scope="module")
+def lab(toy):
+    return ListeningLab(*toy, plots=False)
+
+
+def _expected_spectrogram(ex, it, comps):
+    W = ex.W.numpy().astype(np.float64)
+    H = it.H.astype(np.float64)
+    full = W @ H + ex.eps
+    M = sum(np.outer(W[:, k], H[k]) / full for k in comps) if len(comps) else np.zeros_like(full)
+    return M * it.V
+
+
+def test_initial_state_matches_explainer_attribute(lab):
+    ex = lab.explainer
+    assert lab.clip_select.value == 0 and len(lab.clip_select.options) == len(lab.clips)
+    it = lab.current
+    ref = ex.attribute(lab.clips.load(0, "cpu"), it.target, tau=lab.tau, top_k=lab.top_k)[0]
+    assert it.target == int(lab.f_logits[0].argmax()) == lab.target_select.value
+    assert it.components.tolist() == ref.components.tolist() == lab.enabled
+    np.testing.assert_allclose(it.spectrogram, ref.spectrogram, atol=1e-6)
+    np.testing.assert_allclose(it.audio, ref.audio, atol=1e-6)
+    assert lab.widget.children and lab.tau_slider.min == 0 and lab.tau_slider.max == pytest.approx(0.95)
+    assert lab.topk_slider.min == 1 and lab.topk_slider.max == K
+    assert all(not a.autoplay and not a.loop and a.format == "ogg" for a in lab.player_widgets.values())
+    assert "toy licence" in lab.licence.value
+
+
+def test_class_filter_restricts_clip_list(lab):
+    offered = [v for _, v in lab.class_select.options]
+    # every class with clips is offered (with its count), after "all classes"
+    assert offered == [-1] + sorted({CLASSES.index(r.label) for r in lab.clips})
+    try:
+        for c in offered[1:]:
+            lab.class_select.value = c
+            shown = [v for _, v in lab.clip_select.options]
+            assert shown == [i for i, r in enumerate(lab.clips) if r.labels == (CLASSES[c],)] and shown
+            assert lab.clip_select.value in shown and lab.current.clip == lab.clip_select.value
+            assert lab.clips[lab.current.clip].label == CLASSES[c]
+            # the class and correctness filters combine; an empty combination shows nothing
+            for choice in ("correct", "wrong"):
+                lab.correct_select.value = choice
+                both = [v for _, v in lab.clip_select.options]
+                want = lab.correct if choice == "correct" else ~lab.correct
+                assert both == [i for i in shown if want[i]]
+                if not both:
+                    assert lab.clip_select.value is None and lab.current is None and lab.players == []
+            lab.correct_select.value = "all"
+    finally:
+        lab.class_select.value = -1
+        lab.correct_select.value = "all"
+    assert len(lab.clip_select.options) == len(lab.clips)
+
+
+def test_correct_wrong_filter_agrees_with_f(lab):
+    x = lab.clips.load_batch(None, "cpu")
+    pred = lab.explainer.analyse(x).f_logits.argmax(1).numpy()
+    truth = lab.clips.targets()
+    try:
+        for choice, want in (("correct", pred == truth), ("wrong", pred != truth)):
+            lab.correct_select.value = choice
+            shown = [v for _, v in lab.clip_select.options]
+            assert shown == np.flatnonzero(want).tolist() and shown  # the toy data has both kinds
+            lab.clip_select.value = shown[-1]
+            assert lab.current.clip == shown[-1]
+    finally:
+        lab.correct_select.value = "all"
+
+
+def test_tau_selects_exactly_relevant_components_and_topk_caps(lab):
+    lab.clip_select.value = 1
+    lab.topk_all.value = True
+    for tau in (0.0, 0.3, 0.6, 0.9):
+        lab.tau_slider.value = tau
+        r = lab.relevance()
+        want = set(np.flatnonzero(r > lab.tau).tolist())
+        assert set(lab.enabled) == want == set(lab.current.components.tolist())
+        assert all(k in lab.component_toggles for k in want)
+    lab.tau_slider.value = 0.0
+    n_all = len(lab.current.components)
+    lab.topk_all.value = False
+    for k in (1, 2):
+        lab.topk_slider.value = k
+        r = lab.relevance()
+        assert len(lab.current.components) == min(k, n_all)
+        assert lab.current.components.tolist() == np.argsort(-r, kind="stable")[: min(k, n_all)].tolist()
+    assert lab.topk_slider.disabled is False
+
+
+def test_toggle_off_removes_component_and_spectrogram_is_sum_of_masks(lab):
+    lab.clip_select.value = 0
+    lab.topk_all.value = True
+    lab.tau_slider.value = 0.0
+    on = list(lab.enabled)
+    assert len(on) >= 2, "the toy interpreter should give at least two positive components"
+    drop = on[1]
+    lab.component_toggles[drop].value = False
+    it = lab.current
+    assert drop not in it.components.tolist() and it.components.tolist() == [k for k in on if k != drop]
+    np.testing.assert_allclose(it.spectrogram, _expected_spectrogram(lab.explainer, it, it.components), atol=1e-5)
+    np.testing.assert_allclose(it.mask, it.masks.sum(0), atol=1e-6)
+    assert lab.players == ["original", "interpretation"] + [f"component {k}" for k in it.components] + ["residual"]
+    assert set(lab.player_widgets) == set(lab.players)
+    # switching it on again brings it back; switching everything off leaves silence and the whole input as residual
+    lab.component_toggles[drop].value = True
+    assert lab.current.components.tolist() == on
+    for k in on:
+        lab.component_toggles[k].value = False
+    it = lab.current
+    assert it.components.size == 0 and lab.players == ["original", "interpretation", "residual"]
+    assert np.abs(it.audio).max() < 1e-6
+    np.testing.assert_allclose(it.residual_audio, lab.analysis(0).x[0].numpy(), atol=1e-3)
+    # moving τ again re-selects from relevance
+    lab.tau_slider.value = 0.05
+    assert set(lab.current.components.tolist()) == set(np.flatnonzero(lab.relevance() > 0.05).tolist())
+
+
+def test_analysis_is_cached_per_clip(lab, monkeypatch):
+    lab.clip_select.value = 0
+    calls = []
+    orig = lab.explainer.analyse
+    monkeypatch.setattr(lab.explainer, "analyse", lambda x: calls.append(1) or orig(x))
+    for tau in (0.1, 0.4):
+        lab.tau_slider.value = tau
+    lab.topk_slider.value = 1
+    lab.clip_select.value = 0
+    assert calls == []
+
+
+def test_target_selection_multilabel(toy_multilabel):
+    ex, ds, logits = toy_multilabel
+    lab = ListeningLab(ex, ds, max_clips=3, plots=False)
+    assert len(lab.clips) == 3
+    probs = 1 / (1 + np.exp(-logits[:3]))
+    for i in range(3):
+        lab.clip_select.value = i
+        pred = np.flatnonzero(probs[i] >= ex.f_thresholds)
+        want = int(pred[np.argmax(probs[i][pred])]) if pred.size else int(np.argmax(probs[i]))
+        assert lab.current.target == lab.target_select.value == want
+    # correct means: thresholded decisions equal the labels exactly
+    exact = ((probs >= ex.f_thresholds) == (ds.label_matrix()[:3] > 0)).all(1)
+    np.testing.assert_array_equal(lab.correct, exact)
+    assert exact.any() and not exact.all()
+    lab.clip_select.value = 0
+    for c in range(C):
+        lab.target_select.value = c
+        assert lab.current.target == c and lab.current.class_name == CLASSES[c]
+        ref = interpretation_from_components(ex, lab.analysis(0), c, lab.current.components, with_audio=False)
+        np.testing.assert_allclose(lab.current.relevance, ref.relevance)
+        np.testing.assert_allclose(lab.current.spectrogram, ref.spectrogram, atol=1e-6)
+
+
+def test_clip_correctness_and_bad_arguments(toy):
+    logits = np.array([[2.0, -1.0], [-1.0, 2.0]])
+    Y = np.array([[1, 0], [1, 0]])
+    assert clip_correctness(logits, Y, multilabel=False).tolist() == [True, False]
+    assert clip_correctness(logits, Y, multilabel=True).tolist() == [True, False]
+    assert clip_correctness(logits, np.array([[1, 1], [0, 1]]), multilabel=True, thresholds=[0.5, 0.2]).tolist() == \
+        [True, True]
+    ex, ds = toy
+    with pytest.raises(ParameterError, match="max_clips"):
+        ListeningLab(ex, ds, max_clips=0)
+    with pytest.raises(ParameterError, match="classes"):
+        ListeningLab(ex, AudioDataset("toy", ds.records, CLASSES[::-1], duration=ds.duration))
+    with pytest.raises(ParameterError, match="atom indices"):
+        interpretation_from_components(ex, ex.analyse(ds.load(0, "cpu")), 0, [K])
+
+
+def test_lab_plots_into_output(toy):
+    import matplotlib.pyplot as plt
+
+    before = len(plt.get_fignums())
+    lab = ListeningLab(*toy, max_clips=2)
+    lab.tau_slider.value = 0.5
+    assert len(plt.get_fignums()) == before  # figures are closed after display
+
+
+def test_gallery_is_static_html(toy, toy_multilabel):
+    ex, ds = toy
+    g = gallery(ex, ds, per_class=1, top_k=3)
+    text = g._repr_html_()
+    assert "<audio controls" in text and "data:image/png;base64" in text and "data:audio/ogg;base64" in text
+    n_classes = len({r.labels[0] for r in ds})
+    assert len(g) == n_classes and text.count("<tr>") == n_classes + 1
+    assert text.count("<audio controls") == 3 * n_classes and "toy licence" in text
+    assert all(len(it.components) <= 3 for it in g.interpretations)
+    assert "<script" not in text and len(text) < 2_000_000
+    capped = gallery(ex, ds, per_class=3, max_clips=2)
+    assert len(capped) == 2 and "the first 2 of 6 shown" in capped.html
+    ml, ds2, _ = toy_multilabel
+    assert "<audio controls" in gallery(ml, ds2.subset([0, 1])).html
