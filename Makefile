@@ -15,9 +15,12 @@ install:
 test: install
 	$(PYTHON) -m pytest -q
 
+# Steps whose outputs are current are skipped; `make reproduce FORCE=1` runs every notebook again.
+REPRODUCE_FLAGS = --preset $(PRESET) $(if $(FORCE),--force)
+
 reproduce: install
-	$(PYTHON) -m l2i_core.pipeline reproduce --dataset $(DATASET) --preset $(PRESET)
-	$(PYTHON) -m l2i_core.pipeline reproduce --dataset urbanmix --preset $(PRESET)
+	$(PYTHON) -m l2i_core.pipeline reproduce --dataset $(DATASET) $(REPRODUCE_FLAGS)
+	$(PYTHON) -m l2i_core.pipeline reproduce --dataset urbanmix $(REPRODUCE_FLAGS)
 
 lint:
 	$(PYTHON) -m ruff check .

@@ -3,24 +3,49 @@
 ``l2i reproduce --dataset esc10 --preset cpu`` (also ``python -m l2i_core.pipeline``) executes
 ``notebooks/00_*.ipynb``, ``01_*.ipynb``, ... in order with the shared parameters and one
 ``artifacts_dir``, writes the executed notebooks and their HTML to ``reports/<dataset>/``, and
-records timings in ``reports/<dataset>/results.json``. A failing notebook is reported by name and
-by the cell that failed.
+records in ``reports/<dataset>/results.json``:
+
+* per step: its timing and a *fingerprint* (sha256 of the notebook file, the parameters and the
+  sources of ``l2i_core``). A later run skips a step whose executed notebook and HTML exist with the
+  same fingerprint and none of whose earlier steps ran after it ("skipped (current)"); ``--force``
+  runs everything again;
+* ``"results"``: the sections the notebooks wrote to ``<artifacts_dir>/results.json``
+  (``classifier``, ``interpreter``, ...), and ``"paper"``: the paper's numbers
+  (:data:`l2i_core.config.PAPER`);
+* the total time of the run.
+
+``reports/index.html`` links every report of every dataset under ``reports/`` and tabulates the
+headline numbers beside the paper's, each with its data, split and protocol. Reports and index are
+self-contained: no script, style or font is fetched from the network (MathJax, require.js and the
+widget manager of nbconvert's template are left out, so write formulas in Unicode).
+
+A failing notebook is reported by name and by the cell that failed; the steps that finished before
+it stay recorded, so the next run resumes there.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as _dt
+import hashlib
+import html as _html
 import json
+import math
+import re
 import sys
 import time
 from pathlib import Path
 
 from ._errors import L2IError, ParameterError
-from .config import run_config
+from .config import PAPER, run_config
 
-__all__ = ["find_notebooks", "run_notebook", "reproduce", "main", "NotebookFailed"]
+__all__ = [
+    "find_notebooks", "run_notebook", "render_html", "reproduce", "main", "NotebookFailed",
+    "package_digest", "step_fingerprint", "collect_results", "headline_rows", "write_index",
+]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 class NotebookFailed(L2IError, RuntimeError):
@@ -90,55 +115,391 @@ def _failing_cell(source: Path, executed: Path) -> str | None:
     return None
 
 
+# nbconvert's "lab" template, less everything it would fetch from a CDN (require.js, MathJax, mermaid,
+# the widget manager): a report must open offline, and our notebooks show plain <audio> players.
+_REPORT_TEMPLATE = """{%- extends 'index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+"""
+
+
 def render_html(executed: str | Path) -> Path:
-    """Render an executed notebook to a self-contained HTML file beside it."""
+    """Render an executed notebook to a self-contained HTML file beside it (nothing fetched when opened)."""
+    import jinja2
     import nbformat
     from nbconvert import HTMLExporter
 
     executed = Path(executed)
-    body, _ = HTMLExporter().from_notebook_node(nbformat.read(executed, as_version=4))
+    exporter = HTMLExporter(extra_loaders=[jinja2.DictLoader({"l2i_report.html.j2": _REPORT_TEMPLATE})],
+                            template_file="l2i_report.html.j2", embed_images=True)
+    body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
     target = executed.with_suffix(".html")
     target.write_text(body, encoding="utf-8")
     return target
 
 
+# -- fingerprints ----------------------------------------------------------------------------------
+
+def _sha256_file(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def package_digest(package_dir: str | Path | None = None) -> str:
+    """sha256 over the relative paths and contents hashes of every ``*.py`` file of ``l2i_core``."""
+    root = Path(package_dir) if package_dir else PACKAGE_DIR
+    h = hashlib.sha256()
+    for f in sorted(root.rglob("*.py")):
+        if "__pycache__" in f.parts:
+            continue
+        h.update(f.relative_to(root).as_posix().encode() + b"\0" + _sha256_file(f).encode() + b"\n")
+    return h.hexdigest()
+
+
+def step_fingerprint(notebook: str | Path, parameters: dict, *, package: str | None = None) -> str:
+    """sha256 of the notebook file, the parameters (as sorted JSON) and :func:`package_digest`."""
+    h = hashlib.sha256()
+    h.update(b"notebook:" + _sha256_file(Path(notebook)).encode() + b"\n")
+    h.update(b"parameters:" + json.dumps(parameters, sort_keys=True, default=str).encode() + b"\n")
+    h.update(b"package:" + (package or package_digest()).encode() + b"\n")
+    return h.hexdigest()
+
+
+def _is_current(step: dict | None, fingerprint: str, out_dir: Path, not_before: float) -> bool:
+    """A recorded step is current when its fingerprint matches, its outputs exist, and no earlier step ran later."""
+    if not step or step.get("fingerprint") != fingerprint:
+        return False
+    if not all(step.get(k) and (out_dir / step[k]).is_file() for k in ("executed", "html")):
+        return False
+    return float(step.get("executed_at", 0.0)) >= not_before
+
+
+# -- results ---------------------------------------------------------------------------------------
+
+def _json_safe(obj):
+    """``obj`` as it reads back from JSON (float keys become strings, tuples lists, NaN None)."""
+    def clean(o):
+        if isinstance(o, float) and not math.isfinite(o):
+            return None
+        if isinstance(o, dict):
+            return {str(k): clean(v) for k, v in o.items()}
+        if isinstance(o, (list, tuple)):
+            return [clean(v) for v in o]
+        return o
+    return json.loads(json.dumps(clean(obj), default=float))
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def collect_results(artifacts_dir: str | Path) -> dict:
+    """The sections the notebooks wrote to ``<artifacts_dir>/results.json`` (``{}`` when there are none)."""
+    return _json_safe(_read_json(Path(artifacts_dir) / "results.json"))
+
+
+def _write_record(out_dir: Path, record: dict) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir / "results.json.tmp"
+    tmp.write_text(json.dumps(record, indent=2) + "\n")
+    tmp.replace(out_dir / "results.json")
+
+
 def reproduce(dataset: str = "esc10", preset: str = "cpu", *, quick: bool = False, seed: int = 0,
               data_dir: str | None = None, reports_dir: str | Path = "reports",
               artifacts_dir: str | Path | None = None, notebooks_dir: str | Path | None = None,
-              only: list[str] | None = None) -> dict:
-    """Run every notebook for one dataset and write ``reports/<dataset>/``.
+              only: list[str] | None = None, force: bool = False) -> dict:
+    """Run every notebook for one dataset, write ``reports/<dataset>/`` and ``reports/index.html``.
+
+    Parameters
+    ----------
+    dataset, preset, quick, seed, data_dir, artifacts_dir
+        The shared notebook parameters (see :func:`l2i_core.config.run_config`); ``quick`` runs every
+        notebook on tiny data, in ``artifacts/<dataset>-<preset>-quick`` by default.
+    reports_dir : str or Path
+        Where ``<dataset>/`` (executed notebooks, HTML, ``results.json``) and ``index.html`` go.
+    notebooks_dir : str or Path, optional
+        Folder of the ``NN_*.ipynb`` notebooks (default: the repository's ``notebooks/``).
+    only : list of str, optional
+        Run only the notebooks whose names start with one of these prefixes (``["00", "03"]``).
+    force : bool
+        Run every selected notebook even when its outputs are current.
 
     Returns
     -------
     dict
         The content written to ``reports/<dataset>/results.json``.
+
+    Raises
+    ------
+    NotebookFailed
+        Naming the notebook and the cell; the steps finished before it are recorded.
     """
     cfg = run_config(dataset=dataset, data_dir=data_dir, preset=preset, seed=seed, quick=quick,
                      artifacts_dir=artifacts_dir)
-    out_dir = Path(reports_dir) / cfg.dataset
+    reports_dir = Path(reports_dir)
+    out_dir = reports_dir / cfg.dataset
     params = {
         "dataset": cfg.dataset, "data_dir": cfg.data_dir or "", "preset": cfg.preset.name, "seed": cfg.seed,
         "quick": cfg.quick, "artifacts_dir": str(cfg.artifacts_dir),
     }
     notebooks = find_notebooks(notebooks_dir)
+    known = {nb.name for nb in notebooks}
     if only:
         notebooks = [nb for nb in notebooks if any(nb.name.startswith(o) for o in only)]
-    steps = []
+        if not notebooks:
+            raise ParameterError(f"--only {' '.join(only)}: no notebook name starts with these prefixes")
+    package = package_digest()
+
+    previous = _read_json(out_dir / "results.json")
+    same_run = previous.get("parameters") == params
+    # Records of the steps that are on disk for these parameters, by notebook name.
+    steps: dict[str, dict] = {s["notebook"]: s for s in previous.get("steps", [])
+                              if same_run and s.get("notebook") in known}
+    record = {
+        "dataset": cfg.dataset, "preset": cfg.preset.name, "quick": cfg.quick, "parameters": params,
+        "package_sha256": package, "steps": [], "total_seconds": 0.0,
+        "results": dict(previous.get("results", {})) if same_run else {},
+        "paper": _json_safe(PAPER),
+    }
+
+    def save(t0: float, failed: dict | None = None) -> dict:
+        record["steps"] = [steps[k] for k in sorted(steps)]
+        record["total_seconds"] = round(time.perf_counter() - t0, 2)
+        record["finished_at"] = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+        record["results"].update(collect_results(cfg.artifacts_dir))
+        record.pop("failed", None)
+        if failed:
+            record["failed"] = failed
+        _write_record(out_dir, record)
+        write_index(reports_dir)
+        return record
+
     t0 = time.perf_counter()
     for i, nb in enumerate(notebooks, start=1):
-        print(f"[{i}/{len(notebooks)}] {nb.name} ({cfg.dataset}, {cfg.preset.name})", flush=True)
-        steps.append(run_notebook(nb, out_dir, params, cwd=Path.cwd()))
-        print(f"      done in {steps[-1]['seconds']:.1f} s -> {steps[-1]['html']}", flush=True)
-    results = {
-        "dataset": cfg.dataset,
-        "preset": cfg.preset.name,
-        "quick": cfg.quick,
-        "parameters": params,
-        "steps": [{k: (Path(v).name if k in ("executed", "html") and v else v) for k, v in s.items()} for s in steps],
-        "total_seconds": round(time.perf_counter() - t0, 1),
-    }
-    (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    return results
+        head = f"[{i}/{len(notebooks)}] {nb.name} ({cfg.dataset}, {cfg.preset.name}{', quick' if cfg.quick else ''})"
+        fingerprint = step_fingerprint(nb, params, package=package)
+        # Every step before this one (selected or not) must be older than this step's outputs.
+        earlier = [float(s.get("executed_at", 0.0)) for name, s in steps.items() if name < nb.name]
+        if not force and _is_current(steps.get(nb.name), fingerprint, out_dir, max(earlier, default=0.0)):
+            steps[nb.name]["status"] = "skipped (current)"
+            print(f"{head}: skipped (current)", flush=True)
+            continue
+        print(f"{head}: running", flush=True)
+        steps.pop(nb.name, None)  # its outputs are about to be replaced
+        try:
+            step = run_notebook(nb, out_dir, params, cwd=Path.cwd())
+        except NotebookFailed as err:
+            print(f"      failed: {err}", flush=True)
+            save(t0, failed={"notebook": nb.name, "error": str(err)})
+            raise
+        steps[nb.name] = {
+            "notebook": nb.name, "executed": Path(step["executed"]).name, "html": Path(step["html"]).name,
+            "seconds": step["seconds"], "fingerprint": fingerprint, "executed_at": time.time(), "status": "ran",
+        }
+        print(f"      done in {step['seconds']:.1f} s -> {step['html']}", flush=True)
+        save(t0)  # after every step: a later failure keeps what finished
+    save(t0)
+    ran = sum(s["status"] == "ran" for s in steps.values() if s["notebook"] in {nb.name for nb in notebooks})
+    print(f"{cfg.dataset}: {ran} ran, {len(notebooks) - ran} skipped, {record['total_seconds']:.1f} s; "
+          f"{out_dir / 'results.json'}, {reports_dir / 'index.html'}", flush=True)
+    return record
+
+
+# -- index.html ------------------------------------------------------------------------------------
+
+# Keys that describe a run rather than measure the method: never headline numbers.
+_BOOKKEEPING = re.compile(
+    r"(seconds|epoch|history|confusion|per_class|^classes$|^n_|^n$|^count$|^seed$|^quick$|validation|^lr$|batch"
+    r"|^snr|^lam(bda)?$|^tau$)",
+    re.I,
+)
+_SECTION_ORDER = ("classifier", "interpreter", "fidelity", "faithfulness", "ground_truth", "noise")
+_TAUS = (0.9, 0.7, 0.5, 0.3, 0.1)
+_ESC_PAPER = "ESC-50, 5-fold CV (paper)"
+_SONYC_PAPER = "SONYC-UST v2, official test split (paper)"
+
+
+def _numbers(value, path=(), depth=0):
+    """(path, number) for every numeric leaf of nested dicts, skipping lists and bookkeeping keys."""
+    if isinstance(value, bool) or depth > 4:
+        return
+    if isinstance(value, (int, float)):
+        if math.isfinite(value):
+            yield path, value
+        return
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not _BOOKKEEPING.search(str(k)):
+                yield from _numbers(v, (*path, str(k)), depth + 1)
+
+
+def _head(parts: list[str]) -> str | None:
+    for p in parts:
+        q = p.lower().replace("_", "-").replace(" ", "-")
+        if "attention" in q:
+            return "L2I attention"
+        if q in ("max", "max-pool", "maxpool", "max-pooling") or q.startswith("max-pool"):
+            return "L2I max-pool"
+    return None
+
+
+def _tau(parts: list[str]) -> float | None:
+    for p in parts:
+        m = re.fullmatch(r"(?:tau)?[=_ -]?(0?\.\d+)", p.strip().lower())
+        if m and float(m.group(1)) in _TAUS:
+            return float(m.group(1))
+    return None
+
+
+def _paper_reference(section: str, path: tuple, content: dict) -> tuple[float, str, bool] | None:
+    """The paper's number for one of ours: ``(value, its data / protocol, value is in %)`` or None."""
+    parts = [str(p) for p in path]
+    low = [p.lower() for p in parts]
+    leaf = low[-1] if low else ""
+    if any("random" in p or "baseline" in p for p in low):
+        return None
+    if section == "classifier":
+        if leaf == "accuracy":
+            return 100 * PAPER["classifier"]["esc50_accuracy"], f"{_ESC_PAPER}, AudioSet-pretrained CNN", True
+        if leaf == "macro_auprc":
+            return PAPER["classifier"]["sonyc_macro_auprc"], f"{_SONYC_PAPER}, AudioSet-pretrained CNN", False
+        return None
+    head = _head(parts)
+    topk = re.fullmatch(r"(?:test[-_])?top[-_ ]?([135])(?:[-_].*)?", leaf)
+    if head and topk:
+        return PAPER["fidelity_esc50"][head][f"top{topk.group(1)}"], f"{_ESC_PAPER}, top-{topk.group(1)} fidelity", True
+    if head and leaf in ("macro_auprc", "micro_auprc", "max_f1"):
+        return PAPER["fidelity_sonyc"][head][leaf], f"{_SONYC_PAPER}, {leaf.replace('_', '-')}", False
+    if head and leaf == "test_fidelity":
+        metric = str(content.get("fidelity_metric", "")).lower()
+        if "top-1" in metric or "top1" in metric:
+            return PAPER["fidelity_esc50"][head]["top1"], f"{_ESC_PAPER}, top-1 fidelity", True
+        if "ap" in metric.split() or "auprc" in metric:
+            return (PAPER["fidelity_sonyc"][head]["macro_auprc"],
+                    f"{_SONYC_PAPER}, macro-AUPRC over 11 thresholds (ours may be average precision)", False)
+        return None
+    tau = _tau(parts)
+    if "faith" in section.lower() and tau is not None and not any("mean" in p for p in low):
+        return PAPER["faithfulness_esc50"][tau], f"ESC-50, attention Θ, median logit drop at τ = {tau} (paper)", False
+    return None
+
+
+def _fmt(value: float, percent: bool = False) -> str:
+    if percent:
+        return f"{value:.1f} %"
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:.3g}" if abs(value) < 1 else f"{value:.1f}"
+
+
+def headline_rows(record: dict) -> list[dict]:
+    """Rows (section, metric, ours, paper, data / split / protocol) of one ``reports/<dataset>/results.json``.
+
+    Every numeric entry of every results section is a row, bookkeeping (timings, epochs, per-class
+    lists, thresholds) left out; unknown sections are shown too, with no paper number.
+    """
+    rows = []
+    dataset = str(record.get("dataset", "?"))
+    results = record.get("results") or {}
+    order = {name: i for i, name in enumerate(_SECTION_ORDER)}
+    for section in sorted(results, key=lambda name: order.get(name, len(order))):
+        content = results[section]
+        if not isinstance(content, dict):
+            continue
+        where = [str(content.get("data") or content.get("dataset") or dataset)]
+        where += [f"{content['split']} split"] if content.get("split") else []
+        where += [str(content["protocol"])] if content.get("protocol") else []
+        if content.get("quick") or record.get("quick"):
+            where.append("quick run on tiny data: not a result")
+        for path, value in list(_numbers(content))[:40]:
+            ref = _paper_reference(section, path, content)
+            percent = bool(ref and ref[2])  # the paper gives a percentage: show ours as one too
+            rows.append({
+                "dataset": dataset, "section": section, "metric": " · ".join(path),
+                "ours": _fmt(100 * value if percent and abs(value) <= 1 else value, percent),
+                "ours_where": "; ".join(where),
+                "paper": _fmt(ref[0], ref[2]) if ref else "",
+                "paper_where": ref[1] if ref else "",
+            })
+    return rows
+
+
+_INDEX_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 72em;
+       padding: 0 1em; color: #222; line-height: 1.45; }
+h1 { font-size: 1.6em; margin-bottom: .2em; } h2 { margin-top: 1.8em; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; width: 100%; font-size: .92em; margin: .6em 0 1.2em; }
+th, td { border: 1px solid #ddd; padding: .3em .5em; text-align: left; vertical-align: top; }
+th { background: #f4f4f4; } td.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
+.muted { color: #666; font-size: .9em; } .failed { color: #b00020; font-weight: 600; }
+"""
+
+
+def _esc(x) -> str:
+    return _html.escape(str(x), quote=True)
+
+
+def write_index(reports_dir: str | Path = "reports") -> Path:
+    """Write ``reports/index.html``: every dataset's reports and headline numbers, self-contained."""
+    reports_dir = Path(reports_dir)
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    parts = [
+        "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        "<title>l2i reports</title>", f"<style>{_INDEX_CSS}</style>", "</head>", "<body>",
+        "<h1>l2i reports</h1>",
+        '<p class="muted">Listen to Interpret (Parekh et al., NeurIPS 2022), reproduced with l2i. Each number '
+        "names its data, split and protocol; the paper's number is beside it when there is one. "
+        f"Written {_esc(_dt.datetime.now().astimezone().isoformat(timespec='seconds'))}.</p>",
+    ]
+    records = [(p.parent.name, _read_json(p)) for p in sorted(reports_dir.glob("*/results.json"))]
+    if not records:
+        parts.append("<p>No reports yet: run <code>l2i reproduce --dataset esc10</code>.</p>")
+    for name, record in records:
+        quick = " · quick run (tiny data)" if record.get("quick") else ""
+        parts.append(f'<h2 id="{_esc(name)}">{_esc(name)}</h2>')
+        parts.append(f'<p class="muted">preset {_esc(record.get("preset", "?"))}{quick} · seed '
+                     f'{_esc(record.get("parameters", {}).get("seed", "?"))} · total '
+                     f'{_esc(record.get("total_seconds", "?"))} s'
+                     + (f' · finished {_esc(record["finished_at"])}' if record.get("finished_at") else "")
+                     + "</p>")
+        if record.get("failed"):
+            parts.append(f'<p class="failed">Failed: {_esc(record["failed"].get("error", ""))}</p>')
+        parts.append("<ul>")
+        for step in record.get("steps", []):
+            html_name = step.get("html")
+            label = _esc(Path(step.get("notebook", "?")).stem)
+            timing = f'{_esc(step.get("seconds", "?"))} s'
+            status = f', {_esc(step["status"])}' if step.get("status") else ""
+            if html_name and (reports_dir / name / html_name).is_file():
+                href = _esc(f"{name}/{html_name}")
+                parts.append(f'<li><a href="{href}">{label}</a> <span class="muted">({timing}{status})</span></li>')
+            else:
+                parts.append(f'<li>{label} <span class="muted">(no HTML report)</span></li>')
+        parts.append("</ul>")
+        rows = headline_rows(record)
+        if not rows:
+            parts.append('<p class="muted">No headline numbers yet (the notebooks that measure them have not run).</p>')
+            continue
+        parts.append("<table><thead><tr><th>section</th><th>metric</th><th>ours</th><th>data / split / protocol"
+                     "</th><th>paper</th><th>paper's data / protocol</th></tr></thead><tbody>")
+        for r in rows:
+            parts.append(
+                f'<tr><td>{_esc(r["section"])}</td><td>{_esc(r["metric"])}</td><td class="num">{_esc(r["ours"])}</td>'
+                f'<td>{_esc(r["ours_where"])}</td><td class="num">{_esc(r["paper"]) or "–"}</td>'
+                f'<td>{_esc(r["paper_where"])}</td></tr>'
+            )
+        parts.append("</tbody></table>")
+    parts += ["</body>", "</html>", ""]
+    target = reports_dir / "index.html"
+    target.write_text("\n".join(parts), encoding="utf-8")
+    return target
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -150,14 +511,22 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--preset", default="cpu")
     rep.add_argument("--seed", type=int, default=0)
     rep.add_argument("--data-dir", default=None)
-    rep.add_argument("--quick", action="store_true", help="small data, for a smoke test")
+    rep.add_argument("--quick", action="store_true", help="every notebook on tiny data, for a smoke test")
+    rep.add_argument("--force", action="store_true", help="run every notebook, even those whose outputs are current")
     rep.add_argument("--reports-dir", default="reports")
     rep.add_argument("--artifacts-dir", default=None)
+    rep.add_argument("--notebooks-dir", default=None, help=argparse.SUPPRESS)
     rep.add_argument("--only", nargs="*", help="run only notebooks whose names start with these prefixes")
+    idx = sub.add_parser("index", help="rewrite reports/index.html from reports/*/results.json")
+    idx.add_argument("--reports-dir", default="reports")
     args = parser.parse_args(argv)
     try:
+        if args.command == "index":
+            print(write_index(args.reports_dir))
+            return 0
         reproduce(args.dataset, args.preset, quick=args.quick, seed=args.seed, data_dir=args.data_dir,
-                  reports_dir=args.reports_dir, artifacts_dir=args.artifacts_dir, only=args.only)
+                  reports_dir=args.reports_dir, artifacts_dir=args.artifacts_dir, notebooks_dir=args.notebooks_dir,
+                  only=args.only, force=args.force)
     except L2IError as err:
         print(f"l2i: error: {err}", file=sys.stderr)
         return 1

@@ -190,7 +190,7 @@ def test_03_train_interpreter_sonyc_layout_from_urbanmix(data_root, tmp_path):
 
 @pytest.mark.realdata
 @pytest.mark.notebook
-def test_04_05_06_evaluation_notebooks_esc10(data_root, tmp_path):
+def test_04_to_07_evaluation_notebooks_esc10(data_root, tmp_path):
     """04-06 build what they miss (dictionary, classifier, interpreters) and write their results."""
     art = tmp_path / "art"
     node4 = _execute(ROOT / "notebooks" / "04_fidelity.ipynb", tmp_path, dataset="esc10", artifacts_dir=str(art))
@@ -216,6 +216,9 @@ def test_04_05_06_evaluation_notebooks_esc10(data_root, tmp_path):
     cor = json.loads((art / "results.json").read_text())["corruptions_attention"]
     assert cor["noise"]["snr_db"] == 0.0 and cor["mixtures"]["pairs"] >= 6
     assert cor["mixtures"]["by_method"]["oracle IRM"]["si_sdr_median"] > cor["mixtures"]["by_method"]["random"]["si_sdr_median"]
+    node7 = _execute(ROOT / "notebooks" / "07_listening_lab.ipynb", tmp_path, dataset="esc10", artifacts_dir=str(art))
+    text7 = _outputs_text(node7)
+    assert "reused the attention interpreter" in text7 and "<audio controls" in text7 and "data:image/png;base64" in text7
 
 
 @pytest.mark.realdata

@@ -1,0 +1,166 @@
+"""The HTML reports in a real browser: Debian's headless Chromium driven by Playwright.
+
+The report under test is made here by the quick pipeline (notebook 00 only: it embeds audio players
+and figures). In the browser every ``<audio>`` must decode (metadata loaded, duration > 0), every
+``<img>`` must be loaded, and there must be no console error, no uncaught exception and no request
+to the network. ``reports/index.html`` must open cleanly and link to the report.
+
+Chromium is ``/usr/bin/chromium`` (``.ci/run`` installs the ``chromium`` package when it is missing);
+Playwright never downloads a browser of its own here. Without Chromium or Playwright these tests
+skip on a developer machine and fail under CI (``CI=true``), like the tests that need real audio.
+``L2I_SCREENSHOT=1`` also saves the screenshot of the report to ``docs/report_screenshot.png``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from l2i_core.pipeline import reproduce
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+LOCAL = ("file:", "data:", "blob:", "about:")
+
+pytestmark = pytest.mark.browser
+
+AUDIO_STATE = """async (timeoutMs) => {
+  const wait = (el) => new Promise((resolve) => {
+    const ready = () => el.readyState >= 1 && el.duration > 0;
+    if (ready()) return resolve();
+    const done = () => { if (ready() || el.error) resolve(); };
+    el.addEventListener("loadedmetadata", done);
+    el.addEventListener("durationchange", done);
+    el.addEventListener("error", () => resolve());
+    if (el.readyState === 0) el.load();
+    setTimeout(resolve, timeoutMs);
+  });
+  const players = [...document.querySelectorAll("audio")];
+  await Promise.all(players.map(wait));
+  return players.map((el, i) => ({
+    index: i, readyState: el.readyState, duration: el.duration,
+    error: el.error ? el.error.code : null,
+    src: (el.currentSrc || el.src || (el.querySelector("source") || {}).src || "").slice(0, 40),
+  }));
+}"""
+
+IMAGE_STATE = """async () => {
+  const images = [...document.images];
+  await Promise.all(images.map((img) => img.complete ? null
+    : new Promise((resolve) => { img.addEventListener("load", resolve); img.addEventListener("error", resolve); })));
+  return images.map((img, i) => ({ index: i, complete: img.complete, naturalWidth: img.naturalWidth,
+                                   src: (img.currentSrc || img.src).slice(0, 40) }));
+}"""
+
+
+def _need(ok: bool, what: str) -> None:
+    if ok:
+        return
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI=true and {what}")
+    pytest.skip(what)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    """A persistent Chromium context on a fresh profile (``--user-data-dir`` in a temporary folder)."""
+    _need(CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK),
+          f"Chromium not found at {CHROMIUM}; install it: apt-get install -y chromium (.ci/run does)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _need(False, "the playwright package is missing; pip install -e '.[dev]'")
+    with sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")), executable_path=str(CHROMIUM), headless=True,
+            args=FLAGS, viewport={"width": 1280, "height": 900},
+        )
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+@pytest.fixture(scope="module")
+def reports(data_root, tmp_path_factory):
+    """``reports/`` written by the quick pipeline for ESC-10, notebook 00 only."""
+    work = tmp_path_factory.mktemp("pipeline")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(work)  # the quick artifacts go here, not into the repository
+        reproduce("esc10", quick=True, reports_dir=work / "reports", only=["00"])
+    return work / "reports"
+
+
+class Page:
+    """A page opened from a file, with what went wrong on it."""
+
+    def __init__(self, context, path: Path):
+        self.page = context.new_page()
+        self.errors: list[str] = []
+        self.requests: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+        self.page.on("request", lambda r: None if r.url.startswith(LOCAL) else self.requests.append(r.url))
+        self.page.goto(path.resolve().as_uri(), wait_until="load")
+
+    def settle(self) -> None:
+        self.page.wait_for_timeout(500)  # late console messages
+        assert not self.errors, self.errors
+        assert not self.requests, f"the page fetched from the network: {self.requests}"
+
+
+@pytest.mark.realdata
+@pytest.mark.notebook
+def test_report_players_decode_and_images_load(browser, reports, tmp_path):
+    report = reports / "esc10" / "00_data.html"
+    view = Page(browser, report)
+    audio = view.page.evaluate(AUDIO_STATE, 15_000)
+    assert len(audio) >= 10, "notebook 00 shows one player per class"
+    bad = [a for a in audio if not (a["readyState"] >= 1 and a["duration"] and a["duration"] > 0)]
+    assert not bad, f"players that do not decode: {bad}"
+    images = view.page.evaluate(IMAGE_STATE)
+    assert images, "notebook 00 shows figures"
+    bad = [i for i in images if not (i["complete"] and i["naturalWidth"] > 0)]
+    assert not bad, f"images that do not load: {bad}"
+    view.settle()
+
+    view.page.locator("audio").first.scroll_into_view_if_needed()
+    view.page.evaluate("window.scrollBy(0, -120)")
+    shot = view.page.screenshot(path=str(tmp_path / "report.png"))
+    assert shot[:8] == b"\x89PNG\r\n\x1a\n" and (tmp_path / "report.png").stat().st_size > 10_000
+    if os.environ.get("L2I_SCREENSHOT") == "1":
+        (ROOT / "docs").mkdir(exist_ok=True)
+        shutil.copyfile(tmp_path / "report.png", ROOT / "docs" / "report_screenshot.png")
+    view.page.close()
+
+
+@pytest.mark.realdata
+@pytest.mark.notebook
+def test_index_opens_cleanly_and_links_to_the_report(browser, reports, tmp_path):
+    view = Page(browser, reports / "index.html")
+    links = view.page.eval_on_selector_all("a[href]", "els => els.map(a => a.getAttribute('href'))")
+    assert "esc10/00_data.html" in links
+    view.settle()
+    view.page.screenshot(path=str(tmp_path / "index.png"))
+    view.page.click('a[href="esc10/00_data.html"]')
+    view.page.wait_for_load_state("load")
+    assert view.page.url.endswith("/esc10/00_data.html")
+    assert view.page.locator("audio").count() >= 10
+    view.settle()
+    view.page.close()
+
+
+def test_ci_installs_chromium_before_the_readme_test_command():
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "command -v chromium" in ci and "apt-get install -y chromium" in ci
+    assert ci.index("apt-get install -y chromium") < ci.rindex("make test")
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^test:.*\n\t\$\(PYTHON\) -m pytest -q\s*$", makefile, re.M), "make test is plain pytest -q"
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert re.search(r'"browser: ', pyproject) and re.search(r'"playwright>=', pyproject)
+    assert "-m 'not browser'" not in makefile and "not browser" not in pyproject

@@ -1,0 +1,244 @@
+"""`l2i reproduce`: skipping current steps, --force, results.json collection, index.html, exit codes.
+
+Fast: two tiny notebooks in a temporary folder stand in for notebooks/ (no audio, no training).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from l2i_core import pipeline
+from l2i_core.config import PAPER
+from l2i_core.pipeline import NotebookFailed, headline_rows, main, reproduce, step_fingerprint, write_index
+from l2i_core.pipeline import package_digest as real_package_digest  # the real one: fixed_package pins the module's
+
+PARAMETERS = """dataset: str = "esc10"  # dataset name
+data_dir: str = ""  # dataset folder
+preset: str = "cpu"  # preset
+seed: int = 0  # seed
+quick: bool = False  # tiny data
+artifacts_dir: str = ""  # where results go"""
+
+STEP_00 = """from pathlib import Path
+art = Path(artifacts_dir)
+art.mkdir(parents=True, exist_ok=True)
+with open(art / "log.txt", "a") as f:
+    f.write("00\\n")"""
+
+STEP_01 = """from pathlib import Path
+from l2i_core.results import update_results
+art = Path(artifacts_dir)
+with open(art / "log.txt", "a") as f:
+    f.write("01\\n")
+update_results(art / "results.json", "classifier",
+               {"accuracy": 0.875, "n_clips": 80, "split": "test", "protocol": "test fold 1 (fake)"})
+update_results(art / "results.json", "interpreter",
+               {"heads": {"attention": {"test_fidelity": 0.9, "train_seconds": 3.0}}, "split": "test",
+                "fidelity_metric": "top-1 agreement with f"})"""
+
+
+def _notebook(path: Path, *cells: str) -> Path:
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell(PARAMETERS)
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [nbformat.v4.new_markdown_cell(f"# {path.stem}"), params, *map(nbformat.v4.new_code_cell, cells)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def fixed_package(monkeypatch):
+    """The sources of l2i_core may change while the suite runs (other work in the tree): pin their digest."""
+    monkeypatch.setattr(pipeline, "package_digest", lambda package_dir=None: "0" * 64)
+
+
+@pytest.fixture()
+def project(tmp_path, monkeypatch):
+    """A working directory with notebooks 00 and 01; ``run(**kw)`` reproduces and returns the steps that ran."""
+    monkeypatch.chdir(tmp_path)
+    nbs = tmp_path / "nbs"
+    _notebook(nbs / "00_data.ipynb", STEP_00)
+    _notebook(nbs / "01_numbers.ipynb", STEP_01)
+    log = tmp_path / "art" / "log.txt"
+
+    def run(**kw):
+        before = log.read_text().split() if log.exists() else []
+        reproduce("esc10", quick=True, reports_dir=tmp_path / "reports", artifacts_dir=tmp_path / "art",
+                  notebooks_dir=nbs, **kw)
+        return log.read_text().split()[len(before):]
+
+    run.nbs, run.reports = nbs, tmp_path / "reports"
+    return run
+
+
+def test_fingerprint_covers_notebook_parameters_and_package(tmp_path):
+    nb = _notebook(tmp_path / "00_a.ipynb", "x = 1")
+    base = step_fingerprint(nb, {"seed": 0}, package="p")
+    assert base == step_fingerprint(nb, {"seed": 0}, package="p")
+    assert base != step_fingerprint(nb, {"seed": 1}, package="p")
+    assert base != step_fingerprint(nb, {"seed": 0}, package="q")
+    _notebook(nb, "x = 2")
+    assert base != step_fingerprint(nb, {"seed": 0}, package="p")
+
+
+
+def test_package_digest_changes_with_any_source_file(tmp_path):
+    pkg = tmp_path / "pkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "a.py").write_text("x = 1\n")
+    (pkg / "sub" / "b.py").write_text("y = 2\n")
+    digest = real_package_digest(pkg)
+    assert re.fullmatch(r"[0-9a-f]{64}", digest) and digest == real_package_digest(pkg)
+    (pkg / "sub" / "b.py").write_text("y = 3\n")
+    assert real_package_digest(pkg) != digest
+    assert re.fullmatch(r"[0-9a-f]{64}", real_package_digest())  # l2i_core itself
+
+
+def test_skips_current_steps_reruns_changed_ones_and_force(project, capsys):
+    assert project() == ["00", "01"]
+    record = json.loads((project.reports / "esc10" / "results.json").read_text())
+    assert [s["status"] for s in record["steps"]] == ["ran", "ran"]
+    assert all(re.fullmatch(r"[0-9a-f]{64}", s["fingerprint"]) for s in record["steps"])
+
+    capsys.readouterr()
+    assert project() == []  # everything current
+    out = capsys.readouterr().out
+    assert out.count("skipped (current)") == 2 and "00_data.ipynb" in out and "01_numbers.ipynb" in out
+    record = json.loads((project.reports / "esc10" / "results.json").read_text())
+    assert [s["status"] for s in record["steps"]] == ["skipped (current)"] * 2
+
+    _notebook(project.nbs / "01_numbers.ipynb", STEP_01, "print('changed')")
+    assert project() == ["01"]  # only the changed notebook
+
+    assert project(force=True, only=["00"]) == ["00"]
+    assert project() == ["01"]  # its earlier step ran after it: not current any more
+
+    (project.reports / "esc10" / "01_numbers.html").unlink()
+    assert project() == ["01"]  # outputs missing
+
+    assert project(force=True) == ["00", "01"]
+
+
+def test_parameter_change_reruns_everything(project):
+    assert project() == ["00", "01"]
+    assert project(seed=1) == ["00", "01"]
+
+
+def test_results_json_collects_sections_paper_and_timings(project):
+    project()
+    out = project.reports / "esc10"
+    record = json.loads((out / "results.json").read_text())
+    assert record["results"]["classifier"]["accuracy"] == 0.875
+    assert record["results"]["interpreter"]["heads"]["attention"]["test_fidelity"] == 0.9
+    assert record["paper"] == json.loads(json.dumps(PAPER))
+    assert record["paper"]["fidelity_esc50"]["L2I attention"]["top1"] == 65.7
+    assert record["total_seconds"] > 0 and all(s["seconds"] > 0 for s in record["steps"])
+    assert [(s["executed"], s["html"]) for s in record["steps"]] == [
+        ("00_data.ipynb", "00_data.html"), ("01_numbers.ipynb", "01_numbers.html")]
+    assert record["parameters"]["quick"] is True and "failed" not in record
+
+    index = (project.reports / "index.html").read_text()
+    assert 'href="esc10/00_data.html"' in index and 'href="esc10/01_numbers.html"' in index
+    assert "87.5 %" in index and "82.5 %" in index  # ours and the paper's classifier accuracy
+    assert "90.0 %" in index and "65.7 %" in index  # top-1 fidelity, attention head
+    assert "test fold 1 (fake)" in index and "quick run" in index
+
+
+def test_reports_are_self_contained(project):
+    project(only=["00"])
+    report = (project.reports / "esc10" / "00_data.html").read_text()
+    assert "<html" in report and "00_data" in report
+    assert not re.findall(r"""(?:src|href)=["']https?://""", report)
+    assert not re.findall(r"""import\(["']https?://""", report)
+    index = (project.reports / "index.html").read_text()
+    assert "<script" not in index and not re.findall(r"""(?:src|href)=["']https?://""", index)
+
+
+def test_index_lists_every_dataset_and_is_robust_to_missing_sections(tmp_path):
+    reports = tmp_path / "reports"
+    (reports / "esc10").mkdir(parents=True)
+    (reports / "esc10" / "00_data.html").write_text("<html></html>")
+    (reports / "esc10" / "results.json").write_text(json.dumps({
+        "dataset": "esc10", "preset": "cpu", "quick": False, "total_seconds": 12.5,
+        "steps": [{"notebook": "00_data.ipynb", "html": "00_data.html", "seconds": 3.0, "status": "ran"},
+                  {"notebook": "01_dictionary.ipynb", "html": "01_dictionary.html", "seconds": 4.0}],
+        "results": {
+            "classifier": {"accuracy": 0.9, "split": "test", "protocol": "test fold 1", "confusion_matrix": [[1]]},
+            "fidelity": {"heads": {"attention": {"top1": 0.8, "top3": 0.95}, "max": {"top5": 1.0}}},
+            "faithfulness": {"median": {"0.9": 0.01}, "random": {"0.9": 1e-5}},
+            "noise": "not a dict",
+        },
+    }))
+    (reports / "urbanmix").mkdir()
+    (reports / "urbanmix" / "results.json").write_text(json.dumps(  # the format before results were collected
+        {"dataset": "urbanmix", "steps": [{"notebook": "00_data.ipynb", "html": "00_data.html", "seconds": 1}]}))
+    (reports / "broken").mkdir()
+    (reports / "broken" / "results.json").write_text("{not json")
+    (reports / "sonyc").mkdir()
+    (reports / "sonyc" / "results.json").write_text(json.dumps({"dataset": "sonyc", "failed": {
+        "notebook": "02_train_classifier.ipynb", "error": "02_train_classifier.ipynb failed in cell 5"}}))
+
+    index = write_index(reports).read_text()
+    for name in ("esc10", "urbanmix", "sonyc"):
+        assert f'id="{name}"' in index
+    assert 'href="esc10/00_data.html"' in index
+    assert "01_dictionary.html" not in index and "no HTML report" in index  # missing file: no dead link
+    assert 'href="urbanmix/00_data.html"' not in index
+    assert "failed in cell 5" in index and "No headline numbers yet" in index
+    assert "90.0 %" in index and "82.5 %" in index
+    assert "80.0 %" in index and "65.7 %" in index and "81.8 %" in index and "92.7 %" in index
+    assert "confusion" not in index
+
+    rows = {(r["section"], r["metric"]): r for r in headline_rows(json.loads((reports / "esc10" / "results.json").read_text()))}
+    assert rows[("faithfulness", "median · 0.9")]["paper"] == "0.002"
+    assert rows[("faithfulness", "random · 0.9")]["paper"] == ""  # the random baseline has no paper number here
+    assert rows[("classifier", "accuracy")]["ours_where"] == "esc10; test split; test fold 1"
+    assert not any(section == "noise" for section, _ in rows)
+
+
+def test_empty_reports_dir_gives_an_index_too(tmp_path):
+    assert "No reports yet" in write_index(tmp_path / "reports").read_text()
+
+
+def test_main_returns_1_naming_the_cell_then_0_resuming_after_the_failure(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    nbs = tmp_path / "nbs"
+    _notebook(nbs / "00_data.ipynb", STEP_00)
+    _notebook(nbs / "01_numbers.ipynb", "x = 1", "raise ValueError('boom')")
+    argv = ["reproduce", "--dataset", "esc10", "--quick", "--reports-dir", "reports", "--artifacts-dir", "art",
+            "--notebooks-dir", str(nbs)]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "01_numbers.ipynb" in err and "cell 4" in err and "ValueError: boom" in err
+    record = json.loads((tmp_path / "reports" / "esc10" / "results.json").read_text())
+    assert [s["notebook"] for s in record["steps"]] == ["00_data.ipynb"]  # what finished is kept
+    assert record["failed"]["notebook"] == "01_numbers.ipynb"
+    assert "ValueError: boom" in (tmp_path / "reports" / "index.html").read_text()
+
+    _notebook(nbs / "01_numbers.ipynb", STEP_01)
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "00_data.ipynb" in out and "skipped (current)" in out
+    assert (tmp_path / "art" / "log.txt").read_text().split() == ["00", "01"]  # 00 ran once
+    record = json.loads((tmp_path / "reports" / "esc10" / "results.json").read_text())
+    assert "failed" not in record and record["results"]["classifier"]["accuracy"] == 0.875
+
+    assert main(["reproduce", "--dataset", "imagenet"]) == 1
+    assert "imagenet" in capsys.readouterr().err
+    assert main(argv + ["--only", "99"]) == 1
+
+
+def test_failure_raises_notebook_failed(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    nbs = tmp_path / "nbs"
+    _notebook(nbs / "00_bad.ipynb", "raise RuntimeError('nope')")
+    with pytest.raises(NotebookFailed, match=r"00_bad.ipynb failed in cell 3"):
+        reproduce("esc10", quick=True, reports_dir=tmp_path / "reports", artifacts_dir=tmp_path / "art",
+                  notebooks_dir=nbs)
