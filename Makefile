@@ -21,6 +21,7 @@ REPRODUCE_FLAGS = --preset $(PRESET) $(if $(FORCE),--force)
 reproduce: install
 	$(PYTHON) -m l2i_core.pipeline reproduce --dataset $(DATASET) $(REPRODUCE_FLAGS)
 	$(PYTHON) -m l2i_core.pipeline reproduce --dataset urbanmix $(REPRODUCE_FLAGS)
+	$(PYTHON) -c "from l2i_core.results import write_readme_table; write_readme_table()"
 
 lint:
 	$(PYTHON) -m ruff check .

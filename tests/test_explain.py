@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from _toys import SR, toy_explainer
 
 from l2i_core import ParameterError
-from l2i_core.classifier import AudioCNN
 from l2i_core.evaluation import (
     deletion_insertion,
     faithfulness,
@@ -18,10 +18,7 @@ from l2i_core.evaluation import (
     summarize_faithfulness,
     summarize_mixtures,
 )
-from l2i_core.explain import L2IExplainer, component_masks, interpret, relevance, select_components
-from l2i_core.interpreter import L2IInterpreter
-
-SR = 22050
+from l2i_core.explain import component_masks, interpret, relevance, select_components
 
 
 def test_relevance_known_values():
@@ -57,14 +54,7 @@ def test_component_masks_partition_unity():
 
 
 def _explainer(multilabel=False, seconds=1.0, C=3, K=8, seed=0):
-    torch.manual_seed(seed)
-    clf = AudioCNN(C, "cpu", multilabel=multilabel).eval()
-    n = int(seconds * SR)
-    T = 1 + n // 512
-    W = np.abs(np.random.default_rng(seed).standard_normal((513, K))).astype(np.float32) / 10
-    chans = [clf.arch.channels[t - 1] for t in clf.arch.taps]
-    interp = L2IInterpreter(W, chans, C, T, pooling="attention").eval()
-    return L2IExplainer(clf, interp, "cpu", classes=[f"c{i}" for i in range(C)]), n
+    return toy_explainer(multilabel, seconds, C, K, seed)
 
 
 def _clips(B, n, seed=0):

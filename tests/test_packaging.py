@@ -75,3 +75,44 @@ def test_ci_script_runs_the_readme_test_command():
     assert "torch==2.13.0" in ci and '-e ".[dev]"' in ci and "make test" in ci
     assert ci.index("torch==2.13.0") < ci.index('-e ".[dev]"')
     assert "L2I_DATA" in ci
+
+
+def test_readme_results_table_matches_the_reports():
+    from l2i_core.results import README_END, README_START, headline_markdown
+
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split(README_START, 1)[1].split(README_END, 1)[0].strip()
+    assert block == headline_markdown(ROOT / "reports").strip(), "run l2i_core.results.write_readme_table()"
+    if any((ROOT / "reports").glob("*/results.json")):
+        assert block.count("\n") >= 3  # committed reports give rows
+
+
+def test_readme_own_model_snippet_runs(tmp_path):
+    """The 'Interpret your own model' code, with a tiny net and a tiny folder of tones."""
+    import numpy as np
+    import soundfile as sf
+    import torch
+
+    from l2i_core.classifier import AudioCNN
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Interpret your own model", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    assert len(code.strip().splitlines()) <= 15
+    sr = 22050
+    t = np.arange(sr * 5) / sr
+    for c, f0 in (("low", 220.0), ("mid", 880.0), ("high", 3000.0)):
+        (tmp_path / "my_sounds" / c).mkdir(parents=True)
+        for i in range(5):
+            y = 0.3 * np.sin(2 * np.pi * f0 * (1 + 0.01 * i) * t) + 0.01 * np.random.default_rng(i).standard_normal(len(t))
+            sf.write(tmp_path / "my_sounds" / c / f"{c}{i}.wav", y.astype(np.float32), sr)
+    torch.manual_seed(0)
+    code = code.replace('"my_sounds"', repr(str(tmp_path / "my_sounds")))
+    code = code.replace("n_components=100", "n_components=8, max_iter=20")
+    code = code.replace("multilabel=False)", "multilabel=False, config=InterpreterConfig(epochs=1, progress=False))")
+    env = {"my_trained_net": AudioCNN(3, "cpu"), "InterpreterConfig": __import__(
+        "l2i_core.training", fromlist=["InterpreterConfig"]).InterpreterConfig}
+    code = code.replace('["layer2", "layer3", "layer4"]', '["blocks.0", "blocks.1", "blocks.2"]')
+    exec(compile(code, "README", "exec"), env)
+    interp = env["interp"]
+    assert interp.audio.shape == (5 * sr,) and len(interp.relevance) == 8

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
+from _toys import toy_explainer
 
 from l2i_core import ParameterError
-from l2i_core.classifier import AudioCNN
 from l2i_core.data.records import AudioDataset, Record
-from l2i_core.explain import L2IExplainer
-from l2i_core.interpreter import L2IInterpreter
 from l2i_core.widgets import ListeningLab, clip_correctness, gallery, interpretation_from_components
 
 SR = 22050
@@ -19,14 +16,7 @@ CLASSES = [f"c{i}" for i in range(C)]
 
 
 def _explainer(multilabel=False, seconds=1.0, seed=0):
-    torch.manual_seed(seed)
-    clf = AudioCNN(C, "cpu", multilabel=multilabel).eval()
-    n = int(seconds * SR)
-    T = 1 + n // 512
-    W = np.abs(np.random.default_rng(seed).standard_normal((513, K))).astype(np.float32) / 10
-    chans = [clf.arch.channels[t - 1] for t in clf.arch.taps]
-    interp = L2IInterpreter(W, chans, C, T, pooling="attention").eval()
-    return L2IExplainer(clf, interp, "cpu", classes=CLASSES), n
+    return toy_explainer(multilabel, seconds, C, K, seed)
 
 
 def _clips(B, n, seed=0):
