@@ -59,3 +59,20 @@ def isolated_env(tmp_path, monkeypatch):
     monkeypatch.delenv("L2I_DATA", raising=False)
     monkeypatch.setenv("L2I_CACHE", str(tmp_path / "cache"))
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def quick_pipeline(data_root, tmp_path_factory) -> Path:
+    """``l2i reproduce --dataset esc10 --quick``: every notebook on tiny data, run once per session.
+
+    Returns the working folder: ``reports/`` (HTML, executed notebooks, results.json, index.html) and
+    ``artifacts/esc10-cpu-quick/``.
+    """
+    from l2i_core.pipeline import reproduce
+
+    work = tmp_path_factory.mktemp("quick_pipeline")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(work)  # the quick artifacts go here, not into the repository
+        results = reproduce("esc10", quick=True, reports_dir=work / "reports")
+    print(f"quick pipeline: {len(results['steps'])} notebooks in {results['total_seconds']:.0f} s")
+    return work

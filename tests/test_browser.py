@@ -1,6 +1,6 @@
 """The HTML reports in a real browser: Debian's headless Chromium driven by Playwright.
 
-The report under test is made here by the quick pipeline (notebook 00 only: it embeds audio players
+The reports under test are made by the quick pipeline (all notebooks; it embeds audio players
 and figures). In the browser every ``<audio>`` must decode (metadata loaded, duration > 0), every
 ``<img>`` must be loaded, and there must be no console error, no uncaught exception and no request
 to the network. ``reports/index.html`` must open cleanly and link to the report.
@@ -19,8 +19,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-from l2i_core.pipeline import reproduce
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -87,13 +85,9 @@ def browser(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def reports(data_root, tmp_path_factory):
-    """``reports/`` written by the quick pipeline for ESC-10, notebook 00 only."""
-    work = tmp_path_factory.mktemp("pipeline")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(work)  # the quick artifacts go here, not into the repository
-        reproduce("esc10", quick=True, reports_dir=work / "reports", only=["00"])
-    return work / "reports"
+def reports(quick_pipeline):
+    """``reports/`` written by the quick pipeline for ESC-10 (every notebook; see conftest)."""
+    return quick_pipeline / "reports"
 
 
 class Page:
@@ -117,18 +111,23 @@ class Page:
 @pytest.mark.realdata
 @pytest.mark.notebook
 def test_report_players_decode_and_images_load(browser, reports, tmp_path):
-    report = reports / "esc10" / "00_data.html"
-    view = Page(browser, report)
-    audio = view.page.evaluate(AUDIO_STATE, 15_000)
-    assert len(audio) >= 10, "notebook 00 shows one player per class"
-    bad = [a for a in audio if not (a["readyState"] >= 1 and a["duration"] and a["duration"] > 0)]
-    assert not bad, f"players that do not decode: {bad}"
-    images = view.page.evaluate(IMAGE_STATE)
-    assert images, "notebook 00 shows figures"
-    bad = [i for i in images if not (i["complete"] and i["naturalWidth"] > 0)]
-    assert not bad, f"images that do not load: {bad}"
-    view.settle()
-
+    pages = sorted((reports / "esc10").glob("*.html"))
+    assert len(pages) == 8, [p.name for p in pages]  # notebooks 00-07
+    n_audio = 0
+    for report in pages:
+        view = Page(browser, report)
+        audio = view.page.evaluate(AUDIO_STATE, 15_000)
+        n_audio += len(audio)
+        bad = [a for a in audio if not (a["readyState"] >= 1 and a["duration"] and a["duration"] > 0)]
+        assert not bad, f"{report.name}: players that do not decode: {bad}"
+        images = view.page.evaluate(IMAGE_STATE)
+        assert images, f"{report.name} shows no figure"
+        bad = [i for i in images if not (i["complete"] and i["naturalWidth"] > 0)]
+        assert not bad, f"{report.name}: images that do not load: {bad}"
+        view.settle()
+        view.page.close()
+    assert n_audio >= 30  # 00: one per class; 01: atoms; 05-07: interpretations, components, residuals
+    view = Page(browser, reports / "esc10" / "00_data.html")
     view.page.locator("audio").first.scroll_into_view_if_needed()
     view.page.evaluate("window.scrollBy(0, -120)")
     shot = view.page.screenshot(path=str(tmp_path / "report.png"))

@@ -190,35 +190,47 @@ def test_03_train_interpreter_sonyc_layout_from_urbanmix(data_root, tmp_path):
 
 @pytest.mark.realdata
 @pytest.mark.notebook
-def test_04_to_07_evaluation_notebooks_esc10(data_root, tmp_path):
-    """04-06 build what they miss (dictionary, classifier, interpreters) and write their results."""
-    art = tmp_path / "art"
-    node4 = _execute(ROOT / "notebooks" / "04_fidelity.ipynb", tmp_path, dataset="esc10", artifacts_dir=str(art))
-    text4 = _outputs_text(node4)
-    assert "trained a new attention interpreter" in text4 and "reused" not in text4.split("trained a new max")[0][-10:]
+def test_quick_pipeline_runs_every_notebook_and_04_to_07_write_results(quick_pipeline):
+    """`l2i reproduce --quick`: 00-07 in order in one artifacts_dir; 04-07 reuse 01-03's artifacts."""
+    out = quick_pipeline / "reports" / "esc10"
+    results = json.loads((out / "results.json").read_text())
+    assert [s["notebook"][:2] for s in results["steps"]] == ["00", "01", "02", "03", "04", "05", "06", "07"]
+    assert (quick_pipeline / "reports" / "index.html").is_file()
+
+    def text(prefix):
+        return _outputs_text(nbformat.read(next(out.glob(f"{prefix}_*.ipynb")), as_version=4))
+
+    text4 = text("04")
+    assert "reused the attention interpreter of notebook 03" in text4 and "reused the max interpreter" in text4
     assert "65.7" in text4 and "ESC-50, 5-fold cross-validation" in text4  # the paper's numbers and data
-    res = json.loads((art / "results.json").read_text())
+    res = json.loads((quick_pipeline / "artifacts" / "esc10-cpu-quick" / "results.json").read_text())
     for head in ("attention", "max"):
         assert 0 <= res["fidelity"]["heads"][head]["top1"] <= 100
-    node5 = _execute(ROOT / "notebooks" / "05_faithfulness.ipynb", tmp_path, dataset="esc10", artifacts_dir=str(art))
-    text5 = _outputs_text(node5)
-    assert "reused the attention interpreter of notebook 03" in text5
+    text5 = text("05")
     assert "CC BY 3.0" in text5 and text5.count("<audio controls") >= 3 * 3  # input, interpretation, residual
-    ff = json.loads((art / "results.json").read_text())["faithfulness_attention"]
+    ff = res["faithfulness_attention"]
     assert set(ff["ff"]) == {"0.9", "0.7", "0.5", "0.3", "0.1"}
     comps = [ff["ff"][t]["components_median"] for t in ("0.9", "0.7", "0.5", "0.3", "0.1")]
     assert comps == sorted(comps) and comps[0] >= 1  # more components pass a lower threshold
     assert set(ff["mask_in"]) == {"AI", "AD", "AG", "fid_in"}
-    node6 = _execute(ROOT / "notebooks" / "06_corruptions.ipynb", tmp_path, dataset="esc10", artifacts_dir=str(art),
-                     lambdas="1.0", baselines="saliency")
-    text6 = _outputs_text(node6)
-    assert "oracle IRM" in text6 and "saliency" in text6 and "<audio controls" in text6
-    cor = json.loads((art / "results.json").read_text())["corruptions_attention"]
+    text6 = text("06")
+    assert "oracle IRM" in text6 and "integrated_gradients" in text6 and "<audio controls" in text6
+    cor = res["corruptions_attention"]
     assert cor["noise"]["snr_db"] == 0.0 and cor["mixtures"]["pairs"] >= 6
     assert cor["mixtures"]["by_method"]["oracle IRM"]["si_sdr_median"] > cor["mixtures"]["by_method"]["random"]["si_sdr_median"]
-    node7 = _execute(ROOT / "notebooks" / "07_listening_lab.ipynb", tmp_path, dataset="esc10", artifacts_dir=str(art))
-    text7 = _outputs_text(node7)
+    text7 = text("07")
     assert "reused the attention interpreter" in text7 and "<audio controls" in text7 and "data:image/png;base64" in text7
+
+
+@pytest.mark.realdata
+@pytest.mark.notebook
+def test_04_builds_what_is_missing(data_root, tmp_path):
+    art = tmp_path / "art"
+    node = _execute(ROOT / "notebooks" / "04_fidelity.ipynb", tmp_path, dataset="esc10", artifacts_dir=str(art),
+                    pooling="max")
+    text = _outputs_text(node)
+    assert "trained a new max interpreter (none was found" in text
+    assert json.loads((art / "results.json").read_text())["fidelity"]["heads"]["max"]["top1"] >= 0
 
 
 @pytest.mark.realdata

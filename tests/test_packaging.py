@@ -116,3 +116,11 @@ def test_readme_own_model_snippet_runs(tmp_path):
     exec(compile(code, "README", "exec"), env)
     interp = env["interp"]
     assert interp.audio.shape == (5 * sr,) and len(interp.relevance) == 8
+
+
+def test_committed_reports_fit_the_size_budget():
+    pages = list((ROOT / "reports").rglob("*.html"))
+    sizes = {p.relative_to(ROOT).as_posix(): p.stat().st_size for p in pages}
+    assert all(s <= 5 * 2**20 for s in sizes.values()), {k: v for k, v in sizes.items() if v > 5 * 2**20}
+    total = sum(p.stat().st_size for p in (ROOT / "reports").rglob("*") if p.is_file() and p.suffix != ".ipynb")
+    assert total <= 25 * 2**20, f"reports/ holds {total / 2**20:.1f} MB (budget 25 MB)"
