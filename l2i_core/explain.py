@@ -394,28 +394,47 @@ class L2IExplainer:
         classes = [c for _, c in pairs]
         r = self.relevance(a.z[clips], classes)
         kept = select_components(r, tau, top_k)
-        f_p = self.probabilities(a.f_logits[clips]).cpu().numpy()
-        t_p = self.probabilities(a.theta_logits[clips]).cpu().numpy()
-        W = self.W
-        n = a.x.shape[-1]
-        out = []
-        for j, ((i, c), comps) in enumerate(zip(pairs, kept)):
-            H, V, ph = a.H[i], a.V[i], a.phase[i]
-            masks = component_masks(W, H, comps, self.eps)
-            mask = masks.sum(0) if len(comps) else torch.zeros_like(V)
-            spec = mask * V
-            interp = Interpretation(
-                clip=i, target=c, class_name=self.classes[c] if self.classes else None, tau=tau,
-                relevance=r[j].cpu().numpy(), components=np.asarray(comps, dtype=np.int64), H=H.cpu().numpy(),
-                V=V.cpu().numpy(), phase=ph.cpu().numpy(), masks=masks.cpu().numpy(), mask=mask.cpu().numpy(),
-                spectrogram=spec.cpu().numpy(), sr=self.sr, f_probability=float(f_p[j, c]),
-                theta_probability=float(t_p[j, c]))
-            if with_audio:
-                specs = torch.cat([spec[None], ((1 - mask) * V)[None], masks * V[None]])
-                audio = self.fe.synthesize(specs, ph.expand_as(specs), length=n).cpu().numpy()
-                interp.audio, interp.residual_audio, interp.component_audio = audio[0], audio[1], audio[2:]
-            out.append(interp)
-        return out
+        f_p = self.probabilities(a.f_logits[clips])
+        t_p = self.probabilities(a.theta_logits[clips])
+        return [self.build(a, i, c, comps, relevance=r[j], tau=tau, f_probability=float(f_p[j, c]),
+                           theta_probability=float(t_p[j, c]), with_audio=with_audio)
+                for j, ((i, c), comps) in enumerate(zip(pairs, kept))]
+
+    @torch.no_grad()
+    def build(self, analysis: Analysis, index: int, target: int, components, *, clip: int | None = None,
+              tau: float = float("nan"), relevance: torch.Tensor | None = None, f_probability: float | None = None,
+              theta_probability: float | None = None, with_audio: bool = True) -> Interpretation:
+        """The interpretation of class ``target`` for clip ``index`` of ``analysis``, made of exactly
+        ``components`` (kept in the given order): masks, spectrogram and, with ``with_audio``, the
+        audio of the interpretation, the residual and each component.
+
+        :meth:`attribute` calls it with the components it selected; the listening lab calls it with
+        the components switched on. ``relevance`` and the probabilities are computed when not given;
+        ``clip`` (default ``index``) and ``tau`` are only recorded.
+        """
+        a, i, c = analysis, int(index), int(target)
+        comps = np.asarray(components, dtype=np.int64)
+        if relevance is None:
+            relevance = self.relevance(a.z[i : i + 1], [c])[0]
+        if f_probability is None:
+            f_probability = float(self.probabilities(a.f_logits[i : i + 1])[0, c])
+        if theta_probability is None:
+            theta_probability = float(self.probabilities(a.theta_logits[i : i + 1])[0, c])
+        H, V, ph = a.H[i], a.V[i], a.phase[i]
+        masks = component_masks(self.W, H, comps, self.eps)
+        mask = masks.sum(0) if len(comps) else torch.zeros_like(V)
+        spec = mask * V
+        interp = Interpretation(
+            clip=i if clip is None else int(clip), target=c, class_name=self.classes[c] if self.classes else None,
+            tau=float(tau), relevance=relevance.cpu().numpy(), components=comps, H=H.cpu().numpy(),
+            V=V.cpu().numpy(), phase=ph.cpu().numpy(), masks=masks.cpu().numpy(), mask=mask.cpu().numpy(),
+            spectrogram=spec.cpu().numpy(), sr=self.sr, f_probability=float(f_probability),
+            theta_probability=float(theta_probability))
+        if with_audio:
+            specs = torch.cat([spec[None], ((1 - mask) * V)[None], masks * V[None]])
+            audio = self.fe.synthesize(specs, ph.expand_as(specs), length=a.x.shape[-1]).cpu().numpy()
+            interp.audio, interp.residual_audio, interp.component_audio = audio[0], audio[1], audio[2:]
+        return interp
 
     def __call__(self, x, target=None, **kwargs) -> list[Interpretation]:
         return self.attribute(x, target, **kwargs)

@@ -31,7 +31,7 @@ from ._errors import ParameterError
 from .audio import encode_audio
 from .config import Preset, get_preset
 from .display import AudioPlayer, plot_interpretation, specshow
-from .explain import Interpretation, L2IExplainer, component_masks, default_tau, select_components
+from .explain import Interpretation, L2IExplainer, default_tau, select_components
 
 __all__ = ["ListeningLab", "Gallery", "gallery", "interpretation_from_components", "clip_correctness",
            "plot_activation_rows"]
@@ -79,8 +79,9 @@ def interpretation_from_components(explainer: L2IExplainer, analysis, target: in
                                    index: int = 0) -> Interpretation:
     """The interpretation of class ``target`` made of exactly ``components`` (any subset of the K atoms).
 
-    Same formulas as :meth:`L2IExplainer.attribute`, but the components are given instead of being
-    selected by τ and top-k: the listening lab uses it when components are switched on and off.
+    :meth:`L2IExplainer.build` after checking the target and the component indices (the lab's
+    toggles can name any atom): the same formulas as :meth:`L2IExplainer.attribute`, but the
+    components are given instead of being selected by τ and top-k.
 
     Parameters
     ----------
@@ -111,27 +112,7 @@ def interpretation_from_components(explainer: L2IExplainer, analysis, target: in
     K = explainer.n_components
     if comps.size and (comps.min() < 0 or comps.max() >= K):
         raise ParameterError(f"components must be atom indices in 0..{K - 1}, got {comps.tolist()}")
-    a = analysis
-    i = int(index)
-    r = explainer.relevance(a.z[i : i + 1], [int(target)])[0]
-    H, V, ph = a.H[i], a.V[i], a.phase[i]
-    masks = component_masks(explainer.W, H, comps, explainer.eps)
-    mask = masks.sum(0) if comps.size else torch.zeros_like(V)
-    spec = mask * V
-    f_p = explainer.probabilities(a.f_logits[i : i + 1])[0, int(target)]
-    t_p = explainer.probabilities(a.theta_logits[i : i + 1])[0, int(target)]
-    interp = Interpretation(
-        clip=int(clip), target=int(target),
-        class_name=explainer.classes[int(target)] if explainer.classes else None, tau=float(tau),
-        relevance=r.cpu().numpy(), components=comps, H=H.cpu().numpy(), V=V.cpu().numpy(), phase=ph.cpu().numpy(),
-        masks=masks.cpu().numpy(), mask=mask.cpu().numpy(), spectrogram=spec.cpu().numpy(), sr=explainer.sr,
-        f_probability=float(f_p), theta_probability=float(t_p))
-    if with_audio:
-        n = a.x.shape[-1]
-        specs = torch.cat([spec[None], ((1 - mask) * V)[None], masks * V[None]])
-        audio = explainer.fe.synthesize(specs, ph.expand_as(specs), length=n).cpu().numpy()
-        interp.audio, interp.residual_audio, interp.component_audio = audio[0], audio[1], audio[2:]
-    return interp
+    return explainer.build(analysis, index, target, comps, clip=clip, tau=tau, with_audio=with_audio)
 
 
 def _class_name(explainer: L2IExplainer, dataset, c: int) -> str:
