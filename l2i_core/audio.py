@@ -30,6 +30,7 @@ __all__ = [
     "to_mono",
     "fix_duration",
     "peak_normalize",
+    "as_waveform_batch",
     "encode_audio",
     "FrontEnd",
 ]
@@ -86,6 +87,22 @@ def fix_duration(y: np.ndarray, n_samples: int) -> np.ndarray:
     if n_samples <= 0:
         raise ParameterError(f"n_samples must be > 0, got {n_samples}")
     return librosa.util.fix_length(np.asarray(y), size=int(n_samples), axis=-1)
+
+
+def as_waveform_batch(x) -> torch.Tensor:
+    """In-memory waveforms ``(n_samples,)`` or ``(B, n_samples)`` (numpy or torch) as a float32
+    ``(B, n_samples)`` tensor, with one clear error for a bad shape or NaN/inf samples."""
+    if not torch.is_tensor(x):
+        x = torch.as_tensor(np.asarray(x, dtype=np.float32))
+    if x.ndim == 1:
+        x = x.unsqueeze(0)
+    if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] < 2:
+        raise ParameterError(f"x must be waveforms (batch, n_samples) with n_samples >= 2, got shape {tuple(x.shape)}")
+    if not torch.is_floating_point(x):
+        x = x.float()
+    if not torch.isfinite(x).all():
+        raise ParameterError("x contains NaN or inf samples; clean the audio (l2i_core.audio.load_audio checks files)")
+    return x.detach().to(torch.float32)
 
 
 def peak_normalize(y: np.ndarray, peak: float = 1.0) -> np.ndarray:

@@ -29,7 +29,7 @@ from captum.attr import IntegratedGradients, NoiseTunnel, Saliency
 from torch import nn
 
 from ._errors import ParameterError
-from .audio import FrontEnd
+from .audio import FrontEnd, as_waveform_batch
 from .config import Preset, get_preset
 
 __all__ = [
@@ -53,21 +53,6 @@ def _check_method(method: str) -> str:
     if method not in METHODS:
         raise ParameterError(f"unknown gradient method {method!r}; choose one of {list(METHODS)}")
     return method
-
-
-def _waveforms(x) -> torch.Tensor:
-    """``(n_samples,)`` or ``(B, n_samples)`` numpy/torch → float32 ``(B, n_samples)`` tensor."""
-    if not torch.is_tensor(x):
-        x = torch.as_tensor(np.asarray(x, dtype=np.float32))
-    if x.ndim == 1:
-        x = x.unsqueeze(0)
-    if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] < 2:
-        raise ParameterError(f"x must be waveforms (batch, n_samples) with n_samples >= 2, got shape {tuple(x.shape)}")
-    if not torch.is_floating_point(x):
-        x = x.float()
-    if not torch.isfinite(x).all():
-        raise ParameterError("x contains NaN or inf samples; clean the audio (l2i_core.audio.load_audio checks files)")
-    return x.detach().to(torch.float32)
 
 
 def _targets(target, n_clips: int, n_classes: int, device: torch.device) -> torch.Tensor:
@@ -187,7 +172,7 @@ def gradient_attribution(
         raise ParameterError(f"n_steps and nt_samples must be >= 1, got n_steps={n_steps}, nt_samples={nt_samples}")
     if not np.isfinite(stdev) or stdev < 0:
         raise ParameterError(f"stdev must be a finite number >= 0, got {stdev}")
-    x = _waveforms(x)
+    x = as_waveform_batch(x)
     device = torch.device(device) if device is not None else _model_device(classifier)
     classifier.to(device)
     front = FrontEnd(preset).to(device)
@@ -409,7 +394,7 @@ def gradient_interpretation(
     ((1, 513, 44), (1, 22050))
     """
     _check_method(method)
-    wav = _waveforms(x)
+    wav = as_waveform_batch(x)
     B, n_samples = wav.shape
     # check keep_fraction before the (possibly slow) attribution
     top_fraction_mask(np.zeros((B, 1)), keep_fraction)

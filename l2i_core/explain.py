@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from ._errors import ParameterError
-from .audio import FrontEnd
+from .audio import FrontEnd, as_waveform_batch
 from .classifier import FeatureTap
 from .config import Preset, get_preset
 
@@ -269,15 +269,7 @@ class L2IExplainer:
 
     # -- f and Θ -----------------------------------------------------------------------------
     def _waveforms(self, x) -> torch.Tensor:
-        if not torch.is_tensor(x):
-            x = torch.as_tensor(np.asarray(x, dtype=np.float32))
-        if x.ndim == 1:
-            x = x.unsqueeze(0)
-        if x.ndim != 2:
-            raise ParameterError(f"x must be waveforms (n_samples,) or (batch, n_samples), got shape {tuple(x.shape)}")
-        if not torch.isfinite(x).all():
-            raise ParameterError("x contains NaN or inf samples; clean the audio (l2i_core.audio.load_audio checks files)")
-        return x.to(self.device, torch.float32)
+        return as_waveform_batch(x).to(self.device)
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         """Sigmoid (multi-label) or softmax (multi-class)."""
