@@ -243,6 +243,24 @@ def _scores(est_audio: np.ndarray, est_mag: np.ndarray, s1: np.ndarray, mix: np.
             "cosine_gap": float(metrics.cosine_gap(est_mag, S1, S2))}
 
 
+def _reference_estimates(explainer: L2IExplainer, a, its, S1: np.ndarray, S2: np.ndarray, Y: torch.Tensor,
+                         rng: np.random.Generator) -> list[dict]:
+    """Per interpretation, the two references it is scored beside: as many random *active* components
+    (the same soft masks, resynthesised the same way) and the oracle ideal ratio mask |S1|/(|S1|+|S2|)
+    applied to the mixture's STFT ``Y``. Values are ``(audio, magnitude, n_components, mask_mean)``."""
+    fe = explainer.fe
+    length = a.x.shape[-1]
+    sel = _random_selection(np.array([len(it.components) for it in its]), active_components(a.H), rng)
+    share = _removal_share(explainer.W, a.H, sel, explainer.eps)
+    rand_spec = share * a.V
+    rand_audio = fe.synthesize(rand_spec, a.phase, length=length).cpu().numpy()
+    irm = S1 / (S1 + S2 + 1e-8)
+    irm_audio = fe.istft(Y * torch.from_numpy(irm).to(Y.device), length=length).cpu().numpy()
+    Y_mag = np.abs(Y.cpu().numpy())
+    return [{"random": (rand_audio[i], np.expm1(rand_spec[i].cpu().numpy()), int(sel[i].sum()), float(share[i].mean())),
+             "oracle IRM": (irm_audio[i], irm[i] * Y_mag[i], 0, float(irm[i].mean()))} for i in range(len(its))]
+
+
 @torch.no_grad()
 def mixture_scores(explainer: L2IExplainer, x1, x2, target1, *, lam: float = 1.0, tau: float | None = None,
                    top_k: int | None = None, baselines: Sequence[str] = (), seed: int = 0,
@@ -291,14 +309,7 @@ def mixture_scores(explainer: L2IExplainer, x1, x2, target1, *, lam: float = 1.0
     S2 = fe.stft(torch.from_numpy(s2)).abs().cpu().numpy()
     Y = fe.stft(torch.from_numpy(y))
     f_top = a.f_logits.argmax(1).cpu().numpy()
-    rng = np.random.default_rng(seed)
-    active = active_components(a.H)
-    rand_sel = _random_selection(np.array([len(it.components) for it in its]), active, rng)
-    share = _removal_share(explainer.W, a.H, rand_sel, explainer.eps)
-    rand_spec = share * a.V
-    rand_audio = fe.synthesize(rand_spec, a.phase, length=y.shape[-1]).cpu().numpy()
-    irm = S1 / (S1 + S2 + 1e-8)
-    irm_audio = fe.istft(Y * torch.from_numpy(irm).to(Y.device), length=y.shape[-1]).cpu().numpy()
+    refs = _reference_estimates(explainer, a, its, S1, S2, Y, np.random.default_rng(seed))
     grads = {}
     if baselines:
         from .baselines import gradient_interpretation
@@ -311,10 +322,7 @@ def mixture_scores(explainer: L2IExplainer, x1, x2, target1, *, lam: float = 1.0
     for i, it in enumerate(its):
         common = {"pair": pair_ids[i] if pair_ids is not None else i, "target": int(t1[i]), "f_correct": bool(f_top[i] == t1[i]),
                   "mixture_si_sdr": float(metrics.si_sdr(y[i], x1[i])), "lam": float(lam)}
-        ests = {"L2I": (it.audio, np.expm1(it.spectrogram), len(it.components), it.sparsity),
-                "random": (rand_audio[i], np.expm1(rand_spec[i].cpu().numpy()), int(rand_sel[i].sum()),
-                           float(share[i].mean())),
-                "oracle IRM": (irm_audio[i], irm[i] * np.abs(Y[i].cpu().numpy()), 0, float(irm[i].mean()))}
+        ests = {"L2I": (it.audio, np.expm1(it.spectrogram), len(it.components), it.sparsity), **refs[i]}
         for m, gi in grads.items():
             ests[m] = (gi.audio[i], np.expm1(gi.spectrogram[i]), 0, float(gi.mask[i].mean()))
         for m, (audio, mag, n, mm) in ests.items():
@@ -418,35 +426,23 @@ def scene_scores(explainer: L2IExplainer, dataset, *, split: str = "test", tau: 
         targets = [dataset.class_index(c) for c in rec.labels]
         a = explainer.analyse(scene)
         probs = torch.sigmoid(a.f_logits)[0].cpu().numpy() if explainer.multilabel else None
-        its = explainer.attribute(scene[None].repeat(len(targets), 0), targets, tau=tau, top_k=top_k,
-                                  analysis=_repeat(a, len(targets)))
-        for it, c in zip(its, rec.labels):
-            s1 = (stems[c] * g).astype(np.float32)
-            s2 = scene - s1
-            S1 = fe.stft(torch.from_numpy(s1)).abs().cpu().numpy()
-            S2 = fe.stft(torch.from_numpy(s2)).abs().cpu().numpy()
-            H = a.H[0]
-            act = active_components(H[None])[0].cpu().numpy()
-            cand = np.flatnonzero(act)
-            pick = rng.choice(cand, size=min(len(it.components), len(cand)), replace=False) if len(cand) else []
-            sel = torch.zeros(1, H.shape[0], dtype=torch.bool, device=H.device)
-            sel[0, torch.as_tensor(pick, dtype=torch.long)] = True
-            share = _removal_share(explainer.W, H[None], sel, explainer.eps)[0]
-            rspec = share * a.V[0]
-            raudio = fe.synthesize(rspec, a.phase[0], length=len(scene)).cpu().numpy()
-            Y = fe.stft(torch.from_numpy(scene))
-            irm = S1 / (S1 + S2 + 1e-8)
-            iaudio = fe.istft(Y * torch.from_numpy(irm).to(Y.device), length=len(scene)).cpu().numpy()
-            common = {"scene": rec.uid, "class": c, "target": dataset.class_index(c),
-                      "f_predicts": bool(probs[dataset.class_index(c)] >= explainer.f_thresholds[dataset.class_index(c)])
-                      if probs is not None else bool(a.f_logits.argmax() == dataset.class_index(c)),
-                      "mixture_si_sdr": float(metrics.si_sdr(scene, s1)), "pair": n, "lam": 1.0}
-            ests = {"L2I": (it.audio, np.expm1(it.spectrogram), len(it.components), it.sparsity),
-                    "random": (raudio, np.expm1(rspec.cpu().numpy()), len(pick), float(share.mean())),
-                    "oracle IRM": (iaudio, irm * np.abs(Y.cpu().numpy()), 0, float(irm.mean()))}
+        a_rep = _repeat(a, len(targets))
+        its = explainer.attribute(None, targets, tau=tau, top_k=top_k, analysis=a_rep)
+        s1 = np.stack([stems[c] * g for c in rec.labels]).astype(np.float32)  # one target stem per class
+        s2 = scene[None] - s1
+        S1 = fe.stft(torch.from_numpy(s1)).abs().cpu().numpy()
+        S2 = fe.stft(torch.from_numpy(s2)).abs().cpu().numpy()
+        Y = fe.stft(torch.from_numpy(scene)).expand(len(targets), -1, -1)
+        refs = _reference_estimates(explainer, a_rep, its, S1, S2, Y, rng)
+        for j, (it, c, t) in enumerate(zip(its, rec.labels, targets)):
+            common = {"scene": rec.uid, "class": c, "target": t,
+                      "f_predicts": bool(probs[t] >= explainer.f_thresholds[t]) if probs is not None
+                      else bool(a.f_logits.argmax() == t),
+                      "mixture_si_sdr": float(metrics.si_sdr(scene, s1[j])), "pair": n, "lam": 1.0}
+            ests = {"L2I": (it.audio, np.expm1(it.spectrogram), len(it.components), it.sparsity), **refs[j]}
             for m, (audio, mag, k, mm) in ests.items():
-                rows.append({**common, "method": m, **_scores(audio, mag, s1, scene, S1, S2), "n_components": k,
-                             "mask_mean": mm})
+                rows.append({**common, "method": m, **_scores(audio, mag, s1[j], scene, S1[j], S2[j]),
+                             "n_components": k, "mask_mean": mm})
     return pd.DataFrame(rows)
 
 
