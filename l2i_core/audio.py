@@ -292,8 +292,11 @@ class FrontEnd(nn.Module):
 
     def mel_power(self, x) -> torch.Tensor:
         """Mel power spectrogram ``mel_basis @ |X|**2``, ``(..., n_mels, n_frames)``."""
-        power = self.stft(x).abs().pow(2)
-        return torch.matmul(self.mel_basis, power)
+        return self.mel_power_from_magnitude(self.stft(x).abs())
+
+    def mel_power_from_magnitude(self, magnitude: torch.Tensor) -> torch.Tensor:
+        """``mel_basis @ magnitude**2`` for a linear STFT magnitude ``(..., n_freq, n_frames)``."""
+        return torch.matmul(self.mel_basis, magnitude.pow(2))
 
     def power_to_db(self, S: torch.Tensor, amin: float = 1e-10) -> torch.Tensor:
         """``10 log10(max(S, amin))`` clipped to ``top_db`` below each clip's maximum."""

@@ -301,8 +301,7 @@ class L2IExplainer:
             else:
                 if self.input_fn != self.fe.logmel:
                     raise ParameterError("a custom input_fn needs audio: pass the phase")
-                mag = torch.expm1(v).clamp_min(0)
-                inp = self.fe.power_to_db(torch.matmul(self.fe.mel_basis, mag.pow(2)))
+                inp = self.fe.power_to_db(self.fe.mel_power_from_magnitude(torch.expm1(v).clamp_min(0)))
             out.append(self.classifier(inp))
         return torch.cat(out)
 
