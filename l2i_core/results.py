@@ -14,7 +14,7 @@ import pandas as pd
 
 from .config import PAPER
 
-__all__ = ["update_results", "read_results", "classifier_table", "headline_rows", "headline_markdown", "write_readme_table"]
+__all__ = ["update_results", "read_results", "classifier_table", "readme_rows", "readme_markdown", "write_readme_table"]
 
 
 def read_results(path: str | Path) -> dict:
@@ -69,8 +69,8 @@ def _fmt(v, digits: int = 3) -> str:
     return str(v)
 
 
-def headline_rows(results: dict) -> list[dict]:
-    """Headline rows (metric, ours, paper, data) of one ``reports/<dataset>/results.json``."""
+def readme_rows(results: dict) -> list[dict]:
+    """The README's chosen headline rows (metric, ours, paper, data) of one ``reports/<dataset>/results.json``."""
     ds = results.get("dataset", "?")
     sec = results.get("results", {}) or {}
     rows: list[dict] = []
@@ -127,14 +127,14 @@ def headline_rows(results: dict) -> list[dict]:
     return rows
 
 
-def headline_markdown(reports_dir: str | Path = "reports") -> str:
+def readme_markdown(reports_dir: str | Path = "reports") -> str:
     """The README's results table: our headline numbers beside the paper's, per dataset."""
     lines = ["| data (test split) | metric | ours | paper | paper's data |", "|---|---|---|---|---|"]
     for path in sorted(Path(reports_dir).glob("*/results.json")):
         res = json.loads(path.read_text())
         if res.get("quick"):
             continue
-        for r in headline_rows(res):
+        for r in readme_rows(res):
             lines.append(f"| {r['dataset']} | {r['metric']} | {_fmt(r['ours'])} | {_fmt(r['paper'])} | {r['paper data']} |")
     return "\n".join(lines)
 
@@ -147,6 +147,6 @@ def write_readme_table(readme: str | Path = "README.md", reports_dir: str | Path
         raise ValueError(f"{readme}: no results markers; add {README_START!r} and {README_END!r}")
     head, rest = text.split(README_START, 1)
     _, tail = rest.split(README_END, 1)
-    new = head + README_START + "\n" + headline_markdown(reports_dir) + "\n" + README_END + tail
+    new = head + README_START + "\n" + readme_markdown(reports_dir) + "\n" + README_END + tail
     readme.write_text(new)
     return new != text

@@ -78,11 +78,11 @@ def test_ci_script_runs_the_readme_test_command():
 
 
 def test_readme_results_table_matches_the_reports():
-    from l2i_core.results import README_END, README_START, headline_markdown
+    from l2i_core.results import README_END, README_START, readme_markdown
 
     readme = (ROOT / "README.md").read_text()
     block = readme.split(README_START, 1)[1].split(README_END, 1)[0].strip()
-    assert block == headline_markdown(ROOT / "reports").strip(), "run l2i_core.results.write_readme_table()"
+    assert block == readme_markdown(ROOT / "reports").strip(), "run l2i_core.results.write_readme_table()"
     if any((ROOT / "reports").glob("*/results.json")):
         assert block.count("\n") >= 3  # committed reports give rows
 
