@@ -57,7 +57,7 @@ def ensure_classifier(cfg, dataset, *, epochs: int | None = None, features: dict
         why = "it was trained on other data or with another preset"
     else:
         why = "none was found"
-    train_cfg = default_train_config(dataset.multilabel, seed=cfg.seed)
+    train_cfg = default_train_config(dataset.multilabel, cfg.preset, seed=cfg.seed)
     if epochs or cfg.quick:
         train_cfg.epochs = 2 if cfg.quick else int(epochs)
     res = train_classifier(dataset, cfg.preset, train_cfg, out_dir=cfg.artifacts_dir, features=features)
