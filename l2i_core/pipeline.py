@@ -41,7 +41,7 @@ from .config import PAPER, run_config
 
 __all__ = [
     "find_notebooks", "run_notebook", "render_html", "reproduce", "main", "NotebookFailed",
-    "package_digest", "step_fingerprint", "collect_results", "headline_rows", "write_index",
+    "package_digest", "step_fingerprint", "collect_results", "headline_rows", "write_index", "machine_info",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -211,7 +211,7 @@ def _write_record(out_dir: Path, record: dict) -> None:
 
 
 def reproduce(dataset: str = "esc10", preset: str = "cpu", *, quick: bool = False, seed: int = 0,
-              data_dir: str | None = None, reports_dir: str | Path = "reports",
+              data_dir: str | None = None, reports_dir: str | Path | None = None,
               artifacts_dir: str | Path | None = None, notebooks_dir: str | Path | None = None,
               only: list[str] | None = None, force: bool = False) -> dict:
     """Run every notebook for one dataset, write ``reports/<dataset>/`` and ``reports/index.html``.
@@ -221,8 +221,10 @@ def reproduce(dataset: str = "esc10", preset: str = "cpu", *, quick: bool = Fals
     dataset, preset, quick, seed, data_dir, artifacts_dir
         The shared notebook parameters (see :func:`l2i_core.config.run_config`); ``quick`` runs every
         notebook on tiny data, in ``artifacts/<dataset>-<preset>-quick`` by default.
-    reports_dir : str or Path
+    reports_dir : str or Path, optional
         Where ``<dataset>/`` (executed notebooks, HTML, ``results.json``) and ``index.html`` go.
+        Default ``reports`` (the committed reports), or ``reports-quick`` for a quick run, so that
+        a smoke test never overwrites the reports of a full run.
     notebooks_dir : str or Path, optional
         Folder of the ``NN_*.ipynb`` notebooks (default: the repository's ``notebooks/``).
     only : list of str, optional
@@ -242,7 +244,7 @@ def reproduce(dataset: str = "esc10", preset: str = "cpu", *, quick: bool = Fals
     """
     cfg = run_config(dataset=dataset, data_dir=data_dir, preset=preset, seed=seed, quick=quick,
                      artifacts_dir=artifacts_dir)
-    reports_dir = Path(reports_dir)
+    reports_dir = Path(reports_dir if reports_dir is not None else ("reports-quick" if cfg.quick else "reports"))
     out_dir = reports_dir / cfg.dataset
     params = {
         "dataset": cfg.dataset, "data_dir": cfg.data_dir or "", "preset": cfg.preset.name, "seed": cfg.seed,
@@ -271,6 +273,9 @@ def reproduce(dataset: str = "esc10", preset: str = "cpu", *, quick: bool = Fals
     def save(t0: float, failed: dict | None = None) -> dict:
         record["steps"] = [steps[k] for k in sorted(steps)]
         record["total_seconds"] = round(time.perf_counter() - t0, 2)
+        # What the reports on disk cost to compute, skipped (current) steps included.
+        record["steps_seconds"] = round(sum(float(s.get("seconds", 0.0)) for s in record["steps"]), 1)
+        record["machine"] = machine_info()
         record["finished_at"] = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
         record["results"].update(collect_results(cfg.artifacts_dir))
         record.pop("failed", None)
@@ -309,6 +314,43 @@ def reproduce(dataset: str = "esc10", preset: str = "cpu", *, quick: bool = Fals
     print(f"{cfg.dataset}: {ran} ran, {len(notebooks) - ran} skipped, {record['total_seconds']:.1f} s; "
           f"{out_dir / 'results.json'}, {reports_dir / 'index.html'}", flush=True)
     return record
+
+
+def machine_info() -> dict:
+    """Where the timings come from: CPU model, cores, torch threads, GPU, bfloat16 autocast."""
+    import os
+    import platform
+
+    import torch
+
+    from .training import native_bf16
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "gpu": gpu,
+            "bf16_autocast": native_bf16("cuda" if gpu else "cpu"), "torch": torch.__version__,
+            "python": platform.python_version()}
+
+
+def _steps_seconds(record: dict) -> float:
+    """Notebook time behind a dataset's reports (older records: the sum of their steps)."""
+    if "steps_seconds" in record:
+        return float(record["steps_seconds"])
+    return float(sum(float(s.get("seconds", 0.0)) for s in record.get("steps", [])))
+
+
+def _minutes(seconds) -> str:
+    try:
+        return f"{float(seconds) / 60:.1f} min"
+    except (TypeError, ValueError):
+        return "?"
 
 
 # -- index.html ------------------------------------------------------------------------------------
@@ -462,12 +504,21 @@ def write_index(reports_dir: str | Path = "reports") -> Path:
     records = [(p.parent.name, _read_json(p)) for p in sorted(reports_dir.glob("*/results.json"))]
     if not records:
         parts.append("<p>No reports yet: run <code>l2i reproduce --dataset esc10</code>.</p>")
+    else:
+        full = [(n, r) for n, r in records if not r.get("quick")]
+        if full:
+            total = sum(_steps_seconds(r) for _, r in full)
+            m = full[0][1].get("machine", {})
+            where = f' on {_esc(m.get("gpu") or m.get("cpu", "?"))}, {_esc(m.get("cores", "?"))} cores' if m else ""
+            parts.append(f'<p>Computing these reports ({", ".join(_esc(n) for n, _ in full)}) took '
+                         f'{_esc(_minutes(total))} of notebook time{where} (the sum of the steps below; '
+                         "<code>make reproduce</code> adds the installs).</p>")
     for name, record in records:
         quick = " · quick run (tiny data)" if record.get("quick") else ""
         parts.append(f'<h2 id="{_esc(name)}">{_esc(name)}</h2>')
         parts.append(f'<p class="muted">preset {_esc(record.get("preset", "?"))}{quick} · seed '
                      f'{_esc(record.get("parameters", {}).get("seed", "?"))} · total '
-                     f'{_esc(record.get("total_seconds", "?"))} s'
+                     f'{_esc(_minutes(_steps_seconds(record)))} of notebooks'
                      + (f' · finished {_esc(record["finished_at"])}' if record.get("finished_at") else "")
                      + "</p>")
         if record.get("failed"):
@@ -514,7 +565,7 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--data-dir", default=None)
     rep.add_argument("--quick", action="store_true", help="every notebook on tiny data, for a smoke test")
     rep.add_argument("--force", action="store_true", help="run every notebook, even those whose outputs are current")
-    rep.add_argument("--reports-dir", default="reports")
+    rep.add_argument("--reports-dir", default=None, help="default: reports (reports-quick with --quick)")
     rep.add_argument("--artifacts-dir", default=None)
     rep.add_argument("--notebooks-dir", default=None, help=argparse.SUPPRESS)
     rep.add_argument("--only", nargs="*", help="run only notebooks whose names start with these prefixes")

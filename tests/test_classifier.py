@@ -14,7 +14,9 @@ from l2i_core.classifier import AudioCNN, FeatureTap, count_parameters
 from l2i_core.data import AudioDataset, Record
 from l2i_core.training import (
     TrainConfig,
+    autocast_context,
     choose_thresholds,
+    default_train_config,
     evaluate_classifier,
     load_classifier,
     train_classifier,
@@ -170,3 +172,34 @@ def test_choose_thresholds_known_answer():
     th = choose_thresholds(probs, labels)
     assert 0.3 < th[0] <= 0.8 and 0.2 < th[1] <= 0.6
     assert choose_thresholds(probs, np.zeros_like(labels)) == [0.5, 0.5]
+
+
+def test_default_recipes_and_the_small_multilabel_network():
+    mc, ml = default_train_config(False, "cpu"), default_train_config(True, "cpu")
+    assert (mc.epochs, mc.mixup_alpha, mc.arch) == (40, 0.2, None)
+    assert (ml.epochs, ml.mixup_alpha, ml.arch) == (80, 0.0, "cpu-small")
+    assert default_train_config(True, "paper").arch is None and default_train_config(True).arch is None
+    assert default_train_config(True, "cpu", arch=None).arch is None  # overrides win
+    with pytest.raises(ParameterError, match="unknown arch"):
+        TrainConfig(arch="huge")
+    ds = _toy_dataset()
+    small = train_classifier(ds, "cpu", _cfg(epochs=1, arch="cpu-small")).model
+    full = train_classifier(ds, "cpu", _cfg(epochs=1)).model
+    assert small.arch.channels == (16, 32, 64, 128) and full.arch.channels == (32, 64, 128, 256)
+    assert 3.5 < count_parameters(full) / count_parameters(small) < 4.5
+
+
+def test_autocast_context_only_where_bf16_is_native(monkeypatch):
+    from l2i_core import training
+
+    lin = nn.Linear(4, 4)
+    x = torch.randn(2, 4)
+    with autocast_context("cpu", enabled=False):
+        assert lin(x).dtype == torch.float32
+    monkeypatch.setattr(training, "native_bf16", lambda dev: False)
+    with autocast_context("cpu"):
+        assert lin(x).dtype == torch.float32  # emulated bf16 would be slower: stay in float32
+    monkeypatch.setattr(training, "native_bf16", lambda dev: True)
+    with autocast_context("cpu"):
+        assert lin(x).dtype == torch.bfloat16
+    assert lin(x).dtype == torch.float32  # only inside the context

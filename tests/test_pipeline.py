@@ -140,6 +140,8 @@ def test_results_json_collects_sections_paper_and_timings(project):
     assert record["paper"] == json.loads(json.dumps(PAPER))
     assert record["paper"]["fidelity_esc50"]["L2I attention"]["top1"] == 65.7
     assert record["total_seconds"] > 0 and all(s["seconds"] > 0 for s in record["steps"])
+    assert record["steps_seconds"] == pytest.approx(sum(s["seconds"] for s in record["steps"]), abs=0.1)
+    assert record["machine"]["cores"] >= 1 and record["machine"]["torch_threads"] >= 1
     assert [(s["executed"], s["html"]) for s in record["steps"]] == [
         ("00_data.ipynb", "00_data.html"), ("01_numbers.ipynb", "01_numbers.html")]
     assert record["parameters"]["quick"] is True and "failed" not in record
@@ -149,6 +151,7 @@ def test_results_json_collects_sections_paper_and_timings(project):
     assert "87.5 %" in index and "82.5 %" in index  # ours and the paper's classifier accuracy
     assert "90.0 %" in index and "65.7 %" in index  # top-1 fidelity, attention head
     assert "test fold 1 (fake)" in index and "quick run" in index
+    assert "of notebooks" in index
 
 
 def test_reports_are_self_contained(project):
@@ -195,6 +198,7 @@ def test_index_lists_every_dataset_and_is_robust_to_missing_sections(tmp_path):
     assert "90.0 %" in index and "82.5 %" in index
     assert "80.0 %" in index and "65.7 %" in index and "81.8 %" in index and "92.7 %" in index
     assert "confusion" not in index
+    assert "took 0.1 min of notebook time" in index  # 3 + 4 + 1 s of steps in the full (not quick) runs
 
     rows = {(r["section"], r["metric"]): r for r in headline_rows(json.loads((reports / "esc10" / "results.json").read_text()))}
     assert rows[("faithfulness", "median · 0.9")]["paper"] == "0.002"
@@ -242,3 +246,13 @@ def test_failure_raises_notebook_failed(tmp_path, monkeypatch):
     with pytest.raises(NotebookFailed, match=r"00_bad.ipynb failed in cell 3"):
         reproduce("esc10", quick=True, reports_dir=tmp_path / "reports", artifacts_dir=tmp_path / "art",
                   notebooks_dir=nbs)
+
+
+def test_quick_runs_never_overwrite_the_full_reports(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    nbs = tmp_path / "nbs"
+    _notebook(nbs / "00_data.ipynb", STEP_00)
+    assert main(["reproduce", "--dataset", "esc10", "--quick", "--artifacts-dir", "art", "--notebooks-dir", str(nbs)]) == 0
+    assert json.loads((tmp_path / "reports-quick" / "esc10" / "results.json").read_text())["quick"] is True
+    assert (tmp_path / "reports-quick" / "index.html").is_file()
+    assert not (tmp_path / "reports").exists()
