@@ -42,6 +42,7 @@ from .config import PAPER, run_config
 __all__ = [
     "find_notebooks", "run_notebook", "render_html", "reproduce", "main", "NotebookFailed",
     "package_digest", "step_fingerprint", "collect_results", "headline_rows", "write_index", "machine_info",
+    "steps_seconds",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -274,7 +275,7 @@ def reproduce(dataset: str = "esc10", preset: str = "cpu", *, quick: bool = Fals
         record["steps"] = [steps[k] for k in sorted(steps)]
         record["total_seconds"] = round(time.perf_counter() - t0, 2)
         # What the reports on disk cost to compute, skipped (current) steps included.
-        record["steps_seconds"] = round(sum(float(s.get("seconds", 0.0)) for s in record["steps"]), 1)
+        record["steps_seconds"] = round(steps_seconds(record), 1)
         record["machine"] = machine_info()
         record["finished_at"] = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
         record["results"].update(collect_results(cfg.artifacts_dir))
@@ -339,11 +340,10 @@ def machine_info() -> dict:
             "python": platform.python_version()}
 
 
-def _steps_seconds(record: dict) -> float:
-    """Notebook time behind a dataset's reports (older records: the sum of their steps)."""
-    if "steps_seconds" in record:
-        return float(record["steps_seconds"])
-    return float(sum(float(s.get("seconds", 0.0)) for s in record.get("steps", [])))
+def steps_seconds(record: dict) -> float:
+    """Notebook time behind a dataset's reports: the sum of its recorded steps' seconds, skipped
+    (current) steps included, since their outputs are part of the reports."""
+    return float(sum(float(s.get("seconds", 0.0)) for s in record.get("steps", []) if isinstance(s, dict)))
 
 
 def _minutes(seconds) -> str:
@@ -507,7 +507,7 @@ def write_index(reports_dir: str | Path = "reports") -> Path:
     else:
         full = [(n, r) for n, r in records if not r.get("quick")]
         if full:
-            total = sum(_steps_seconds(r) for _, r in full)
+            total = sum(steps_seconds(r) for _, r in full)
             m = full[0][1].get("machine", {})
             where = f' on {_esc(m.get("gpu") or m.get("cpu", "?"))}, {_esc(m.get("cores", "?"))} cores' if m else ""
             parts.append(f'<p>Computing these reports ({", ".join(_esc(n) for n, _ in full)}) took '
@@ -518,7 +518,7 @@ def write_index(reports_dir: str | Path = "reports") -> Path:
         parts.append(f'<h2 id="{_esc(name)}">{_esc(name)}</h2>')
         parts.append(f'<p class="muted">preset {_esc(record.get("preset", "?"))}{quick} · seed '
                      f'{_esc(record.get("parameters", {}).get("seed", "?"))} · total '
-                     f'{_esc(_minutes(_steps_seconds(record)))} of notebooks'
+                     f'{_esc(_minutes(steps_seconds(record)))} of notebooks'
                      + (f' · finished {_esc(record["finished_at"])}' if record.get("finished_at") else "")
                      + "</p>")
         if record.get("failed"):

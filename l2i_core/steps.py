@@ -7,11 +7,23 @@ notebooks print, so a reader always knows where a number comes from.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from .dictionary import Dictionary, learn_dictionary, load_dictionary, save_dictionary
 
-__all__ = ["ensure_dictionary", "ensure_classifier", "ensure_interpreter", "default_interpreter_epochs"]
+__all__ = ["ensure_dictionary", "ensure_classifier", "ensure_interpreter", "train_interpreter_step",
+           "default_interpreter_epochs"]
+
+
+def _artifact_meta(cfg, dataset) -> dict:
+    """What a classifier or interpreter sidecar records of its run, and what reuse checks."""
+    return {"dataset": dataset.name, "preset": cfg.preset.name, "classes": dataset.classes}
+
+
+def _trained_for(meta: dict, cfg, dataset) -> bool:
+    """Whether a saved classifier or interpreter was trained on this dataset, preset and classes."""
+    return all(meta.get(k) == v for k, v in _artifact_meta(cfg, dataset).items())
 
 
 def ensure_dictionary(cfg, dataset, *, n_components: int = 100, sparsity: float = 0.8, max_iter: int = 200,
@@ -50,8 +62,7 @@ def ensure_classifier(cfg, dataset, *, epochs: int | None = None, features: dict
     path = Path(cfg.artifacts_dir) / "classifier.pt"
     if path.is_file():
         model, meta = load_classifier(path)
-        if meta.get("dataset") == dataset.name and meta.get("preset") == cfg.preset.name and \
-                meta.get("classes") == dataset.classes:
+        if _trained_for(meta, cfg, dataset):
             return model, meta, (f"reused the classifier of notebook 02: {path} (epoch {meta['best_epoch']}, "
                                  f"validation {meta['metric']} {meta['best_validation_metric']:.3f})")
         why = "it was trained on other data or with another preset"
@@ -82,29 +93,40 @@ def ensure_interpreter(cfg, dataset, pooling: str = "attention", *, epochs: int 
     side = d / f"interpreter_{pooling}.json"
     why = "none was found"
     if side.is_file() and (d / "classifier.pt").is_file():
-        import json
-
         m = json.loads(side.read_text())
-        if m.get("dataset") == dataset.name and m.get("preset") == cfg.preset.name and m.get("classes") == dataset.classes:
+        if _trained_for(m, cfg, dataset):
             ex = L2IExplainer.from_artifacts(d, pooling)
             return ex, (f"reused the {pooling} interpreter of notebook 03: {d / f'interpreter_{pooling}.pt'} "
                         f"(epoch {m['best_epoch']}, validation fidelity {m['best_validation_fidelity']:.3f})")
         why = "it was trained on other data or with another preset"
     from .cache import build_cache
-    from .training import InterpreterConfig, train_interpreter
 
     dictionary, _ = ensure_dictionary(cfg, dataset, progress=progress)
     classifier, clf_meta, _ = ensure_classifier(cfg, dataset)
     caches = {s: build_cache(classifier, dataset.split(s), cfg.preset, progress=progress) for s in ("train", "validation")}
-    n_epochs = 2 if cfg.quick else int(epochs or default_interpreter_epochs(dataset.multilabel))
-    res = train_interpreter(caches["train"], caches["validation"], dictionary.W, n_classes=len(dataset.classes),
-                            multilabel=dataset.multilabel,
-                            config=InterpreterConfig(pooling=pooling, epochs=n_epochs, seed=cfg.seed, progress=progress),
-                            f_thresholds=clf_meta.get("thresholds"), out_dir=d,
-                            meta={"dataset": dataset.name, "preset": cfg.preset.name, "classes": dataset.classes})
+    res = train_interpreter_step(cfg, dataset, pooling, dictionary, caches, clf_meta, epochs=epochs, progress=progress)
     ex = L2IExplainer.from_artifacts(d, pooling)
-    return ex, (f"trained a new {pooling} interpreter ({why} in {d}): {n_epochs} epochs, validation fidelity "
-                f"{res['best_fidelity']:.3f} at epoch {res['best_epoch']}")
+    return ex, (f"trained a new {pooling} interpreter ({why} in {d}): {len(res['history'])} epochs, validation "
+                f"fidelity {res['best_fidelity']:.3f} at epoch {res['best_epoch']}")
+
+
+def train_interpreter_step(cfg, dataset, pooling: str, dictionary, caches: dict, clf_meta: dict, *,
+                           epochs: int | None = None, **config) -> dict:
+    """Train one Θ head as notebook 03 does, and save it in ``cfg.artifacts_dir`` with the sidecar
+    :func:`ensure_interpreter` checks.
+
+    ``epochs``: 2 in quick runs; else ``epochs`` or :func:`default_interpreter_epochs` when it is 0
+    or None. ``config`` goes to :class:`~l2i_core.training.InterpreterConfig` (``lr``,
+    ``batch_size``, ``reconstruction``, ``sparsity``, ``progress``, ...). Returns
+    :func:`~l2i_core.training.train_interpreter`'s dict.
+    """
+    from .training import InterpreterConfig, train_interpreter
+
+    n_epochs = 2 if cfg.quick else int(epochs or default_interpreter_epochs(dataset.multilabel))
+    icfg = InterpreterConfig(pooling=pooling, epochs=n_epochs, seed=cfg.seed, **config)
+    return train_interpreter(caches["train"], caches["validation"], dictionary.W, n_classes=len(dataset.classes),
+                             multilabel=dataset.multilabel, config=icfg, f_thresholds=clf_meta.get("thresholds"),
+                             out_dir=cfg.artifacts_dir, meta=_artifact_meta(cfg, dataset))
 
 
 def default_interpreter_epochs(multilabel: bool) -> int:

@@ -31,7 +31,7 @@ from torch import nn
 from . import __version__
 from ._errors import ParameterError
 from .audio import FrontEnd
-from .classifier import ArchConfig, AudioCNN
+from .classifier import ARCHITECTURES, ArchConfig, AudioCNN
 from .config import Preset, get_preset
 
 __all__ = [
@@ -75,8 +75,6 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self):
-        from .classifier import ARCHITECTURES
-
         if self.arch is not None and self.arch not in ARCHITECTURES:
             raise ParameterError(f"unknown arch {self.arch!r}; choose one of {sorted(ARCHITECTURES)} or None")
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
@@ -371,8 +369,6 @@ def train_classifier(dataset, preset: str | Preset = "cpu", config: TrainConfig 
     C, ml = len(dataset.classes), dataset.multilabel
 
     if arch is None and cfg.arch is not None:
-        from .classifier import ARCHITECTURES
-
         arch = ARCHITECTURES[cfg.arch]
     model = AudioCNN(C, p, multilabel=ml, arch=arch).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
