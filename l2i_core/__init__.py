@@ -3,7 +3,9 @@
 Modules
 -------
 audio       loading, validation, STFT / iSTFT / log-mel front end (torch)
-config      presets (``cpu``, ``paper``) and the paper's reference numbers
+config      presets (``cpu``, ``paper``), a leaf module
+paper       the published reference numbers (paper, SpeechBrain tables)
+run         notebook parameters (RunConfig) and the sizes of a quick run
 data        datasets (ESC-10/50, FSDD, SONYC-UST layout, urbanmix, user folders), corruptions
 nmf         SparseNMF: sparse NMF with unit-norm atoms in torch (CPU/GPU), scikit-learn style
 dictionary  learning W on a training split (single or per-class), saving/loading, atom audio
@@ -24,9 +26,16 @@ pipeline    papermill runner and the ``l2i`` command
 """
 
 from ._errors import AudioError, DataNotFoundError, L2IError, ParameterError
-from .config import PAPER, PRESETS, Preset, get_preset
+from ._version import __version__
+from .config import PRESETS, Preset, get_preset
 
-__version__ = "0.1.0"
+
+def __getattr__(name):  # ``l2i_core.PAPER`` without importing l2i_core.paper with every submodule
+    if name == "PAPER":
+        from .paper import PAPER
+
+        return PAPER
+    raise AttributeError(f"module 'l2i_core' has no attribute {name!r}")
 
 __all__ = [
     "AudioError",

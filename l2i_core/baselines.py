@@ -29,6 +29,7 @@ from captum.attr import IntegratedGradients, NoiseTunnel, Saliency
 from torch import nn
 
 from ._errors import ParameterError
+from ._utils import module_device
 from .audio import FrontEnd, as_waveform_batch
 from .config import Preset, get_preset
 
@@ -68,12 +69,6 @@ def _targets(target, n_clips: int, n_classes: int, device: torch.device) -> torc
     if (t < 0).any() or (t >= n_classes).any():
         raise ParameterError(f"target must be a class index in 0..{n_classes - 1}, got {t.tolist()}")
     return t.to(device)
-
-
-def _model_device(model: nn.Module) -> torch.device:
-    for tensor in (*model.parameters(), *model.buffers()):
-        return tensor.device
-    return torch.device("cpu")
 
 
 class _Logits(nn.Module):
@@ -173,7 +168,7 @@ def gradient_attribution(
     if not np.isfinite(stdev) or stdev < 0:
         raise ParameterError(f"stdev must be a finite number >= 0, got {stdev}")
     x = as_waveform_batch(x)
-    device = torch.device(device) if device is not None else _model_device(classifier)
+    device = module_device(classifier, device)
     classifier.to(device)
     front = FrontEnd(preset).to(device)
     with torch.no_grad():

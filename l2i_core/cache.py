@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from ._errors import ParameterError
+from ._utils import resolve_device
 from .audio import FrontEnd
 from .classifier import FeatureTap
 from .config import Preset, get_preset
@@ -105,7 +106,7 @@ def build_cache(model: nn.Module, dataset, preset: str | Preset = "cpu", *, laye
         Waveforms ``(B, n_samples)`` → model input; default: the preset's log-mel front end.
     """
     p = get_preset(preset)
-    dev = torch.device(device if device else ("cuda" if torch.cuda.is_available() else "cpu"))
+    dev = resolve_device(device)
     names = list(layer_names) if layer_names is not None else list(getattr(model, "tap_layers", []))
     if not names:
         raise ParameterError("give layer_names: the model has no tap_layers attribute")

@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import __version__
 from ._errors import ParameterError
+from ._utils import resolve_device
+from ._version import __version__
 from .audio import FrontEnd
 from .config import Preset, get_preset
 from .nmf import SparseNMF
@@ -312,7 +313,7 @@ def learn_dictionary(
             n_frames=int(V_all.shape[1]),
         )
     meta["seconds"] = round(time.perf_counter() - t0, 2)
-    meta["device"] = str(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    meta["device"] = str(resolve_device(device))
     return Dictionary(W=W.astype(np.float32), meta=meta)
 
 

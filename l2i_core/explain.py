@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from ._errors import ParameterError
+from ._utils import module_device
 from .audio import FrontEnd, as_waveform_batch
 from .classifier import FeatureTap
 from .config import Preset, get_preset
@@ -215,7 +216,7 @@ class L2IExplainer:
                  f_thresholds=None, classes: Sequence[str] | None = None, device: str | None = None,
                  batch_size: int = 32, eps: float = 1e-8):
         self.preset = get_preset(preset)
-        self.device = torch.device(device) if device else next(interpreter.parameters()).device
+        self.device = module_device(interpreter, device)
         names = list(layer_names) if layer_names is not None else list(getattr(classifier, "tap_layers", []))
         if not names:
             raise ParameterError("give layer_names: the classifier has no tap_layers attribute")

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from ._errors import ParameterError
+from ._utils import resolve_device
 
 __all__ = ["SparseNMF", "flush_denormals", "denormals_flushed", "match_components"]
 
@@ -188,9 +189,7 @@ class SparseNMF:
         return int(b)
 
     def _device(self) -> torch.device:
-        if self.device is None:
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        return torch.device(self.device)
+        return resolve_device(self.device)
 
     def _check_params(self, n_frames: int) -> None:
         if not isinstance(self.n_components, (int, np.integer)) or self.n_components < 1:

@@ -37,7 +37,8 @@ import time
 from pathlib import Path
 
 from ._errors import L2IError, ParameterError
-from .config import PAPER, run_config
+from .paper import PAPER
+from .run import run_config
 
 __all__ = [
     "find_notebooks", "run_notebook", "render_html", "reproduce", "main", "NotebookFailed",

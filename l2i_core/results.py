@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .config import PAPER
+from .paper import PAPER
 
 __all__ = ["update_results", "read_results", "classifier_table", "readme_rows", "readme_markdown", "write_readme_table"]
 

@@ -28,8 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import __version__
 from ._errors import ParameterError
+from ._version import __version__
 from .audio import FrontEnd
 from .classifier import ARCHITECTURES, ArchConfig, AudioCNN
 from .config import Preset, get_preset

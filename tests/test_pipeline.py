@@ -13,7 +13,7 @@ import nbformat
 import pytest
 
 from l2i_core import pipeline
-from l2i_core.config import PAPER
+from l2i_core.paper import PAPER
 from l2i_core.pipeline import NotebookFailed, headline_rows, main, reproduce, step_fingerprint, write_index
 from l2i_core.pipeline import package_digest as real_package_digest  # the real one: fixed_package pins the module's
 

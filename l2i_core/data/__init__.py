@@ -15,9 +15,13 @@ import os
 
 from .._errors import ParameterError
 from .corrupt import add_white_noise, mix
-from .mixtures import build_urbanmix
+from .esc50 import ESC_NAMES, load_esc_dataset
+from .folder import load_folder
+from .fsdd import load_fsdd
+from .mixtures import build_urbanmix, load_urbanmix
 from .records import SPLITS, AudioDataset, Record
 from .registry import cache_dir, download, find_dataset_dir
+from .sonyc import load_sonyc
 
 __all__ = [
     "AudioDataset",
@@ -73,28 +77,16 @@ def load_dataset(
         The data is not on disk (and not downloadable, or ``download=False``).
     """
     name = str(name).lower()
-    if name in ("esc10", "esc50", "esc50-fold4"):
-        from .esc50 import load_esc
-
-        root = find_dataset_dir(name, data_dir, download=download)
-        kwargs.setdefault("split_by", "group" if name == "esc50-fold4" else "fold")
-        return load_esc(root, name=name, esc10=(name == "esc10"), seed=seed, **kwargs)
+    if name in ESC_NAMES:
+        return load_esc_dataset(name, data_dir=data_dir, download=download, seed=seed, **kwargs)
     if name == "fsdd":
-        from .fsdd import load_fsdd
-
         return load_fsdd(find_dataset_dir(name, data_dir), **kwargs)
     if name == "folder":
-        from .folder import load_folder
-
         if data_dir is None:
             raise ParameterError("dataset 'folder' needs data_dir=<folder with one sub-folder of audio per class>")
         return load_folder(data_dir, seed=seed, **kwargs)
     if name == "sonyc":
-        from .sonyc import load_sonyc
-
         return load_sonyc(find_dataset_dir(name, data_dir, download=download), **kwargs)
     if name == "urbanmix":
-        from .mixtures import load_urbanmix
-
         return load_urbanmix(data_dir=data_dir, seed=seed, **kwargs)
     raise ParameterError(f"unknown dataset {name!r}; choose one of {DATASETS}")

@@ -20,6 +20,7 @@ import pandas as pd
 from .._errors import DataNotFoundError, ParameterError
 from ._csv import read_csv_checked
 from .records import AudioDataset, Record
+from .registry import find_dataset_dir
 from .splits import check_groups_within_splits, grouped_stratified_split
 
 __all__ = ["load_esc", "read_esc_meta", "ESC_COLUMNS", "ESC10_LICENCE", "ESC50_LICENCE"]
@@ -187,3 +188,19 @@ def load_esc(
     ]
     licence = ESC10_LICENCE if (esc10 or name == "esc10") else ESC50_LICENCE
     return AudioDataset(name, records, classes, duration=5.0, root=root, protocol=protocol, licence=licence)
+
+
+#: The dataset names served by :func:`load_esc_dataset`.
+ESC_NAMES = ("esc10", "esc50", "esc50-fold4")
+
+
+def load_esc_dataset(name: str, *, data_dir=None, download: bool = False, seed: int = 0, **kwargs) -> AudioDataset:
+    """Find and load one of :data:`ESC_NAMES` (the ``load_dataset`` branch for ESC data).
+
+    ``esc50-fold4`` is split by source file (grouped, stratified, from ``seed``); the others by fold.
+    """
+    if name not in ESC_NAMES:
+        raise ParameterError(f"{name!r} is not an ESC dataset; choose one of {ESC_NAMES}")
+    root = find_dataset_dir(name, data_dir, download=download)
+    kwargs.setdefault("split_by", "group" if name == "esc50-fold4" else "fold")
+    return load_esc(root, name=name, esc10=(name == "esc10"), seed=seed, **kwargs)

@@ -62,7 +62,9 @@ import soundfile as sf
 from tqdm.auto import tqdm
 
 from .._errors import AudioError, DataNotFoundError, ParameterError
+from .._version import __version__
 from ..audio import load_audio
+from .esc50 import ESC_NAMES, load_esc_dataset
 from .records import SPLITS, AudioDataset
 from .registry import cache_dir
 from .sonyc import ANNOTATION_COLUMNS, COARSE_CLASSES, COARSE_COLUMNS, FINE_COLUMNS, load_sonyc
@@ -130,28 +132,17 @@ class _Source:
     dataset: str
 
 
-def _l2i_version() -> str:
-    try:
-        from .. import __version__
-
-        return str(__version__)
-    except ImportError:  # pragma: no cover
-        return "unknown"
-
-
 def _collect_sources(sources, data_dir) -> tuple[list[_Source], list[dict]]:
     """Load the ESC datasets and keep the clips of the mapped classes, deduplicated by file stem."""
-    from . import load_dataset  # local: the package's entry point imports this module lazily
-
     wanted = set(ESC_TO_COARSE) | set(BACKGROUND_TARGETS)
     datasets: list[AudioDataset] = []
     if sources is None:
         try:
-            datasets = [load_dataset("esc50", data_dir=data_dir)]
+            datasets = [load_esc_dataset("esc50", data_dir=data_dir)]
         except DataNotFoundError as err:
             for name in _AUTO_ORDER:
                 try:
-                    datasets.append(load_dataset(name, data_dir=data_dir))
+                    datasets.append(load_esc_dataset(name, data_dir=data_dir))
                 except DataNotFoundError:
                     pass
             if not datasets:
@@ -163,9 +154,9 @@ def _collect_sources(sources, data_dir) -> tuple[list[_Source], list[dict]]:
         for s in [sources] if isinstance(sources, (str, AudioDataset)) else list(sources):
             if isinstance(s, AudioDataset):
                 datasets.append(s)
-            elif isinstance(s, str) and s in ("esc50", "esc10", "esc50-fold4"):
+            elif isinstance(s, str) and s in ESC_NAMES:
                 try:
-                    datasets.append(load_dataset(s, data_dir=data_dir))
+                    datasets.append(load_esc_dataset(s, data_dir=data_dir))
                 except DataNotFoundError as err:
                     raise DataNotFoundError(f"urbanmix needs real ESC clips: {err}") from None
             else:
@@ -584,7 +575,7 @@ def build_urbanmix(
     licences = sorted({u["licence"] for u in used if u["licence"] and u["clips_used"]})
     sidecar = {
         "name": "urbanmix",
-        "l2i_version": _l2i_version(),
+        "l2i_version": __version__,
         "params": params,
         "key": _key(params),
         "licence": (

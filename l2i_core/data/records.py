@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .._errors import AudioError, ParameterError
-from ..audio import load_audio
+from ..audio import fix_duration, load_audio, peak_normalize, validate_waveform
 from ..config import Preset, get_preset
 
 __all__ = ["Record", "AudioDataset", "SPLITS"]
@@ -237,8 +237,6 @@ class AudioDataset:
         if r.path is not None:
             return load_audio(r.path, sr=p.sr, duration=self.duration, normalize=normalize)
         import librosa  # local: only needed for in-memory records
-
-        from ..audio import fix_duration, peak_normalize, validate_waveform
 
         y = np.asarray(r.waveform, dtype=np.float32)
         validate_waveform(y, name=f"{self.name}:{r.uid}")

@@ -1,0 +1,128 @@
+"""Run parameters: the notebooks' shared parameters, validated once into a :class:`RunConfig`, and the
+sizes of a quick run, decided here and nowhere else.
+
+>>> cfg = run_config(dataset="esc10", quick=True)       # doctest: +SKIP
+>>> cfg.size("classifier_epochs", 40)                    # doctest: +SKIP
+2
+
+A full run uses the value it is given (a notebook parameter or a library default); a quick run
+(``quick=True``, the tests and ``l2i reproduce --quick``) replaces it by :data:`QUICK_SIZES`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+from ._errors import ParameterError
+from .config import Preset, get_preset
+from .data import DATASETS, load_dataset
+
+__all__ = ["RunConfig", "run_config", "SHARED_PARAMETERS", "QUICK_SIZES"]
+
+#: The parameters every notebook exposes (checked by a test with ``papermill.inspect_notebook``).
+SHARED_PARAMETERS = ("dataset", "data_dir", "preset", "seed", "quick", "artifacts_dir")
+
+#: Every size a quick run changes, by name; :meth:`RunConfig.size` reads them.
+QUICK_SIZES: dict = {
+    "clips": 24,  # clips kept of each dataset (ds.head), all splits together
+    "urbanmix_scenes": {"train": 24, "validation": 8, "test": 8},
+    "dictionary_max_iter": 30,
+    "dictionary_max_clips": 16,
+    "classifier_epochs": 2,
+    "interpreter_epochs": 2,
+    "atom_examples": 3,  # atoms played in notebook 01
+    "atom_max_clips": 6,
+    "activation_plots": 2,  # test clips whose activations notebook 03 plots
+    "stem_examples": 1,  # urbanmix scenes whose stems notebook 00 plays
+    "curve_steps": 3,  # deletion / insertion steps
+    "mixture_pairs": 6,  # random mixture pairs of notebook 06
+    "mixtures_per_kind": 2,  # pairs of each of the paper's kinds
+    "baseline_pairs": 2,  # pairs scored with the gradient baselines
+    "scenes": 4,  # urbanmix test scenes scored against their stems
+}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Validated notebook parameters. Build it with :func:`run_config`."""
+
+    dataset: str
+    data_dir: str | None
+    preset: Preset
+    seed: int
+    quick: bool
+    artifacts_dir: Path
+    extra: dict = dataclasses.field(default_factory=dict)
+
+    def size(self, name: str, full):
+        """The quick run's size ``name`` (:data:`QUICK_SIZES`) in a quick run, else ``full``."""
+        if name not in QUICK_SIZES:
+            raise ParameterError(f"unknown run size {name!r}; choose one of {sorted(QUICK_SIZES)}")
+        return QUICK_SIZES[name] if self.quick else full
+
+    def load_dataset(self, *, head: bool = True, **kwargs):
+        """Load ``self.dataset`` from ``self.data_dir`` with ``self.seed``.
+
+        A quick run builds a small urbanmix and, with ``head=True``, keeps the first
+        ``QUICK_SIZES['clips']`` clips of every dataset.
+        """
+        if self.quick and self.dataset == "urbanmix":
+            kwargs.setdefault("n_scenes", QUICK_SIZES["urbanmix_scenes"])
+        ds = load_dataset(self.dataset, data_dir=self.data_dir, seed=self.seed, **kwargs)
+        return ds.head(QUICK_SIZES["clips"]) if self.quick and head else ds
+
+    def __getattr__(self, name):  # extra parameters read like fields: cfg.epochs
+        extra = self.__dict__.get("extra", {})
+        if name in extra:
+            return extra[name]
+        raise AttributeError(name)
+
+
+def _as_bool(name: str, v) -> bool:
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, (int, float)) and v in (0, 1):
+        return bool(v)
+    if isinstance(v, str) and v.strip().lower() in ("true", "false", "1", "0", "yes", "no"):
+        return v.strip().lower() in ("true", "1", "yes")
+    raise ParameterError(f"parameter {name}={v!r} must be true or false")
+
+
+def _as_int(name: str, v) -> int:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        raise ParameterError(f"parameter {name}={v!r} must be an integer") from None
+    if f != int(f):
+        raise ParameterError(f"parameter {name}={v!r} must be an integer")
+    return int(f)
+
+
+def run_config(*, dataset: str, data_dir=None, preset="cpu", seed=0, quick=False, artifacts_dir=None,
+               **extra) -> RunConfig:
+    """Validate and coerce a notebook's parameters in one call.
+
+    papermill's ``-p`` guesses types (``-p seed 1e0`` arrives as the float 1.0, ``-p quick True``
+    as a bool but ``-p quick true`` as a string); this turns them into the right types or raises
+    one clear :class:`ParameterError`. Empty strings mean "not given".
+
+    Returns
+    -------
+    RunConfig
+        ``artifacts_dir`` defaults to ``artifacts/<dataset>-<preset>`` (``-quick`` appended for
+        quick runs) in the working directory.
+    """
+    name = str(dataset).strip().lower()
+    if name not in DATASETS:
+        raise ParameterError(f"parameter dataset={dataset!r} is not one of {list(DATASETS)}")
+    p = get_preset(str(preset).strip().lower() if isinstance(preset, str) else preset)
+    quick = _as_bool("quick", quick)
+    data_dir = str(data_dir).strip() if data_dir not in (None, "") else None
+    if artifacts_dir in (None, ""):
+        artifacts_dir = Path("artifacts") / f"{name}-{p.name}{'-quick' if quick else ''}"
+    return RunConfig(
+        dataset=name, data_dir=data_dir, preset=p, seed=_as_int("seed", seed), quick=quick,
+        artifacts_dir=Path(artifacts_dir), extra=dict(extra),
+    )
