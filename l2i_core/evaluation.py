@@ -389,14 +389,9 @@ def fidelity(explainer: L2IExplainer, x, *, analysis=None, classes: Sequence[str
     """Θ's agreement with f on clips ``x``: top-1/3/5 fidelity (multi-class, in %) or the paper's
     multi-label scores (macro/micro AUPRC, max-F1 against f's thresholded decisions, sklearn AP)."""
     a = analysis if analysis is not None else explainer.analyse(x)
-    if not explainer.multilabel:
-        C = a.f_logits.shape[1]
-        fid = metrics.topk_fidelity(a.theta_logits.cpu().numpy(), a.f_logits.cpu().numpy(),
-                                    k=[k for k in (1, 3, 5) if k <= C])
-        return {f"top{k}": 100 * v for k, v in fid.items()}
-    decisions = torch.sigmoid(a.f_logits).cpu().numpy() >= explainer.f_thresholds
-    return metrics.multilabel_fidelity(torch.sigmoid(a.theta_logits).cpu().numpy(), decisions.astype(int),
-                                       classes=classes or explainer.classes)
+    return metrics.paper_fidelity(a.theta_logits.cpu().numpy(), a.f_logits.cpu().numpy(),
+                                  multilabel=explainer.multilabel, f_thresholds=explainer.f_thresholds,
+                                  classes=classes or explainer.classes)
 
 
 @torch.no_grad()

@@ -31,6 +31,8 @@ from ._errors import ParameterError
 
 __all__ = [
     "PAPER_THRESHOLDS",
+    "classifier_decisions",
+    "paper_fidelity",
     "topk_fidelity",
     "multilabel_fidelity",
     "logit_drop",
@@ -336,6 +338,37 @@ def multilabel_fidelity(theta_probs, f_decisions, *, classes: Sequence[str] | No
 # --------------------------------------------------------------------------------------------------
 # faithfulness
 # --------------------------------------------------------------------------------------------------
+def classifier_decisions(f_logits, thresholds=None) -> np.ndarray:
+    """A multi-label classifier's decisions: ``sigmoid(f_logits) > thresholds``, strictly, as the
+    official code compares; ``thresholds`` per class (default 0.5 for every class).
+
+    Returns
+    -------
+    np.ndarray [shape=(n_clips, n_classes), dtype=int]
+    """
+    logits = _check(f_logits, "f_logits", ndim=2)
+    th = np.full(logits.shape[1], 0.5) if thresholds is None else _check(thresholds, "thresholds", ndim=1)
+    if th.shape[0] != logits.shape[1]:
+        raise ParameterError(f"thresholds has {th.shape[0]} values for {logits.shape[1]} classes; pass one per class")
+    return (_sigmoid(logits) > th[None]).astype(int)
+
+
+def paper_fidelity(theta_logits, f_logits, *, multilabel: bool, f_thresholds=None,
+                   classes: Sequence[str] | None = None) -> dict:
+    """The paper's fidelity of Θ to f, from logits: the one implementation every notebook reports.
+
+    Multi-class: ``{"top1", "top3", "top5"}`` in % (:func:`topk_fidelity`, k ≤ number of classes).
+    Multi-label: :func:`multilabel_fidelity` of ``sigmoid(Θ)`` against f's decisions
+    (:func:`classifier_decisions` with ``f_thresholds``).
+    """
+    theta = _check(theta_logits, "theta_logits", ndim=2)
+    f = _check(f_logits, "f_logits", ndim=2)
+    if not multilabel:
+        fid = topk_fidelity(theta, f, k=[k for k in (1, 3, 5) if k <= f.shape[1]])
+        return {f"top{k}": 100 * v for k, v in fid.items()}
+    return multilabel_fidelity(_sigmoid(theta), classifier_decisions(f, f_thresholds), classes=classes)
+
+
 def _before_after(before, after, target, what: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     b = _check(before, f"{what}_before", ndim=2)
     a = _check(after, f"{what}_after", ndim=2)
