@@ -214,8 +214,9 @@ class FrontEnd(nn.Module):
     -----
     * STFT: Hann window of ``n_fft`` samples, centred frames, zero padding (as librosa >= 0.10).
     * The magnitude that NMF and the interpreter see is ``log1p(|X|)`` (paper's V).
-    * The classifier input is ``power_to_db(mel @ |X|**2, ref=1.0, amin=1e-10, top_db)`` with a
-      Slaney-normalised librosa mel filterbank held as a buffer; ``top_db`` is applied per clip.
+    * The classifier input is ``power_to_db(mel @ |X|**p, ref=1.0, amin=1e-10, top_db)`` with a
+      Slaney-normalised librosa mel filterbank held as a buffer; ``top_db`` is applied per clip;
+      ``p = preset.mel_power`` is 2 for the ``cpu`` preset and 1 for ``paper`` (official code).
 
     Examples
     --------
@@ -291,12 +292,17 @@ class FrontEnd(nn.Module):
         return self.istft(torch.polar(mag, phase.to(mag.dtype)), length=length)
 
     def mel_power(self, x) -> torch.Tensor:
-        """Mel power spectrogram ``mel_basis @ |X|**2``, ``(..., n_mels, n_frames)``."""
+        """Mel spectrogram ``mel_basis @ |X|**p`` (``p = preset.mel_power``), ``(..., n_mels, n_frames)``."""
         return self.mel_power_from_magnitude(self.stft(x).abs())
 
     def mel_power_from_magnitude(self, magnitude: torch.Tensor) -> torch.Tensor:
-        """``mel_basis @ magnitude**2`` for a linear STFT magnitude ``(..., n_freq, n_frames)``."""
-        return torch.matmul(self.mel_basis, magnitude.pow(2))
+        """``mel_basis @ magnitude**p`` for a linear STFT magnitude ``(..., n_freq, n_frames)``.
+
+        ``p = preset.mel_power``: 2 (power, the ``cpu`` preset) or 1 (magnitude, as the official
+        L2I code's ``melspectrogram(S=|X|)``, the ``paper`` preset).
+        """
+        p = self.preset.mel_power
+        return torch.matmul(self.mel_basis, magnitude.pow(2) if p == 2 else magnitude)
 
     def power_to_db(self, S: torch.Tensor, amin: float = 1e-10) -> torch.Tensor:
         """``10 log10(max(S, amin))`` clipped to ``top_db`` below each clip's maximum."""

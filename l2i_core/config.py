@@ -7,8 +7,11 @@ in one dataclass, :class:`Preset`, with two named instances:
 preset    sr (Hz)   n_fft / hop    mel    intended for
 ========  ========  =============  =====  ==========================================
 ``cpu``   22 050    1024 / 512     64     a 2-core CPU, minutes per experiment
-``paper`` 44 100    1024 / 512     128    a GPU, the paper's resolution
+``paper`` 44 100    1024 / 512     128    a GPU, the paper's resolution; mel of |X|
 ========  ========  =============  =====  ==========================================
+
+The ``cpu`` preset's classifier input is the mel of the power spectrogram |X|²; the ``paper``
+preset follows the official code, the mel of the magnitude |X| (``mel_power=1``).
 
 This module is a leaf: it imports nothing of l2i but the error types, so any module may import it.
 The paper's reference numbers live in :mod:`l2i_core.paper`; run parameters (notebook parameters,
@@ -45,6 +48,10 @@ class Preset:
         Mel filterbank range in Hz; ``fmax=None`` means ``sr / 2``.
     top_db : float or None
         Dynamic range of the log-mel input, as in :func:`librosa.power_to_db`, applied per clip.
+    mel_power : float
+        Exponent of ``|X|`` before the mel filterbank: 2 (power, librosa's default, the ``cpu``
+        preset) or 1 (magnitude: the official L2I code computes ``melspectrogram(S=|X|)``, so the
+        ``paper`` preset follows it; the two differ by about 7 dB on average).
     """
 
     name: str
@@ -55,10 +62,13 @@ class Preset:
     fmin: float = 0.0
     fmax: float | None = None
     top_db: float | None = 80.0
+    mel_power: float = 2.0
 
     def __post_init__(self):
         if self.sr <= 0 or self.n_fft <= 0 or self.hop_length <= 0 or self.n_mels <= 0:
             raise ParameterError(f"Preset {self.name!r}: sr, n_fft, hop_length and n_mels must be > 0")
+        if self.mel_power not in (1.0, 2.0):
+            raise ParameterError(f"Preset {self.name!r}: mel_power must be 1 (magnitude) or 2 (power), got {self.mel_power}")
         if self.hop_length > self.n_fft:
             raise ParameterError(f"Preset {self.name!r}: hop_length={self.hop_length} > n_fft={self.n_fft}")
 
@@ -86,7 +96,7 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {
     "cpu": Preset(name="cpu", sr=22_050, n_fft=1024, hop_length=512, n_mels=64),
-    "paper": Preset(name="paper", sr=44_100, n_fft=1024, hop_length=512, n_mels=128),
+    "paper": Preset(name="paper", sr=44_100, n_fft=1024, hop_length=512, n_mels=128, mel_power=1.0),
 }
 
 
