@@ -6,7 +6,7 @@ fold, then mean ± std, and the time per training. Nothing here is a pass/fail t
 
 Usage::
 
-    L2I_DATA=../shared/data python benchmarks/bench_classifier.py --dataset esc10 --folds 1 2 3 4 5
+    L2I_DATA=/path/to/data python benchmarks/bench_classifier.py --dataset esc10 --folds 1 2 3 4 5
     python benchmarks/bench_classifier.py --dataset esc10 --preset paper --device cuda --folds 1
     python benchmarks/bench_classifier.py --dataset urbanmix
 """

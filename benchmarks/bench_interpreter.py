@@ -7,7 +7,7 @@ training split (cpu preset, K = 100), with the cached epoch split into Ψ forwar
 
 Usage::
 
-    L2I_DATA=../shared/data python benchmarks/bench_interpreter.py [--pooling attention] [--device cpu]
+    L2I_DATA=/path/to/data python benchmarks/bench_interpreter.py [--pooling attention] [--device cpu]
 """
 
 from __future__ import annotations

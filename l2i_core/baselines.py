@@ -29,9 +29,10 @@ from captum.attr import IntegratedGradients, NoiseTunnel, Saliency
 from torch import nn
 
 from ._errors import ParameterError
-from ._utils import module_device
+from ._utils import check_class_target, module_device
 from .audio import FrontEnd, as_waveform_batch
 from .config import Preset, get_preset
+from .masks import mask_to_audio
 
 __all__ = [
     "METHODS",
@@ -66,8 +67,8 @@ def _targets(target, n_clips: int, n_classes: int, device: torch.device) -> torc
         t = t.expand(n_clips)
     if t.numel() != n_clips:
         raise ParameterError(f"{t.numel()} targets for {n_clips} clips; give one int or one per clip")
-    if (t < 0).any() or (t >= n_classes).any():
-        raise ParameterError(f"target must be a class index in 0..{n_classes - 1}, got {t.tolist()}")
+    for v in t.tolist():
+        check_class_target(v, n_classes)
     return t.to(device)
 
 
@@ -399,7 +400,7 @@ def gradient_interpretation(
     with torch.no_grad():
         V, phase = front.magnitude_phase(wav)
         spec = torch.from_numpy(mask) * V
-        audio = front.synthesize(spec, phase, length=n_samples)
+        audio = mask_to_audio(torch.from_numpy(mask), V, phase, front, length=n_samples)
     targets = np.broadcast_to(np.asarray(torch.as_tensor(target).cpu()).reshape(-1), (B,)).astype(np.int64)  # checked above
     return GradientInterpretation(
         method=method, target=targets, attribution=attribution, mask=mask,

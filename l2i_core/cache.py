@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ._errors import ParameterError
-from ._utils import resolve_device
+from ._utils import batch_starts, resolve_device
 from .audio import FrontEnd
 from .classifier import FeatureTap
 from .config import Preset, get_preset
@@ -134,12 +134,7 @@ def build_cache(model: nn.Module, dataset, preset: str | Preset = "cpu", *, laye
     maps = [_alloc(s, path, f"map{i}") for i, s in enumerate(shapes)]
     logits = _alloc((n, logits0.shape[1]), path, "logits")
     V = _alloc((n, *V0.shape[1:]), path, "V")
-    starts = range(0, n, batch_size)
-    if progress:
-        from tqdm.auto import tqdm
-
-        starts = tqdm(starts, desc=f"caching f on {dataset.name}", unit="batch", leave=False)
-    for s in starts:
+    for s in batch_starts(n, batch_size, progress=progress, desc=f"caching f on {dataset.name}"):
         idx = range(s, min(s + batch_size, n))
         x = torch.from_numpy(dataset.load_batch(idx, p)).to(dev)
         lg, mp = tap(input_fn(x))

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._errors import ParameterError
+from ._utils import probabilities
 from .config import Preset, get_preset
 
 __all__ = ["ArchConfig", "ARCHITECTURES", "AudioCNN", "FeatureTap", "count_parameters"]
@@ -154,7 +155,7 @@ class AudioCNN(nn.Module):
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         """Sigmoid (multi-label) or softmax (multi-class) of the logits."""
-        return torch.sigmoid(logits) if self.multilabel else torch.softmax(logits, dim=-1)
+        return probabilities(logits, self.multilabel)
 
 
 def count_parameters(model: nn.Module) -> int:

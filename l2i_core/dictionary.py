@@ -8,7 +8,10 @@ The official L2I code ships only the learned ``.npy`` dictionaries; this module 
   per-class recipe of the paper's SONYC-UST experiments: for each class, ``per_class`` atoms learned
   on the frames of clips of that class next to as many frozen "noise" atoms, which are dropped
   afterwards (K = 8 × 10 = 80 for SONYC-UST);
-* :func:`save_dictionary` / :func:`load_dictionary` — ``W.npy`` plus a JSON sidecar.
+* :func:`save_dictionary` / :func:`load_dictionary` — ``W.npy`` plus a JSON sidecar that records the
+  sample rate and ``n_fft`` W was learned with; loading for a preset refuses a dictionary of another
+  sample rate or frequency grid (a 513-row W learned at 44.1 kHz is not a 22.05 kHz dictionary,
+  although it has the same shape), and a bare ``.npy`` is accepted only with its ``sr`` stated.
 """
 
 from __future__ import annotations
@@ -23,10 +26,11 @@ import numpy as np
 import torch
 
 from ._errors import ParameterError
-from ._utils import resolve_device
+from ._utils import batch_starts, resolve_device
 from ._version import __version__
 from .audio import FrontEnd
 from .config import Preset, get_preset
+from .masks import component_audio
 from .nmf import SparseNMF
 
 __all__ = [
@@ -35,7 +39,6 @@ __all__ = [
     "learn_dictionary",
     "save_dictionary",
     "load_dictionary",
-    "component_audio",
     "listen_to_atoms",
 ]
 
@@ -76,36 +79,25 @@ class Dictionary:
         """Activations H ``(K, n_frames)`` of log-magnitude frames ``V`` ``(n_freq, n_frames)`` for fixed W."""
         return self.estimator(max_iter=max_iter, device=device).transform(V)
 
+    def reconstruct(self, x, preset: str | Preset = "cpu", *, max_iter: int = 200) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """A clip through the dictionary: H solved with W fixed, ``W H`` and its audio.
+
+        Returns ``(V, W H, audio)``: the clip's log1p magnitude ``(n_freq, n_frames)``, its
+        reconstruction, and the reconstruction made audible with the clip's own phase
+        (:func:`l2i_core.masks.component_audio` of every atom), as long as ``x``.
+        """
+        fe = FrontEnd(preset)
+        x = torch.as_tensor(np.asarray(x, dtype=np.float32))
+        V, phase = fe.magnitude_phase(x)
+        H = self.transform(V.numpy(), max_iter=max_iter)
+        y = component_audio(self.W, H, V, phase, range(self.n_components), fe, length=x.shape[-1])
+        return V.numpy(), self.W @ H, y
+
     def spectral_centroids(self, preset: str | Preset = "cpu") -> np.ndarray:
         """Spectral centroid of every atom in Hz, ``(K,)``."""
         p = get_preset(preset)
         freqs = np.linspace(0, p.sr / 2, self.W.shape[0])
         return (freqs[:, None] * self.W).sum(axis=0) / self.W.sum(axis=0).clip(1e-12)
-
-
-def component_audio(W: np.ndarray, H: np.ndarray, V: torch.Tensor, phase: torch.Tensor, components,
-                    preset: str | Preset = "cpu", *, length: int | None = None, eps: float = 1e-8) -> np.ndarray:
-    """Audio of some NMF components of one clip, as L2I makes it audible.
-
-    Soft mask of the kept components ``M = Σ_k w_k h_k / (WH + eps)``, applied to the clip's
-    log-magnitude ``V``; magnitude ``expm1(M ⊙ V)``; inverse STFT with the clip's own phase.
-
-    Parameters
-    ----------
-    W : np.ndarray [shape=(n_freq, K)]
-    H : np.ndarray [shape=(K, n_frames)]
-    V, phase : torch.Tensor [shape=(n_freq, n_frames)]
-        ``FrontEnd.magnitude_phase`` of the clip.
-    components : sequence of int
-    """
-    from .audio import FrontEnd
-
-    Wt, Ht = torch.as_tensor(W), torch.as_tensor(H)
-    full = Wt @ Ht
-    idx = torch.as_tensor(list(components), dtype=torch.long)
-    part = Wt[:, idx] @ Ht[idx]
-    masked = part / (full + eps) * V
-    return FrontEnd(preset).synthesize(masked, phase, length=length).numpy()
 
 
 def listen_to_atoms(dictionary: Dictionary, dataset, atoms, preset: str | Preset = "cpu", *, split: str = "train",
@@ -120,8 +112,6 @@ def listen_to_atoms(dictionary: Dictionary, dataset, atoms, preset: str | Preset
     list of dict
         ``{"atom", "uid", "label", "start_s", "audio"}`` per atom.
     """
-    from .audio import FrontEnd
-
     p = get_preset(preset)
     fe = FrontEnd(p)
     sub = dataset.split(split)
@@ -135,7 +125,7 @@ def listen_to_atoms(dictionary: Dictionary, dataset, atoms, preset: str | Preset
         # the clip where atom k carries the largest *share* of the activation (not merely the
         # loudest clip, which would pick the same broadband clip for most atoms)
         best = int(np.argmax([H[k].sum() / max(float(H.sum()), 1e-12) for H in Hs]))
-        y = component_audio(dictionary.W, Hs[best], V[best], phase[best], [k], p, length=x.shape[-1])
+        y = component_audio(dictionary.W, Hs[best], V[best], phase[best], [k], fe, length=x.shape[-1])
         centre = int(np.argmax(Hs[best][k])) * p.hop_length
         start = max(0, min(centre - half, len(y) - 2 * half))
         r = sub[best]
@@ -192,13 +182,8 @@ def _clip_frames(sub, p: Preset, *, silence_db: float | None, batch_size: int = 
     """Kept log1p-magnitude frames of every clip of ``sub``, one ``(n_freq, n_kept)`` tensor per clip."""
     fe = FrontEnd(p)
     chunks = []
-    starts = range(0, len(sub), batch_size)
-    if progress:
-        from tqdm.auto import tqdm
-
-        starts = tqdm(starts, desc=f"frames of {sub.name}", unit="batch", leave=False)
     with torch.no_grad():
-        for s in starts:
+        for s in batch_starts(len(sub), batch_size, progress=progress, desc=f"frames of {sub.name}"):
             x = torch.from_numpy(sub.load_batch(range(s, min(s + batch_size, len(sub))), p))
             V = fe.log_magnitude(x)  # (B, F, T)
             if silence_db is not None:
@@ -256,7 +241,8 @@ def learn_dictionary(
     common = dict(sparsity=sparsity, beta_loss=beta_loss, max_iter=max_iter, tol=tol, random_state=seed,
                   device=device, progress=progress)
     meta = {
-        "dataset": dataset.name, "preset": p.to_dict(), "split": "train", "sparsity": sparsity,
+        "dataset": dataset.name, "preset": p.to_dict(), "sr": p.sr, "n_fft": p.n_fft, "split": "train",
+        "sparsity": sparsity,
         "beta_loss": beta_loss, "max_iter": max_iter, "tol": tol, "seed": seed, "silence_db": silence_db,
         "max_clips": max_clips, "l2i_version": __version__,
     }
@@ -317,17 +303,72 @@ def learn_dictionary(
     return Dictionary(W=W.astype(np.float32), meta=meta)
 
 
-def save_dictionary(dictionary: Dictionary, path: str | Path) -> Path:
-    """Write ``<path>.npy`` (W) and ``<path>.json`` (metadata); returns the ``.npy`` path."""
+def save_dictionary(dictionary: Dictionary, path: str | Path, *, preset: str | Preset | None = None) -> Path:
+    """Write ``<path>.npy`` (W) and ``<path>.json`` (metadata); returns the ``.npy`` path.
+
+    The sidecar records ``sr`` and ``n_fft``: from ``preset`` when given (W must then have
+    ``preset.n_freq`` rows), else from the dictionary's own metadata (``learn_dictionary`` records
+    them). A dictionary whose sample rate is unknown is written with ``sr: null``, and
+    :func:`load_dictionary` then needs ``sr=`` to use it with a preset.
+    """
+    meta = dict(dictionary.meta)
+    if preset is not None:
+        p = get_preset(preset)
+        _check_grid(dictionary.W, {**meta, "sr": meta.get("sr", p.sr), "n_fft": meta.get("n_fft", p.n_fft)},
+                    p, Path(path).name)
+        meta.update(sr=p.sr, n_fft=p.n_fft)
+    else:
+        meta.update(sr=_recorded(meta, "sr"), n_fft=_recorded(meta, "n_fft"))
     path = Path(path).with_suffix(".npy")
     path.parent.mkdir(parents=True, exist_ok=True)
     np.save(path, dictionary.W)
-    path.with_suffix(".json").write_text(json.dumps(dictionary.meta, indent=2, default=float) + "\n")
+    path.with_suffix(".json").write_text(json.dumps(meta, indent=2, default=float) + "\n")
     return path
 
 
-def load_dictionary(path: str | Path) -> Dictionary:
-    """Read a dictionary written by :func:`save_dictionary` (the JSON sidecar is optional)."""
+def _recorded(meta: dict, key: str):
+    """``sr`` or ``n_fft`` as a sidecar records it (top level, or inside the ``preset`` it was learned with)."""
+    value = meta.get(key)
+    if value is None and isinstance(meta.get("preset"), dict):
+        value = meta["preset"].get(key)
+    return None if value is None else int(value)
+
+
+def _check_grid(W: np.ndarray, meta: dict, p: Preset, name: str) -> None:
+    """Refuse, in one line, a dictionary whose sample rate, n_fft or row count is not ``p``'s."""
+    sr, n_fft = _recorded(meta, "sr"), _recorded(meta, "n_fft")
+    if W.shape[0] != p.n_freq:
+        raise ParameterError(f"{name} has {W.shape[0]} frequency rows but preset {p.name!r} has {p.n_freq} bins "
+                             f"(n_fft {p.n_fft}); learn a dictionary for this preset (notebook 01)")
+    if sr is not None and sr != p.sr:
+        raise ParameterError(f"{name} was learned at {sr} Hz but preset {p.name!r} runs at {p.sr} Hz; use a preset "
+                             f"at {sr} Hz or learn a dictionary for this one (notebook 01)")
+    if n_fft is not None and n_fft != p.n_fft:
+        raise ParameterError(f"{name} was learned with n_fft {n_fft} but preset {p.name!r} uses n_fft {p.n_fft}; "
+                             "learn a dictionary for this preset (notebook 01)")
+
+
+def load_dictionary(path: str | Path, *, preset: str | Preset | None = None, sr: int | None = None) -> Dictionary:
+    """Read a dictionary written by :func:`save_dictionary`, checked against the preset in use.
+
+    Parameters
+    ----------
+    path : path
+        ``W.npy`` (the ``.json`` sidecar beside it is read when present).
+    preset : str, Preset or None
+        The preset the dictionary will be used with: its sample rate, ``n_fft`` and number of
+        frequency bins must be the dictionary's. None checks nothing against a preset.
+    sr : int or None
+        The sample rate W was learned at, for a file whose sidecar does not record it (a bare
+        ``.npy``, e.g. the official ``initW_*.npy`` dictionaries: 44 100 Hz, n_fft 1024).
+
+    Raises
+    ------
+    ParameterError
+        A missing or invalid file; a bare ``.npy`` without ``sr`` (or a sidecar that records no rate,
+        loaded for a preset); ``sr`` contradicting the sidecar; a sample rate, ``n_fft`` or row count
+        that is not the preset's.
+    """
     path = Path(path).with_suffix(".npy")
     if not path.is_file():
         raise ParameterError(f"{path}: no dictionary file; learn one with learn_dictionary() or notebook 01")
@@ -336,4 +377,16 @@ def load_dictionary(path: str | Path) -> Dictionary:
         raise ParameterError(f"{path}: not a valid dictionary (must be a finite, non-negative 2-D array)")
     side = path.with_suffix(".json")
     meta = json.loads(side.read_text()) if side.is_file() else {}
+    recorded = _recorded(meta, "sr")
+    if sr is not None:
+        if recorded is not None and recorded != int(sr):
+            raise ParameterError(f"{path}: sr={sr} was given but its sidecar records {recorded} Hz")
+        meta.setdefault("n_fft", 2 * (W.shape[0] - 1))
+        meta["sr"] = int(sr)
+    elif recorded is None and (preset is not None or not side.is_file()):
+        what = "has no sidecar (.json)" if not side.is_file() else "has a sidecar that records no sample rate"
+        raise ParameterError(f"{path} {what}: state the rate it was learned at, e.g. load_dictionary(path, "
+                             "preset=..., sr=44100), or save it with save_dictionary(d, path, preset=...)")
+    if preset is not None:
+        _check_grid(W, meta, get_preset(preset), path.name)
     return Dictionary(W=W.astype(np.float32), meta=meta)

@@ -17,7 +17,7 @@ import numpy as np
 from .audio import encode_audio
 from .config import Preset, get_preset
 
-__all__ = ["AudioPlayer", "audio_player", "player_table", "example_players", "stem_players", "plot_objective", "plot_atoms", "plot_learning_curves", "plot_confusion_matrix", "plot_pr_curves", "plot_interpreter_history", "plot_activations", "plot_class_counts", "specshow", "plot_spectrogram_grid", "interpretation_players",
+__all__ = ["AudioPlayer", "audio_player", "player_table", "player_rows", "example_players", "stem_players", "plot_objective", "plot_dictionary_objective", "plot_atoms", "plot_learning_curves", "plot_confusion_matrix", "plot_pr_curves", "plot_interpreter_history", "plot_activations", "plot_class_counts", "specshow", "plot_spectrogram_grid", "interpretation_players",
            "plot_interpretation", "plot_faithfulness", "plot_deletion_insertion", "plot_mixture_scores",
            "plot_fidelity_pr", "plot_agreement"]
 
@@ -69,6 +69,13 @@ def player_table(players: Sequence[AudioPlayer], *, columns: int = 3):
     cells = [p.to_html() for p in players]
     rows = ["".join(f"<td>{c}</td>" for c in cells[i : i + columns]) for i in range(0, len(cells), columns)]
     return _HTML("<table>" + "".join(f"<tr>{r}</tr>" for r in rows) + "</table>")
+
+
+def player_rows(examples: Sequence[dict], sr: int):
+    """One row of players per example, each example a ``{title: waveform}`` dict (e.g.
+    :func:`l2i_core.evaluation.mixture_examples`); an object with ``_repr_html_``."""
+    return _HTML("".join(player_table([AudioPlayer(y, sr, title=t) for t, y in ex.items()],
+                                      columns=max(1, len(ex))).text for ex in examples))
 
 
 def example_players(ds, preset: str | Preset = "cpu", *, per_class: int = 1, split: str | None = None,
@@ -171,6 +178,21 @@ def plot_objective(history, *, seconds=None, title: str = "Sparse NMF objective"
     return ax
 
 
+def plot_dictionary_objective(dictionary, *, title: str = "Sparse NMF objective"):
+    """The objective of a :class:`~l2i_core.dictionary.Dictionary`'s fit (one curve per class for a
+    per-class dictionary); returns one sentence on the fit (error, iterations, convergence)."""
+    m = dictionary.meta
+    if m.get("mode") != "per_class":
+        plot_objective(m["objective_history"], title=title)
+        return (f"relative reconstruction error ||V - WH|| / ||V|| = {m['relative_error']:.3f}; {m['n_iter']} iterations, "
+                f"{'converged (tol reached)' if m['converged'] else 'stopped at max_iter'}")
+    _, ax = plt.subplots(figsize=(5, 3))
+    for fit in m["per_class_fits"].values():
+        plot_objective(fit["objective_history"], ax=ax, title=f"{title} (one per class)")
+    ax.legend(list(m["per_class_fits"]), fontsize="x-small")
+    return f"{len(m['per_class_fits'])} per-class fits of {m['per_class']} atoms, {m['max_iter']} iterations each"
+
+
 def plot_atoms(W: np.ndarray, preset: str | Preset = "cpu", *, order: np.ndarray | None = None,
                title: str = "Dictionary atoms sorted by spectral centroid", ax=None):
     """Image of the atoms (columns of W), sorted by spectral centroid unless ``order`` is given."""
@@ -250,8 +272,12 @@ def plot_pr_curves(probs: np.ndarray, labels: np.ndarray, classes, *, title: str
     return ax
 
 
-def plot_interpreter_history(history: list[dict], *, title: str = "Interpreter training"):
-    """Loss terms (unweighted) and validation fidelity per epoch."""
+def plot_interpreter_history(history: list[dict], *, title: str = "Interpreter training",
+                             selection_metric: str = "selection score"):
+    """Loss terms (unweighted) and the validation score that selects the checkpoint, per epoch.
+
+    ``selection_metric`` names that score (top-1 agreement with f, or macro average precision vs
+    f's decisions); it is not the paper's fidelity, which notebooks 03 and 04 report on test."""
     ep = [h["epoch"] for h in history]
     fig, axes = plt.subplots(1, 4, figsize=(14, 2.8), constrained_layout=True)
     for ax, key, label in zip(axes[:3], ("train_fidelity", "train_reconstruction", "train_sparsity"),
@@ -261,13 +287,13 @@ def plot_interpreter_history(history: list[dict], *, title: str = "Interpreter t
         ax.set_xlabel("epoch")
         ax.set_ylabel("loss term (unweighted)")
         ax.grid(alpha=0.3)
-    fid = [h["val_fidelity"] for h in history]
+    fid = [h["val_selection_score"] for h in history]
     axes[3].plot(ep, fid, color="C2")
     best = int(np.nanargmax(fid))
     axes[3].scatter([ep[best]], [fid[best]], color="C3", zorder=3, label=f"selected (epoch {ep[best]})")
-    axes[3].set_title("validation fidelity", fontsize="small")
+    axes[3].set_title(f"validation {selection_metric}", fontsize="small")
     axes[3].set_xlabel("epoch")
-    axes[3].set_ylabel("fidelity")
+    axes[3].set_ylabel("selection score")
     axes[3].legend(fontsize="x-small")
     axes[3].grid(alpha=0.3)
     fig.suptitle(title)

@@ -13,12 +13,16 @@ module builds the modified inputs they score:
   interpretation of x1's class against the true stem (SI-SDR, its improvement over the mixture,
   energy inside the stem's time-frequency support, cosine gap), beside random components, gradient
   baselines (:mod:`l2i_core.baselines`) at the same sparsity, and the oracle ideal ratio mask;
-* :func:`mixture_pairs` and :func:`noise_robustness` — the pairs and the 0 dB white-noise study.
+* :func:`mixture_pairs` and :func:`noise_robustness` — the pairs and the 0 dB white-noise study;
+* :func:`noise_study`, :func:`mixture_study`, :func:`scene_study` — notebook 06's three experiments,
+  each one call returning a typed result with its tables and its ``results.json`` section;
+  :func:`beats_random` — the pairwise share of mixtures where a method beats random components.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -26,12 +30,17 @@ import torch
 
 from . import metrics
 from ._errors import ParameterError
-from .explain import L2IExplainer, default_tau, select_components
+from .baselines import gradient_interpretation
+from .data.corrupt import add_white_noise, gain_for_snr, mix
+from .explain import Analysis, L2IExplainer, default_tau, select_components
+from .masks import mask_to_audio, selection_mask
 from .paper import PAPER_TAUS  # re-exported: the τ values of the paper's faithfulness table
 
 __all__ = ["PAPER_TAUS", "faithfulness", "summarize_faithfulness", "mask_in", "deletion_insertion", "mixture_pairs",
            "PAPER_PAIRS", "mixture_scores", "summarize_mixtures", "noise_robustness", "active_components",
-           "fidelity", "scene_scores"]
+           "fidelity", "scene_scores", "beats_random", "faithfulness_record", "mask_in_table", "NoiseStudy",
+           "noise_study", "noise_examples", "MixtureStudy", "mixture_study", "mixture_examples", "SceneStudy",
+           "scene_study"]
 
 #: The paper's kinds of mixtures (x1's class first), used where both classes exist.
 PAPER_PAIRS = (("crying_baby", "dog"), ("dog", "crying_baby"), ("church_bells", "rooster"), ("dog", "cat"))
@@ -41,13 +50,6 @@ def active_components(H: torch.Tensor, rel_threshold: float = 1e-3) -> torch.Ten
     """``(B, K)`` boolean: components whose peak activation exceeds ``rel_threshold`` × the clip's peak."""
     peak = H.amax(dim=-1)
     return peak > rel_threshold * peak.amax(dim=-1, keepdim=True).clamp_min(1e-12)
-
-
-def _removal_share(W: torch.Tensor, H: torch.Tensor, sel: torch.Tensor, eps: float) -> torch.Tensor:
-    """Σ_{k selected} M_k for a batch: ``(W diag(sel) H) / (W H + eps)``, ``(B, F, T)``."""
-    full = torch.einsum("fk,bkt->bft", W, H) + eps
-    part = torch.einsum("fk,bkt->bft", W, H * sel.unsqueeze(-1).to(H))
-    return part / full
 
 
 def _random_selection(count: np.ndarray, pool: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
@@ -100,7 +102,7 @@ def faithfulness(explainer: L2IExplainer, x, *, taus: Sequence[float] = PAPER_TA
                     "random_active_": _random_selection(count, active, rng)}
         drops = {}
         for name, s in variants.items():
-            V2 = (1 - _removal_share(explainer.W, H, s, explainer.eps)) * V
+            V2 = (1 - selection_mask(explainer.W, H, s, eps=explainer.eps)) * V
             after = explainer.predict_spectrogram(V2, ph if via_audio else None, length=length).cpu()
             drops[f"{name}logit_drop"] = metrics.logit_drop(before, after, cls)
             drops[f"{name}prob_drop"] = metrics.probability_drop(before, after, cls, multilabel=explainer.multilabel)
@@ -133,6 +135,21 @@ def summarize_faithfulness(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def faithfulness_record(summary: pd.DataFrame) -> dict:
+    """The ``ff`` part of notebook 05's results section: one dict per τ of :func:`summarize_faithfulness`."""
+    cols = {"median_logit_drop": "FF logit (median)", "random": "random (median)",
+            "random_active": "random active (median)", "beats_random_pct": "beats random (%)",
+            "beats_random_active_pct": "beats random active (%)", "components_median": "components (median)",
+            "median_prob_drop": "FF prob (median)"}
+    return {str(t): {k: float(r[c]) for k, c in cols.items()} for t, r in summary.iterrows()}
+
+
+def mask_in_table(mi: dict) -> pd.DataFrame:
+    """:func:`mask_in`'s means as a one-row table (AI, AD, AG in %, Fid-In, median components)."""
+    return pd.DataFrame({"ours": {"AI (%)": mi["AI"], "AD (%)": mi["AD"], "AG (%)": mi["AG"], "Fid-In": mi["fid_in"],
+                                  "components (median)": float(np.median(mi["n_components"]))}}).T
+
+
 @torch.no_grad()
 def mask_in(explainer: L2IExplainer, x, *, tau: float | None = None, top_k: int | None = None,
             analysis=None) -> dict:
@@ -151,7 +168,7 @@ def mask_in(explainer: L2IExplainer, x, *, tau: float | None = None, top_k: int 
     sel = torch.zeros_like(r, dtype=torch.bool)
     for i, k in enumerate(kept):
         sel[i, torch.as_tensor(k, dtype=torch.long)] = True
-    V_in = _removal_share(explainer.W, a.H, sel, explainer.eps) * a.V
+    V_in = selection_mask(explainer.W, a.H, sel, eps=explainer.eps) * a.V
     q = explainer.probabilities(explainer.predict_spectrogram(V_in, a.phase, length=a.x.shape[-1])).cpu().numpy()
     p = explainer.probabilities(a.f_logits).cpu().numpy()
     out = metrics.mask_in_metrics(p, q)
@@ -191,7 +208,7 @@ def deletion_insertion(explainer: L2IExplainer, x, *, target=None, max_steps: in
             rank = torch.empty(K, dtype=torch.long, device=explainer.device)
             rank[order] = torch.arange(K, device=explainer.device)
             sel = rank.unsqueeze(0) < steps.unsqueeze(1)  # (J+1, K): first j components
-            share = _removal_share(explainer.W, a.H[i].expand(J + 1, -1, -1), sel, explainer.eps)
+            share = selection_mask(explainer.W, a.H[i].expand(J + 1, -1, -1), sel, eps=explainer.eps)
             V = a.V[i].expand(J + 1, -1, -1)
             for kind, spec in (("deletion", (1 - share) * V), ("insertion", share * V)):
                 p = explainer.probabilities(explainer.predict_spectrogram(spec))[:, c]
@@ -250,10 +267,10 @@ def _reference_estimates(explainer: L2IExplainer, a, its, S1: np.ndarray, S2: np
     fe = explainer.fe
     length = a.x.shape[-1]
     sel = _random_selection(np.array([len(it.components) for it in its]), active_components(a.H), rng)
-    share = _removal_share(explainer.W, a.H, sel, explainer.eps)
+    share = selection_mask(explainer.W, a.H, sel, eps=explainer.eps)
     rand_spec = share * a.V
-    rand_audio = fe.synthesize(rand_spec, a.phase, length=length).cpu().numpy()
-    irm = S1 / (S1 + S2 + 1e-8)
+    rand_audio = mask_to_audio(share, a.V, a.phase, fe, length=length).cpu().numpy()
+    irm = metrics.ideal_ratio_mask(S1, S2).astype(np.float32)
     irm_audio = fe.istft(Y * torch.from_numpy(irm).to(Y.device), length=length).cpu().numpy()
     Y_mag = np.abs(Y.cpu().numpy())
     return [{"random": (rand_audio[i], np.expm1(rand_spec[i].cpu().numpy()), int(sel[i].sum()), float(share[i].mean())),
@@ -289,8 +306,6 @@ def mixture_scores(explainer: L2IExplainer, x1, x2, target1, *, lam: float = 1.0
         is x1's), and the mixture's own ``si_sdr`` as ``mixture_si_sdr``. Methods: ``L2I``,
         ``random`` (as many random active components), the baselines, ``oracle IRM``.
     """
-    from .data.corrupt import gain_for_snr, mix
-
     x1 = np.asarray(x1, dtype=np.float32)
     x2 = np.asarray(x2, dtype=np.float32)
     if x1.ndim == 1:
@@ -311,8 +326,6 @@ def mixture_scores(explainer: L2IExplainer, x1, x2, target1, *, lam: float = 1.0
     refs = _reference_estimates(explainer, a, its, S1, S2, Y, np.random.default_rng(seed))
     grads = {}
     if baselines:
-        from .baselines import gradient_interpretation
-
         keep = np.array([max(it.sparsity, 1e-4) for it in its])
         for m in baselines:
             grads[m] = gradient_interpretation(explainer.classifier, y, t1, method=m, keep_fraction=keep,
@@ -338,19 +351,36 @@ def summarize_mixtures(df: pd.DataFrame, *, by: Sequence[str] = ("method",)) -> 
                         "SI-SDRi (median, dB)": g["si_sdri"].median(),
                         "energy in stem support (mean)": g["energy_in_support"].mean(),
                         "cosine gap (mean)": g["cosine_gap"].mean()})
-    keys = [c for c in ("pair", "lam", "class") if c in df.columns]
-    keys += [b for b in by if b != "method" and b not in keys]
-    rand = df[df["method"] == "random"].set_index(keys)
+    keys = _match_keys(df) + [b for b in by if b != "method" and b not in _match_keys(df)]
+    rand = df[df["method"] == "random"]
     wins_sdr, wins_sup = {}, {}
     for key, d in g:
         key = key[0] if isinstance(key, tuple) and len(key) == 1 else key
-        d = d.set_index(keys)
-        r = rand.reindex(d.index)
-        wins_sdr[key] = 100 * float((d["si_sdr"] > r["si_sdr"]).mean())
-        wins_sup[key] = 100 * float((d["energy_in_support"] > r["energy_in_support"]).mean())
+        wins_sdr[key] = _wins(d, rand, "si_sdr", keys)
+        wins_sup[key] = _wins(d, rand, "energy_in_support", keys)
     out["beats random on SI-SDR (%)"] = pd.Series(wins_sdr)
     out["beats random on stem energy (%)"] = pd.Series(wins_sup)
     return out
+
+
+def _match_keys(df: pd.DataFrame) -> list[str]:
+    """Columns that identify one mixture (and one interpreted class of it)."""
+    return [c for c in ("pair", "lam", "class") if c in df.columns]
+
+
+def _wins(rows: pd.DataFrame, rand: pd.DataFrame, column: str, keys: list[str]) -> float:
+    """Share (%) of ``rows`` whose ``column`` is strictly above that of the random row of the same mixture."""
+    mine = rows.set_index(keys)
+    return 100 * float((mine[column] > rand.set_index(keys)[column].reindex(mine.index)).mean())
+
+
+def beats_random(df: pd.DataFrame, *, method: str = "L2I", column: str = "si_sdr") -> float:
+    """Share (in %) of ``method``'s mixtures where it scores strictly higher on ``column`` than as many
+    random components on the same mixture (matched on ``pair``, ``lam`` and ``class`` where present).
+
+    A mixture with no random row counts as not beaten; the random method never beats itself.
+    """
+    return _wins(df[df["method"] == method], df[df["method"] == "random"], column, _match_keys(df))
 
 
 @torch.no_grad()
@@ -362,8 +392,6 @@ def noise_robustness(explainer: L2IExplainer, x, *, snr_db: float = 0.0, tau: fl
     of the kept components (clean vs noisy, interpreting f's clean class in both), the cosine
     similarity of the relevance vectors and of the interpretation magnitudes.
     """
-    from .data.corrupt import add_white_noise
-
     x = np.asarray(x, dtype=np.float32)
     noisy = add_white_noise(x, snr_db, seed=seed).astype(np.float32)
     a_clean, a_noisy = explainer.analyse(x), explainer.analyse(noisy)
@@ -419,7 +447,8 @@ def scene_scores(explainer: L2IExplainer, dataset, *, split: str = "test", tau: 
         scene = (scene * g).astype(np.float32)
         targets = [dataset.class_index(c) for c in rec.labels]
         a = explainer.analyse(scene)
-        probs = torch.sigmoid(a.f_logits)[0].cpu().numpy() if explainer.multilabel else None
+        decisions = (metrics.classifier_decisions(a.f_logits.float().cpu().numpy(), explainer.f_thresholds)[0]
+                     if explainer.multilabel else None)
         a_rep = _repeat(a, len(targets))
         its = explainer.attribute(None, targets, tau=tau, top_k=top_k, analysis=a_rep)
         s1 = np.stack([stems[c] * g for c in rec.labels]).astype(np.float32)  # one target stem per class
@@ -430,8 +459,7 @@ def scene_scores(explainer: L2IExplainer, dataset, *, split: str = "test", tau: 
         refs = _reference_estimates(explainer, a_rep, its, S1, S2, Y, rng)
         for j, (it, c, t) in enumerate(zip(its, rec.labels, targets)):
             common = {"scene": rec.uid, "class": c, "target": t,
-                      "f_predicts": bool(probs[t] >= explainer.f_thresholds[t]) if probs is not None
-                      else bool(a.f_logits.argmax() == t),
+                      "f_predicts": bool(decisions[t]) if decisions is not None else bool(a.f_logits.argmax() == t),
                       "mixture_si_sdr": float(metrics.si_sdr(scene, s1[j])), "pair": n, "lam": 1.0}
             ests = {"L2I": (it.audio, np.expm1(it.spectrogram), len(it.components), it.sparsity), **refs[j]}
             for m, (audio, mag, k, mm) in ests.items():
@@ -442,6 +470,208 @@ def scene_scores(explainer: L2IExplainer, dataset, *, split: str = "test", tau: 
 
 def _repeat(a, n: int):
     """An :class:`~l2i_core.explain.Analysis` of one clip repeated ``n`` times (no recomputation)."""
-    from .explain import Analysis
-
     return Analysis(*[t.expand(n, *t.shape[1:]) for t in (a.x, a.V, a.phase, a.f_logits, a.H, a.theta_logits, a.z)])
+
+
+# -- notebook 06's experiments, one call each --------------------------------------------------------
+def _as_list(values, cast) -> list:
+    """A comma-separated string (a notebook parameter) or a sequence, as a list of ``cast`` values."""
+    if isinstance(values, str):
+        values = [v for v in values.split(",") if v.strip()]
+    return [cast(v.strip() if isinstance(v, str) else v) for v in values]
+
+
+@dataclass
+class NoiseStudy:
+    """White noise at ``snr_db``: Θ's fidelity to f on clean and noisy clips and :func:`noise_robustness`'s rows."""
+
+    snr_db: float
+    metric: str
+    fidelity_clean: float
+    fidelity_noisy: float
+    rows: pd.DataFrame
+    x: np.ndarray
+    noisy: np.ndarray
+
+    def record(self) -> dict:
+        """The ``noise`` part of notebook 06's results section."""
+        r = self.rows
+        return {"fidelity_clean": self.fidelity_clean, "fidelity_noisy": self.fidelity_noisy,
+                "fidelity_metric": self.metric, "f_keeps_its_class_pct": 100 * float((r.f_clean == r.f_noisy).mean()),
+                "jaccard_of_kept_components_mean": float(r.jaccard.mean()),
+                "relevance_cosine_mean": float(r.relevance_cosine.mean()),
+                "interpretation_cosine_mean": float(r.interpretation_cosine.mean()), "snr_db": self.snr_db}
+
+    def table(self, name: str = "") -> pd.DataFrame:
+        """:meth:`record` as a one-column table."""
+        return pd.Series(self.record()).to_frame(name)
+
+
+@torch.no_grad()
+def noise_study(explainer: L2IExplainer, x, *, snr_db: float = 0.0, seed: int = 0) -> NoiseStudy:
+    """The paper's white-noise experiment: fidelity (top-1, or macro-AUPRC for multi-label data) on
+    clean and noisy clips, and how the interpretation of f's clean class changes (:func:`noise_robustness`)."""
+    x = np.asarray(x, dtype=np.float32)
+    noisy = add_white_noise(x, float(snr_db), seed=seed).astype(np.float32)
+    key = "macro_auprc" if explainer.multilabel else "top1"
+    return NoiseStudy(snr_db=float(snr_db), metric=key, fidelity_clean=fidelity(explainer, x)[key],
+                      fidelity_noisy=fidelity(explainer, noisy)[key],
+                      rows=noise_robustness(explainer, x, snr_db=snr_db, seed=seed), x=x, noisy=noisy)
+
+
+def noise_examples(explainer: L2IExplainer, study: NoiseStudy, *, n: int = 2, uids: Sequence[str] | None = None,
+                   classes: Sequence[str] | None = None) -> list[dict]:
+    """For the first ``n`` clips, ``{title: audio}``: the clean clip, the interpretation of f's clean
+    class on it, the noisy clip (peak-limited to 1) and the interpretation of the same class on it."""
+    out = []
+    for i in range(min(int(n), len(study.x))):
+        c = int(study.rows["class"][i])
+        clean, noisy = explainer.attribute(np.stack([study.x[i], study.noisy[i]]), [c, c])
+        name = classes[c] if classes is not None else f"class {c}"
+        out.append({f"{uids[i] if uids is not None else i}: clean": study.x[i],
+                    f"interpretation of {name}, clean": clean.audio,
+                    f"noisy ({study.snr_db:g} dB)": study.noisy[i] / max(1.0, float(np.abs(study.noisy[i]).max())),
+                    f"interpretation of {name}, noisy": noisy.audio})
+    return out
+
+
+@dataclass
+class MixtureStudy:
+    """Notebook 06's mixtures ``x1 + λ x2`` of test clips: every score row and how they were drawn.
+
+    ``scores`` holds :func:`mixture_scores`'s rows for every λ (gradient baselines only at λ = 1, on
+    the first ``baseline_pairs`` pairs) with a ``kind`` column (``'a+b'`` for the paper's kinds,
+    else ``'random pair'``); ``pairs`` index into ``dataset.split('test')``.
+    """
+
+    scores: pd.DataFrame
+    pairs: list
+    kinds: list
+    targets: list
+    lambdas: list
+    baselines: list
+    baseline_pairs: int
+    x: np.ndarray
+
+    def at(self, lam: float = 1.0) -> pd.DataFrame:
+        return self.scores[self.scores.lam == float(lam)]
+
+    def summaries(self) -> dict[str, pd.DataFrame]:
+        """The tables notebook 06 shows (λ = 1), by title."""
+        at1 = self.at(1.0)
+        core = at1[at1.method.isin(["L2I", "random"])]
+        return {"All methods on the mixtures where the gradient baselines were computed (λ = 1):":
+                summarize_mixtures(at1[at1.pair < self.baseline_pairs]),
+                f"L2I, random components and the oracle on all {at1.pair.nunique()} mixtures (λ = 1):":
+                summarize_mixtures(at1[at1.method.isin(["L2I", "random", "oracle IRM"])]),
+                "Split by whether f itself predicts x1's class on the mixture:":
+                summarize_mixtures(core, by=("method", "f_correct")),
+                "The paper's kinds of pairs:": summarize_mixtures(core, by=("method", "kind"))}
+
+    def description(self, dataset_name: str = "") -> str:
+        n_kind = sum(k != "random pair" for k in self.kinds)
+        return (f"{len(self.pairs)} pairs of {dataset_name} test clips ({n_kind} of the paper's kinds), λ ∈ "
+                f"{self.lambdas}; gradient baselines on the first {self.baseline_pairs} pairs at λ = 1.")
+
+    def record(self) -> dict:
+        """The ``mixtures`` part of notebook 06's results section (keys as before the study moved here)."""
+        at1 = self.at(1.0)
+        return {
+            "pairs": int(at1.pair.nunique()), "lambdas": self.lambdas, "baseline_pairs": self.baseline_pairs,
+            "l2i_beats_random_si_sdr_pct": beats_random(at1, column="si_sdr"),
+            "l2i_beats_random_stem_energy_pct": beats_random(at1, column="energy_in_support"),
+            "by_method": {m: {"si_sdr_median": float(d.si_sdr.median()), "si_sdri_median": float(d.si_sdri.median()),
+                              "energy_in_support_mean": float(d.energy_in_support.mean()),
+                              "cosine_gap_mean": float(d.cosine_gap.mean()), "pairs": int(len(d))}
+                          for m, d in at1.groupby("method")},
+            "cosine_gap_by_f_correct": {str(k): float(d.cosine_gap.mean())
+                                        for k, d in at1[at1.method == "L2I"].groupby("f_correct")},
+        }
+
+
+@torch.no_grad()
+def mixture_study(explainer: L2IExplainer, dataset, x=None, *, n_pairs: int = 100, per_kind: int = 8,
+                  kinds: Sequence[tuple[str, str]] = PAPER_PAIRS, lambdas=(0.5, 1.0, 2.0), baselines=(),
+                  baseline_pairs: int = 24, seed: int = 0) -> MixtureStudy:
+    """Mixtures of two test clips of different classes, scored against the true stem (notebook 06).
+
+    Pairs: :func:`mixture_pairs` (the paper's ``kinds`` first, at most ``per_kind`` each, then
+    ``n_pairs`` random ones); each λ of ``lambdas`` scored with :func:`mixture_scores`; the gradient
+    ``baselines`` at λ = 1 on the first ``baseline_pairs`` pairs. ``lambdas`` and ``baselines`` may be
+    comma-separated strings (notebook parameters). ``x``: the test split's waveforms, if loaded.
+    """
+    if dataset.multilabel:
+        raise ParameterError("two-clip mixtures are built from single-label clips; use scene_study for multi-label data")
+    test = dataset.split("test")
+    x = test.load_batch(None, explainer.preset) if x is None else np.asarray(x, dtype=np.float32)
+    lambdas, baselines = _as_list(lambdas, float), _as_list(baselines, str)
+    pairs = mixture_pairs(dataset, int(n_pairs), kinds=kinds, per_kind=int(per_kind), seed=seed)
+    i1, i2 = [i for i, _ in pairs], [j for _, j in pairs]
+    t1 = [dataset.class_index(test[i].label) for i in i1]
+    named = set(map(tuple, kinds))
+    kind = [f"{test[i].label}+{test[j].label}" if (test[i].label, test[j].label) in named else "random pair"
+            for i, j in pairs]
+    n_base = min(len(pairs), int(baseline_pairs))
+    frames = []
+    for lam in lambdas:
+        df = mixture_scores(explainer, x[i1], x[i2], t1, lam=lam, seed=seed, pair_ids=range(len(pairs)))
+        if lam == 1.0 and baselines:
+            base = mixture_scores(explainer, x[i1[:n_base]], x[i2[:n_base]], t1[:n_base], lam=lam, seed=seed,
+                                  baselines=baselines, pair_ids=range(n_base))
+            frames.append(base[base.method.isin(baselines)])
+        frames.append(df)
+    scores = pd.concat(frames, ignore_index=True)
+    scores["kind"] = [kind[p] for p in scores.pair]
+    return MixtureStudy(scores=scores, pairs=pairs, kinds=kind, targets=t1, lambdas=lambdas, baselines=baselines,
+                        baseline_pairs=n_base, x=x)
+
+
+def mixture_examples(explainer: L2IExplainer, study: MixtureStudy, dataset, *, n: int = 2) -> list[dict]:
+    """For the first ``n`` pairs at λ = 1, ``{title: audio}``: x1, x2 (at x1's RMS), the mixture
+    (peak-limited), L2I's interpretation of x1's class and the first gradient baseline at L2I's sparsity."""
+    test = dataset.split("test")
+    out = []
+    for p, (i, j) in enumerate(study.pairs[: int(n)]):
+        x1, x2 = study.x[i], study.x[j]
+        g = float(np.sqrt(np.sum(x1**2) / max(np.sum(x2**2), 1e-12)))
+        y = (x1 + g * x2).astype(np.float32)
+        it = explainer.attribute(y[None], [study.targets[p]])[0]
+        ex = {f"x1: {test[i].label}": x1, f"x2: {test[j].label}": g * x2,
+              "mixture (λ = 1)": y / max(1.0, float(np.abs(y).max())), f"L2I: {test[i].label}": it.audio}
+        if study.baselines:
+            gi = gradient_interpretation(explainer.classifier, y[None], [study.targets[p]], method=study.baselines[0],
+                                         keep_fraction=max(it.sparsity, 1e-4), preset=explainer.preset)
+            ex[f"{study.baselines[0]} at the same sparsity"] = gi.audio[0]
+        out.append(ex)
+    return out
+
+
+@dataclass
+class SceneStudy:
+    """:func:`scene_scores`'s rows for scenes with stems, with the tables and record of notebook 06."""
+
+    scores: pd.DataFrame
+
+    def summary(self) -> pd.DataFrame:
+        return summarize_mixtures(self.scores)
+
+    def per_class(self) -> pd.DataFrame:
+        return summarize_mixtures(self.scores[self.scores.method.isin(["L2I", "random"])], by=("method", "class"))
+
+    def record(self) -> dict:
+        """The ``scenes`` part of notebook 06's results section."""
+        s = self.scores
+        l2i = s[s.method == "L2I"]
+        return {"interpretations": int(len(l2i)),
+                "by_method": {m: {"si_sdr_median": float(d.si_sdr.median()),
+                                  "energy_in_support_mean": float(d.energy_in_support.mean()),
+                                  "cosine_gap_mean": float(d.cosine_gap.mean())} for m, d in s.groupby("method")},
+                "per_class_l2i_si_sdr_median": {c: float(d.si_sdr.median()) for c, d in l2i.groupby("class")}}
+
+
+def scene_study(explainer: L2IExplainer, dataset, *, seed: int = 0, max_scenes: int | None = None) -> SceneStudy | None:
+    """Every labelled class of every test scene scored against its own stem (:func:`scene_scores`);
+    None when the dataset has no stems (only urbanmix and SONYC-layout folders with ``stems/`` do)."""
+    if not any(r.stems for r in dataset.split("test")):
+        return None
+    return SceneStudy(scene_scores(explainer, dataset, seed=seed, max_scenes=max_scenes))

@@ -28,14 +28,17 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import metrics
 from ._errors import ParameterError
-from ._utils import module_device
+from ._utils import batch_starts, check_class_target, module_device, probabilities
 from .audio import FrontEnd, as_waveform_batch
+from .checkpoints import load_classifier, load_interpreter
 from .classifier import FeatureTap
 from .config import Preset, get_preset
+from .masks import component_masks, mask_to_audio
 
 __all__ = ["Analysis", "Interpretation", "L2IExplainer", "interpret", "relevance", "select_components",
-           "component_masks", "default_tau"]
+           "default_tau"]
 
 
 def default_tau(multilabel: bool) -> float:
@@ -68,9 +71,8 @@ def relevance(z: torch.Tensor, theta_weight: torch.Tensor, target) -> torch.Tens
         t = t.expand(z.shape[0])
     if t.numel() != z.shape[0]:
         raise ParameterError(f"{t.numel()} targets for {z.shape[0]} clips")
-    C = theta_weight.shape[0]
-    if (t < 0).any() or (t >= C).any():
-        raise ParameterError(f"target must be a class index in 0..{C - 1}, got {t.tolist()}")
+    for v in t.tolist():
+        check_class_target(v, theta_weight.shape[0])
     contrib = z * theta_weight.to(z)[t]  # (B, K)
     top = contrib.amax(dim=1, keepdim=True)
     # no positive contribution (all contributions <= 0): scale by the largest magnitude instead, so
@@ -95,13 +97,6 @@ def select_components(r: torch.Tensor, tau: float, top_k: int | None = None) -> 
             keep = keep[: int(top_k)]
         out.append(keep.numpy())
     return out
-
-
-def component_masks(W: torch.Tensor, H: torch.Tensor, components, eps: float = 1e-8) -> torch.Tensor:
-    """Soft masks ``M_k = w_k h_kᵀ / (W H + eps)`` of some components of one clip, ``(n, F, T)``."""
-    idx = torch.as_tensor(np.asarray(components, dtype=np.int64), device=H.device)
-    full = W @ H + eps  # (F, T)
-    return W[:, idx].T.unsqueeze(-1) * H[idx].unsqueeze(1) / full
 
 
 @dataclass
@@ -242,8 +237,6 @@ class L2IExplainer:
     def from_artifacts(cls, artifacts_dir: str | Path, pooling: str = "attention", *, device: str | None = None,
                        **kwargs) -> L2IExplainer:
         """The classifier (notebook 02) and interpreter (notebook 03) saved in ``artifacts_dir``."""
-        from .training import load_classifier, load_interpreter
-
         d = Path(artifacts_dir)
         if not (d / f"interpreter_{pooling}.pt").is_file():
             raise ParameterError(f"{d}: no interpreter_{pooling}.pt; run notebook 03 with pooling={pooling!r} first")
@@ -274,14 +267,14 @@ class L2IExplainer:
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         """Sigmoid (multi-label) or softmax (multi-class)."""
-        return torch.sigmoid(logits) if self.multilabel else torch.softmax(logits, dim=-1)
+        return probabilities(logits, self.multilabel)
 
     @torch.no_grad()
     def predict(self, x) -> torch.Tensor:
         """f's logits of waveforms, in batches."""
         x = self._waveforms(x)
         return torch.cat([self.classifier(self.input_fn(x[s : s + self.batch_size]))
-                          for s in range(0, len(x), self.batch_size)])
+                          for s in batch_starts(len(x), self.batch_size)])
 
     @torch.no_grad()
     def predict_spectrogram(self, V: torch.Tensor, phase: torch.Tensor | None = None, *,
@@ -294,7 +287,7 @@ class L2IExplainer:
         """
         V = V.to(self.device)
         out = []
-        for s in range(0, len(V), self.batch_size):
+        for s in batch_starts(len(V), self.batch_size):
             v = V[s : s + self.batch_size]
             if phase is not None:
                 y = self.fe.synthesize(v, phase[s : s + self.batch_size].to(self.device), length=length)
@@ -311,7 +304,7 @@ class L2IExplainer:
         """Run f, Ψ and Θ on waveforms ``(B, n_samples)`` (or one waveform)."""
         x = self._waveforms(x)
         parts = []
-        for s in range(0, len(x), self.batch_size):
+        for s in batch_starts(len(x), self.batch_size):
             xb = x[s : s + self.batch_size]
             f_logits, maps = self.tap(self.input_fn(xb))
             V, phase = self.fe.magnitude_phase(xb)
@@ -334,24 +327,22 @@ class L2IExplainer:
         """``(clip, class)`` pairs to interpret.
 
         ``target=None``: f's top class (multi-class) or every class f predicts with its thresholds
-        (multi-label; a clip where f predicts nothing gets no interpretation). An int applies to all
+        (multi-label, ``sigmoid(f) > thresholds`` strictly as the official code; a clip where f predicts
+        nothing gets no interpretation). An int applies to all
         clips; a sequence gives one class per clip.
         """
         B = len(analysis.x)
         if target is None:
             if not self.multilabel:
                 return [(i, int(c)) for i, c in enumerate(analysis.f_logits.argmax(1).tolist())]
-            probs = torch.sigmoid(analysis.f_logits).cpu().numpy()
-            return [(i, int(c)) for i in range(B) for c in np.flatnonzero(probs[i] >= self.f_thresholds)]
+            decisions = metrics.classifier_decisions(analysis.f_logits.float().cpu().numpy(), self.f_thresholds)
+            return [(i, int(c)) for i in range(B) for c in np.flatnonzero(decisions[i])]
         t = np.asarray(target).reshape(-1)
         if t.size == 1:
             t = np.repeat(t, B)
         if t.size != B:
             raise ParameterError(f"{t.size} targets for {B} clips; give one class per clip, one for all, or None")
-        C = self.interpreter.n_classes
-        if t.dtype.kind not in "iu" or (t < 0).any() or (t >= C).any():
-            raise ParameterError(f"targets must be class indices in 0..{C - 1}, got {t.tolist()}")
-        return [(i, int(c)) for i, c in enumerate(t)]
+        return [(i, check_class_target(c, self.interpreter.n_classes)) for i, c in enumerate(t.tolist())]
 
     # -- interpretations ---------------------------------------------------------------------
     @torch.no_grad()
@@ -413,7 +404,7 @@ class L2IExplainer:
         if theta_probability is None:
             theta_probability = float(self.probabilities(a.theta_logits[i : i + 1])[0, c])
         H, V, ph = a.H[i], a.V[i], a.phase[i]
-        masks = component_masks(self.W, H, comps, self.eps)
+        masks = component_masks(self.W, H, comps, eps=self.eps)
         mask = masks.sum(0) if len(comps) else torch.zeros_like(V)
         spec = mask * V
         interp = Interpretation(
@@ -423,8 +414,8 @@ class L2IExplainer:
             spectrogram=spec.cpu().numpy(), sr=self.sr, f_probability=float(f_probability),
             theta_probability=float(theta_probability))
         if with_audio:
-            specs = torch.cat([spec[None], ((1 - mask) * V)[None], masks * V[None]])
-            audio = self.fe.synthesize(specs, ph.expand_as(specs), length=a.x.shape[-1]).cpu().numpy()
+            parts = torch.cat([mask[None], (1 - mask)[None], masks])  # interpretation, residual, components
+            audio = mask_to_audio(parts, V, ph, self.fe, length=a.x.shape[-1]).cpu().numpy()
             interp.audio, interp.residual_audio, interp.component_audio = audio[0], audio[1], audio[2:]
         return interp
 

@@ -3,7 +3,8 @@
     L = w_fid(epoch) · L_fid(Θ(H), f(x)) + α · MSE(W H, V) + β · mean |H|
 
 * L_fid, multi-class: soft-target cross-entropy against softmax(f), computed with ``log_softmax``
-  (the official code takes ``.log()`` of a softmax without an epsilon).
+  (the official code takes ``.log()`` of a softmax without an epsilon). :func:`soft_cross_entropy`
+  is also the classifier's training loss (one-hot or mixup targets), see :func:`target_loss`.
 * L_fid, multi-label: binary cross-entropy with logits against sigmoid(f).
 * Official weights and schedule (the defaults): α = 5, β = 0.4, w_fid = 0.5 until epoch 20, then 1.
 * Optional, not in the paper (``nmf_target`` > 0): γ · MSE(H, H_nmf), pulling Ψ's activations
@@ -19,8 +20,9 @@ import torch
 import torch.nn.functional as F
 
 from ._errors import ParameterError
+from ._utils import probabilities
 
-__all__ = ["LossWeights", "fidelity_loss", "l2i_loss"]
+__all__ = ["LossWeights", "soft_cross_entropy", "target_loss", "fidelity_loss", "l2i_loss"]
 
 
 @dataclass(frozen=True)
@@ -42,12 +44,31 @@ class LossWeights:
         return self.fidelity_late if epoch >= self.switch_epoch else self.fidelity
 
 
-def fidelity_loss(theta_logits: torch.Tensor, f_logits: torch.Tensor, *, multilabel: bool) -> torch.Tensor:
-    """How far Θ's output is from the classifier's (f detached)."""
-    target = f_logits.detach()
+def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of ``logits`` against target probabilities, averaged over the batch:
+    ``mean_b −Σ_c target_bc · log_softmax(logits)_bc``.
+
+    Parameters
+    ----------
+    logits : torch.Tensor [shape=(batch, n_classes)]
+    target : torch.Tensor [shape=(batch, n_classes)]
+        Rows of probabilities (one-hot, mixup or softmax(f)).
+    """
+    return -(target * F.log_softmax(logits, dim=-1)).sum(dim=-1).mean()
+
+
+def target_loss(logits: torch.Tensor, target: torch.Tensor, *, multilabel: bool) -> torch.Tensor:
+    """Loss of ``logits`` against soft targets: binary cross-entropy with logits (multi-label) or
+    :func:`soft_cross_entropy` (multi-class). The classifier's loss, and L_fid with f's probabilities."""
     if multilabel:
-        return F.binary_cross_entropy_with_logits(theta_logits, torch.sigmoid(target))
-    return -(torch.softmax(target, dim=-1) * F.log_softmax(theta_logits, dim=-1)).sum(dim=-1).mean()
+        return F.binary_cross_entropy_with_logits(logits, target)
+    return soft_cross_entropy(logits, target)
+
+
+def fidelity_loss(theta_logits: torch.Tensor, f_logits: torch.Tensor, *, multilabel: bool) -> torch.Tensor:
+    """L_fid: how far Θ's output is from the classifier's (f detached): :func:`target_loss` of Θ's
+    logits against sigmoid(f) (multi-label) or softmax(f) (multi-class)."""
+    return target_loss(theta_logits, probabilities(f_logits.detach(), multilabel), multilabel=multilabel)
 
 
 def l2i_loss(theta_logits: torch.Tensor, f_logits: torch.Tensor, H: torch.Tensor, WH: torch.Tensor, V: torch.Tensor,

@@ -6,7 +6,8 @@ as numpy arrays or torch tensors, and return floats, arrays or plain dicts.
 
 Fidelity (does Θ agree with the classifier f?)
     :func:`topk_fidelity` (multi-class), :func:`multilabel_fidelity` (macro/micro AUPRC, max-F1,
-    average precision, over :data:`PAPER_THRESHOLDS`).
+    average precision, over :data:`PAPER_THRESHOLDS`, ``prob > t`` strictly as the official code);
+    :func:`paper_fidelity` picks the one a dataset reports, from logits.
 Faithfulness (does removing the interpretation change f's decision?)
     :func:`logit_drop`, :func:`probability_drop`, :func:`summarize_drops`.
 Mask-in scores of the later literature (is the interpretation alone enough for f?)
@@ -216,24 +217,43 @@ def _padded_curve(precision: np.ndarray, recall: np.ndarray) -> tuple[np.ndarray
     return p, r, float(_trapezoid(p, r))
 
 
+def _micro_summary(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, columns: np.ndarray) -> dict:
+    """Micro-AUPRC, micro F1 per threshold and its maximum from counts summed over ``columns``."""
+    tp_mi, fp_mi, fn_mi = (m[:, columns].sum(axis=1) for m in (tp, fp, fn))
+    precision, recall = _pr_at_thresholds(tp_mi, fp_mi, fn_mi)
+    p, r, area = _padded_curve(precision, recall)
+    denom = precision + recall
+    f1 = np.where(denom > 0, 2 * precision * recall / np.where(denom > 0, denom, 1.0), 0.0)
+    best = int(np.argmax(f1))
+    return {"auprc": area, "f1": f1, "best": best, "curve": {"precision": p, "recall": r}}
+
+
+_MICRO_OVER = ("all", "predicted")
+
+
 def multilabel_fidelity(theta_probs, f_decisions, *, classes: Sequence[str] | None = None,
-                        thresholds: Sequence[float] = PAPER_THRESHOLDS) -> dict:
+                        thresholds: Sequence[float] = PAPER_THRESHOLDS, micro_over: str = "all") -> dict:
     """Fidelity of Θ to a multi-label classifier: AUPRC and max-F1 against f's decisions.
 
     The classifier's binary decisions are the ground truth. Θ's sigmoid probabilities are
-    thresholded (predicted positive when ``prob >= t``) at each threshold ``t``; per class, the
-    precision / recall points are padded with (recall 0, precision 1) and (recall 1, precision 0),
-    sorted by recall and integrated with the trapezoid rule, which gives the class's AUPRC. This is
-    the evaluation of the official L2I code, with its divide-by-zero fixed:
+    thresholded at each threshold ``t``, predicted positive when ``prob > t`` **strictly**, as the
+    official code compares (Θ has no bias, so ``prob = 0.5`` exactly happens and counts negative at
+    ``t = 0.5``). Per class, the precision / recall points are padded with (recall 0, precision 1)
+    and (recall 1, precision 0), sorted by recall and integrated with the trapezoid rule, which
+    gives the class's AUPRC. This is the evaluation of the official L2I code, with its
+    divide-by-zero fixed:
 
     * a threshold at which nothing is predicted positive has precision **1** (no false positive was
       made), so no value is ever NaN;
-    * a class with no positive decision of the classifier has no recall; it is excluded from every
-      summary and listed in ``excluded_classes`` (the paper excludes one SONYC-UST class).
+    * a class with no positive decision of the classifier has no recall; it is excluded from the
+      macro mean and listed in ``excluded_classes`` (the paper excludes one SONYC-UST class).
 
-    ``macro_auprc`` is the mean of the included classes' AUPRC; ``micro_auprc`` integrates the same
-    padded curve built from TP / FP / FN counts summed over the included classes; ``max_f1`` is the
-    best micro F1 over the thresholds (the first threshold reaching it is ``best_threshold``).
+    ``macro_auprc`` is the mean of the included classes' AUPRC. ``micro_auprc`` integrates the same
+    padded curve built from TP / FP / FN counts summed over classes, and ``max_f1`` is the best micro
+    F1 over the thresholds (the first threshold reaching it is ``best_threshold``). By default
+    (``micro_over="all"``, the official code) the counts are summed over **all** classes, so Θ's
+    false alarms on a class f never predicts lower precision; ``micro_over="predicted"`` sums over
+    the included classes only. Both variants are always returned under explicit names.
     scikit-learn's ``average_precision_score`` (macro and micro, included classes only) is given
     beside them, as a threshold-free reference.
 
@@ -248,21 +268,27 @@ def multilabel_fidelity(theta_probs, f_decisions, *, classes: Sequence[str] | No
         class indices are used when omitted.
     thresholds : sequence of float
         Thresholds in [0, 1]; default :data:`PAPER_THRESHOLDS`.
+    micro_over : {"all", "predicted"}
+        The classes whose counts ``micro_auprc``, ``max_f1``, ``best_threshold``, ``micro_f1`` and
+        ``micro_curve`` sum: all of them (official) or only those f predicts at least once.
 
     Returns
     -------
     result : dict
         ``macro_auprc``, ``micro_auprc``, ``max_f1``, ``best_threshold``, ``ap_macro``, ``ap_micro``
-        (floats); ``per_class`` ({class: AUPRC}, included classes only); ``excluded_classes``
-        (list); ``thresholds`` (np.ndarray, as given); ``micro_f1`` (np.ndarray, one per threshold);
-        ``curves`` ({class: {"precision", "recall"}}, the padded, sorted curves of the included
-        classes) and ``micro_curve`` ({"precision", "recall"}), ready for a PR plot.
+        (floats); ``micro_auprc_all``, ``max_f1_all``, ``micro_auprc_predicted_only``,
+        ``max_f1_predicted_only`` (both variants, floats) and ``micro_over``; ``per_class``
+        ({class: AUPRC}, included classes only); ``excluded_classes`` (list); ``thresholds``
+        (np.ndarray, as given); ``micro_f1`` (np.ndarray, one per threshold); ``curves`` ({class:
+        {"precision", "recall"}}, the padded, sorted curves of the included classes) and
+        ``micro_curve`` ({"precision", "recall"}), ready for a PR plot.
 
     Raises
     ------
     ParameterError
         If the shapes differ, probabilities leave [0, 1], decisions are not binary, ``classes`` has
-        the wrong length, thresholds are empty or outside [0, 1], or no class has a positive decision.
+        the wrong length, thresholds are empty or outside [0, 1], no class has a positive decision,
+        or ``micro_over`` is unknown.
 
     Examples
     --------
@@ -272,6 +298,8 @@ def multilabel_fidelity(theta_probs, f_decisions, *, classes: Sequence[str] | No
     >>> out["macro_auprc"], out["max_f1"]
     (1.0, 1.0)
     """
+    if micro_over not in _MICRO_OVER:
+        raise ParameterError(f"micro_over={micro_over!r}; choose 'all' (the official code) or 'predicted'")
     probs = _check(theta_probs, "theta_probs", ndim=2, unit=True)
     dec = _check(f_decisions, "f_decisions", ndim=2)
     _same_shape(probs, dec, "theta_probs", "f_decisions")
@@ -294,7 +322,7 @@ def multilabel_fidelity(theta_probs, f_decisions, *, classes: Sequence[str] | No
     if not included.any():
         raise ParameterError("f_decisions has no positive decision in any class; AUPRC needs at least one positive")
 
-    pred = probs[None, :, :] >= ts[:, None, None]  # (n_thresholds, n_clips, n_classes)
+    pred = probs[None, :, :] > ts[:, None, None]  # (n_thresholds, n_clips, n_classes); strict, as official
     truth = dec[None, :, :]
     tp = np.sum(pred & truth, axis=1).astype(np.float64)  # (n_thresholds, n_classes)
     fp = np.sum(pred & ~truth, axis=1).astype(np.float64)
@@ -308,12 +336,9 @@ def multilabel_fidelity(theta_probs, f_decisions, *, classes: Sequence[str] | No
         per_class[names[c]] = area
         curves[names[c]] = {"precision": p, "recall": r}
 
-    tp_mi, fp_mi, fn_mi = (m[:, included].sum(axis=1) for m in (tp, fp, fn))
-    precision_mi, recall_mi = _pr_at_thresholds(tp_mi, fp_mi, fn_mi)
-    p_mi, r_mi, micro_auprc = _padded_curve(precision_mi, recall_mi)
-    denom = precision_mi + recall_mi
-    micro_f1 = np.where(denom > 0, 2 * precision_mi * recall_mi / np.where(denom > 0, denom, 1.0), 0.0)
-    best = int(np.argmax(micro_f1))
+    every = _micro_summary(tp, fp, fn, np.ones(n_classes, dtype=bool))
+    predicted = _micro_summary(tp, fp, fn, included)
+    chosen = every if micro_over == "all" else predicted
 
     from sklearn.metrics import average_precision_score  # scikit-learn is slow to import: only here
 
@@ -321,17 +346,22 @@ def multilabel_fidelity(theta_probs, f_decisions, *, classes: Sequence[str] | No
     y_score = probs[:, included]
     return {
         "macro_auprc": float(np.mean(list(per_class.values()))),
-        "micro_auprc": micro_auprc,
-        "max_f1": float(micro_f1[best]),
-        "best_threshold": float(ts[best]),
+        "micro_auprc": chosen["auprc"],
+        "max_f1": float(chosen["f1"][chosen["best"]]),
+        "best_threshold": float(ts[chosen["best"]]),
+        "micro_over": micro_over,
+        "micro_auprc_all": every["auprc"],
+        "max_f1_all": float(every["f1"][every["best"]]),
+        "micro_auprc_predicted_only": predicted["auprc"],
+        "max_f1_predicted_only": float(predicted["f1"][predicted["best"]]),
         "ap_macro": float(average_precision_score(y_true, y_score, average="macro")),
         "ap_micro": float(average_precision_score(y_true, y_score, average="micro")),
         "per_class": per_class,
         "excluded_classes": excluded,
         "thresholds": ts,
-        "micro_f1": micro_f1,
+        "micro_f1": chosen["f1"],
         "curves": curves,
-        "micro_curve": {"precision": p_mi, "recall": r_mi},
+        "micro_curve": chosen["curve"],
     }
 
 
@@ -359,7 +389,8 @@ def paper_fidelity(theta_logits, f_logits, *, multilabel: bool, f_thresholds=Non
 
     Multi-class: ``{"top1", "top3", "top5"}`` in % (:func:`topk_fidelity`, k ≤ number of classes).
     Multi-label: :func:`multilabel_fidelity` of ``sigmoid(Θ)`` against f's decisions
-    (:func:`classifier_decisions` with ``f_thresholds``).
+    (:func:`classifier_decisions` with ``f_thresholds``): micro-AUPRC and max-F1 summed over all
+    classes (official), with the predicted-classes-only variants beside them.
     """
     theta = _check(theta_logits, "theta_logits", ndim=2)
     f = _check(f_logits, "f_logits", ndim=2)

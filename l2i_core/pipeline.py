@@ -11,12 +11,13 @@ records in ``reports/<dataset>/results.json``:
   runs everything again;
 * ``"results"``: the sections the notebooks wrote to ``<artifacts_dir>/results.json``
   (``classifier``, ``interpreter``, ...), and ``"paper"``: the paper's numbers
-  (:data:`l2i_core.config.PAPER`);
+  (:data:`l2i_core.paper.PAPER`);
 * the total time of the run.
 
-``reports/index.html`` links every report of every dataset under ``reports/`` and tabulates the
-headline numbers beside the paper's, each with its data, split and protocol. Reports and index are
-self-contained: no script, style or font is fetched from the network (MathJax, require.js and the
+``reports/index.html`` (written by :mod:`l2i_core.reports`) links every report of every dataset under
+``reports/`` and tabulates the headline numbers, each with its data, split and protocol, beside the
+paper's identical quantity where there is one. Reports and index are self-contained: no script, style
+or font is fetched from the network (MathJax, require.js and the
 widget manager of nbconvert's template are left out, so write formulas in Unicode).
 
 A failing notebook is reported by name and by the cell that failed; the steps that finished before
@@ -28,22 +29,20 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import hashlib
-import html as _html
 import json
 import math
-import re
 import sys
 import time
 from pathlib import Path
 
 from ._errors import L2IError, ParameterError
 from .paper import PAPER
+from .reports import steps_seconds, write_index, write_readme
 from .run import run_config
 
 __all__ = [
     "find_notebooks", "run_notebook", "render_html", "reproduce", "main", "NotebookFailed",
-    "package_digest", "step_fingerprint", "collect_results", "headline_rows", "write_index", "machine_info",
-    "steps_seconds",
+    "package_digest", "step_fingerprint", "collect_results", "machine_info",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -221,7 +220,7 @@ def reproduce(dataset: str = "esc10", preset: str = "cpu", *, quick: bool = Fals
     Parameters
     ----------
     dataset, preset, quick, seed, data_dir, artifacts_dir
-        The shared notebook parameters (see :func:`l2i_core.config.run_config`); ``quick`` runs every
+        The shared notebook parameters (see :func:`l2i_core.run.run_config`); ``quick`` runs every
         notebook on tiny data, in ``artifacts/<dataset>-<preset>-quick`` by default.
     reports_dir : str or Path, optional
         Where ``<dataset>/`` (executed notebooks, HTML, ``results.json``) and ``index.html`` go.
@@ -325,7 +324,7 @@ def machine_info() -> dict:
 
     import torch
 
-    from .training import native_bf16
+    from .engine import native_bf16
 
     cpu = platform.processor() or platform.machine()
     try:
@@ -339,220 +338,6 @@ def machine_info() -> dict:
     return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "gpu": gpu,
             "bf16_autocast": native_bf16("cuda" if gpu else "cpu"), "torch": torch.__version__,
             "python": platform.python_version()}
-
-
-def steps_seconds(record: dict) -> float:
-    """Notebook time behind a dataset's reports: the sum of its recorded steps' seconds, skipped
-    (current) steps included, since their outputs are part of the reports."""
-    return float(sum(float(s.get("seconds", 0.0)) for s in record.get("steps", []) if isinstance(s, dict)))
-
-
-def _minutes(seconds) -> str:
-    try:
-        return f"{float(seconds) / 60:.1f} min"
-    except (TypeError, ValueError):
-        return "?"
-
-
-# -- index.html ------------------------------------------------------------------------------------
-
-# Keys that describe a run rather than measure the method (or hold the paper's numbers, which the
-# table shows in their own column): never headline numbers of ours.
-_BOOKKEEPING = re.compile(
-    r"(seconds|epoch|history|confusion|per_class|^classes$|^n_|^n$|^count$|^seed$|^quick$|validation|^lr$|batch"
-    r"|^snr|^lam(bda)?$|^tau$|^paper)",
-    re.I,
-)
-_SECTION_ORDER = ("classifier", "interpreter", "fidelity", "faithfulness", "ground_truth", "noise")
-_TAUS = (0.9, 0.7, 0.5, 0.3, 0.1)
-_ESC_PAPER = "ESC-50, 5-fold CV (paper)"
-_SONYC_PAPER = "SONYC-UST v2, official test split (paper)"
-
-
-def _numbers(value, path=(), depth=0):
-    """(path, number) for every numeric leaf of nested dicts, skipping lists and bookkeeping keys."""
-    if isinstance(value, bool) or depth > 4:
-        return
-    if isinstance(value, (int, float)):
-        if math.isfinite(value):
-            yield path, value
-        return
-    if isinstance(value, dict):
-        for k, v in value.items():
-            if not _BOOKKEEPING.search(str(k)):
-                yield from _numbers(v, (*path, str(k)), depth + 1)
-
-
-def _head(parts: list[str]) -> str | None:
-    for p in parts:
-        q = p.lower().replace("_", "-").replace(" ", "-")
-        if "attention" in q:
-            return "L2I attention"
-        if q in ("max", "max-pool", "maxpool", "max-pooling") or q.startswith("max-pool"):
-            return "L2I max-pool"
-    return None
-
-
-def _tau(parts: list[str]) -> float | None:
-    for p in parts:
-        m = re.fullmatch(r"(?:tau)?[=_ -]?(0?\.\d+)", p.strip().lower())
-        if m and float(m.group(1)) in _TAUS:
-            return float(m.group(1))
-    return None
-
-
-def _paper_reference(section: str, path: tuple, content: dict) -> tuple[float, str, bool] | None:
-    """The paper's number for one of ours: ``(value, its data / protocol, value is in %)`` or None."""
-    parts = [str(p) for p in path]
-    low = [p.lower() for p in parts]
-    leaf = low[-1] if low else ""
-    if any("random" in p or "baseline" in p for p in low):
-        return None
-    if section == "classifier":
-        if leaf == "accuracy":
-            return 100 * PAPER["classifier"]["esc50_accuracy"], f"{_ESC_PAPER}, AudioSet-pretrained CNN", True
-        if leaf == "macro_auprc":
-            return PAPER["classifier"]["sonyc_macro_auprc"], f"{_SONYC_PAPER}, AudioSet-pretrained CNN", False
-        return None
-    head = _head(parts)
-    topk = re.fullmatch(r"(?:test[-_])?top[-_ ]?([135])(?:[-_].*)?", leaf)
-    if head and topk:
-        return PAPER["fidelity_esc50"][head][f"top{topk.group(1)}"], f"{_ESC_PAPER}, top-{topk.group(1)} fidelity", True
-    if head and leaf in ("macro_auprc", "micro_auprc", "max_f1"):
-        return PAPER["fidelity_sonyc"][head][leaf], f"{_SONYC_PAPER}, {leaf.replace('_', '-')}", False
-    if head and leaf == "test_fidelity":
-        metric = str(content.get("fidelity_metric", "")).lower()
-        if "top-1" in metric or "top1" in metric:
-            return PAPER["fidelity_esc50"][head]["top1"], f"{_ESC_PAPER}, top-1 fidelity", True
-        if "ap" in metric.split() or "auprc" in metric:
-            return (PAPER["fidelity_sonyc"][head]["macro_auprc"],
-                    f"{_SONYC_PAPER}, macro-AUPRC over 11 thresholds (ours may be average precision)", False)
-        return None
-    tau = _tau(parts)
-    if "faith" in section.lower() and tau is not None and not any("mean" in p for p in low):
-        return PAPER["faithfulness_esc50"][tau], f"ESC-50, attention Θ, median logit drop at τ = {tau} (paper)", False
-    return None
-
-
-def _fmt(value: float, percent: bool = False) -> str:
-    if percent:
-        return f"{value:.1f} %"
-    if isinstance(value, int):
-        return str(value)
-    return f"{value:.3g}" if abs(value) < 1 else f"{value:.1f}"
-
-
-def headline_rows(record: dict) -> list[dict]:
-    """Rows (section, metric, ours, paper, data / split / protocol) of one ``reports/<dataset>/results.json``.
-
-    Every numeric entry of every results section is a row, bookkeeping (timings, epochs, per-class
-    lists, thresholds) left out; unknown sections are shown too, with no paper number.
-    """
-    rows = []
-    dataset = str(record.get("dataset", "?"))
-    results = record.get("results") or {}
-    order = {name: i for i, name in enumerate(_SECTION_ORDER)}
-    for section in sorted(results, key=lambda name: order.get(name, len(order))):
-        content = results[section]
-        if not isinstance(content, dict):
-            continue
-        where = [str(content.get("data") or content.get("dataset") or dataset)]
-        where += [f"{content['split']} split"] if content.get("split") else []
-        where += [str(content["protocol"])] if content.get("protocol") else []
-        if content.get("quick") or record.get("quick"):
-            where.append("quick run on tiny data: not a result")
-        for path, value in list(_numbers(content))[:40]:
-            ref = _paper_reference(section, path, content)
-            percent = bool(ref and ref[2])  # the paper gives a percentage: show ours as one too
-            rows.append({
-                "dataset": dataset, "section": section, "metric": " · ".join(path),
-                "ours": _fmt(100 * value if percent and abs(value) <= 1 else value, percent),
-                "ours_where": "; ".join(where),
-                "paper": _fmt(ref[0], ref[2]) if ref else "",
-                "paper_where": ref[1] if ref else "",
-            })
-    return rows
-
-
-_INDEX_CSS = """
-body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 72em;
-       padding: 0 1em; color: #222; line-height: 1.45; }
-h1 { font-size: 1.6em; margin-bottom: .2em; } h2 { margin-top: 1.8em; border-bottom: 1px solid #ddd; }
-table { border-collapse: collapse; width: 100%; font-size: .92em; margin: .6em 0 1.2em; }
-th, td { border: 1px solid #ddd; padding: .3em .5em; text-align: left; vertical-align: top; }
-th { background: #f4f4f4; } td.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
-.muted { color: #666; font-size: .9em; } .failed { color: #b00020; font-weight: 600; }
-"""
-
-
-def _esc(x) -> str:
-    return _html.escape(str(x), quote=True)
-
-
-def write_index(reports_dir: str | Path = "reports") -> Path:
-    """Write ``reports/index.html``: every dataset's reports and headline numbers, self-contained."""
-    reports_dir = Path(reports_dir)
-    reports_dir.mkdir(parents=True, exist_ok=True)
-    parts = [
-        "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        "<title>l2i reports</title>", f"<style>{_INDEX_CSS}</style>", "</head>", "<body>",
-        "<h1>l2i reports</h1>",
-        '<p class="muted">Listen to Interpret (Parekh et al., NeurIPS 2022), reproduced with l2i. Each number '
-        "names its data, split and protocol; the paper's number is beside it when there is one. "
-        f"Written {_esc(_dt.datetime.now().astimezone().isoformat(timespec='seconds'))}.</p>",
-    ]
-    records = [(p.parent.name, _read_json(p)) for p in sorted(reports_dir.glob("*/results.json"))]
-    if not records:
-        parts.append("<p>No reports yet: run <code>l2i reproduce --dataset esc10</code>.</p>")
-    else:
-        full = [(n, r) for n, r in records if not r.get("quick")]
-        if full:
-            total = sum(steps_seconds(r) for _, r in full)
-            m = full[0][1].get("machine", {})
-            where = f' on {_esc(m.get("gpu") or m.get("cpu", "?"))}, {_esc(m.get("cores", "?"))} cores' if m else ""
-            parts.append(f'<p>Computing these reports ({", ".join(_esc(n) for n, _ in full)}) took '
-                         f'{_esc(_minutes(total))} of notebook time{where} (the sum of the steps below; '
-                         "<code>make reproduce</code> adds the installs).</p>")
-    for name, record in records:
-        quick = " · quick run (tiny data)" if record.get("quick") else ""
-        parts.append(f'<h2 id="{_esc(name)}">{_esc(name)}</h2>')
-        parts.append(f'<p class="muted">preset {_esc(record.get("preset", "?"))}{quick} · seed '
-                     f'{_esc(record.get("parameters", {}).get("seed", "?"))} · total '
-                     f'{_esc(_minutes(steps_seconds(record)))} of notebooks'
-                     + (f' · finished {_esc(record["finished_at"])}' if record.get("finished_at") else "")
-                     + "</p>")
-        if record.get("failed"):
-            parts.append(f'<p class="failed">Failed: {_esc(record["failed"].get("error", ""))}</p>')
-        parts.append("<ul>")
-        for step in record.get("steps", []):
-            html_name = step.get("html")
-            label = _esc(Path(step.get("notebook", "?")).stem)
-            timing = f'{_esc(step.get("seconds", "?"))} s'
-            status = f', {_esc(step["status"])}' if step.get("status") else ""
-            if html_name and (reports_dir / name / html_name).is_file():
-                href = _esc(f"{name}/{html_name}")
-                parts.append(f'<li><a href="{href}">{label}</a> <span class="muted">({timing}{status})</span></li>')
-            else:
-                parts.append(f'<li>{label} <span class="muted">(no HTML report)</span></li>')
-        parts.append("</ul>")
-        rows = headline_rows(record)
-        if not rows:
-            parts.append('<p class="muted">No headline numbers yet (the notebooks that measure them have not run).</p>')
-            continue
-        parts.append("<table><thead><tr><th>section</th><th>metric</th><th>ours</th><th>data / split / protocol"
-                     "</th><th>paper</th><th>paper's data / protocol</th></tr></thead><tbody>")
-        for r in rows:
-            parts.append(
-                f'<tr><td>{_esc(r["section"])}</td><td>{_esc(r["metric"])}</td><td class="num">{_esc(r["ours"])}</td>'
-                f'<td>{_esc(r["ours_where"])}</td><td class="num">{_esc(r["paper"]) or "–"}</td>'
-                f'<td>{_esc(r["paper_where"])}</td></tr>'
-            )
-        parts.append("</tbody></table>")
-    parts += ["</body>", "</html>", ""]
-    target = reports_dir / "index.html"
-    target.write_text("\n".join(parts), encoding="utf-8")
-    return target
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -572,10 +357,18 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--only", nargs="*", help="run only notebooks whose names start with these prefixes")
     idx = sub.add_parser("index", help="rewrite reports/index.html from reports/*/results.json")
     idx.add_argument("--reports-dir", default="reports")
+    rdm = sub.add_parser("readme", help="regenerate the README's results and 'Measured so far' tables")
+    rdm.add_argument("--readme", default="README.md")
+    rdm.add_argument("--reports-dir", default="reports")
+    rdm.add_argument("--benchmarks-dir", default="benchmarks/results")
     args = parser.parse_args(argv)
     try:
         if args.command == "index":
             print(write_index(args.reports_dir))
+            return 0
+        if args.command == "readme":
+            changed = write_readme(args.readme, args.reports_dir, args.benchmarks_dir)
+            print(f"{args.readme}: {'updated' if changed else 'unchanged'}")
             return 0
         reproduce(args.dataset, args.preset, quick=args.quick, seed=args.seed, data_dir=args.data_dir,
                   reports_dir=args.reports_dir, artifacts_dir=args.artifacts_dir, notebooks_dir=args.notebooks_dir,

@@ -1,20 +1,228 @@
-"""Results files that notebooks write and later notebooks and reports read.
+"""Results files that notebooks write and later notebooks and reports read, as typed sections.
 
 Each run keeps one ``results.json`` in its ``artifacts_dir``; every notebook updates its own section
-(``"classifier"``, ``"fidelity"``, ...), so the file always holds the latest number of each step,
-next to the data, split and protocol it was measured on.
+with :func:`update_results`, so the file always holds the latest number of each step, next to the
+data, split and protocol it was measured on. Notebooks pass plain dicts; each known section is
+checked against its dataclass here (a number where a number belongs) before it is written, and
+:func:`read_sections` turns a file back into those dataclasses, so that reports read fields, not
+string keys guessed with regular expressions.
+
+========================  =================================  ===============
+section                   written by                          dataclass
+========================  =================================  ===============
+``classifier``            notebook 02                         :class:`ClassifierSection`
+``interpreter``           notebook 03                         :class:`InterpreterSection`
+``fidelity``              notebook 04                         :class:`FidelitySection`
+``faithfulness_<head>``   notebook 05                         :class:`FaithfulnessSection`
+``corruptions_<head>``    notebook 06                         :class:`CorruptionsSection`
+========================  =================================  ===============
+
+Keys a dataclass does not know are kept (in ``extra``) and written unchanged.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from ._errors import ParameterError
 from .paper import PAPER
 
-__all__ = ["update_results", "read_results", "classifier_table", "readme_rows", "readme_markdown", "write_readme_table"]
+__all__ = [
+    "update_results", "read_results", "read_sections", "parse_section", "classifier_table", "fidelity_table",
+    "fidelity_summary", "FIDELITY_PAPER_DATA",
+    "Section", "ClassifierSection", "InterpreterHead", "InterpreterSection", "FidelityHead", "FidelitySection",
+    "FaithfulnessAtTau", "FaithfulnessSection", "CorruptionsSection",
+]
+
+
+def _number(name: str, v):
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ParameterError(f"results field {name}={v!r} must be a number")
+    return float(v) if math.isfinite(v) else None
+
+
+def _convert(cls, name: str, ftype: str, v):
+    """One field's value as its annotated type (numbers, str, bool, dicts of dataclasses)."""
+    if ftype in ("float | None", "float"):
+        return _number(name, v)
+    if ftype in ("int | None", "int"):
+        n = _number(name, v)
+        return None if n is None else int(n)
+    if ftype == "str":
+        return "" if v is None else str(v)
+    if ftype == "bool":
+        return bool(v)
+    if ftype == "list":
+        return list(v or [])
+    if ftype == "dict":
+        if not isinstance(v, dict):
+            raise ParameterError(f"results field {name} must be a dict, got {type(v).__name__}")
+        return dict(v)
+    sub = _NESTED.get(ftype)
+    if sub is not None:
+        if not isinstance(v, dict):
+            raise ParameterError(f"results field {name} must be a dict of {ftype[len('dict[str, '):-1]}")
+        return {str(k): sub.from_dict(x, name=f"{name}.{k}") for k, x in v.items()}
+    raise TypeError(f"{cls.__name__}.{name}: unsupported field type {ftype}")  # pragma: no cover
+
+
+@dataclass
+class _Typed:
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, values: dict, *, name: str = ""):
+        """Known keys as typed fields (a wrong type raises :class:`ParameterError`), the rest in ``extra``."""
+        if not isinstance(values, dict):
+            raise ParameterError(f"results section {name or cls.__name__} must be a dict, got {type(values).__name__}")
+        known = {f.name: f.type for f in dataclasses.fields(cls) if f.name != "extra"}
+        kwargs = {k: _convert(cls, k, known[k], v) for k, v in values.items() if k in known}
+        return cls(**kwargs, extra={k: v for k, v in values.items() if k not in known})
+
+
+@dataclass
+class Section(_Typed):
+    """Fields every section may carry: where the numbers were measured."""
+
+    split: str = ""
+    protocol: str = ""
+    quick: bool = False
+    n_clips: int | None = None
+
+
+@dataclass
+class ClassifierSection(Section):
+    """Notebook 02: the classifier f on the test split. ``accuracy`` (multi-class, a fraction) or
+    ``macro_auprc`` / ``micro_auprc`` (multi-label: scikit-learn's average precision against the labels)."""
+
+    accuracy: float | None = None
+    macro_auprc: float | None = None
+    micro_auprc: float | None = None
+    micro_f1: float | None = None
+    best_epoch: int | None = None
+    train_seconds: float | None = None
+    preset: str = ""
+
+
+@dataclass
+class InterpreterHead(_Typed):
+    """One Θ head of notebook 03: the paper's fidelity on test and what selected its checkpoint."""
+
+    fidelity: dict = field(default_factory=dict)
+    selection_metric: str = ""
+    validation_selection_score: float | None = None
+    relative_error: float | None = None
+    best_epoch: int | None = None
+    train_seconds: float | None = None
+    seconds_per_epoch: float | None = None
+
+
+@dataclass
+class InterpreterSection(Section):
+    """Notebook 03: both heads, and the reconstruction error of NMF with W fixed."""
+
+    heads: dict[str, InterpreterHead] = field(default_factory=dict)
+    nmf_relative_error: float | None = None
+
+
+@dataclass
+class FidelityHead(_Typed):
+    """One Θ head of notebook 04 (:func:`l2i_core.metrics.paper_fidelity`): top-k in % or the
+    11-threshold multi-label scores. ``micro_over`` says which classes ``micro_auprc`` / ``max_f1``
+    sum over ("all": the official code); runs that do not record it summed over predicted classes."""
+
+    top1: float | None = None
+    top3: float | None = None
+    top5: float | None = None
+    macro_auprc: float | None = None
+    micro_auprc: float | None = None
+    max_f1: float | None = None
+    micro_over: str = ""
+    micro_auprc_predicted_only: float | None = None
+    max_f1_predicted_only: float | None = None
+    ap_macro: float | None = None
+    ap_micro: float | None = None
+    excluded_classes: list = field(default_factory=list)
+
+
+@dataclass
+class FidelitySection(Section):
+    heads: dict[str, FidelityHead] = field(default_factory=dict)
+
+
+@dataclass
+class FaithfulnessAtTau(_Typed):
+    """Notebook 05 at one τ: medians over the test clips (logit drops unless named otherwise)."""
+
+    median_logit_drop: float | None = None
+    median_prob_drop: float | None = None
+    random: float | None = None
+    random_active: float | None = None
+    beats_random_pct: float | None = None
+    beats_random_active_pct: float | None = None
+    components_median: float | None = None
+
+
+@dataclass
+class FaithfulnessSection(Section):
+    head: str = ""
+    ff: dict[str, FaithfulnessAtTau] = field(default_factory=dict)
+    deletion_area: float | None = None
+    insertion_area: float | None = None
+    random_deletion_area: float | None = None
+    random_insertion_area: float | None = None
+    mask_in: dict = field(default_factory=dict)
+
+
+@dataclass
+class CorruptionsSection(Section):
+    """Notebook 06: 0 dB noise, two-clip mixtures and (urbanmix) scenes, each a dict of summaries."""
+
+    head: str = ""
+    noise: dict = field(default_factory=dict)
+    mixtures: dict = field(default_factory=dict)
+    scenes: dict = field(default_factory=dict)
+
+
+_NESTED = {
+    "dict[str, InterpreterHead]": InterpreterHead,
+    "dict[str, FidelityHead]": FidelityHead,
+    "dict[str, FaithfulnessAtTau]": FaithfulnessAtTau,
+}
+
+
+def _section_type(name: str):
+    fixed = {"classifier": ClassifierSection, "interpreter": InterpreterSection, "fidelity": FidelitySection}
+    if name in fixed:
+        return fixed[name]
+    if name.startswith("faithfulness_"):
+        return FaithfulnessSection
+    if name.startswith("corruptions_"):
+        return CorruptionsSection
+    return None
+
+
+def parse_section(name: str, values: dict) -> Section | None:
+    """The dataclass of section ``name`` (None for a section l2i does not know)."""
+    cls = _section_type(name)
+    return cls.from_dict(values, name=name) if cls else None
+
+
+def read_sections(results: dict) -> dict[str, Section]:
+    """Every known section of a results dict (an artifacts ``results.json`` or a report's ``"results"``)."""
+    out = {}
+    for name, values in (results or {}).items():
+        if isinstance(values, dict) and _section_type(name):
+            out[name] = parse_section(name, values)
+    return out
 
 
 def read_results(path: str | Path) -> dict:
@@ -24,7 +232,15 @@ def read_results(path: str | Path) -> dict:
 
 
 def update_results(path: str | Path, section: str, values: dict) -> dict:
-    """Replace one section of the results JSON at ``path`` and return the whole content."""
+    """Check ``values`` against the section's dataclass, replace that section of the results JSON at
+    ``path`` and return the whole content.
+
+    Raises
+    ------
+    ParameterError
+        If a known field has the wrong type (a string where a number belongs, ...).
+    """
+    parse_section(section, values)
     path = Path(path)
     data = read_results(path)
     data[section] = values
@@ -38,9 +254,9 @@ def classifier_table(dataset: str, scores: dict, protocol: str, *, multilabel: b
     if multilabel:
         rows = [
             {"model": "l2i classifier (ours, from scratch)", "data": dataset, "protocol": protocol + "; test split",
-             "metric": "macro-AUPRC", "value": round(scores["macro_auprc"], 3)},
+             "metric": "macro average precision (scikit-learn)", "value": round(scores["macro_auprc"], 3)},
             {"model": "L2I paper: Kumar et al. CNN, AudioSet-pretrained", "data": "SONYC-UST v2",
-             "protocol": "official test split", "metric": "macro-AUPRC",
+             "protocol": "official test split", "metric": "macro-AUPRC (the paper's evaluation)",
              "value": PAPER["classifier"]["sonyc_macro_auprc"]},
         ]
     else:
@@ -56,99 +272,22 @@ def classifier_table(dataset: str, scores: dict, protocol: str, *, multilabel: b
     return pd.DataFrame(rows)
 
 
-# -- the README's table, generated from reports/*/results.json ---------------------------------------
-README_START = "<!-- results:start (generated from reports/*/results.json by l2i_core.results.write_readme_table) -->"
-README_END = "<!-- results:end -->"
+#: The data and protocol of the paper's fidelity tables, by ``multilabel``.
+FIDELITY_PAPER_DATA = {False: "ESC-50, 5-fold cross-validation (50 classes)",
+                       True: "SONYC-UST v2 test split (8 coarse classes)"}
+_FIDELITY_KEYS = [f.name for f in dataclasses.fields(FidelityHead) if f.name != "extra"]
 
 
-def _fmt(v, digits: int = 3) -> str:
-    if v is None:
-        return "–"
-    if isinstance(v, float):
-        return f"{v:.{digits}f}".rstrip("0").rstrip(".") if abs(v) < 1e4 else f"{v:.3g}"
-    return str(v)
+def fidelity_summary(scores: dict) -> dict:
+    """The ``heads`` of the ``fidelity`` section: per head, the fields of :class:`FidelityHead` found in
+    :func:`l2i_core.metrics.paper_fidelity`'s result (curves and per-threshold arrays left out)."""
+    return {head: {k: s[k] for k in _FIDELITY_KEYS if k in s} for head, s in scores.items()}
 
 
-def readme_rows(results: dict) -> list[dict]:
-    """The README's chosen headline rows (metric, ours, paper, data) of one ``reports/<dataset>/results.json``."""
-    ds = results.get("dataset", "?")
-    sec = results.get("results", {}) or {}
-    rows: list[dict] = []
-    clf = sec.get("classifier") or {}
-    if "accuracy" in clf:
-        rows.append({"metric": "classifier accuracy (%)", "ours": 100 * clf["accuracy"],
-                     "paper": 100 * PAPER["classifier"]["esc50_accuracy"], "paper data": "ESC-50, 5-fold CV"})
-    elif "macro_auprc" in clf:
-        rows.append({"metric": "classifier macro-AUPRC", "ours": clf["macro_auprc"],
-                     "paper": PAPER["classifier"]["sonyc_macro_auprc"], "paper data": "SONYC-UST test"})
-    fid = (sec.get("fidelity") or {}).get("heads", {})
-    for head, paper_head in (("attention", "L2I attention"), ("max", "L2I max-pool")):
-        s = fid.get(head) or {}
-        if "top1" in s:
-            for k in ("top1", "top3", "top5"):
-                if k in s:
-                    rows.append({"metric": f"{head} Θ {k} fidelity (%)", "ours": s[k],
-                                 "paper": PAPER["fidelity_esc50"][paper_head][k], "paper data": "ESC-50, 5-fold CV"})
-        elif "macro_auprc" in s:
-            for k in ("macro_auprc", "micro_auprc", "max_f1"):
-                rows.append({"metric": f"{head} Θ fidelity {k.replace('_', '-')}", "ours": s[k],
-                             "paper": PAPER["fidelity_sonyc"][paper_head][k], "paper data": "SONYC-UST test"})
-    ff = (sec.get("faithfulness_attention") or {}).get("ff", {})
-    for tau in ("0.5", "0.3", "0.1"):
-        if tau in ff:
-            r = ff[tau]
-            rows.append({"metric": f"attention FF median logit drop, τ = {tau} (random active comps.)",
-                         "ours": f"{_fmt(r['median_logit_drop'])} ({_fmt(r['random_active'], 4)})",
-                         "paper": PAPER["faithfulness_esc50"].get(float(tau)), "paper data": "ESC-50 (random < 1e-4)"})
-    cor = sec.get("corruptions_attention") or {}
-    mx = cor.get("mixtures") or {}
-    if mx:
-        bm = mx.get("by_method", {})
-        rows.append({"metric": "mixtures x1 + x2: L2I closer to x1 than random comps. (SI-SDR, % of pairs)",
-                     "ours": mx.get("l2i_beats_random_si_sdr_pct"), "paper": None, "paper data": "not in the paper"})
-        if "L2I" in bm:
-            rows.append({"metric": "mixtures: SI-SDR vs true stem, median dB (random / oracle IRM)",
-                         "ours": f"{_fmt(bm['L2I']['si_sdr_median'], 1)} ({_fmt(bm.get('random', {}).get('si_sdr_median'), 1)}"
-                                 f" / {_fmt(bm.get('oracle IRM', {}).get('si_sdr_median'), 1)})",
-                         "paper": None, "paper data": "not in the paper"})
-    sc = (cor.get("scenes") or {}).get("by_method", {})
-    if "L2I" in sc:
-        rows.append({"metric": "scenes: SI-SDR vs class stem, median dB (random / oracle IRM)",
-                     "ours": f"{_fmt(sc['L2I']['si_sdr_median'], 1)} ({_fmt(sc.get('random', {}).get('si_sdr_median'), 1)}"
-                             f" / {_fmt(sc.get('oracle IRM', {}).get('si_sdr_median'), 1)})",
-                     "paper": None, "paper data": "not in the paper"})
-    steps = [st for st in results.get("steps", []) if isinstance(st, dict)]
-    if steps and all(isinstance(st.get("seconds"), (int, float)) for st in steps):
-        from .pipeline import steps_seconds
-
-        rows.append({"metric": f"notebooks {len(steps)}: sum of step times (min, 2-core CPU)",
-                     "ours": steps_seconds(results) / 60, "paper": None, "paper data": ""})
-    for r in rows:
-        r["dataset"] = ds
-        r["protocol"] = (sec.get("classifier") or {}).get("protocol", "")
-    return rows
-
-
-def readme_markdown(reports_dir: str | Path = "reports") -> str:
-    """The README's results table: our headline numbers beside the paper's, per dataset."""
-    lines = ["| data (test split) | metric | ours | paper | paper's data |", "|---|---|---|---|---|"]
-    for path in sorted(Path(reports_dir).glob("*/results.json")):
-        res = json.loads(path.read_text())
-        if res.get("quick"):
-            continue
-        for r in readme_rows(res):
-            lines.append(f"| {r['dataset']} | {r['metric']} | {_fmt(r['ours'])} | {_fmt(r['paper'])} | {r['paper data']} |")
-    return "\n".join(lines)
-
-
-def write_readme_table(readme: str | Path = "README.md", reports_dir: str | Path = "reports") -> bool:
-    """Replace the block between the results markers of ``readme``; True when it changed."""
-    readme = Path(readme)
-    text = readme.read_text()
-    if README_START not in text or README_END not in text:
-        raise ValueError(f"{readme}: no results markers; add {README_START!r} and {README_END!r}")
-    head, rest = text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
-    new = head + README_START + "\n" + readme_markdown(reports_dir) + "\n" + README_END + tail
-    readme.write_text(new)
-    return new != text
+def fidelity_table(scores: dict, *, multilabel: bool) -> pd.DataFrame:
+    """Ours (one row per head) beside the paper's fidelity table (L2I heads, FLINT, VIBI)."""
+    cols = (["macro_auprc", "micro_auprc", "max_f1", "micro_auprc_predicted_only", "max_f1_predicted_only", "ap_macro"]
+            if multilabel else ["top1", "top3", "top5"])
+    ours = {f"L2I {h} (ours)": {c: s.get(c) for c in cols} for h, s in scores.items()}
+    paper = {f"{k} (paper)": v for k, v in PAPER["fidelity_sonyc" if multilabel else "fidelity_esc50"].items()}
+    return pd.DataFrame({**ours, **paper}).T

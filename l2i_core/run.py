@@ -35,7 +35,8 @@ QUICK_SIZES: dict = {
     "atom_examples": 3,  # atoms played in notebook 01
     "atom_max_clips": 6,
     "activation_plots": 2,  # test clips whose activations notebook 03 plots
-    "stem_examples": 1,  # urbanmix scenes whose stems notebook 00 plays
+    "stem_examples": 1,
+    "spectrogram_examples": 4,  # clips whose spectrograms notebook 00 draws  # urbanmix scenes whose stems notebook 00 plays
     "curve_steps": 3,  # deletion / insertion steps
     "mixture_pairs": 6,  # random mixture pairs of notebook 06
     "mixtures_per_kind": 2,  # pairs of each of the paper's kinds

@@ -7,12 +7,34 @@ notebooks print, so a reader always knows where a number comes from.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
-from .dictionary import Dictionary, learn_dictionary, load_dictionary, save_dictionary
+import numpy as np
 
-__all__ = ["ensure_dictionary", "ensure_classifier", "ensure_interpreter", "train_interpreter_step",
+from ._errors import ParameterError
+from .cache import build_cache
+from .checkpoints import load_classifier
+from .dictionary import Dictionary, learn_dictionary, load_dictionary, save_dictionary
+from .explain import L2IExplainer
+from .losses import LossWeights
+from .metrics import paper_fidelity
+from .training import (
+    InterpreterConfig,
+    InterpreterResult,
+    TrainResult,
+    default_train_config,
+    evaluate_classifier,
+    interpreter_outputs,
+    predict_logits,
+    train_classifier,
+    train_interpreter,
+)
+
+__all__ = ["ensure_dictionary", "learn_dictionary_step", "ensure_classifier", "train_classifier_step",
+           "score_classifier_step", "ensure_interpreter", "train_interpreter_step", "nmf_relative_error",
+           "interpreter_test_summary",
            "default_interpreter_epochs"]
 
 
@@ -27,29 +49,70 @@ def _trained_for(meta: dict, cfg, dataset) -> bool:
 
 
 def ensure_dictionary(cfg, dataset, *, n_components: int = 100, sparsity: float = 0.8, max_iter: int = 200,
-                      progress: bool = True) -> tuple[Dictionary, str]:
-    """The dictionary of ``cfg.artifacts_dir`` if it matches dataset, preset and size; else learn it."""
-    path = Path(cfg.artifacts_dir) / "dictionary.npy"
+                      progress: bool = True, path=None, sr: int | None = None) -> tuple[Dictionary, str]:
+    """The dictionary of ``cfg.artifacts_dir`` if it matches dataset, preset and size; else learn it there.
+
+    ``path`` (with ``sr`` when it has no sidecar): a dictionary brought by the user, checked against
+    ``cfg.preset`` and used as it is. A ``dictionary.npy`` in ``cfg.artifacts_dir`` that
+    :func:`learn_dictionary_step` did not write (no sidecar, or one without the learning record) is
+    never overwritten: a clear error says to move it or pass it as ``path``.
+    """
+    if path is not None:
+        d = load_dictionary(path, preset=cfg.preset, sr=sr)
+        return d, f"using the dictionary given: {path} ({d.n_components} atoms, {d.meta['sr']} Hz)"
+    target = Path(cfg.artifacts_dir) / "dictionary.npy"
     per_class = 10 if dataset.multilabel else None
-    if path.is_file():
-        d = load_dictionary(path)
-        m = d.meta
-        same = (m.get("dataset") == dataset.name and m.get("preset", {}).get("name") == cfg.preset.name
+    if target.is_file():
+        _refuse_foreign_dictionary(target)
+        try:
+            d = load_dictionary(target, preset=cfg.preset)
+        except ParameterError:  # learned here for another sample rate or grid: relearn below
+            d = None
+        m = d.meta if d is not None else {}
+        same = d is not None and (m.get("dataset") == dataset.name and m.get("preset", {}).get("name") == cfg.preset.name
                 and (m.get("mode") == "per_class" if per_class else m.get("n_components") == n_components))
         if same:
-            return d, f"reused the dictionary of notebook 01: {path} ({d.n_components} atoms, µ={m.get('sparsity')})"
+            return d, f"reused the dictionary of notebook 01: {target} ({d.n_components} atoms, µ={m.get('sparsity')})"
         why = "it was learned for other data or another size"
     else:
         why = "none was found"
-    d = learn_dictionary(dataset, cfg.preset, n_components=n_components, sparsity=sparsity, seed=cfg.seed,
-                         max_iter=min(max_iter, 30) if cfg.quick else max_iter, per_class=per_class,
-                         max_clips=16 if cfg.quick else None, progress=progress)
-    save_dictionary(d, path)
-    return d, f"learned a new dictionary ({why} in {path.parent}): {d.n_components} atoms in {d.meta['seconds']:.0f} s"
+    d = learn_dictionary_step(cfg, dataset, n_components=n_components, sparsity=sparsity, max_iter=max_iter,
+                              progress=progress)
+    return d, f"learned a new dictionary ({why} in {target.parent}): {d.n_components} atoms in {d.meta['seconds']:.0f} s"
+
+
+def _refuse_foreign_dictionary(path: Path) -> None:
+    """Raise unless ``path`` was written by :func:`learn_dictionary_step` (its sidecar records the learning)."""
+    side = path.with_suffix(".json")
+    meta = json.loads(side.read_text()) if side.is_file() else {}
+    if not ("mode" in meta and "l2i_version" in meta):
+        raise ParameterError(f"{path} was not learned here ({'no sidecar' if not side.is_file() else 'foreign sidecar'}); "
+                             "it is never overwritten: move it away, or pass it explicitly "
+                             "(ensure_dictionary(cfg, dataset, path=..., sr=...))")
+
+
+def learn_dictionary_step(cfg, dataset, *, n_components: int = 100, sparsity: float = 0.8, max_iter: int = 200,
+                          progress: bool = True) -> Dictionary:
+    """Learn the dictionary as notebook 01 does and save it as ``cfg.artifacts_dir / 'dictionary.npy'``.
+
+    Multi-label data follows the paper's SONYC-UST recipe (10 atoms per class); a quick run caps the
+    iterations and clips (``dictionary_max_iter``, ``dictionary_max_clips`` of
+    :data:`~l2i_core.run.QUICK_SIZES`). A file there that this step did not write is never overwritten.
+    """
+    target = Path(cfg.artifacts_dir) / "dictionary.npy"
+    if target.is_file():
+        _refuse_foreign_dictionary(target)
+    d = learn_dictionary(dataset, cfg.preset, n_components=int(n_components), sparsity=float(sparsity),
+                         seed=cfg.seed, max_iter=min(int(max_iter), cfg.size("dictionary_max_iter", int(max_iter))),
+                         per_class=10 if dataset.multilabel else None,
+                         max_clips=cfg.size("dictionary_max_clips", None), progress=progress)
+    save_dictionary(d, target, preset=cfg.preset)
+    return d
 
 
 def ensure_classifier(cfg, dataset, *, epochs: int | None = None, features: dict | None = None):
-    """The classifier of ``cfg.artifacts_dir`` if it matches dataset, preset and classes; else train it.
+    """The classifier of ``cfg.artifacts_dir`` if it matches dataset, preset and classes; else train it
+    with :func:`train_classifier_step`.
 
     Returns
     -------
@@ -57,8 +120,6 @@ def ensure_classifier(cfg, dataset, *, epochs: int | None = None, features: dict
     meta : dict
     message : str
     """
-    from .training import default_train_config, load_classifier, train_classifier
-
     path = Path(cfg.artifacts_dir) / "classifier.pt"
     if path.is_file():
         model, meta = load_classifier(path)
@@ -68,13 +129,38 @@ def ensure_classifier(cfg, dataset, *, epochs: int | None = None, features: dict
         why = "it was trained on other data or with another preset"
     else:
         why = "none was found"
-    train_cfg = default_train_config(dataset.multilabel, cfg.preset, seed=cfg.seed)
-    if epochs or cfg.quick:
-        train_cfg.epochs = 2 if cfg.quick else int(epochs)
-    res = train_classifier(dataset, cfg.preset, train_cfg, out_dir=cfg.artifacts_dir, features=features)
+    res = train_classifier_step(cfg, dataset, epochs=epochs, features=features)
     model, meta = load_classifier(path)
     return model, meta, (f"trained a new classifier ({why} in {path.parent}): validation {res.metric_name} "
                          f"{res.best_metric:.3f} at epoch {res.best_epoch}, {res.seconds:.0f} s")
+
+
+def train_classifier_step(cfg, dataset, *, epochs: int | None = None, features: dict | None = None,
+                          **overrides) -> TrainResult:
+    """Train the classifier as notebook 02 does and save it in ``cfg.artifacts_dir``.
+
+    The recipe is :func:`~l2i_core.training.default_train_config` for the data and preset, with
+    ``cfg.seed`` and ``overrides`` (``lr``, ``batch_size``, ...); ``epochs`` (0 or None: the
+    recipe's) becomes ``classifier_epochs`` of :data:`~l2i_core.run.QUICK_SIZES` in a quick run.
+    """
+    train_cfg = default_train_config(dataset.multilabel, cfg.preset, seed=cfg.seed, **overrides)
+    train_cfg = dataclasses.replace(train_cfg, epochs=cfg.size("classifier_epochs", int(epochs or train_cfg.epochs)))
+    return train_classifier(dataset, cfg.preset, train_cfg, out_dir=cfg.artifacts_dir, features=features)
+
+
+def score_classifier_step(cfg, dataset, result: TrainResult, test_features) -> dict:
+    """Notebook 02's test scores: :func:`~l2i_core.training.evaluate_classifier` on the test split,
+    with the protocol, the selection on validation and the run beside them (``results.json``'s
+    ``classifier`` section). ``scores["logits"]`` holds the test logits for plots (pop it before saving)."""
+    test = dataset.split("test")
+    labels = test.label_matrix() if dataset.multilabel else test.targets()
+    logits = predict_logits(result.model, test_features)
+    scores = evaluate_classifier(logits, labels, multilabel=dataset.multilabel, classes=dataset.classes,
+                                 thresholds=result.thresholds)
+    scores.update(protocol=dataset.protocol, split="test", best_epoch=result.best_epoch,
+                  validation_metric={result.metric_name: result.best_metric}, train_seconds=result.seconds,
+                  preset=cfg.preset.name, quick=cfg.quick)
+    return {**scores, "logits": logits}
 
 
 def ensure_interpreter(cfg, dataset, pooling: str = "attention", *, epochs: int | None = None, progress: bool = True):
@@ -87,46 +173,65 @@ def ensure_interpreter(cfg, dataset, pooling: str = "attention", *, epochs: int 
         Classifier + interpreter, ready to interpret clips.
     message : str
     """
-    from .explain import L2IExplainer
-
     d = Path(cfg.artifacts_dir)
     side = d / f"interpreter_{pooling}.json"
     why = "none was found"
     if side.is_file() and (d / "classifier.pt").is_file():
         m = json.loads(side.read_text())
-        if _trained_for(m, cfg, dataset):
+        if _trained_for(m, cfg, dataset) and "best_selection_score" in m:
             ex = L2IExplainer.from_artifacts(d, pooling)
             return ex, (f"reused the {pooling} interpreter of notebook 03: {d / f'interpreter_{pooling}.pt'} "
-                        f"(epoch {m['best_epoch']}, validation fidelity {m['best_validation_fidelity']:.3f})")
-        why = "it was trained on other data or with another preset"
-    from .cache import build_cache
-
+                        f"(epoch {m['best_epoch']}, validation {m['selection_metric']} {m['best_selection_score']:.3f})")
+        why = ("it was written by an older l2i" if _trained_for(m, cfg, dataset)
+               else "it was trained on other data or with another preset")
     dictionary, _ = ensure_dictionary(cfg, dataset, progress=progress)
     classifier, clf_meta, _ = ensure_classifier(cfg, dataset)
     caches = {s: build_cache(classifier, dataset.split(s), cfg.preset, progress=progress) for s in ("train", "validation")}
     res = train_interpreter_step(cfg, dataset, pooling, dictionary, caches, clf_meta, epochs=epochs, progress=progress)
     ex = L2IExplainer.from_artifacts(d, pooling)
-    return ex, (f"trained a new {pooling} interpreter ({why} in {d}): {len(res['history'])} epochs, validation "
-                f"fidelity {res['best_fidelity']:.3f} at epoch {res['best_epoch']}")
+    return ex, (f"trained a new {pooling} interpreter ({why} in {d}): {len(res.history)} epochs, validation "
+                f"{res.selection_metric} {res.best_selection_score:.3f} at epoch {res.best_epoch}")
 
 
 def train_interpreter_step(cfg, dataset, pooling: str, dictionary, caches: dict, clf_meta: dict, *,
-                           epochs: int | None = None, **config) -> dict:
+                           epochs: int | None = None, **config) -> InterpreterResult:
     """Train one Θ head as notebook 03 does, and save it in ``cfg.artifacts_dir`` with the sidecar
     :func:`ensure_interpreter` checks.
 
-    ``epochs``: 2 in quick runs; else ``epochs`` or :func:`default_interpreter_epochs` when it is 0
-    or None. ``config`` goes to :class:`~l2i_core.training.InterpreterConfig` (``lr``,
-    ``batch_size``, ``reconstruction``, ``sparsity``, ``progress``, ...). Returns
-    :func:`~l2i_core.training.train_interpreter`'s dict.
+    ``epochs`` (0 or None: :func:`default_interpreter_epochs`) becomes ``interpreter_epochs`` of
+    :data:`~l2i_core.run.QUICK_SIZES` in a quick run. ``config`` goes to
+    :class:`~l2i_core.training.InterpreterConfig` (``lr``, ``batch_size``, ``progress``, ...); the
+    names of :class:`~l2i_core.losses.LossWeights` among them (``reconstruction``, ``sparsity``, ...)
+    go to its ``weights``.
     """
-    from .training import InterpreterConfig, train_interpreter
-
-    n_epochs = 2 if cfg.quick else int(epochs or default_interpreter_epochs(dataset.multilabel))
-    icfg = InterpreterConfig(pooling=pooling, epochs=n_epochs, seed=cfg.seed, **config)
+    weight_names = {f.name for f in dataclasses.fields(LossWeights)}
+    weights = config.pop("weights", None) or LossWeights(**{k: config.pop(k) for k in list(config)
+                                                            if k in weight_names})
+    n_epochs = cfg.size("interpreter_epochs", int(epochs or default_interpreter_epochs(dataset.multilabel)))
+    icfg = InterpreterConfig(pooling=pooling, epochs=n_epochs, seed=cfg.seed, weights=weights, **config)
     return train_interpreter(caches["train"], caches["validation"], dictionary.W, n_classes=len(dataset.classes),
                              multilabel=dataset.multilabel, config=icfg, f_thresholds=clf_meta.get("thresholds"),
                              out_dir=cfg.artifacts_dir, meta=_artifact_meta(cfg, dataset))
+
+
+def nmf_relative_error(dictionary, cache, *, max_iter: int = 100) -> float:
+    """‖W H − V‖ / ‖V‖ over a cache with H solved by NMF, W fixed: the best Ψ can reconstruct."""
+    V = cache.V.numpy()
+    num = sum(float(((dictionary.W @ dictionary.transform(v, max_iter=max_iter) - v) ** 2).sum()) for v in V)
+    return float(np.sqrt(num / float((V**2).sum())))
+
+
+def interpreter_test_summary(dataset, result: InterpreterResult, test_cache, clf_meta: dict) -> dict:
+    """One head's test row of notebook 03: the paper's fidelity (:func:`~l2i_core.metrics.paper_fidelity`,
+    its scalar scores) beside the selection score on validation, reconstruction error and timings."""
+    out = interpreter_outputs(result.interpreter, test_cache)
+    fid = paper_fidelity(out["logits"], test_cache.logits, multilabel=dataset.multilabel,
+                         f_thresholds=clf_meta.get("thresholds"), classes=dataset.classes)
+    keys = ("macro_auprc", "micro_auprc", "max_f1") if dataset.multilabel else ("top1", "top3", "top5")
+    return {"fidelity": {k: float(fid[k]) for k in keys if k in fid}, "selection_metric": result.selection_metric,
+            "validation_selection_score": result.best_selection_score, "relative_error": out["relative_error"],
+            "best_epoch": result.best_epoch, "train_seconds": result.seconds,
+            "seconds_per_epoch": result.seconds / max(1, len(result.history))}
 
 
 def default_interpreter_epochs(multilabel: bool) -> int:

@@ -1,4 +1,4 @@
-"""Training the classifier f from scratch, with model selection on the validation split only.
+"""Training recipes over :class:`~l2i_core.engine.Engine`: the classifier f, and the interpreter Ψ, Θ.
 
 * Log-mel features of every clip are computed once (:func:`compute_features`) and kept in memory.
 * Adam with a warm-up + cosine learning-rate schedule, and an exponential moving average (EMA) of
@@ -8,16 +8,19 @@
 * Light augmentation behind flags: mixup, SpecAugment masks, circular time shift, gain.
 * The best epoch is chosen by the validation metric (accuracy, or macro AUPRC for multi-label);
   the test split is never looked at here.
-* Multi-label decision thresholds are chosen per class on validation by F1, as the paper does.
-* Checkpoints are state dicts (``torch.save``) loaded with ``weights_only=True``; the preset,
-  class names, architecture and thresholds sit beside them in a JSON file.
+* Multi-label decision thresholds are chosen per class on validation by F1, as the paper does;
+  f's decisions are ``sigmoid(f) > threshold`` (strictly, as the official code compares).
+* The interpreter is selected by :func:`selection_score` on validation (:data:`SELECTION_METRICS`
+  names it): top-1 agreement with f, or macro average precision against f's decisions. The paper's
+  fidelity is :func:`l2i_core.metrics.paper_fidelity`, reported on the test split.
+* The loop itself (resume, EMA, best-on-validation, the resume state, tqdm, bfloat16 autocast) is
+  :mod:`l2i_core.engine`; checkpoints are written and read by :mod:`l2i_core.checkpoints`.
 * Every random draw comes from the seed: two CPU runs with the same seed give the same weights.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -29,10 +32,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._errors import ParameterError
+from ._utils import batch_starts, module_device, resolve_device
 from ._version import __version__
 from .audio import FrontEnd
+from .checkpoints import save_classifier, save_interpreter
 from .classifier import ARCHITECTURES, ArchConfig, AudioCNN
 from .config import Preset, get_preset
+from .engine import Engine, autocast_context, seeded_generator
+from .interpreter import L2IInterpreter
+from .losses import LossWeights, l2i_loss, target_loss
+from .metrics import classifier_decisions, topk_fidelity
 
 __all__ = [
     "TrainConfig",
@@ -43,13 +52,12 @@ __all__ = [
     "evaluate_classifier",
     "predict_logits",
     "choose_thresholds",
-    "save_classifier",
-    "load_classifier",
     "InterpreterConfig",
+    "InterpreterResult",
     "train_interpreter",
-    "load_interpreter",
     "interpreter_outputs",
-    "fidelity_score",
+    "selection_score",
+    "SELECTION_METRICS",
 ]
 
 
@@ -118,70 +126,11 @@ class TrainResult:
     seconds: float
     meta: dict = field(default_factory=dict)
 
-
-class EMA:
-    """Exponential moving average of a model's weights, with the usual warm-up of the decay.
-
-    After optimiser step n the average moves with decay ``min(decay, (1 + n) / (10 + n))``, so that
-    early on it follows the model instead of remembering the random initialisation. Batch-norm
-    statistics are averaged like the weights.
-    """
-
-    def __init__(self, model: nn.Module, decay: float):
-        import copy
-
-        self.module = copy.deepcopy(model).eval()
-        for q in self.module.parameters():
-            q.requires_grad_(False)
-        self.decay = float(decay)
-        self.n_updates = 0
-
-    @torch.no_grad()
-    def update_parameters(self, model: nn.Module) -> None:
-        d = min(self.decay, (1 + self.n_updates) / (10 + self.n_updates))
-        for e, m in zip(self.module.state_dict().values(), model.state_dict().values()):
-            if e.dtype.is_floating_point:
-                e.mul_(d).add_(m.detach(), alpha=1 - d)
-            else:
-                e.copy_(m)
-        self.n_updates += 1
-
-    def state_dict(self) -> dict:
-        return {"module": self.module.state_dict(), "n_updates": torch.tensor(self.n_updates)}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.module.load_state_dict(state["module"])
-        self.n_updates = int(state["n_updates"])
-
-
-def _device(name: str | None) -> torch.device:
-    return torch.device(name if name else ("cuda" if torch.cuda.is_available() else "cpu"))
-
-
-def native_bf16(device: str | torch.device) -> bool:
-    """Whether ``device`` computes bfloat16 convolutions natively: any CUDA GPU, or a CPU that
-    oneDNN reports as bf16-capable (AVX512-BF16 or AMX). Elsewhere bf16 is emulated and slower."""
-    dev = torch.device(device)
-    if dev.type == "cuda":
-        return True
-    if dev.type != "cpu" or not torch.backends.mkldnn.is_available():
-        return False
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):  # older or unusual builds: stay in float32
-        return False
-
-
-def autocast_context(device: str | torch.device, enabled: bool = True):
-    """bfloat16 mixed precision for the forward pass where the hardware has it, else a no-op.
-
-    Weights, optimiser state, losses and everything saved stay float32; only the convolutions
-    and matrix products of the forward (and so of the backward) run in bfloat16. On a 2-core
-    AVX512-BF16 CPU this halves the classifier's training time; the selected checkpoint is still
-    chosen and scored in float32 (:func:`predict_logits` runs without autocast).
-    """
-    dev = torch.device(device)
-    return torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bool(enabled) and native_bf16(dev))
+    def sidecar(self) -> dict:
+        """The ``classifier.json`` written beside the weights: ``meta`` and what training selected."""
+        return {**self.meta, "best_epoch": self.best_epoch, "best_validation_metric": self.best_metric,
+                "metric": self.metric_name, "thresholds": self.thresholds, "history": self.history,
+                "train_seconds": self.seconds}
 
 
 @torch.no_grad()
@@ -189,15 +138,10 @@ def compute_features(dataset, preset: str | Preset = "cpu", *, batch_size: int =
                      progress: bool = True) -> torch.Tensor:
     """Log-mel features of every clip of ``dataset``: ``(n_clips, n_mels, n_frames)`` float32 on the CPU."""
     p = get_preset(preset)
-    dev = _device(device)
+    dev = resolve_device(device)
     fe = FrontEnd(p).to(dev)
     out = []
-    starts = range(0, len(dataset), batch_size)
-    if progress:
-        from tqdm.auto import tqdm
-
-        starts = tqdm(starts, desc=f"log-mel {dataset.name}", unit="batch", leave=False)
-    for s in starts:
+    for s in batch_starts(len(dataset), batch_size, progress=progress, desc=f"log-mel {dataset.name}"):
         x = torch.from_numpy(dataset.load_batch(range(s, min(s + batch_size, len(dataset))), p)).to(dev)
         out.append(fe.logmel(x).cpu())
     return torch.cat(out) if out else torch.zeros(0, p.n_mels, p.n_frames(dataset.duration))
@@ -205,6 +149,11 @@ def compute_features(dataset, preset: str | Preset = "cpu", *, batch_size: int =
 
 def _targets(dataset) -> torch.Tensor:
     return torch.from_numpy(dataset.label_matrix() if dataset.multilabel else dataset.targets())
+
+
+def _soft(y: torch.Tensor, multilabel: bool, n_classes: int) -> torch.Tensor:
+    """Targets as probabilities: the label matrix (multi-label) or one-hot rows (multi-class)."""
+    return y.float() if multilabel else F.one_hot(y, n_classes).float()
 
 
 def _augment(x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, g: torch.Generator, multilabel: bool, n_classes: int):
@@ -228,7 +177,7 @@ def _augment(x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, g: torch.Genera
             fmask = (mm[None] >= f0[:, None]) & (mm[None] < (f0 + f)[:, None])  # (B, M)
             mask = tmask[:, None, :] | fmask[:, :, None]
             x = torch.where(mask, floor, x)
-    soft = y.float() if multilabel else F.one_hot(y, n_classes).float()
+    soft = _soft(y, multilabel, n_classes)
     if cfg.mixup_alpha > 0:
         lam = float(np.random.default_rng(int(torch.randint(0, 2**31 - 1, (1,), generator=g))).beta(
             cfg.mixup_alpha, cfg.mixup_alpha))
@@ -238,26 +187,25 @@ def _augment(x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, g: torch.Genera
     return x, soft
 
 
-def _loss(logits: torch.Tensor, soft: torch.Tensor, multilabel: bool) -> torch.Tensor:
-    if multilabel:
-        return F.binary_cross_entropy_with_logits(logits, soft)
-    return -(soft * F.log_softmax(logits, dim=-1)).sum(dim=-1).mean()
-
 
 @torch.no_grad()
 def predict_logits(model: nn.Module, features: torch.Tensor, *, batch_size: int = 64,
                    device: str | torch.device | None = None) -> torch.Tensor:
     """Logits of ``model`` for cached features, in eval mode, on the CPU."""
-    dev = torch.device(device) if device is not None else next(model.parameters()).device
+    dev = module_device(model, device)
     was_training = model.training
     model.eval()
-    out = [model(features[s : s + batch_size].to(dev)).float().cpu() for s in range(0, len(features), batch_size)]
+    out = [model(features[s : s + batch_size].to(dev)).float().cpu() for s in batch_starts(len(features), batch_size)]
     model.train(was_training)
     return torch.cat(out) if out else torch.zeros(0, getattr(model, "n_classes", 0))
 
 
 def choose_thresholds(probs: np.ndarray, labels: np.ndarray, grid: np.ndarray | None = None) -> list[float]:
-    """Per-class decision threshold maximising F1 on validation (0.5 for a class with no positive)."""
+    """Per-class decision threshold maximising F1 on validation (0.5 for a class with no positive).
+
+    A clip is predicted positive when its probability is strictly above the threshold, as
+    :func:`l2i_core.metrics.classifier_decisions` decides.
+    """
     from sklearn.metrics import f1_score
 
     grid = np.linspace(0.05, 0.95, 19) if grid is None else grid
@@ -266,7 +214,7 @@ def choose_thresholds(probs: np.ndarray, labels: np.ndarray, grid: np.ndarray | 
         if labels[:, c].sum() == 0:
             out.append(0.5)
             continue
-        f1 = [f1_score(labels[:, c], probs[:, c] >= t, zero_division=0) for t in grid]
+        f1 = [f1_score(labels[:, c], probs[:, c] > t, zero_division=0) for t in grid]
         out.append(float(grid[int(np.argmax(f1))]))
     return out
 
@@ -277,8 +225,8 @@ def evaluate_classifier(logits: torch.Tensor | np.ndarray, labels: np.ndarray, *
 
     Multi-class: accuracy, confusion matrix (rows: true class, columns: predicted), per-class recall.
     Multi-label: macro and micro AUPRC (scikit-learn average precision) over the classes that have
-    at least one positive (the others are listed in ``excluded_classes``), and micro F1 at the
-    thresholds.
+    at least one positive (the others are listed in ``excluded_classes``), and micro F1 of the
+    decisions ``sigmoid(logits) > thresholds`` (:func:`l2i_core.metrics.classifier_decisions`).
     """
     from sklearn.metrics import accuracy_score, average_precision_score, confusion_matrix, f1_score
 
@@ -308,14 +256,10 @@ def evaluate_classifier(logits: torch.Tensor | np.ndarray, labels: np.ndarray, *
                             if has_pos[i]},
     }
     if thresholds is not None:
-        decisions = probs >= np.asarray(thresholds)[None]
+        decisions = classifier_decisions(logits.numpy(), thresholds).astype(bool)
         out["micro_f1"] = float(f1_score(labels[:, has_pos], decisions[:, has_pos], average="micro", zero_division=0))
         out["thresholds"] = list(map(float, thresholds))
     return out
-
-
-def _metric(scores: dict, multilabel: bool) -> tuple[str, float]:
-    return ("macro_auprc", scores["macro_auprc"]) if multilabel else ("accuracy", scores["accuracy"])
 
 
 def _lr_factor(step: int, total: int, warmup: int, schedule: str) -> float:
@@ -325,6 +269,7 @@ def _lr_factor(step: int, total: int, warmup: int, schedule: str) -> float:
         return 1.0
     progress = (step - warmup) / max(1, total - warmup)
     return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
 
 
 def train_classifier(dataset, preset: str | Preset = "cpu", config: TrainConfig | None = None, *,
@@ -352,22 +297,19 @@ def train_classifier(dataset, preset: str | Preset = "cpu", config: TrainConfig 
     """
     cfg = config or TrainConfig()
     p = get_preset(preset)
-    dev = _device(cfg.device)
+    dev = resolve_device(cfg.device)
     train_ds, val_ds = dataset.split("train"), dataset.split("validation")
     if len(train_ds) == 0 or len(val_ds) == 0:
         raise ParameterError(f"{dataset.name}: needs non-empty train and validation splits to train and select")
-    torch.manual_seed(cfg.seed)
-    g = torch.Generator().manual_seed(cfg.seed)
+    g = seeded_generator(cfg.seed)
     feats = features or {}
-    x_train = feats.get("train")
-    x_val = feats.get("validation")
+    x_train, x_val = feats.get("train"), feats.get("validation")
     if x_train is None:
         x_train = compute_features(train_ds, p, device=cfg.device, progress=cfg.progress)
     if x_val is None:
         x_val = compute_features(val_ds, p, device=cfg.device, progress=cfg.progress)
     y_train, y_val = _targets(train_ds), _targets(val_ds)
     C, ml = len(dataset.classes), dataset.multilabel
-
     if arch is None and cfg.arch is not None:
         arch = ARCHITECTURES[cfg.arch]
     model = AudioCNN(C, p, multilabel=ml, arch=arch).to(dev)
@@ -376,132 +318,43 @@ def train_classifier(dataset, preset: str | Preset = "cpu", config: TrainConfig 
     total = cfg.epochs * steps_per_epoch
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: _lr_factor(s, total, cfg.warmup_epochs * steps_per_epoch, cfg.schedule))
-    ema = EMA(model, cfg.ema_decay) if cfg.ema_decay is not None else None
-    history: list[dict] = []
-    best = {"metric": -math.inf, "epoch": -1, "state": None}
-    start_epoch = 0
+    metric_name = "macro_auprc" if ml else "accuracy"
     out_dir = Path(out_dir) if out_dir is not None else None
-    last_path = out_dir / "classifier_last.pt" if out_dir else None
-    if resume and last_path is not None and last_path.is_file():
-        state = torch.load(last_path, map_location=dev, weights_only=True)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        if ema is not None and "ema" in state:
-            ema.load_state_dict(state["ema"])
-        history = [dict(h) for h in state["history"]]
-        best = {"metric": float(state["best_metric"]), "epoch": int(state["best_epoch"]), "state": state["best_state"]}
-        g.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
-        start_epoch = int(state["epoch"]) + 1
+    engine = Engine(model, opt, g, epochs=cfg.epochs, batch_size=cfg.batch_size, scheduler=sched,
+                    ema_decay=cfg.ema_decay, device=dev, last_path=out_dir / "classifier_last.pt" if out_dir else None,
+                    resume=resume, progress=cfg.progress, desc=f"training on {dataset.name}",
+                    score_name=f"val_{metric_name}")
 
-    epochs = range(start_epoch, cfg.epochs)
-    bar = None
-    if cfg.progress:
-        from tqdm.auto import tqdm
+    def train_step(idx: torch.Tensor, epoch: int):
+        xb, yb = _augment(x_train[idx], y_train[idx], cfg, g, ml, C)
+        xb, yb = xb.to(dev), yb.to(dev)
+        with autocast_context(dev, cfg.amp):
+            logits = model(xb)
+        return target_loss(logits.float(), yb, multilabel=ml), {}
 
-        bar = tqdm(total=cfg.epochs, initial=start_epoch, desc=f"training on {dataset.name}", unit="epoch")
-    t0 = time.perf_counter()
-    for epoch in epochs:
-        model.train()
-        order = torch.randperm(len(train_ds), generator=g)
-        losses = []
-        te = time.perf_counter()
-        for s in range(0, len(order), cfg.batch_size):
-            idx = order[s : s + cfg.batch_size]
-            if len(idx) < 2:  # batch norm needs two examples
-                continue
-            xb, yb = _augment(x_train[idx], y_train[idx], cfg, g, ml, C)
-            xb, yb = xb.to(dev), yb.to(dev)
-            with autocast_context(dev, cfg.amp):
-                logits = model(xb)
-            loss = _loss(logits.float(), yb, ml)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            if ema is not None:
-                ema.update_parameters(model)
-            losses.append(loss.item())
-        scored = ema.module if ema is not None else model
+    def validate(scored: nn.Module):
         val_logits = predict_logits(scored, x_val, device=dev)
-        val_scores = evaluate_classifier(val_logits, y_val.numpy(), multilabel=ml, classes=dataset.classes)
-        name, value = _metric(val_scores, ml)
-        val_loss = float(_loss(val_logits, y_val.float() if ml else F.one_hot(y_val, C).float(), ml))
-        history.append({"epoch": epoch, "train_loss": float(np.mean(losses)) if losses else float("nan"),
-                        "val_loss": val_loss, f"val_{name}": value, "lr": float(sched.get_last_lr()[0]),
-                        "seconds": time.perf_counter() - te})
-        if value > best["metric"]:
-            best = {"metric": value, "epoch": epoch,
-                    "state": {k: v.detach().cpu().clone() for k, v in scored.state_dict().items()}}
-        if last_path is not None:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                        **({"ema": ema.state_dict()} if ema is not None else {}),
-                        "history": history, "best_metric": best["metric"], "best_epoch": best["epoch"],
-                        "best_state": best["state"], "generator": g.get_state(), "torch_rng": torch.get_rng_state(),
-                        "epoch": epoch}, last_path)
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(loss=f"{history[-1]['train_loss']:.3f}", **{f"val_{name}": f"{value:.3f}"})
-    if bar is not None:
-        bar.close()
-    if best["state"] is None:
-        raise ParameterError("no epoch was trained; raise epochs or check resume state")
-    final = AudioCNN(C, p, multilabel=ml, arch=model.arch)
-    final.load_state_dict(best["state"])
-    final.to(dev).eval()
+        scores = evaluate_classifier(val_logits, y_val.numpy(), multilabel=ml, classes=dataset.classes)
+        value = scores[metric_name]
+        val_loss = float(target_loss(val_logits, _soft(y_val, ml, C), multilabel=ml))
+        return value, {"val_loss": val_loss, f"val_{metric_name}": value, "lr": float(sched.get_last_lr()[0])}
+
+    t0 = time.perf_counter()
+    loop = engine.fit(len(train_ds), train_step, validate)
     thresholds = None
     if ml:
-        probs = torch.sigmoid(predict_logits(final, x_val)).numpy()
-        thresholds = choose_thresholds(probs, y_val.numpy())
+        thresholds = choose_thresholds(torch.sigmoid(predict_logits(model, x_val)).numpy(), y_val.numpy())
     result = TrainResult(
-        model=final, history=history, best_epoch=best["epoch"], best_metric=best["metric"],
-        metric_name="macro_auprc" if ml else "accuracy", thresholds=thresholds,
-        seconds=time.perf_counter() - t0,
+        model=model, history=loop.history, best_epoch=loop.best_epoch, best_metric=loop.best_score,
+        metric_name=metric_name, thresholds=thresholds, seconds=time.perf_counter() - t0,
         meta={"dataset": dataset.name, "protocol": dataset.protocol, "preset": p.name, "classes": dataset.classes,
-              "multilabel": ml, "arch": dataclasses.asdict(final.arch), "config": dataclasses.asdict(cfg),
+              "multilabel": ml, "arch": dataclasses.asdict(model.arch), "config": dataclasses.asdict(cfg),
               "device": str(dev), "n_train": len(train_ds), "n_validation": len(val_ds),
               "l2i_version": __version__},
     )
     if out_dir is not None:
-        save_classifier(result, out_dir)
+        save_classifier(result.model, out_dir, meta=result.sidecar())
     return result
-
-
-def save_classifier(result: TrainResult, out_dir: str | Path) -> Path:
-    """Write ``classifier.pt`` (state dict) and ``classifier.json`` (everything needed to rebuild it)."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "classifier.pt"
-    torch.save({k: v.detach().cpu() for k, v in result.model.state_dict().items()}, path)
-    meta = dict(result.meta)
-    meta.update(best_epoch=result.best_epoch, best_validation_metric=result.best_metric, metric=result.metric_name,
-                thresholds=result.thresholds, history=result.history, train_seconds=result.seconds)
-    (out_dir / "classifier.json").write_text(json.dumps(meta, indent=2) + "\n")
-    return path
-
-
-def load_classifier(path: str | Path, *, device: str | None = "cpu") -> tuple[AudioCNN, dict]:
-    """Rebuild a classifier saved by :func:`save_classifier` (``weights_only=True``), in eval mode.
-
-    Returns
-    -------
-    model : AudioCNN
-    meta : dict
-        Preset, classes, thresholds, history, ...
-    """
-    path = Path(path)
-    if path.is_dir():
-        path = path / "classifier.pt"
-    side = path.with_suffix(".json")
-    if not path.is_file() or not side.is_file():
-        raise ParameterError(f"{path}: no classifier checkpoint (.pt + .json); train one with notebook 02")
-    meta = json.loads(side.read_text())
-    model = AudioCNN(len(meta["classes"]), meta["preset"], multilabel=meta["multilabel"],
-                     arch=ArchConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["arch"].items()}))
-    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    return model.to(device or "cpu").eval(), meta
 
 
 # -- the interpreter --------------------------------------------------------------------------------
@@ -514,33 +367,43 @@ class InterpreterConfig:
     lr: float | None = None  # None: 2e-4 multi-class, 5e-4 multi-label
     batch_size: int = 32
     dropout: float = 0.4
-    reconstruction: float = 5.0  # alpha
-    sparsity: float = 0.4  # beta
-    fidelity: float = 0.5
-    fidelity_late: float = 1.0
-    switch_epoch: int = 20
-    nmf_target: float = 0.0  # gamma of the optional MSE(H, H_nmf) term (not in the paper); needs cache.H_nmf
+    weights: LossWeights = field(default_factory=LossWeights)  # alpha, beta, fidelity schedule, nmf_target
     seed: int = 0
     device: str | None = None
     amp: bool = True  # bfloat16 autocast of Ψ and Θ where native (losses and W H stay float32)
     progress: bool = True
 
-    def weights(self):
-        from .losses import LossWeights
+    def __post_init__(self):
+        if isinstance(self.weights, dict):  # as read back from a sidecar's "config"
+            self.weights = LossWeights(**self.weights)
 
-        return LossWeights(reconstruction=self.reconstruction, sparsity=self.sparsity, fidelity=self.fidelity,
-                           fidelity_late=self.fidelity_late, switch_epoch=self.switch_epoch,
-                           nmf_target=self.nmf_target)
+
+@dataclass
+class InterpreterResult:
+    """What :func:`train_interpreter` returns; ``interpreter`` holds the selected weights, in eval mode."""
+
+    interpreter: L2IInterpreter
+    history: list[dict]
+    best_epoch: int
+    selection_metric: str  # a value of SELECTION_METRICS
+    best_selection_score: float
+    seconds: float
+    lr: float
+    meta: dict = field(default_factory=dict)  # the sidecar written beside the checkpoint
+
+
+#: What :func:`selection_score` computes, by ``multilabel``; recorded as ``selection_metric``.
+SELECTION_METRICS = {False: "top-1 agreement with f", True: "macro average precision vs f's decisions"}
 
 
 @torch.no_grad()
 def interpreter_outputs(interpreter: nn.Module, cache, *, batch_size: int = 64, device=None) -> dict:
     """Θ logits, pooled z and the relative reconstruction error ‖WH − V‖/‖V‖ on a cache (eval mode)."""
-    dev = torch.device(device) if device is not None else next(interpreter.parameters()).device
+    dev = module_device(interpreter, device)
     was = interpreter.training
     interpreter.eval()
     logits, zs, num, den = [], [], 0.0, 0.0
-    for s in range(0, len(cache), batch_size):
+    for s in batch_starts(len(cache), batch_size):
         maps, _, V = cache.batch(torch.arange(s, min(s + batch_size, len(cache))), device=dev)
         lg, H = interpreter(maps)
         logits.append(lg.float().cpu())
@@ -551,17 +414,21 @@ def interpreter_outputs(interpreter: nn.Module, cache, *, batch_size: int = 64, 
     return {"logits": torch.cat(logits), "z": torch.cat(zs), "relative_error": (num / max(den, 1e-12)) ** 0.5}
 
 
-def fidelity_score(theta_logits: torch.Tensor, f_logits: torch.Tensor, *, multilabel: bool,
-                   f_thresholds=None) -> float:
-    """Validation fidelity used for model selection: top-1 agreement with f (multi-class), or macro
-    average precision of Θ's sigmoid against f's thresholded decisions over classes f predicts at least
-    once (multi-label)."""
+def selection_score(theta_logits: torch.Tensor, f_logits: torch.Tensor, *, multilabel: bool,
+                    f_thresholds=None) -> float:
+    """The interpreter's checkpoint-selection score on validation (:data:`SELECTION_METRICS`).
+
+    Multi-class: top-1 agreement of Θ with f (:func:`l2i_core.metrics.topk_fidelity`, k = 1).
+    Multi-label: scikit-learn macro average precision of sigmoid(Θ) against f's decisions
+    (:func:`l2i_core.metrics.classifier_decisions` with ``f_thresholds``), over the classes f
+    predicts at least once; NaN when f predicts none. This is not the paper's fidelity
+    (:func:`l2i_core.metrics.paper_fidelity`), which notebooks 03 and 04 report on test.
+    """
     if not multilabel:
-        return float((theta_logits.argmax(1) == f_logits.argmax(1)).float().mean())
+        return float(topk_fidelity(theta_logits, f_logits, k=1)[1])
     from sklearn.metrics import average_precision_score
 
-    th = torch.as_tensor(f_thresholds if f_thresholds is not None else [0.5] * f_logits.shape[1])
-    decisions = (torch.sigmoid(f_logits) >= th).numpy()
+    decisions = classifier_decisions(f_logits, f_thresholds)
     keep = decisions.sum(0) > 0
     if not keep.any():
         return float("nan")
@@ -571,127 +438,68 @@ def fidelity_score(theta_logits: torch.Tensor, f_logits: torch.Tensor, *, multil
 
 def train_interpreter(train_cache, val_cache, W, *, n_classes: int, multilabel: bool,
                       config: InterpreterConfig | None = None, f_thresholds=None, out_dir: str | Path | None = None,
-                      resume: bool = False, meta: dict | None = None):
-    """Train Ψ and Θ on cached activations of the frozen classifier; select by validation fidelity.
+                      resume: bool = False, meta: dict | None = None) -> InterpreterResult:
+    """Train Ψ and Θ on cached activations of the frozen classifier; select by :func:`selection_score`.
+
+    Parameters
+    ----------
+    train_cache, val_cache : ActivationCache
+    W : np.ndarray [shape=(n_freq, K)]
+        The fixed dictionary.
+    n_classes : int
+    multilabel : bool
+    config : InterpreterConfig or None
+    f_thresholds : sequence of float or None
+        f's per-class decision thresholds (multi-label); default 0.5.
+    out_dir : path or None
+        Receives ``interpreter_<pooling>.pt`` (state dict, W included), its ``.json`` sidecar
+        (``meta``, configuration, head, history, ``selection_metric``, ``best_selection_score``) and
+        ``interpreter_<pooling>_last.pt`` (resume state).
+    resume : bool
+        Continue from ``interpreter_<pooling>_last.pt`` if it exists.
+    meta : dict or None
+        Extra sidecar entries (dataset, preset, classes).
 
     Returns
     -------
-    dict
-        ``{"interpreter", "history", "best_epoch", "best_fidelity", "seconds"}``; the interpreter holds
-        the selected weights, in eval mode. ``out_dir`` receives ``interpreter_<pooling>.pt`` (state
-        dict, W included) and ``.json`` (configuration, classes, preset, head type, history).
+    InterpreterResult
     """
-    from .interpreter import L2IInterpreter
-    from .losses import l2i_loss
-
     cfg = config or InterpreterConfig()
     lr = cfg.lr if cfg.lr is not None else (5e-4 if multilabel else 2e-4)
-    dev = _device(cfg.device)
-    torch.manual_seed(cfg.seed)
-    g = torch.Generator().manual_seed(cfg.seed)
+    dev = resolve_device(cfg.device)
+    g = seeded_generator(cfg.seed)
     model = L2IInterpreter(W, train_cache.tap_channels, n_classes, train_cache.n_frames, pooling=cfg.pooling,
                            dropout=cfg.dropout).to(dev)
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
-    weights = cfg.weights()
-    if cfg.nmf_target > 0 and train_cache.H_nmf is None:
+    weights = cfg.weights
+    if weights.nmf_target > 0 and train_cache.H_nmf is None:
         raise ParameterError("nmf_target > 0: call train_cache.add_nmf_activations(dictionary) first")
-    history: list[dict] = []
-    best = {"fidelity": -math.inf, "epoch": -1, "state": None}
-    start = 0
-    name = f"interpreter_{cfg.pooling}"
     out_dir = Path(out_dir) if out_dir is not None else None
-    last = out_dir / f"{name}_last.pt" if out_dir else None
-    if resume and last is not None and last.is_file():
-        st = torch.load(last, map_location=dev, weights_only=True)
-        model.load_state_dict(st["model"])
-        opt.load_state_dict(st["optimizer"])
-        history = [dict(h) for h in st["history"]]
-        best = {"fidelity": float(st["best_fidelity"]), "epoch": int(st["best_epoch"]), "state": st["best_state"]}
-        g.set_state(st["generator"])
-        torch.set_rng_state(st["torch_rng"])
-        start = int(st["epoch"]) + 1
-    bar = None
-    if cfg.progress:
-        from tqdm.auto import tqdm
+    engine = Engine(model, opt, g, epochs=cfg.epochs, batch_size=cfg.batch_size, device=dev,
+                    last_path=out_dir / f"interpreter_{cfg.pooling}_last.pt" if out_dir else None, resume=resume,
+                    progress=cfg.progress, desc=f"interpreter ({cfg.pooling})", score_name="val_selection_score")
 
-        bar = tqdm(total=cfg.epochs, initial=start, desc=f"interpreter ({cfg.pooling})", unit="epoch")
-    t0 = time.perf_counter()
-    for epoch in range(start, cfg.epochs):
-        model.train()
-        order = torch.randperm(len(train_cache), generator=g)
-        terms = {"loss": [], "fidelity": [], "reconstruction": [], "sparsity": []}
-        if cfg.nmf_target > 0:
-            terms["nmf_target"] = []
-        te = time.perf_counter()
-        for s in range(0, len(order), cfg.batch_size):
-            idx = order[s : s + cfg.batch_size]
-            if len(idx) < 2:
-                continue
-            maps, f_logits, V = train_cache.batch(idx, device=dev)
-            with autocast_context(dev, cfg.amp):
-                theta_logits, H = model(maps)
-            theta_logits, H = theta_logits.float(), H.float()
-            H_nmf = train_cache.H_nmf[idx].to(dev) if cfg.nmf_target > 0 else None
-            loss, parts = l2i_loss(theta_logits, f_logits, H, model.reconstruct(H), V, multilabel=multilabel,
-                                   weights=weights, epoch=epoch, H_nmf=H_nmf)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            terms["loss"].append(loss.item())
-            for k, v in parts.items():
-                terms[k].append(v)
-        out = interpreter_outputs(model, val_cache, device=dev)
-        fid = fidelity_score(out["logits"], val_cache.logits, multilabel=multilabel, f_thresholds=f_thresholds)
-        history.append({"epoch": epoch, **{f"train_{k}": float(np.mean(v)) for k, v in terms.items()},
-                        "val_fidelity": fid, "val_relative_error": out["relative_error"],
-                        "seconds": time.perf_counter() - te})
-        if fid > best["fidelity"]:
-            best = {"fidelity": fid, "epoch": epoch,
-                    "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
-        if last is not None:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "history": history,
-                        "best_fidelity": best["fidelity"], "best_epoch": best["epoch"], "best_state": best["state"],
-                        "generator": g.get_state(), "torch_rng": torch.get_rng_state(), "epoch": epoch}, last)
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(loss=f"{history[-1]['train_loss']:.3f}", val_fidelity=f"{fid:.3f}")
-    if bar is not None:
-        bar.close()
-    if best["state"] is None:
-        raise ParameterError("no interpreter epoch was trained; raise epochs or check the resume state")
-    model.load_state_dict(best["state"])
-    model.eval()
-    result = {"interpreter": model, "history": history, "best_epoch": best["epoch"],
-              "best_fidelity": best["fidelity"], "seconds": time.perf_counter() - t0, "lr": lr}
+    def train_step(idx: torch.Tensor, epoch: int):
+        maps, f_logits, V = train_cache.batch(idx, device=dev)
+        with autocast_context(dev, cfg.amp):
+            theta_logits, H = model(maps)
+        theta_logits, H = theta_logits.float(), H.float()
+        H_nmf = train_cache.H_nmf[idx].to(dev) if weights.nmf_target > 0 else None
+        return l2i_loss(theta_logits, f_logits, H, model.reconstruct(H), V, multilabel=multilabel, weights=weights,
+                        epoch=epoch, H_nmf=H_nmf)
+
+    def validate(module: nn.Module):
+        out = interpreter_outputs(module, val_cache, device=dev)
+        score = selection_score(out["logits"], val_cache.logits, multilabel=multilabel, f_thresholds=f_thresholds)
+        return score, {"val_selection_score": score, "val_relative_error": out["relative_error"]}
+
+    loop = engine.fit(len(train_cache), train_step, validate)
+    side = {**(meta or {}), "multilabel": multilabel, "config": dataclasses.asdict(cfg), "lr": lr,
+            "best_epoch": loop.best_epoch, "selection_metric": SELECTION_METRICS[bool(multilabel)],
+            "best_selection_score": loop.best_score, "history": loop.history,
+            "f_thresholds": list(f_thresholds) if f_thresholds is not None else None, "l2i_version": __version__}
     if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, out_dir / f"{name}.pt")
-        side = {**(meta or {}), **model.config(), "multilabel": multilabel, "config": dataclasses.asdict(cfg),
-                "lr": lr, "best_epoch": best["epoch"], "best_validation_fidelity": best["fidelity"],
-                "history": history, "f_thresholds": list(f_thresholds) if f_thresholds is not None else None,
-                "l2i_version": __version__}
-        (out_dir / f"{name}.json").write_text(json.dumps(side, indent=2, default=float) + "\n")
-    return result
-
-
-def load_interpreter(path: str | Path, *, device: str | None = "cpu"):
-    """Rebuild an interpreter saved by :func:`train_interpreter` (``weights_only=True``).
-
-    Returns
-    -------
-    interpreter : L2IInterpreter
-    meta : dict
-    """
-    from .interpreter import L2IInterpreter
-
-    path = Path(path).with_suffix(".pt")
-    side = path.with_suffix(".json")
-    if not path.is_file() or not side.is_file():
-        raise ParameterError(f"{path}: no interpreter checkpoint (.pt + .json); train one with notebook 03")
-    meta = json.loads(side.read_text())
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    model = L2IInterpreter(state["decoder.W"].numpy(), meta["tap_channels"], meta["n_classes"], meta["n_frames"],
-                           pooling=meta["pooling"], dropout=meta.get("dropout", 0.4))
-    model.load_state_dict(state)
-    return model.to(device or "cpu").eval(), meta
+        save_interpreter(model, out_dir, meta=side)
+    return InterpreterResult(interpreter=model, history=loop.history, best_epoch=loop.best_epoch,
+                             selection_metric=side["selection_metric"], best_selection_score=loop.best_score,
+                             seconds=loop.seconds, lr=lr, meta={**side, **model.config()})

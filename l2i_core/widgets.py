@@ -27,7 +27,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from . import metrics
 from ._errors import ParameterError
+from ._utils import batch_starts, check_class_target, sigmoid, softmax
 from .audio import encode_audio
 from .config import Preset, get_preset
 from .display import AudioPlayer, plot_interpretation, specshow
@@ -54,7 +56,8 @@ def clip_correctness(f_logits: np.ndarray, labels: np.ndarray, *, multilabel: bo
         Multi-hot ground truth (``AudioDataset.label_matrix()``).
     multilabel : bool
         Multi-class: right when ``argmax f`` is the label. Multi-label: right when f's thresholded
-        decisions ``sigmoid(f) >= thresholds`` equal the labels exactly.
+        decisions ``sigmoid(f) > thresholds`` (:func:`l2i_core.metrics.classifier_decisions`) equal the
+        labels exactly.
     thresholds : np.ndarray [shape=(C,)] or None
         f's per-class decision thresholds (multi-label only; default 0.5).
 
@@ -68,9 +71,25 @@ def clip_correctness(f_logits: np.ndarray, labels: np.ndarray, *, multilabel: bo
         raise ParameterError(f"logits {f_logits.shape} and labels {labels.shape} must have the same shape")
     if not multilabel:
         return labels[np.arange(len(labels)), f_logits.argmax(1)] & (labels.sum(1) == 1)
-    th = np.full(f_logits.shape[1], 0.5) if thresholds is None else np.asarray(thresholds, dtype=np.float64)
-    decisions = 1.0 / (1.0 + np.exp(-f_logits)) >= th
+    decisions = metrics.classifier_decisions(f_logits, thresholds) > 0
     return (decisions == labels).all(1)
+
+
+def predicted_classes(explainer: L2IExplainer, logits: np.ndarray) -> list[int]:
+    """Classes f predicts from one clip's logits ``(C,)``: its top class (multi-class), or its
+    thresholded decisions (:func:`l2i_core.metrics.classifier_decisions`), most probable first."""
+    logits = np.asarray(logits, dtype=np.float64)
+    if not explainer.multilabel:
+        return [int(np.argmax(logits))]
+    p = sigmoid(logits)
+    on = np.flatnonzero(metrics.classifier_decisions(logits[None], explainer.f_thresholds)[0])
+    return [int(c) for c in on[np.argsort(-p[on], kind="stable")]]
+
+
+def default_target(explainer: L2IExplainer, logits: np.ndarray) -> int:
+    """The class to interpret by default: the most probable class f predicts, else its top class."""
+    pred = predicted_classes(explainer, logits)
+    return pred[0] if pred else int(np.argmax(logits))
 
 
 @torch.no_grad()
@@ -105,9 +124,7 @@ def interpretation_from_components(explainer: L2IExplainer, analysis, target: in
     -------
     Interpretation
     """
-    C = len(explainer.f_thresholds)
-    if not 0 <= int(target) < C:
-        raise ParameterError(f"target must be a class index in 0..{C - 1}, got {target}")
+    target = check_class_target(target, len(explainer.f_thresholds))
     comps = np.asarray([int(k) for k in components], dtype=np.int64)
     K = explainer.n_components
     if comps.size and (comps.min() < 0 or comps.max() >= K):
@@ -281,7 +298,7 @@ class ListeningLab:
 
     def _predict_all(self, chunk: int = 32) -> np.ndarray:
         out = []
-        for s in range(0, len(self.clips), chunk):
+        for s in batch_starts(len(self.clips), chunk):
             x = self.clips.load_batch(range(s, min(s + chunk, len(self.clips))), self.explainer.preset)
             out.append(self.explainer.predict(x).float().cpu().numpy())
         return np.concatenate(out)
@@ -322,24 +339,15 @@ class ListeningLab:
     def predicted_classes(self, clip: int) -> list[int]:
         """Classes f predicts for a clip: its top class (multi-class) or its thresholded decisions,
         most probable first (multi-label)."""
-        logits = self.f_logits[clip]
-        if not self.multilabel:
-            return [int(np.argmax(logits))]
-        p = 1.0 / (1.0 + np.exp(-logits))
-        on = np.flatnonzero(p >= self.explainer.f_thresholds)
-        return [int(c) for c in on[np.argsort(-p[on], kind="stable")]]
+        return predicted_classes(self.explainer, self.f_logits[clip])
 
     def default_target(self, clip: int) -> int:
         """f's top class (multi-class); the most probable class f predicts, else the top class (multi-label)."""
-        pred = self.predicted_classes(clip)
-        return pred[0] if pred else int(np.argmax(self.f_logits[clip]))
+        return default_target(self.explainer, self.f_logits[clip])
 
     def _probabilities(self, clip: int) -> np.ndarray:
         logits = self.f_logits[clip]
-        if self.multilabel:
-            return 1.0 / (1.0 + np.exp(-logits))
-        e = np.exp(logits - logits.max())
-        return e / e.sum()
+        return sigmoid(logits) if self.multilabel else softmax(logits)
 
     def _name(self, c: int) -> str:
         return _class_name(self.explainer, self.clips, c)
@@ -623,15 +631,7 @@ def gallery(explainer: L2IExplainer, dataset, *, per_class: int = 1, split: str 
         return Gallery(f"<p><i>No clips in the {html.escape(split)} split of {html.escape(dataset.name)}.</i></p>", [], [])
     x = sub.load_batch(None, explainer.preset)
     a = explainer.analyse(x)
-    logits = a.f_logits.cpu().numpy()
-    targets = []
-    for i in range(len(sub)):
-        if explainer.multilabel:
-            pr = 1.0 / (1.0 + np.exp(-logits[i]))
-            on = np.flatnonzero(pr >= explainer.f_thresholds)
-            targets.append(int(on[np.argmax(pr[on])]) if on.size else int(np.argmax(logits[i])))
-        else:
-            targets.append(int(np.argmax(logits[i])))
+    targets = [default_target(explainer, row) for row in a.f_logits.float().cpu().numpy()]
     its = explainer.attribute(x, targets, tau=tau, top_k=top_k, analysis=a)
     sr = explainer.sr
     rows = []

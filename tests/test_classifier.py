@@ -10,15 +10,14 @@ import torch
 from torch import nn
 
 from l2i_core import ParameterError
+from l2i_core.checkpoints import load_classifier
 from l2i_core.classifier import AudioCNN, FeatureTap, count_parameters
 from l2i_core.data import AudioDataset, Record
 from l2i_core.training import (
     TrainConfig,
-    autocast_context,
     choose_thresholds,
     default_train_config,
     evaluate_classifier,
-    load_classifier,
     train_classifier,
 )
 
@@ -170,8 +169,17 @@ def test_choose_thresholds_known_answer():
     probs = np.array([[0.9, 0.2], [0.8, 0.7], [0.3, 0.6], [0.1, 0.1]])
     labels = np.array([[1, 0], [1, 1], [0, 1], [0, 0]])
     th = choose_thresholds(probs, labels)
-    assert 0.3 < th[0] <= 0.8 and 0.2 < th[1] <= 0.6
+    assert 0.3 <= th[0] < 0.8 and 0.2 <= th[1] < 0.6  # p > t positive (item 6b; it was 0.3 < t <= 0.8 with >=)
     assert choose_thresholds(probs, np.zeros_like(labels)) == [0.5, 0.5]
+    # decisions are strict (p > t, as the official code): a probability equal to a grid value is not positive
+    assert choose_thresholds(np.array([[0.3], [0.2]]), np.array([[1], [0]]), grid=np.array([0.1, 0.2])) == [0.2]
+
+
+def test_micro_f1_uses_strict_decisions():
+    # sigmoid(0) = 0.5 exactly: with threshold 0.5 it is not a positive decision
+    s = evaluate_classifier(torch.tensor([[0.0, 3.0], [3.0, 3.0]]), np.ones((2, 2), int), multilabel=True,
+                            classes=["a", "b"], thresholds=[0.5, 0.5])
+    assert s["micro_f1"] == 6 / 7  # 3 of 4 positives found, no false alarm (1.0 with >=)
 
 
 def test_default_recipes_and_the_small_multilabel_network():
@@ -187,19 +195,3 @@ def test_default_recipes_and_the_small_multilabel_network():
     full = train_classifier(ds, "cpu", _cfg(epochs=1)).model
     assert small.arch.channels == (16, 32, 64, 128) and full.arch.channels == (32, 64, 128, 256)
     assert 3.5 < count_parameters(full) / count_parameters(small) < 4.5
-
-
-def test_autocast_context_only_where_bf16_is_native(monkeypatch):
-    from l2i_core import training
-
-    lin = nn.Linear(4, 4)
-    x = torch.randn(2, 4)
-    with autocast_context("cpu", enabled=False):
-        assert lin(x).dtype == torch.float32
-    monkeypatch.setattr(training, "native_bf16", lambda dev: False)
-    with autocast_context("cpu"):
-        assert lin(x).dtype == torch.float32  # emulated bf16 would be slower: stay in float32
-    monkeypatch.setattr(training, "native_bf16", lambda dev: True)
-    with autocast_context("cpu"):
-        assert lin(x).dtype == torch.bfloat16
-    assert lin(x).dtype == torch.float32  # only inside the context

@@ -18,7 +18,7 @@ from l2i_core.evaluation import (
     summarize_faithfulness,
     summarize_mixtures,
 )
-from l2i_core.explain import component_masks, interpret, relevance, select_components
+from l2i_core.explain import interpret, relevance, select_components
 
 
 def test_relevance_known_values():
@@ -42,15 +42,6 @@ def test_select_components_order_threshold_and_cap():
     assert select_components(r, 0.2, top_k=2)[0].tolist() == [1, 2]
     with pytest.raises(ParameterError, match="tau"):
         select_components(r, 1.5)
-
-
-def test_component_masks_partition_unity():
-    rng = np.random.default_rng(0)
-    W = torch.from_numpy(np.abs(rng.standard_normal((20, 6))).astype(np.float32))
-    H = torch.from_numpy(np.abs(rng.standard_normal((6, 9))).astype(np.float32))
-    M = component_masks(W, H, range(6), eps=0.0)
-    torch.testing.assert_close(M.sum(0), torch.ones(20, 9))
-    assert M.shape == (6, 20, 9) and (M >= 0).all()
 
 
 def _explainer(multilabel=False, seconds=1.0, C=3, K=8, seed=0):
@@ -90,8 +81,10 @@ def test_attribute_shapes_and_exact_decomposition():
     # top_k caps the selection; explicit targets are honoured
     assert all(len(it.components) <= 2 for it in ex.attribute(x, tau=-np.inf, top_k=2))
     assert [it.target for it in ex.attribute(x, [2, 1, 0])] == [2, 1, 0]
-    same = interpret(ex.interpreter, x, tau=0.2, classifier=ex.classifier, with_audio=False)
-    assert [it.components.tolist() for it in same] == [it.components.tolist() for it in its]
+    # the one-call form passes its options through (a comparison with attribute would test one code path twice)
+    one = interpret(ex.interpreter, x, [1, 1, 1], tau=-np.inf, top_k=1, classifier=ex.classifier, with_audio=False,
+                    classes=["a", "b", "c"])
+    assert [(it.target, it.class_name, len(it.components), it.audio) for it in one] == [(1, "b", 1, None)] * 3
 
 
 def test_attribute_multilabel_one_per_predicted_class():
@@ -100,7 +93,7 @@ def test_attribute_multilabel_one_per_predicted_class():
     probs = torch.sigmoid(ex.analyse(x).f_logits).numpy()
     ex.f_thresholds = np.array([probs[:, 0].min() - 1e-3, 2.0, probs[0, 2] - 1e-6])  # class 0 always, 1 never
     its = ex.attribute(x, with_audio=False)
-    expected = [(i, c) for i in range(2) for c in range(3) if probs[i, c] >= ex.f_thresholds[c]]
+    expected = [(i, c) for i in range(2) for c in range(3) if probs[i, c] > ex.f_thresholds[c]]  # strict
     assert [(it.clip, it.target) for it in its] == expected
     assert its[0].tau == pytest.approx(0.3)
 
@@ -153,7 +146,9 @@ def test_mixture_scores_oracle_and_pairs():
     # the oracle mask separates two tones better than the mixture itself
     assert (irm.si_sdri > 3).all() and (irm.energy_in_support > 0.5).all()
     summ = summarize_mixtures(df)
-    assert summ.loc["random", "beats random on SI-SDR (%)"] == 0.0
+    # the oracle mask keeps more of x1's energy than random components, on every pair
+    # (the random method against itself is 0 by construction; tests/test_evaluation.py checks known shares)
+    assert summ.loc["oracle IRM", "beats random on stem energy (%)"] == 100.0
     rob = noise_robustness(ex, x1, snr_db=60.0)
     # at 60 dB SNR the noise is inaudible: the interpretation hardly changes
     assert (rob.jaccard == 1.0).all() and (rob.interpretation_cosine > 0.999).all()

@@ -9,10 +9,11 @@ import torch.nn.functional as F
 
 from l2i_core import ParameterError
 from l2i_core.cache import build_cache
+from l2i_core.checkpoints import load_interpreter
 from l2i_core.classifier import AudioCNN
 from l2i_core.interpreter import AttentionTheta, L2IInterpreter, MaxTheta, PsiDecoder
-from l2i_core.losses import LossWeights, fidelity_loss, l2i_loss
-from l2i_core.training import InterpreterConfig, fidelity_score, load_interpreter, train_interpreter
+from l2i_core.losses import LossWeights, fidelity_loss, l2i_loss, soft_cross_entropy, target_loss
+from l2i_core.training import SELECTION_METRICS, InterpreterConfig, selection_score, train_interpreter
 
 
 def _maps(B=2, chans=(64, 128, 256), sizes=((16, 54), (8, 27), (4, 13))):
@@ -78,11 +79,24 @@ def test_losses_known_values():
     torch.testing.assert_close(total_late - total, 0.5 * torch.tensor(parts["fidelity"]))
 
 
-def test_fidelity_score_known_answers():
+def test_soft_cross_entropy_is_the_one_behind_both_losses():
+    logits, target = torch.tensor([[1.0, -1.0, 0.5]]), torch.tensor([[0.2, 0.3, 0.5]])
+    torch.testing.assert_close(soft_cross_entropy(logits, target), -(target * F.log_softmax(logits, -1)).sum())
+    torch.testing.assert_close(target_loss(logits, target, multilabel=False), soft_cross_entropy(logits, target))
+    f = torch.tensor([[2.0, 0.0, -1.0]])
+    torch.testing.assert_close(fidelity_loss(logits, f, multilabel=False), soft_cross_entropy(logits, torch.softmax(f, -1)))
+
+
+def test_selection_score_known_answers():
     f = torch.tensor([[3.0, 0.0], [0.0, 3.0], [3.0, 0.0], [0.0, 3.0]])
     theta = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [0.0, 1.0]])
-    assert fidelity_score(theta, f, multilabel=False) == 0.75
-    assert fidelity_score(f, f, multilabel=True) == 1.0
+    assert selection_score(theta, f, multilabel=False) == 0.75
+    assert selection_score(f, f, multilabel=True) == 1.0
+    # f's decisions are strict: sigmoid(0) = 0.5 is not above the threshold 0.5, so class 1 is never predicted
+    f0 = torch.tensor([[3.0, 0.0], [-3.0, -3.0]])  # with >=, class 1 would count, with AP 0.5
+    assert selection_score(torch.tensor([[1.0, 0.0], [0.0, 5.0]]), f0, multilabel=True) == 1.0
+    assert np.isnan(selection_score(f0, torch.full((2, 2), -3.0), multilabel=True))
+    assert SELECTION_METRICS == {False: "top-1 agreement with f", True: "macro average precision vs f's decisions"}
 
 
 def _toy(n=12):
@@ -128,17 +142,21 @@ def test_train_interpreter_selects_on_validation_and_round_trips(tmp_path):
     cfg = InterpreterConfig(pooling="max", epochs=3, batch_size=4, progress=False, device="cpu")
     res = train_interpreter(tr, va, W, n_classes=2, multilabel=False, config=cfg, out_dir=tmp_path,
                             meta={"classes": ds.classes, "preset": "cpu"})
-    assert len(res["history"]) == 3 and res["best_epoch"] == int(np.argmax([h["val_fidelity"] for h in res["history"]]))
-    assert {"train_fidelity", "train_reconstruction", "train_sparsity", "val_relative_error"} <= set(res["history"][0])
+    scores = [h["val_selection_score"] for h in res.history]
+    assert len(res.history) == 3 and res.best_epoch == int(np.argmax(scores))
+    assert res.best_selection_score == max(scores) and res.selection_metric == "top-1 agreement with f"
+    assert {"train_fidelity", "train_reconstruction", "train_sparsity", "val_relative_error"} <= set(res.history[0])
     back, meta = load_interpreter(tmp_path / "interpreter_max.pt")
     assert meta["pooling"] == "max" and meta["classes"] == ["low", "high"] and meta["preset"] == "cpu"
+    assert meta["selection_metric"] == "top-1 agreement with f" and meta["best_selection_score"] == max(scores)
+    assert meta["config"]["weights"]["reconstruction"] == 5.0
     np.testing.assert_array_equal(back.W.numpy(), W)
     maps, _, _ = va.batch([0, 1])
-    torch.testing.assert_close(back(maps)[0], res["interpreter"](maps)[0])
+    torch.testing.assert_close(back(maps)[0], res.interpreter(maps)[0])
     # resume: two more epochs continue the history
     more = train_interpreter(tr, va, W, n_classes=2, multilabel=False, out_dir=tmp_path, resume=True,
                              config=InterpreterConfig(pooling="max", epochs=5, batch_size=4, progress=False, device="cpu"))
-    assert [h["epoch"] for h in more["history"]] == [0, 1, 2, 3, 4]
+    assert [h["epoch"] for h in more.history] == [0, 1, 2, 3, 4]
 
 
 def test_optional_nmf_target_term(tmp_path):

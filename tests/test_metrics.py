@@ -12,6 +12,7 @@ import torch
 from l2i_core._errors import ParameterError
 from l2i_core.metrics import (
     PAPER_THRESHOLDS,
+    classifier_decisions,
     cosine_gap,
     cosine_similarity,
     curve_area,
@@ -20,6 +21,7 @@ from l2i_core.metrics import (
     logit_drop,
     mask_in_metrics,
     multilabel_fidelity,
+    paper_fidelity,
     probability_drop,
     si_sdr,
     si_sdr_improvement,
@@ -93,7 +95,7 @@ def test_multilabel_perfect_theta():
 
 def test_multilabel_hand_computed_example_and_excluded_class():
     # Class "engine": decisions [1, 1, 0, 0], Θ probabilities [0.85, 0.35, 0.55, 0.02].
-    # Over the 11 thresholds (pred = prob >= t):
+    # Over the 11 thresholds (pred = prob > t):
     #   t = 0.95, 0.9            nothing predicted      -> P = 1 (by definition), R = 0
     #   t = 0.8, 0.7, 0.6        {0.85}: TP 1, FP 0     -> P = 1,   R = 0.5
     #   t = 0.5, 0.4             {0.85, 0.55}: TP1 FP1  -> P = 0.5, R = 0.5
@@ -103,15 +105,26 @@ def test_multilabel_hand_computed_example_and_excluded_class():
     # Trapezoids: 0.5 * 1 + 0 + 0.5 * (0.5 + 2/3) / 2 + 0 = 1/2 + 7/24 = 19/24.
     # Micro F1 per threshold: 2/3 (t 0.8-0.6), 1/2 (t 0.5-0.4), 0.8 (t <= 0.3): max 0.8 first at t = 0.3.
     # sklearn AP: ranking 0.85(+), 0.55(-), 0.35(+) -> 0.5 * 1 + 0.5 * 2/3 = 5/6.
-    # Class "dog" has no positive decision: excluded, and micro uses "engine" only.
+    # Class "dog" has no positive decision: excluded from macro; micro_over="predicted" uses "engine" only.
     probs = np.array([[0.85, 0.9], [0.35, 0.1], [0.55, 0.1], [0.02, 0.1]])
     dec = np.array([[1, 0], [1, 0], [0, 0], [0, 0]])
-    out = multilabel_fidelity(probs, dec, classes=["engine", "dog"])
+    out = multilabel_fidelity(probs, dec, classes=["engine", "dog"], micro_over="predicted")
     assert out["per_class"] == {"engine": pytest.approx(19 / 24)}
     assert out["macro_auprc"] == pytest.approx(19 / 24)
     assert out["micro_auprc"] == pytest.approx(19 / 24)
     assert out["max_f1"] == pytest.approx(0.8)
     assert out["best_threshold"] == pytest.approx(0.3)
+    # Official micro (default, summed over both classes): dog's Θ is a false alarm wherever it passes
+    # (0.9 > t for t <= 0.8, 0.1 > t for t = 0.05 only). Summed counts:
+    #   t 0.95, 0.9: TP 0 FP 0 -> (R 0, P 1);   t 0.8-0.6: TP 1 FP 1 -> (1/2, 1/2)
+    #   t 0.5, 0.4:  TP 1 FP 2 -> (1/2, 1/3);   t 0.3-0.1: TP 2 FP 2 -> (1, 1/2);   t 0.05: TP 2 FP 5 -> (1, 2/7)
+    # Curve (0,1) -> (1/2,1/2) -> (1/2,1/3) -> (1,1/2) -> (1,2/7) -> (1,0): 3/8 + 5/24 = 7/12.
+    # Micro F1: 1/2, 2/5, 2/3, 4/9: max 2/3 first at t = 0.3.
+    official = multilabel_fidelity(probs, dec, classes=["engine", "dog"])
+    assert official["micro_auprc"] == pytest.approx(7 / 12) and official["max_f1"] == pytest.approx(2 / 3)
+    assert official["best_threshold"] == pytest.approx(0.3)
+    assert official["micro_auprc_predicted_only"] == pytest.approx(19 / 24)
+    assert official["macro_auprc"] == pytest.approx(19 / 24)  # macro still excludes dog
     assert out["ap_macro"] == pytest.approx(5 / 6)
     assert out["ap_micro"] == pytest.approx(5 / 6)
     assert out["excluded_classes"] == ["dog"]
@@ -141,7 +154,58 @@ def test_multilabel_micro_sums_counts_over_classes():
     flat = multilabel_fidelity(probs.reshape(-1, 1), dec.reshape(-1, 1))
     assert out["micro_auprc"] == pytest.approx(flat["macro_auprc"])
     assert out["max_f1"] == pytest.approx(flat["max_f1"])
-    assert 0 <= out["macro_auprc"] <= 1 and 0 <= out["micro_auprc"] <= 1
+    assert out["micro_auprc"] == out["micro_auprc_all"] == out["micro_auprc_predicted_only"]  # no empty class
+
+
+def test_multilabel_official_micro_counts_false_alarms_on_a_class_f_never_predicts():
+    # Class A: f decides [1, 1, 0], Θ gives [0.97, 0.55, 0.01]. Class B: f never predicts it,
+    # Θ gives [0.01, 0.01, 0.55] (a false alarm on clip 2).
+    # t = 0.95 ... 0.6 (5 thresholds): A predicts clip 0 only: TP 1, FN 1; B predicts nothing.
+    # t = 0.5 ... 0.05 (6 thresholds): A predicts clips 0, 1: TP 2; B predicts clip 2: FP 1.
+    # Official (summed over all classes): (R 1/2, P 1) and (R 1, P 2/3); padded curve
+    #   (0, 1) -> (1/2, 1) -> (1, 2/3) -> (1, 0): area 1/2 + 1/2 * (1 + 2/3) / 2 = 11/12 = 0.917;
+    #   micro F1 2/3 (R 1/2, P 1), then 2 * (2/3) / (2/3 + 1) = 0.8 at t = 0.5: max-F1 0.8.
+    # Without class B: (R 1/2, P 1) and (R 1, P 1): area 1, max-F1 1 (and macro over A alone: 1).
+    probs = np.array([[0.97, 0.01], [0.55, 0.01], [0.01, 0.55]])
+    dec = np.array([[1, 0], [1, 0], [0, 0]])
+    out = multilabel_fidelity(probs, dec, classes=["A", "B"])
+    assert out["micro_over"] == "all" and out["excluded_classes"] == ["B"]
+    assert out["micro_auprc"] == pytest.approx(11 / 12) and round(out["micro_auprc"], 3) == 0.917
+    assert out["max_f1"] == pytest.approx(0.8) and out["best_threshold"] == pytest.approx(0.5)
+    assert out["micro_auprc_all"] == pytest.approx(11 / 12) and out["max_f1_all"] == pytest.approx(0.8)
+    assert out["micro_auprc_predicted_only"] == pytest.approx(1.0)
+    assert out["max_f1_predicted_only"] == pytest.approx(1.0)
+    assert out["macro_auprc"] == pytest.approx(1.0) and set(out["per_class"]) == {"A"}
+    np.testing.assert_allclose(out["micro_f1"], [2 / 3] * 5 + [0.8] * 6)
+    alt = multilabel_fidelity(probs, dec, classes=["A", "B"], micro_over="predicted")
+    assert alt["micro_auprc"] == pytest.approx(1.0) and alt["max_f1"] == pytest.approx(1.0)
+    assert alt["micro_auprc_all"] == pytest.approx(11 / 12)  # both variants whichever is chosen
+    with pytest.raises(ParameterError, match="micro_over"):
+        multilabel_fidelity(probs, dec, micro_over="some")
+
+
+def test_multilabel_probability_equal_to_the_threshold_counts_negative():
+    # Θ gives exactly 0.5 to the one positive: at t = 0.5 it is *not* predicted (official: p > t),
+    # at t = 0.4 it is. Thresholds (0.6, 0.5, 0.4): micro F1 0, 0, 1.
+    out = multilabel_fidelity(np.array([[0.5], [0.0]]), np.array([[1], [0]]), thresholds=(0.6, 0.5, 0.4))
+    np.testing.assert_allclose(out["micro_f1"], [0.0, 0.0, 1.0])
+    assert out["best_threshold"] == pytest.approx(0.4)
+    # f's decisions: sigmoid(0) = 0.5 exactly is not above the 0.5 threshold either.
+    np.testing.assert_array_equal(classifier_decisions(np.array([[0.0, 1e-6, -1e-6]])), [[0, 1, 0]])
+    np.testing.assert_array_equal(classifier_decisions(np.array([[0.0, 0.0]]), [0.4, 0.5]), [[1, 0]])
+
+
+def test_paper_fidelity_from_logits_known_answers():
+    # Multi-class: f picks class 1 then class 0; Θ ranks them 1st and 2nd: top-1 50 %, top-3 100 %.
+    theta = np.array([[0.0, 3.0, 1.0, -1.0], [0.5, 2.0, 1.0, 0.0]])
+    f = np.array([[0.0, 1.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]])
+    assert paper_fidelity(theta, f, multilabel=False) == {"top1": 50.0, "top3": 100.0}
+    # Multi-label: logits 0 -> sigmoid 0.5; with the case above in logit form (logit(0.97) etc.).
+    logit = lambda p: np.log(p / (1 - p))  # noqa: E731
+    theta_ml = logit(np.array([[0.97, 0.01], [0.55, 0.01], [0.01, 0.55]]))
+    f_ml = np.array([[3.0, -3.0], [3.0, -3.0], [-3.0, -3.0]])
+    out = paper_fidelity(theta_ml, f_ml, multilabel=True, classes=["A", "B"])
+    assert out["micro_auprc"] == pytest.approx(11 / 12) and out["max_f1_predicted_only"] == pytest.approx(1.0)
 
 
 def test_multilabel_never_nan_when_nothing_is_predicted():

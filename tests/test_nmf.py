@@ -53,6 +53,53 @@ def test_objective_never_increases(beta, mu, inner):
     assert h[-1] < 0.5 * h[0]
 
 
+def _direct_objective(V, W, H, mu):
+    """½‖V − WH‖²_F + µ‖H‖₁ in float64 numpy from the direct residual (independent of SparseNMF)."""
+    R = V.astype(np.float64) - W.astype(np.float64) @ H.astype(np.float64)
+    return 0.5 * float(np.sum(R * R)) + mu * float(H.astype(np.float64).sum())
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.05])
+@pytest.mark.parametrize("mu,inner", [(0.0, 1), (0.5, 1), (0.0, 3), (0.5, 3)])
+def test_objective_history_matches_direct_float64_objective(noise, mu, inner):
+    # SparseNMF's history uses the expansion ½(‖V‖² − 2⟨WᵀV, H⟩ + ⟨WᵀW, HHᵀ⟩) from float32 products.
+    # Pinned here: it agrees with the direct float64 residual form to 1e-5 relative and to 1e-6 of
+    # ½‖V‖² (the scale at which the expansion cancels). The iterate after i iterations is the result
+    # of a max_iter=i fit from the same initial factors (the fit is deterministic).
+    V, _, _ = _planted(N=1000)
+    V = V + noise * np.random.default_rng(2).random(V.shape).astype(np.float32)
+    rng = np.random.default_rng(1)
+    W0, H0 = rng.random((64, 8)).astype(np.float32), rng.random((8, 1000)).astype(np.float32)
+    n = 6
+    m = SparseNMF(8, sparsity=mu, max_iter=n, tol=0, progress=False, device="cpu", inner_iter=inner)
+    H = m.fit_transform(V, W_init=W0, H_init=H0)
+    hist = np.asarray(m.objective_history_)
+    assert len(hist) == n + 1  # the iterate entering each iteration, then the final one
+    direct = [_direct_objective(V, W0 / np.linalg.norm(W0, axis=0), H0, mu)]
+    for i in range(1, n):
+        mi = SparseNMF(8, sparsity=mu, max_iter=i, tol=0, progress=False, device="cpu", inner_iter=inner)
+        Hi = mi.fit_transform(V, W_init=W0, H_init=H0)
+        direct.append(_direct_objective(V, mi.components_, Hi, mu))
+    direct.append(_direct_objective(V, m.components_, H, mu))
+    direct = np.asarray(direct)
+    half_VV = 0.5 * float(np.sum(V.astype(np.float64) ** 2))
+    np.testing.assert_allclose(hist, direct, rtol=1e-5)
+    assert np.max(np.abs(hist - direct)) <= 1e-6 * half_VV
+    assert m.objective_ == hist[-1]
+    assert m.reconstruction_err_ == pytest.approx(_direct_objective(V, m.components_, H, 0.0), rel=1e-5)
+
+
+def test_final_objective_matches_direct_form_near_the_optimum():
+    # exact data, µ = 0: the objective falls to ~1e-5 of ½‖V‖², where the expansion's cancellation
+    # is worst: its error is then a few percent of the objective, but stays within 1e-6 of ½‖V‖²
+    V, _, _ = _planted(N=1000)
+    m, H = _fit(V, 8, sparsity=0.0, max_iter=400, inner_iter=4)
+    half_VV = 0.5 * float(np.sum(V.astype(np.float64) ** 2))
+    direct = _direct_objective(V, m.components_, H, 0.0)
+    assert direct < 1e-3 * half_VV
+    assert abs(m.objective_ - direct) <= 1e-6 * half_VV
+
+
 @pytest.mark.parametrize("mu", [0.3, 0.0])
 def test_unit_norm_nonnegative_columns(mu):
     V, _, _ = _planted(N=800)

@@ -78,11 +78,11 @@ def test_ci_script_runs_the_readme_test_command():
 
 
 def test_readme_results_table_matches_the_reports():
-    from l2i_core.results import README_END, README_START, readme_markdown
+    from l2i_core.reports import README_END, README_START, readme_markdown
 
     readme = (ROOT / "README.md").read_text()
     block = readme.split(README_START, 1)[1].split(README_END, 1)[0].strip()
-    assert block == readme_markdown(ROOT / "reports").strip(), "run l2i_core.results.write_readme_table()"
+    assert block == readme_markdown(ROOT / "reports").strip(), "run `l2i readme` (l2i_core.reports.write_readme)"
     if any((ROOT / "reports").glob("*/results.json")):
         assert block.count("\n") >= 3  # committed reports give rows
 
@@ -124,3 +124,31 @@ def test_committed_reports_fit_the_size_budget():
     assert all(s <= 5 * 2**20 for s in sizes.values()), {k: v for k, v in sizes.items() if v > 5 * 2**20}
     total = sum(p.stat().st_size for p in (ROOT / "reports").rglob("*") if p.is_file() and p.suffix != ".ipynb")
     assert total <= 25 * 2**20, f"reports/ holds {total / 2**20:.1f} MB (budget 25 MB)"
+
+
+def test_nothing_points_to_a_shared_folder_beside_the_checkout():
+    """A person who clones the project has no shared folder beside it: no tracked text file may point there."""
+    import subprocess
+
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    offenders = []
+    for name in files:
+        path = ROOT / name
+        if name.startswith(".ci/") or path.suffix in (".html", ".png", ".npy") or not path.is_file():
+            continue  # .ci/run is the CI machine's own entry point
+        try:
+            text = path.read_text()
+        except UnicodeDecodeError:
+            continue
+        if any(needle in text for needle in ("../" + "shared", "shared" + "/data")):
+            offenders.append(name)
+    assert not offenders, offenders
+
+
+def test_makefile_has_a_fast_tier_without_notebooks_and_browser():
+    make = (ROOT / "Makefile").read_text()
+    fast = make.split("test-fast:", 1)[1].split("\n\n", 1)[0]
+    assert '-m "not notebook and not browser' in fast
+    assert "L2I_DATA ?=" not in make  # the data folder comes from the environment only
+    readme = (ROOT / "README.md").read_text()
+    assert "make test-fast" in readme and "make test`" in readme

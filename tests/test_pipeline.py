@@ -14,8 +14,9 @@ import pytest
 
 from l2i_core import pipeline
 from l2i_core.paper import PAPER
-from l2i_core.pipeline import NotebookFailed, headline_rows, main, reproduce, step_fingerprint, write_index
+from l2i_core.pipeline import NotebookFailed, main, reproduce, step_fingerprint
 from l2i_core.pipeline import package_digest as real_package_digest  # the real one: fixed_package pins the module's
+from l2i_core.reports import headline_rows, write_index
 
 PARAMETERS = """dataset: str = "esc10"  # dataset name
 data_dir: str = ""  # dataset folder
@@ -38,8 +39,9 @@ with open(art / "log.txt", "a") as f:
 update_results(art / "results.json", "classifier",
                {"accuracy": 0.875, "n_clips": 80, "split": "test", "protocol": "test fold 1 (fake)"})
 update_results(art / "results.json", "interpreter",
-               {"heads": {"attention": {"test_fidelity": 0.9, "train_seconds": 3.0}}, "split": "test",
-                "fidelity_metric": "top-1 agreement with f"})"""
+               {"heads": {"attention": {"fidelity": {"top1": 90.0}, "selection_metric": "top1",
+                                        "validation_selection_score": 0.8, "train_seconds": 3.0}},
+                "split": "test", "protocol": "test fold 1 (fake)"})"""
 
 
 def _notebook(path: Path, *cells: str) -> Path:
@@ -136,7 +138,7 @@ def test_results_json_collects_sections_paper_and_timings(project):
     out = project.reports / "esc10"
     record = json.loads((out / "results.json").read_text())
     assert record["results"]["classifier"]["accuracy"] == 0.875
-    assert record["results"]["interpreter"]["heads"]["attention"]["test_fidelity"] == 0.9
+    assert record["results"]["interpreter"]["heads"]["attention"]["fidelity"]["top1"] == 90.0
     assert record["paper"] == json.loads(json.dumps(PAPER))
     assert record["paper"]["fidelity_esc50"]["L2I attention"]["top1"] == 65.7
     assert record["total_seconds"] > 0 and all(s["seconds"] > 0 for s in record["steps"])
@@ -174,8 +176,10 @@ def test_index_lists_every_dataset_and_is_robust_to_missing_sections(tmp_path):
                   {"notebook": "01_dictionary.ipynb", "html": "01_dictionary.html", "seconds": 4.0}],
         "results": {
             "classifier": {"accuracy": 0.9, "split": "test", "protocol": "test fold 1", "confusion_matrix": [[1]]},
-            "fidelity": {"heads": {"attention": {"top1": 0.8, "top3": 0.95}, "max": {"top5": 1.0}}},
-            "faithfulness": {"median": {"0.9": 0.01}, "random": {"0.9": 1e-5}},
+            "fidelity": {"heads": {"attention": {"top1": 80.0, "top3": 95.0}, "max": {"top5": 100.0}}},
+            "faithfulness_attention": {"head": "attention", "ff": {"0.9": {
+                "median_logit_drop": 0.01, "random": 1e-5, "components_median": 14.0, "median_prob_drop": 0.2}}},
+            "faithfulness_max": {"head": "max", "ff": {"0.9": {"median_logit_drop": 0.03}}},
             "noise": "not a dict",
         },
     }))
@@ -200,10 +204,13 @@ def test_index_lists_every_dataset_and_is_robust_to_missing_sections(tmp_path):
     assert "confusion" not in index
     assert "took 0.1 min of notebook time" in index  # 3 + 4 + 1 s of steps in the full (not quick) runs
 
-    rows = {(r["section"], r["metric"]): r for r in headline_rows(json.loads((reports / "esc10" / "results.json").read_text()))}
-    assert rows[("faithfulness", "median · 0.9")]["paper"] == "0.002"
-    assert rows[("faithfulness", "random · 0.9")]["paper"] == ""  # the random baseline has no paper number here
-    assert rows[("classifier", "accuracy")]["ours_where"] == "esc10; test split; test fold 1"
+    rows = {(r.section, r.metric): r for r in headline_rows(json.loads((reports / "esc10" / "results.json").read_text()))}
+    drop = rows[("faithfulness_attention", "ff_median_logit_drop")]
+    assert drop.paper_text == "0.002" and "random comps. 1e-05" in drop.baseline  # the baseline beside it, no paper
+    assert rows[("faithfulness_attention", "ff_components_median")].paper_text == ""  # 14 components: not FF
+    assert rows[("faithfulness_attention", "ff_median_prob_drop")].paper_text == ""  # a probability drop: not FF
+    assert rows[("faithfulness_max", "ff_median_logit_drop")].paper_text == ""  # the paper has no max-pool FF
+    assert rows[("classifier", "classifier_accuracy")].where == "esc10; test split; test fold 1"
     assert not any(section == "noise" for section, _ in rows)
 
 

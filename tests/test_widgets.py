@@ -34,7 +34,7 @@ def _dataset(ex, n, B=6, multilabel=False):
     logits = ex.predict(ds.load_batch(None, "cpu")).numpy()
     for i, r in enumerate(recs):
         if multilabel:
-            on = (1 / (1 + np.exp(-logits[i])) >= ex.f_thresholds).tolist()
+            on = (1 / (1 + np.exp(-logits[i])) > ex.f_thresholds).tolist()  # strict, as the official code
             if i % 2:  # wrong: flip one decision
                 on[i % C] = not on[i % C]
             r.labels = tuple(c for c, o in zip(CLASSES, on) if o)
@@ -197,11 +197,11 @@ def test_target_selection_multilabel(toy_multilabel):
     probs = 1 / (1 + np.exp(-logits[:3]))
     for i in range(3):
         lab.clip_select.value = i
-        pred = np.flatnonzero(probs[i] >= ex.f_thresholds)
+        pred = np.flatnonzero(probs[i] > ex.f_thresholds)
         want = int(pred[np.argmax(probs[i][pred])]) if pred.size else int(np.argmax(probs[i]))
         assert lab.current.target == lab.target_select.value == want
     # correct means: thresholded decisions equal the labels exactly
-    exact = ((probs >= ex.f_thresholds) == (ds.label_matrix()[:3] > 0)).all(1)
+    exact = ((probs > ex.f_thresholds) == (ds.label_matrix()[:3] > 0)).all(1)
     np.testing.assert_array_equal(lab.correct, exact)
     assert exact.any() and not exact.all()
     lab.clip_select.value = 0

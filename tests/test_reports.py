@@ -1,0 +1,185 @@
+"""l2i_core.reports and the typed sections of l2i_core.results: the paper's value only beside the
+identical quantity, the index and the README tables from one set of rows, benchmarks with their files."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from l2i_core._errors import ParameterError
+from l2i_core.paper import PAPER
+from l2i_core.reports import (
+    BENCHMARKS_END,
+    BENCHMARKS_START,
+    PAPER_VALUES,
+    README_END,
+    README_START,
+    HeadlineRow,
+    benchmark_rows,
+    benchmarks_markdown,
+    headline_rows,
+    readme_markdown,
+    readme_rows,
+    write_index,
+    write_readme,
+)
+from l2i_core.results import FidelitySection, parse_section, read_sections, update_results
+
+ROOT = Path(__file__).resolve().parents[1]
+
+FF = {"median_logit_drop": 0.4, "median_prob_drop": 0.05, "random": 0.0, "random_active": 0.001,
+      "beats_random_pct": 80.0, "beats_random_active_pct": 75.0, "components_median": 14.0}
+MULTI = {"macro_auprc": 0.8, "micro_auprc": 0.75, "max_f1": 0.7, "micro_over": "all",
+         "micro_auprc_predicted_only": 0.9, "max_f1_predicted_only": 0.85, "ap_macro": 0.81, "ap_micro": 0.8,
+         "excluded_classes": ["music"]}
+
+
+def _record(dataset: str, multilabel: bool) -> dict:
+    heads = {h: (dict(MULTI) if multilabel else {"top1": 86.25, "top3": 97.5, "top5": 100.0}) for h in ("attention", "max")}
+    clf = {"macro_auprc": 0.87} if multilabel else {"accuracy": 0.8625}
+    results = {
+        "classifier": {**clf, "split": "test", "protocol": "p", "n_clips": 80},
+        "interpreter": {"heads": {h: {"fidelity": heads[h], "selection_metric": "s", "relative_error": 0.5}
+                                  for h in heads}, "nmf_relative_error": 0.35},
+        "fidelity": {"heads": heads, "split": "test"},
+        "corruptions_attention": {"head": "attention", "noise": {"fidelity_clean": 86.0, "fidelity_noisy": 80.0},
+                                  "mixtures": {"pairs": 6, "l2i_beats_random_si_sdr_pct": 66.7,
+                                               "by_method": {"L2I": {"si_sdr_median": -1.0}}}},
+    }
+    for h in ("attention", "max"):
+        results[f"faithfulness_{h}"] = {"head": h, "ff": {str(t): dict(FF) for t in (0.9, 0.7, 0.5, 0.3, 0.1)},
+                                        "deletion_area": 0.6, "random_deletion_area": 0.8, "mask_in": {"AI": 45.0}}
+    return {"dataset": dataset, "quick": False, "results": results,
+            "steps": [{"notebook": "00_data.ipynb", "html": "00_data.html", "seconds": 60.0}]}
+
+
+def _assert_identical(row_metric, row_head, row_tau, key):
+    p = PAPER_VALUES[key]
+    assert (p.metric, p.head, p.tau) == (row_metric, row_head, row_tau), (key, row_metric, row_head, row_tau)
+
+
+def test_paper_values_come_from_paper_py():
+    assert PAPER_VALUES["fidelity_esc50/L2I max-pool/top1"].value == PAPER["fidelity_esc50"]["L2I max-pool"]["top1"]
+    assert PAPER_VALUES["faithfulness_esc50/0.1"].value == PAPER["faithfulness_esc50"][0.1]
+    assert {p.head for p in PAPER_VALUES.values() if p.metric == "ff_median_logit_drop"} == {"attention"}
+    assert PAPER_VALUES["classifier/esc50_accuracy"].value == pytest.approx(82.5)
+
+
+def test_a_row_refuses_a_paper_value_of_another_quantity():
+    with pytest.raises(ValueError, match="is not the quantity"):
+        HeadlineRow("esc10", "faithfulness_max", "ff_median_logit_drop", "x", 0.1, "", head="max", tau=0.9,
+                    paper_key="faithfulness_esc50/0.9")
+    with pytest.raises(ValueError, match="is not the quantity"):
+        HeadlineRow("esc10", "faithfulness_attention", "ff_components_median", "x", 14.0, "", head="attention",
+                    tau=0.1, paper_key="faithfulness_esc50/0.1")
+
+
+@pytest.mark.parametrize("dataset,multilabel", [("esc10", False), ("urbanmix", True)])
+def test_every_paired_row_is_the_identical_quantity(dataset, multilabel):
+    rows = headline_rows(_record(dataset, multilabel))
+    for r in rows:
+        if r.paper_key:
+            _assert_identical(r.metric, r.head, r.tau, r.paper_key)
+    paired = {(r.metric, r.head, r.tau) for r in rows if r.paper_key}
+    # the paper's FF only beside the attention head's median logit drop, at each of its τ
+    assert {m for m in paired if m[0].startswith("ff")} == {("ff_median_logit_drop", "attention", t)
+                                                            for t in (0.9, 0.7, 0.5, 0.3, 0.1)}
+    assert not any(r.paper_key for r in rows if r.metric in ("ff_components_median", "ff_median_prob_drop"))
+    assert not any(r.paper_key for r in rows if "ap" in r.metric.split("_") or r.metric.endswith("_ap"))
+    if multilabel:
+        assert ("fidelity_micro_auprc", "max", None) in paired and ("classifier_accuracy", None, None) not in paired
+        only = [r for r in rows if r.metric == "fidelity_micro_auprc"]
+        assert only[-1].baseline == "predicted classes only 0.9"  # both variants are shown
+    else:
+        assert ("top1_fidelity", "max", None) in paired and ("classifier_accuracy", None, None) in paired
+
+
+def test_older_runs_without_micro_over_get_no_paper_micro_value():
+    old = _record("urbanmix", True)
+    for h in old["results"]["fidelity"]["heads"].values():
+        del h["micro_over"]
+    rows = [r for r in headline_rows(old) if r.section == "fidelity"]
+    assert not any(r.paper_key for r in rows if "micro" in r.metric or "max_f1" in r.metric)
+    assert any(r.metric == "fidelity_micro_auprc_predicted_only" for r in rows)
+
+
+def test_index_rows_carry_their_paper_key_and_it_is_the_identical_quantity(tmp_path):
+    for name, ml in (("esc10", False), ("urbanmix", True)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(json.dumps(_record(name, ml)))
+    index = write_index(tmp_path).read_text()
+    found = re.findall(r'<tr data-metric="([^"]*)" data-paper-key="([^"]*)"><td>[^<]*</td><td>([^<]*)</td>', index)
+    assert len(found) == sum(len(headline_rows(_record(n, m))) for n, m in (("esc10", False), ("urbanmix", True)))
+    by_label = {html.unescape(label): (metric, key) for metric, key, label in found}
+    rows = {r.label: r for n, m in (("esc10", False), ("urbanmix", True)) for r in headline_rows(_record(n, m))}
+    for label, (metric, key) in by_label.items():
+        r = rows[label]
+        assert metric == r.metric and key == (r.paper_key or "")
+        if key:
+            _assert_identical(metric, r.head, r.tau, key)
+
+
+def test_readme_table_rows_are_the_readme_rows_and_identical_quantities(tmp_path):
+    (tmp_path / "esc10").mkdir()
+    (tmp_path / "esc10" / "results.json").write_text(json.dumps(_record("esc10", False)))
+    table = readme_markdown(tmp_path).splitlines()[2:]
+    rows = readme_rows(tmp_path)
+    assert len(table) == len(rows) > 5
+    for line, r in zip(table, rows):
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        assert cells[1] == r.label and cells[2] == r.ours
+        assert cells[4] == (r.paper_text or "–")
+        if r.paper_key:
+            _assert_identical(r.metric, r.head, r.tau, r.paper_key)
+
+
+def test_committed_reports_pair_only_identical_quantities():
+    for path in sorted((ROOT / "reports").glob("*/results.json")):
+        for r in headline_rows(json.loads(path.read_text())):
+            if r.paper_key:
+                _assert_identical(r.metric, r.head, r.tau, r.paper_key)
+
+
+def test_typed_sections_read_fields_and_refuse_wrong_types(tmp_path):
+    s = parse_section("fidelity", {"heads": {"max": dict(MULTI)}, "split": "test", "new_key": 1})
+    assert isinstance(s, FidelitySection) and s.heads["max"].micro_auprc == 0.75 and s.extra == {"new_key": 1}
+    assert read_sections({"fidelity": {"heads": {}}, "unknown": {"a": 1}}).keys() == {"fidelity"}
+    with pytest.raises(ParameterError, match="must be a number"):
+        update_results(tmp_path / "r.json", "classifier", {"accuracy": "high"})
+    assert not (tmp_path / "r.json").exists()
+    update_results(tmp_path / "r.json", "faithfulness_max", {"head": "max", "ff": {"0.5": FF}})
+    assert json.loads((tmp_path / "r.json").read_text())["faithfulness_max"]["ff"]["0.5"] == FF
+
+
+def test_benchmark_rows_name_their_file_and_cover_every_file(tmp_path):
+    (tmp_path / "bench_interpreter_cpu.json").write_text(json.dumps(
+        {"cached_epoch_seconds": 2.0, "recompute_epoch_seconds": 6.0, "ratio": 3.0, "device": "cpu", "threads": 2}))
+    (tmp_path / "bench_nmf_cpu.json").write_text(json.dumps({"frobenius": {"mu": 0.0, "sklearn_relative_error": 0.25,
+        "ours": {"1": {"ratio_same_iterations": 0.96, "relative_error": 0.25}}}}))
+    (tmp_path / "something_new.json").write_text("{}")
+    rows = benchmark_rows(tmp_path)
+    assert {r["file"] for r in rows} == {"bench_interpreter_cpu.json", "bench_nmf_cpu.json", "something_new.json"}
+    assert rows[0]["ours"] == "2 s vs 6 s: 3×"
+    assert "0.96" in rows[1]["ours"] and "µ = 0.0" in rows[1]["what"]
+    assert "`benchmarks/results/something_new.json`" in benchmarks_markdown(tmp_path)
+
+
+def test_readme_tables_match_the_reports_and_the_benchmarks(tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split(README_START, 1)[1].split(README_END, 1)[0].strip()
+    assert block == readme_markdown(ROOT / "reports").strip(), "run `l2i readme` (l2i_core.reports.write_readme)"
+    bench = readme.split(BENCHMARKS_START, 1)[1].split(BENCHMARKS_END, 1)[0].strip()
+    assert bench == benchmarks_markdown(ROOT / "benchmarks" / "results").strip(), "run `l2i readme`"
+    copy = tmp_path / "README.md"
+    copy.write_text(readme)
+    assert write_readme(copy, ROOT / "reports", ROOT / "benchmarks" / "results") is False
+
+
+def test_readme_drops_figures_no_recorded_run_backs():
+    readme = (ROOT / "README.md").read_text()
+    for figure in ("0.867 in 26 min", "0.878 / 0.857", "0.949 / 0.928", "87.5 % in 5.7 min", "0.85–1×"):
+        assert figure not in readme, figure
