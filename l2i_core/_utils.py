@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import numpy as np
 import torch
 
 from ._errors import ParameterError
+from ._numpy import sigmoid, softmax  # re-exported: the numpy forms live in a torch-free leaf
 
 __all__ = ["resolve_device", "module_device", "sigmoid", "softmax", "probabilities", "check_class_target", "batch_starts"]
 
@@ -33,24 +33,6 @@ def module_device(module: torch.nn.Module, device: str | torch.device | None = N
     for tensor in (*module.parameters(), *module.buffers()):
         return tensor.device
     return torch.device("cpu")
-
-
-def sigmoid(z) -> np.ndarray:
-    """Logistic function of a numpy array, without overflow warnings for large ``|z|``."""
-    z = np.asarray(z, dtype=np.float64)
-    out = np.empty_like(z)
-    pos = z >= 0
-    out[pos] = 1.0 / (1.0 + np.exp(-z[pos]))
-    ez = np.exp(z[~pos])
-    out[~pos] = ez / (1.0 + ez)
-    return out
-
-
-def softmax(z, axis: int = -1) -> np.ndarray:
-    """Softmax of a numpy array along ``axis`` (shifted by the max for stability)."""
-    z = np.asarray(z, dtype=np.float64)
-    e = np.exp(z - z.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
 
 
 def probabilities(logits: torch.Tensor, multilabel: bool) -> torch.Tensor:

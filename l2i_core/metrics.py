@@ -29,6 +29,8 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from ._errors import ParameterError
+from ._numpy import sigmoid as _sigmoid
+from ._numpy import softmax as _softmax
 
 __all__ = [
     "PAPER_THRESHOLDS",
@@ -119,20 +121,6 @@ def _check_target(target, n: int, n_classes: int, name: str = "target") -> np.nd
 def _trapezoid(y: np.ndarray, x: np.ndarray) -> np.ndarray:
     """Trapezoid rule along the last axis (``np.trapz`` was renamed across numpy versions)."""
     return np.sum((x[..., 1:] - x[..., :-1]) * (y[..., 1:] + y[..., :-1]) / 2.0, axis=-1)
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    out = np.empty_like(z)
-    pos = z >= 0
-    out[pos] = 1.0 / (1.0 + np.exp(-z[pos]))
-    ez = np.exp(z[~pos])
-    out[~pos] = ez / (1.0 + ez)
-    return out
 
 
 # --------------------------------------------------------------------------------------------------
