@@ -414,7 +414,8 @@ def _bench_classifier(d: dict) -> list[tuple[str, str, str]]:
     scale, unit = (100, " %") if metric == "accuracy" else (1, "")
     spread = f" ± {_num(scale * d.get('std', 0))}{unit}" if len(runs) > 1 else ""
     data = f"{d.get('dataset', '?')}, {len(runs)} folds" if len(runs) > 1 else f"{d.get('dataset', '?')}, test split, 1 run"
-    return [(f"classifier, {d.get('preset', '?')} preset, device {d.get('device', '?')}, {d.get('epochs', '?')} epochs", data,
+    epochs = "the default epochs" if d.get("epochs") == 0 else f"{d.get('epochs', '?')} epochs"  # 0: the recipe's own
+    return [(f"classifier, {d.get('preset', '?')} preset, device {d.get('device', '?')}, {epochs}", data,
              f"test {metric} {_num(scale * d.get('mean', float('nan')))}{unit}{spread}; "
              f"{_num(d.get('mean_train_seconds'))} s of training per run")]
 
@@ -426,26 +427,42 @@ def _bench_interpreter(d: dict) -> list[tuple[str, str, str]]:
 
 
 def _bench_nmf(d: dict) -> list[tuple[str, str, str]]:
+    """Rows of bench_nmf_*.json: the same-problem comparison (µ = 0), what µ > 0 solves, GPU timings."""
     rows = []
+    sp, w = d.get("same_problem"), d.get("what_is_solved")
+    if isinstance(sp, dict):
+        m = d.get("machine") or {}
+        setting = (f"{d.get('n_frames', '?')} × {d.get('n_freq', '?')} ESC-10 train frames, K = {d.get('K', '?')}, "
+                   f"{d.get('dtype', '?')}, same init, denormals flushed on both sides: {d.get('denormals_flushed_both_sides', '?')}, "
+                   f"{m.get('torch_threads', '?')} threads; target: scikit-learn's float64 objective after "
+                   f"{d.get('iterations', '?')} iterations; median [min, max] of {d.get('repeats', '?')} interleaved repeats")
+        for key, s in (sp.get("sides") or {}).items():
+            if not key.startswith("l2i_inner_iter_") or "per_iteration_time_ratio" not in s:
+                continue
+            p, q = s["per_iteration_time_ratio"], s["time_to_same_objective_ratio"]
+            rows.append((f"SparseNMF (inner_iter={key.rsplit('_', 1)[1]}) vs scikit-learn {m.get('sklearn', '')} NMF(solver='mu'), "
+                         "same problem (µ = 0)", setting,
+                         f"scikit-learn / SparseNMF time per iteration {_num(p['median'], 3)} [{_num(p['min'], 3)}, {_num(p['max'], 3)}]; "
+                         f"to the same objective {_num(q['median'], 3)} [{_num(q['min'], 3)}, {_num(q['max'], 3)}] "
+                         f"({s.get('iterations', '?')} iterations; > 1: SparseNMF faster)"))
+    if isinstance(w, dict):
+        rows.append((f"what µ = {w.get('mu', '?')} solves: SparseNMF (unit-norm atoms) vs scikit-learn alpha_W L1 (atoms free)",
+                     f"{d.get('n_frames', '?')} × {d.get('n_freq', '?')} frames, {w.get('iterations', '?')} iterations",
+                     f"scikit-learn mean atom norm {_num(w.get('sklearn_mean_atom_norm'))}, relative error "
+                     f"{_num(w.get('sklearn_relative_error'))} vs SparseNMF {_num(w.get('l2i_relative_error'))}; "
+                     "different problems, no speed comparison"))
     for name, p in d.items():
-        if not isinstance(p, dict):
-            continue
-        if "ours" not in p:  # a timing of SparseNMF alone
-            rows.append((f"SparseNMF, {name} ({p.get('device', '?')})", f"{p.get('n_frames', '?')} × {p.get('n_freq', '?')} frames, "
-                         f"{p.get('iterations', '?')} iterations", f"{_num(p.get('seconds'))} s"))
-            continue
-        for inner, o in (p.get("ours") or {}).items():
-            rows.append((f"SparseNMF (inner_iter={inner}) vs scikit-learn NMF(solver='mu'), µ = {p.get('mu', '?')}, "
-                         f"{p.get('device', '?')}", f"{p.get('n_frames', '?')} × {p.get('n_freq', '?')} frames, K = "
-                         f"{p.get('K', '?')}, {p.get('iterations', '?')} iterations",
-                         f"sklearn / ours time for the same iterations {_num(o.get('ratio_same_iterations'), 2)}; "
-                         f"relative error ours {_num(o.get('relative_error'))}, sklearn {_num(p.get('sklearn_relative_error'))}"))
+        if isinstance(p, dict) and "seconds" in p and "device" in p:  # a timing of SparseNMF alone (GPU)
+            rows.append((f"SparseNMF, {name} ({p.get('device', '?')})", f"{p.get('n_frames', '?')} × {p.get('n_freq', '?')} "
+                         f"frames, {p.get('iterations', '?')} iterations", f"{_num(p.get('seconds'))} s"))
     return rows
 
 
 def _bench_explain(d: dict) -> list[tuple[str, str, str]]:
-    return [(f"explain: {k} ({d.get('device', '?')}, {d.get('threads', '?')} threads)", f"{d.get('clips', '?')} clips",
-             f"{_num(r.get('clips_per_s'))} clips/s") for k, r in (d.get("rows") or {}).items()]
+    weights = f", {d['weights']} weights" if d.get("weights") else ""
+    return [(f"explain: {k} ({d.get('device', '?')}, {d.get('threads', '?')} threads{weights})",
+             f"{d.get('clips', '?')} clips", f"{_num(r.get('clips_per_s'))} clips/s (median)")
+            for k, r in (d.get("rows") or {}).items()]
 
 
 def _bench_interpreter_run(d: dict) -> list[tuple[str, str, str]]:
@@ -484,13 +501,14 @@ _BENCHMARKS = (("bench_classifier_*", _bench_classifier), ("bench_interpreter_*"
 def benchmark_rows(results_dir: str | Path = "benchmarks/results") -> list[dict]:
     """One row per measurement of every ``benchmarks/results/*.json``: ``what``, ``data``, ``ours``, ``file``.
 
-    A file no summariser knows still gets one row that names it.
+    A file no summariser knows (or whose layout its summariser does not read) still gets one row
+    that names it.
     """
     rows = []
     for path in sorted(Path(results_dir).glob("*.json")):
         data = _read_json(path)
         fn = next((f for pattern, f in _BENCHMARKS if path.match(pattern + ".json")), None)
-        found = fn(data) if fn and data else [("(no summary: read the file)", "", "")]
+        found = (fn(data) if fn and data else []) or [("(no summary: read the file)", "", "")]
         rows += [{"what": w, "data": d, "ours": o, "file": path.name} for w, d, o in found]
     return rows
 

@@ -158,13 +158,21 @@ def test_typed_sections_read_fields_and_refuse_wrong_types(tmp_path):
 def test_benchmark_rows_name_their_file_and_cover_every_file(tmp_path):
     (tmp_path / "bench_interpreter_cpu.json").write_text(json.dumps(
         {"cached_epoch_seconds": 2.0, "recompute_epoch_seconds": 6.0, "ratio": 3.0, "device": "cpu", "threads": 2}))
-    (tmp_path / "bench_nmf_cpu.json").write_text(json.dumps({"frobenius": {"mu": 0.0, "sklearn_relative_error": 0.25,
-        "ours": {"1": {"ratio_same_iterations": 0.96, "relative_error": 0.25}}}}))
+    ratio = {"median": 0.96, "min": 0.9, "max": 1.0}
+    (tmp_path / "bench_nmf_cpu.json").write_text(json.dumps({"n_frames": 10, "n_freq": 5, "K": 2, "iterations": 3,
+        "same_problem": {"sides": {"sklearn": {}, "l2i_inner_iter_1": {
+            "per_iteration_time_ratio": ratio, "time_to_same_objective_ratio": ratio, "iterations": 3}}},
+        "what_is_solved": {"mu": 0.8, "sklearn_mean_atom_norm": 30.4, "sklearn_relative_error": 0.242,
+                           "l2i_relative_error": 0.321}}))
+    (tmp_path / "bench_nmf_gpu.json").write_text(json.dumps({"layout": "a summariser does not read this"}))
     (tmp_path / "something_new.json").write_text("{}")
     rows = benchmark_rows(tmp_path)
-    assert {r["file"] for r in rows} == {"bench_interpreter_cpu.json", "bench_nmf_cpu.json", "something_new.json"}
+    assert {r["file"] for r in rows} == {"bench_interpreter_cpu.json", "bench_nmf_cpu.json", "bench_nmf_gpu.json",
+                                         "something_new.json"}
     assert rows[0]["ours"] == "2 s vs 6 s: 3×"
-    assert "0.96" in rows[1]["ours"] and "µ = 0.0" in rows[1]["what"]
+    assert "per iteration 0.96 [0.9, 1]" in rows[1]["ours"] and "same problem (µ = 0)" in rows[1]["what"]
+    assert "atom norm 30.4" in rows[2]["ours"] and "no speed comparison" in rows[2]["ours"]
+    assert rows[3]["file"] == "bench_nmf_gpu.json" and rows[3]["what"] == "(no summary: read the file)"
     assert "`benchmarks/results/something_new.json`" in benchmarks_markdown(tmp_path)
 
 
