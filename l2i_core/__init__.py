@@ -13,16 +13,23 @@ classifier  AudioCNN with named taps (cpu / paper presets), FeatureTap for any m
 interpreter Psi decoder, Theta heads (attention, max), fixed NMF decoder, L2IInterpreter
 losses      the L2I loss (fidelity, reconstruction, sparsity) with the official schedule
 cache       the frozen classifier's maps, logits and V, computed once per clip
-training    classifier and interpreter training, validation selection, checkpoints
+engine      the one training loop: resume, EMA, best-on-validation, checkpoints of the state, autocast
+checkpoints save / load of every model (state dicts, ``weights_only=True``, JSON sidecars)
+training    the classifier and interpreter recipes over the engine, validation selection
 steps       reuse-or-build the dictionary, the classifier and the interpreter from artifacts_dir
-explain     relevance, component selection, soft masks, interpretation audio (L2IExplainer, interpret)
+masks       soft component masks M_k = w_k h_kᵀ / (WH + ε), the mask of a set, mask → audio
+explain     relevance, component selection, interpretation audio (L2IExplainer, interpret)
 metrics     top-k / multi-label fidelity, FF drops, mask-in AI/AD/AG/Fid-In, curve areas, SI-SDR, ...
 evaluation  the paper's protocols: faithfulness, mask-in, deletion/insertion, mixtures, noise, scenes
 baselines   listenable gradient baselines (captum Saliency, Integrated Gradients, SmoothGrad)
 widgets     the ipywidgets listening lab and a static gallery
-results     results.json sections and tables beside the paper's numbers
+results     typed results.json sections (dataclasses) written by the notebooks
+reports     index.html and the README's tables from one set of headline rows
 display     plots and compressed audio players for notebooks and HTML reports
-pipeline    papermill runner and the ``l2i`` command
+pipeline    papermill runner, fingerprints and the ``l2i`` command
+
+Layers: each module imports only from modules below it (``tests/test_architecture.py`` checks that
+there is no cycle, none hidden in a function body); ``config`` and ``paper`` are leaves.
 """
 
 from ._errors import AudioError, DataNotFoundError, L2IError, ParameterError
