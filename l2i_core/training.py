@@ -100,11 +100,10 @@ def default_train_config(multilabel: bool, preset: str | Preset | None = None, *
     (``benchmarks/results/urbanmix_sweep.json``): mixup and 40 epochs under-fit the 10 s scenes.
 
     With the ``cpu`` preset, multi-label training uses the ``cpu-small`` architecture (half the
-    widths, 0.3 M parameters): 80 epochs on 10 s scenes with the full ``cpu`` network take about
-    14 min on a 2-core CPU, too long for ``make reproduce``. Measured on urbanmix with bfloat16
-    autocast (``benchmarks/results/cpu_budget_sweep.json``): cpu-small, 80 epochs, 282 s,
-    validation macro-AUPRC 0.858; cpu, 40 epochs at batch 16 (the same number of steps), 397 s,
-    0.842; cpu, 80 epochs (float32, the earlier default) 0.898 in about 26 min.
+    widths, 0.3 M parameters), because 80 epochs on 10 s scenes with the full ``cpu`` network are
+    too long for ``make reproduce`` on a 2-core CPU. Measured on urbanmix with bfloat16 autocast
+    (``benchmarks/results/cpu_budget_sweep.json``): cpu-small, 80 epochs, 282 s, validation
+    macro-AUPRC 0.858; cpu, 40 epochs at batch 16 (the same number of steps), 397 s, 0.842.
     """
     base = {"epochs": 80, "mixup_alpha": 0.0} if multilabel else {"epochs": 40, "mixup_alpha": 0.2}
     if multilabel and preset is not None and get_preset(preset).name == "cpu":
