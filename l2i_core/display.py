@@ -471,3 +471,44 @@ def plot_agreement(theta_logits: np.ndarray, f_logits: np.ndarray, classes, *, t
     ax.set_xlabel("Θ's top class (interpreter)")
     ax.set_ylabel("f's top class (classifier)")
     return ax
+
+
+def plot_explanation_masks(explanations: dict, row: int, preset: str | Preset = "cpu", *, title: str = "",
+                           extra: dict | None = None):
+    """The masks of one row of several :class:`~l2i_core.explainers.Explanation` objects side by side
+    (linear-frequency STFT grid, values in [0, 1]), after the input's log-magnitude (``extra``: more
+    ``{title: (F, T) array}`` panels, e.g. the oracle's mask)."""
+    p = get_preset(preset)
+    first = next(iter(explanations.values()))
+    panels = {"input V = log1p|X|": first.V[row], **(extra or {}),
+              **{name: e.mask[row] for name, e in explanations.items()}}
+    n = len(panels)
+    cols = min(4, n)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.4 * rows), squeeze=False)
+    seconds = (first.V.shape[-1] - 1) * p.hop_length / p.sr
+    for ax, (name, img) in zip(axes.flat, panels.items()):
+        im = ax.imshow(img, origin="lower", aspect="auto", cmap="magma", extent=(0, seconds, 0, p.sr / 2000),
+                       vmin=0, vmax=None if name.startswith("input") else 1)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("s")
+        ax.set_ylabel("kHz")
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    fig.colorbar(im, ax=axes, shrink=0.6, label="mask")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def explanation_players(explanations: dict, rows, *, inputs, stems=None, labels=None):
+    """For each row: players for the input, its true stem (when known) and every explanation, side by side."""
+    examples = []
+    for i in rows:
+        ex = {f"input{f' ({labels[i]})' if labels is not None else ''}": inputs[i]}
+        if stems is not None:
+            ex["true stem"] = stems[i]
+        ex.update({name: e.audio[i] for name, e in explanations.items() if e.audio is not None})
+        examples.append(ex)
+    sr = next(iter(explanations.values())).sr
+    return player_rows(examples, sr)

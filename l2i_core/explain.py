@@ -38,7 +38,7 @@ from .config import Preset, get_preset
 from .masks import component_masks, mask_to_audio
 
 __all__ = ["Analysis", "Interpretation", "L2IExplainer", "interpret", "relevance", "select_components",
-           "default_tau"]
+           "default_tau", "spectrogram_logits"]
 
 
 def default_tau(multilabel: bool) -> float:
@@ -279,25 +279,11 @@ class L2IExplainer:
     @torch.no_grad()
     def predict_spectrogram(self, V: torch.Tensor, phase: torch.Tensor | None = None, *,
                             length: int | None = None) -> torch.Tensor:
-        """f's logits of log1p-magnitude spectrograms ``(B, F, T)``.
-
-        With ``phase`` the spectrogram is first made audio (input phase, iSTFT) and re-analysed, as
-        a listener would hear it; without, the log-mel is computed from the magnitude directly
-        (no round trip: faster, and what curves over many steps use).
-        """
-        V = V.to(self.device)
-        out = []
-        for s in batch_starts(len(V), self.batch_size):
-            v = V[s : s + self.batch_size]
-            if phase is not None:
-                y = self.fe.synthesize(v, phase[s : s + self.batch_size].to(self.device), length=length)
-                inp = self.input_fn(y)
-            else:
-                if self.input_fn != self.fe.logmel:
-                    raise ParameterError("a custom input_fn needs audio: pass the phase")
-                inp = self.fe.power_to_db(self.fe.mel_power_from_magnitude(torch.expm1(v).clamp_min(0)))
-            out.append(self.classifier(inp))
-        return torch.cat(out)
+        """f's logits of log-magnitude spectrograms ``(B, F, T)`` (see :func:`spectrogram_logits`)."""
+        if phase is None and self.input_fn != self.fe.logmel:
+            raise ParameterError("a custom input_fn needs audio: pass the phase")
+        return spectrogram_logits(self.classifier, self.fe, V, phase, length=length, batch_size=self.batch_size,
+                                  device=self.device, input_fn=self.input_fn)
 
     @torch.no_grad()
     def analyse(self, x) -> Analysis:
@@ -421,6 +407,28 @@ class L2IExplainer:
 
     def __call__(self, x, target=None, **kwargs) -> list[Interpretation]:
         return self.attribute(x, target, **kwargs)
+
+
+@torch.no_grad()
+def spectrogram_logits(classifier: nn.Module, fe: FrontEnd, V: torch.Tensor, phase: torch.Tensor | None = None, *,
+                       length: int | None = None, batch_size: int = 32, device=None, input_fn=None) -> torch.Tensor:
+    """f's logits of log1p-magnitude spectrograms ``V`` ``(B, F, T)``, in batches.
+
+    With ``phase`` the spectrogram is first made audio (input phase, iSTFT) and re-analysed by
+    ``input_fn`` (default the log-mel), as a listener would hear it; without, the log-mel is computed
+    from the magnitude ``expm1(V)`` directly (no round trip: faster, and what curves over many steps use).
+    """
+    device = device if device is not None else fe.window.device
+    input_fn = input_fn or fe.logmel
+    out = []
+    for s in batch_starts(len(V), batch_size):
+        v = V[s : s + batch_size].to(device)
+        if phase is not None:
+            inp = input_fn(fe.synthesize(v, phase[s : s + batch_size].to(device), length=length))
+        else:
+            inp = fe.power_to_db(fe.mel_power_from_magnitude(torch.expm1(v).clamp_min(0)))
+        out.append(classifier(inp).float())
+    return torch.cat(out)
 
 
 def interpret(interpreter: nn.Module, x, target=None, tau: float | None = None, top_k: int | None = None, *,

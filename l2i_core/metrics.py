@@ -11,7 +11,12 @@ Fidelity (does Θ agree with the classifier f?)
 Faithfulness (does removing the interpretation change f's decision?)
     :func:`logit_drop`, :func:`probability_drop`, :func:`summarize_drops`.
 Mask-in scores of the later literature (is the interpretation alone enough for f?)
-    :func:`mask_in_metrics` (AI, AD, AG, Fid-In).
+    :func:`mask_in_metrics` (AI, AD, AG, Fid-In); :func:`mask_in_metrics_speechbrain`, the same
+    scores as SpeechBrain's ESC-50 recipe computes them (bugs included), for comparison with its
+    published rows. L-MAC's FF (mask-out probability drop) is :func:`probability_drop` with
+    ``target = argmax`` of the logits on the input.
+Mask complexity (L-MAC's SPS and COMP, with Quantus 0.5.3's formulas)
+    :func:`sparseness` (Gini index of ``|M|``), :func:`complexity` (entropy of ``|M| / Σ|M|``).
 Deletion / insertion curves
     :func:`curve_area`.
 Ground truth on mixtures with known stems
@@ -34,6 +39,7 @@ from ._numpy import softmax as _softmax
 
 __all__ = [
     "PAPER_THRESHOLDS",
+    "QUANTUS_GINI_EPS",
     "classifier_decisions",
     "paper_fidelity",
     "topk_fidelity",
@@ -42,6 +48,9 @@ __all__ = [
     "probability_drop",
     "summarize_drops",
     "mask_in_metrics",
+    "mask_in_metrics_speechbrain",
+    "sparseness",
+    "complexity",
     "curve_area",
     "si_sdr",
     "si_sdr_improvement",
@@ -565,6 +574,196 @@ def mask_in_metrics(p, q, *, target=None, eps: float = 1e-12) -> dict:
         "per_clip": {"AI": ai, "AD": ad, "AG": ag, "fid_in": fid},
         "target": c,
     }
+
+
+_SB_EPS = 1e-10  # ``eps`` of SpeechBrain's interpreter_brain.py
+
+
+def mask_in_metrics_speechbrain(p, q, *, fid_in_class=None) -> dict:
+    """AI, AD, AG and Fid-In **as SpeechBrain's ESC-50 recipe computes them**, bugs included.
+
+    Only for setting our numbers beside SpeechBrain's published rows (``recipes/ESC50/interpret``,
+    README table); :func:`mask_in_metrics` gives the correct values. Read at commit 9c826ef
+    (``interpreter_brain.py``, ``InterpreterBrain.on_stage_start``: ``compute_AI``, ``compute_AD``,
+    ``compute_AG``, ``compute_fidelity``; the calls in ``train_lmac.py`` / ``train_l2i.py``,
+    ``compute_objectives``), with ``p = softmax(f(x))``, ``q = softmax(f(mask-in))`` as both scripts
+    pass them and ``c = argmax p``, per clip:
+
+    * AI = 100 · 1[p_c < q_c]                                   (as the formula)
+    * AG = 100 · ReLU(q_c − p_c) / (1 − p_c + 1e-10)             (as the formula)
+    * AD = 100 · ReLU(p'_c − q'_c) / (p'_c + 1e-10) with ``p' = softmax(p)``, ``q' = softmax(q)``:
+      ``compute_AD`` soft-maxes inputs that are already probabilities, which pulls both towards
+      1/C and shrinks AD (with 50 classes ``p'_c`` is at most e / (e + 49) ≈ 0.053);
+    * Fid-In = 1[argmax q = argmax p] for L-MAC (``train_lmac.py`` passes ``softmax(f(x))``), but
+      ``train_l2i.py`` passes the one-column label tensor ``class_string_encoded`` of shape
+      (B, 1), whose argmax over the class axis is always 0: L2I's Fid-In is 1[argmax q = 0].
+      Pass ``fid_in_class=0`` to reproduce that row.
+
+    L-MAC's FF (``compute_faithfulness``) is ``p_c − softmax(f(mask-out))_c`` with ``c = argmax p``
+    and has no such bug: it is :func:`probability_drop` of the logits with ``target`` their argmax.
+    The recipe's mask-in / mask-out inputs differ by method (L-MAC: ``M ⊙ log1p|X|`` and
+    ``(1 − M) ⊙ log1p|X|``, each taken back through expm1, the mel filterbank and log1p; L2I:
+    the NMF ratio mask times ``log1p|X|`` likewise for mask-in, and mask-out as the log-mel input
+    *minus* the log-mel mask-in); that concerns the protocol, not these formulas.
+
+    Parameters
+    ----------
+    p : np.ndarray or torch.Tensor [shape=(n_clips, n_classes)]
+        Probabilities on the input, in [0, 1].
+    q : np.ndarray or torch.Tensor [shape=(n_clips, n_classes)]
+        Probabilities on the interpretation alone (mask-in).
+    fid_in_class : int or array of int [shape=(n_clips,)], optional
+        Compare ``argmax q`` with this class instead of ``argmax p`` (``0`` reproduces SpeechBrain's
+        L2I Fid-In).
+
+    Returns
+    -------
+    result : dict
+        ``AI``, ``AD``, ``AG`` (means, in percent), ``fid_in`` (mean, a fraction in [0, 1]),
+        ``per_clip`` ({"AI", "AD", "AG", "fid_in"} arrays of shape (n_clips,)) and ``target``
+        (``argmax p``).
+
+    Raises
+    ------
+    ParameterError
+        On a shape mismatch, values outside [0, 1], NaN, empty input or a bad ``fid_in_class``.
+
+    Examples
+    --------
+    >>> out = mask_in_metrics_speechbrain([[0.2, 0.8]], [[0.3, 0.7]], fid_in_class=0)
+    >>> round(out["AD"], 2), out["fid_in"]  # mask_in_metrics gives AD 12.5 and Fid-In 1.0
+    (7.27, 0.0)
+    """
+    pp = _check(p, "p", ndim=2, unit=True)
+    qq = _check(q, "q", ndim=2, unit=True)
+    _same_shape(pp, qq, "p", "q")
+    n, n_classes = pp.shape
+    rows = np.arange(n)
+    c = np.argmax(pp, axis=1)
+    pc, qc = pp[rows, c], qq[rows, c]
+    ai = 100.0 * (pc < qc).astype(np.float64)
+    ag = 100.0 * np.maximum(qc - pc, 0.0) / (1.0 - pc + _SB_EPS)
+    p2, q2 = _softmax(pp, axis=1), _softmax(qq, axis=1)
+    c2 = np.argmax(p2, axis=1)  # softmax keeps the order: c2 == c
+    ad = 100.0 * np.maximum(p2[rows, c2] - q2[rows, c2], 0.0) / (p2[rows, c2] + _SB_EPS)
+    ref = c if fid_in_class is None else _check_target(fid_in_class, n, n_classes, "fid_in_class")
+    fid = (np.argmax(qq, axis=1) == ref).astype(np.float64)
+    return {
+        "AI": float(ai.mean()),
+        "AD": float(ad.mean()),
+        "AG": float(ag.mean()),
+        "fid_in": float(fid.mean()),
+        "per_clip": {"AI": ai, "AD": ad, "AG": ag, "fid_in": fid},
+        "target": c,
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# mask complexity: L-MAC's SPS and COMP
+# --------------------------------------------------------------------------------------------------
+#: Added to every value by Quantus 0.5.3's ``Sparseness.evaluate_instance`` before the Gini index.
+QUANTUS_GINI_EPS = 1e-7
+
+
+def _explanations(mask, name: str = "mask") -> np.ndarray:
+    """``|mask|`` as a (n_explanations, n_values) float64 array: one flattened explanation per row."""
+    a = _check(mask, name, min_ndim=2)
+    return np.abs(a.reshape(a.shape[0], -1))
+
+
+def sparseness(mask, *, normalise: bool = True) -> np.ndarray:
+    """L-MAC's SPS: the Gini index of ``|M|``, per explanation, as Quantus's ``Sparseness`` computes it.
+
+    Each explanation is flattened, made ``|M|``, divided by its maximum (``normalise``), offset by
+    :data:`QUANTUS_GINI_EPS` = 1e-7, sorted ascending (``a_1 ≤ … ≤ a_n``), and
+
+        SPS = Σ_i (2i − n − 1) a_i / (n Σ_i a_i),   i = 1 … n,
+
+    which is ``quantus.Sparseness.evaluate_instance`` (Quantus 0.5.3, the version SpeechBrain's
+    recipe pins). 0 for a uniform mask, ``(n − 1) / (n (1 + n·1e-7))`` ≈ 1 − 1/n for a one-hot mask,
+    so higher is sparser; an all-zero mask scores 0 (the offset makes it uniform).
+
+    The Gini index is scale-invariant except through the offset, so ``normalise`` only sets the
+    offset's relative size. Quantus's default ``normalise_by_max`` divides by the maximum over the
+    **whole batch** it is given, which lets one explanation's score depend on the others; here each
+    explanation is divided by its own maximum, which equals Quantus on a batch of one (and on any
+    batch whose explanations share the same maximum). SpeechBrain's ``compute_sparseness``
+    (``interpreter_brain.py``) calls ``quantus.Sparseness(return_aggregate=True, abs=True)`` on the
+    **mask** (L-MAC: the sigmoid mask; L2I: the NMF ratio mask), not on the masked spectrogram,
+    averages over each batch, skips batches whose masks sum to 0, and averages the batch means.
+
+    Parameters
+    ----------
+    mask : np.ndarray or torch.Tensor [shape=(n_explanations, ...)]
+        One explanation per row, any shape after the first axis (e.g. ``(B, n_freq, n_frames)``);
+        a single mask needs a leading axis (``mask[None]``). Signed values are made ``|M|``.
+    normalise : bool
+        Divide each explanation by its maximum first (Quantus's default ``normalise=True``).
+
+    Returns
+    -------
+    sps : np.ndarray [shape=(n_explanations,)], in [0, 1)
+
+    Raises
+    ------
+    ParameterError
+        If ``mask`` has fewer than 2 dimensions, is empty, or holds NaN / inf.
+
+    Examples
+    --------
+    >>> sparseness([[1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 0.0, 1.0]]).round(4)
+    array([0.  , 0.75])
+    """
+    a = _explanations(mask)
+    if normalise:
+        peak = a.max(axis=1, keepdims=True)
+        a = np.where(peak > 0, a / np.where(peak > 0, peak, 1.0), a)  # Quantus leaves all-zero input as is
+    a = np.sort(a + QUANTUS_GINI_EPS, axis=1)
+    n = a.shape[1]
+    weights = 2 * np.arange(1, n + 1) - n - 1
+    return np.sum(weights * a, axis=1) / (n * np.sum(a, axis=1))
+
+
+def complexity(mask) -> np.ndarray:
+    """L-MAC's COMP: the entropy of ``|M| / Σ|M|``, per explanation, as Quantus's ``Complexity``.
+
+    Each explanation is flattened and ``COMP = −Σ_i p_i ln p_i`` with ``p = |M| / Σ|M|``
+    (``scipy.stats.entropy``, natural log, ``0 ln 0 = 0``), which is
+    ``quantus.Complexity.evaluate_instance`` (Quantus 0.5.3). ``ln n`` for a uniform mask of ``n``
+    values, 0 for a one-hot mask, so lower is simpler. The entropy is scale-invariant, so Quantus's
+    max-normalisation changes nothing. An all-zero mask has no distribution: **NaN** (Quantus gives
+    0/0 = NaN too, and SpeechBrain's recipe drops NaN COMP values before averaging; do the same with
+    ``np.nanmean`` and report how many there were). SpeechBrain's ``compute_complexity`` applies it
+    to the mask, as for :func:`sparseness`.
+
+    Parameters
+    ----------
+    mask : np.ndarray or torch.Tensor [shape=(n_explanations, ...)]
+        One explanation per row; signed values are made ``|M|``.
+
+    Returns
+    -------
+    comp : np.ndarray [shape=(n_explanations,)], in [0, ln n] (NaN for an all-zero explanation)
+
+    Raises
+    ------
+    ParameterError
+        If ``mask`` has fewer than 2 dimensions, is empty, or holds NaN / inf.
+
+    Examples
+    --------
+    >>> complexity([[1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 0.0, 2.0]]).round(4)  # ln 4 = 1.3863
+    array([1.3863, 0.    ])
+    """
+    from scipy.stats import entropy  # scipy.stats is slow to import: only here
+
+    a = _explanations(mask)
+    total = a.sum(axis=1)
+    comp = np.full(a.shape[0], np.nan)
+    ok = total > 0
+    if ok.any():
+        comp[ok] = entropy(a[ok] / total[ok, None], axis=1)
+    return comp
 
 
 # --------------------------------------------------------------------------------------------------

@@ -23,9 +23,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .paper import PAPER, PAPER_TAUS
+from .paper import PAPER, PAPER_TAUS, SPEECHBRAIN_ESC50
 from .results import (
     ClassifierSection,
+    ComparisonSection,
     CorruptionsSection,
     FaithfulnessSection,
     FidelitySection,
@@ -231,10 +232,32 @@ def _corruption_rows(s: CorruptionsSection, add) -> None:
                 head=head, readme=True, baseline=others)
 
 
+#: Notebook 08's rows: (condition, metric, label, percent, README); the methods shown in the README.
+_COMPARISON = (("clean", "AI", "AI (%)", False, True), ("clean", "fid_in", "Fid-In", False, True),
+               ("clean", "FF", "FF (probability drop)", False, False), ("clean", "FF_matched", "FF at 10 % of bins (logit)", False, False),
+               ("mixture", "si_sdr", "SI-SDR vs true stem (dB), 0.8/0.2 mixtures", False, True),
+               ("scenes", "si_sdr", "SI-SDR vs class stem (dB), scenes", False, True))
+_README_METHODS = ("L2I (attention)", "L-MAC", "Integrated Gradients", "oracle IRM")
+_SPEECHBRAIN_KEYS = {"AI": "AI", "fid_in": "Fid-In", "FF": "FF"}
+
+
+def _comparison_rows(s: ComparisonSection, add) -> None:
+    for cond, metric, label, percent, readme in _COMPARISON:
+        for method, scores in (s.conditions.get(cond) or {}).items():
+            v = scores.get(metric) if isinstance(scores, dict) else None
+            if not isinstance(v, dict) or not isinstance(v.get("mean"), (int, float)):
+                continue
+            sb = SPEECHBRAIN_ESC50.get(method, {}).get(_SPEECHBRAIN_KEYS.get(metric, ""), None) if cond == "clean" else None
+            base = f"95 % CI [{_fmt(v.get('low'))}, {_fmt(v.get('high'))}]" + (
+                f"; SpeechBrain's {method} on CNN14/ESC-50: {sb}" if sb is not None else "")
+            add(f"compare_{cond}_{metric}", f"{method}: {label}, {cond}", float(v["mean"]), percent=percent,
+                baseline=base, readme=readme and method in _README_METHODS)
+
+
 _ROWS: dict[type, Callable] = {ClassifierSection: _classifier_rows, InterpreterSection: _interpreter_rows,
                                FidelitySection: _fidelity_rows, FaithfulnessSection: _faithfulness_rows,
-                               CorruptionsSection: _corruption_rows}
-_ORDER = ("classifier", "interpreter", "fidelity", "faithfulness", "corruptions")
+                               CorruptionsSection: _corruption_rows, ComparisonSection: _comparison_rows}
+_ORDER = ("classifier", "interpreter", "fidelity", "faithfulness", "corruptions", "comparison")
 
 
 def headline_rows(record: dict) -> list[HeadlineRow]:

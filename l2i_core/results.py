@@ -15,6 +15,7 @@ section                   written by                          dataclass
 ``fidelity``              notebook 04                         :class:`FidelitySection`
 ``faithfulness_<head>``   notebook 05                         :class:`FaithfulnessSection`
 ``corruptions_<head>``    notebook 06                         :class:`CorruptionsSection`
+``comparison``            notebook 08                         :class:`ComparisonSection`
 ========================  =================================  ===============
 
 Keys a dataclass does not know are kept (in ``extra``) and written unchanged.
@@ -37,7 +38,7 @@ __all__ = [
     "update_results", "read_results", "read_sections", "parse_section", "classifier_table", "fidelity_table",
     "fidelity_summary", "FIDELITY_PAPER_DATA",
     "Section", "ClassifierSection", "InterpreterHead", "InterpreterSection", "FidelityHead", "FidelitySection",
-    "FaithfulnessAtTau", "FaithfulnessSection", "CorruptionsSection",
+    "FaithfulnessAtTau", "FaithfulnessSection", "CorruptionsSection", "ComparisonSection",
 ]
 
 
@@ -192,6 +193,20 @@ class CorruptionsSection(Section):
     scenes: dict = field(default_factory=dict)
 
 
+@dataclass
+class ComparisonSection(Section):
+    """Notebook 08: every explainer on the same clips. ``conditions``: per condition and method, each
+    metric's ``{"mean", "low", "high"}`` (95 % bootstrap interval); ``tests``: paired Wilcoxon tests;
+    ``randomization``: the sanity check's rank correlations; ``lmac``: how L-MAC was trained."""
+
+    conditions: dict = field(default_factory=dict)
+    tests: list = field(default_factory=list)
+    randomization: list = field(default_factory=list)
+    lmac: dict = field(default_factory=dict)
+    notes: dict = field(default_factory=dict)
+    seconds: dict = field(default_factory=dict)
+
+
 _NESTED = {
     "dict[str, InterpreterHead]": InterpreterHead,
     "dict[str, FidelityHead]": FidelityHead,
@@ -200,7 +215,8 @@ _NESTED = {
 
 
 def _section_type(name: str):
-    fixed = {"classifier": ClassifierSection, "interpreter": InterpreterSection, "fidelity": FidelitySection}
+    fixed = {"classifier": ClassifierSection, "interpreter": InterpreterSection, "fidelity": FidelitySection,
+             "comparison": ComparisonSection}
     if name in fixed:
         return fixed[name]
     if name.startswith("faithfulness_"):

@@ -42,6 +42,8 @@ QUICK_SIZES: dict = {
     "mixtures_per_kind": 2,  # pairs of each of the paper's kinds
     "baseline_pairs": 2,  # pairs scored with the gradient baselines
     "scenes": 4,  # urbanmix test scenes scored against their stems
+    "compare_clips": 4,  # test clips (or scenes) of notebook 08's comparison
+    "sanity_clips": 3,  # clips whose masks notebook 08's sanity check compares
 }
 
 

@@ -198,7 +198,7 @@ def test_quick_pipeline_runs_every_notebook_and_04_to_07_write_results(quick_pip
     """`l2i reproduce --quick`: 00-07 in order in one artifacts_dir; 04-07 reuse 01-03's artifacts."""
     out = quick_pipeline / "reports" / "esc10"
     results = json.loads((out / "results.json").read_text())
-    assert [s["notebook"][:2] for s in results["steps"]] == ["00", "01", "02", "03", "04", "05", "06", "07"]
+    assert [s["notebook"][:2] for s in results["steps"]] == ["00", "01", "02", "03", "04", "05", "06", "07", "08"]
     assert (quick_pipeline / "reports" / "index.html").is_file()
 
     def text(prefix):

@@ -1,0 +1,402 @@
+"""One interface for every listenable explanation: L2I, L-MAC, the gradient methods, random, the oracle.
+
+Every explainer here answers the same call, captum-style::
+
+    explanation = explainer.attribute(x, target=None)
+
+and returns an :class:`Explanation`: for each input clip, one soft time-frequency mask ``M`` in
+[0, 1] on the (linear-frequency) STFT grid of f's front end, the convention L2I and L-MAC share
+(DESIGN §1 item 4): the explained magnitude is ``expm1(M ⊙ V)`` with ``V = log1p|STFT(x)|``, and
+the explanation is heard as ``iSTFT(expm1(M ⊙ V) · e^{i∠X})`` with the input's own phase. Every
+metric and protocol of :mod:`l2i_core.compare` takes any of them.
+
+=======================  ===========================================================================
+explainer                the mask ``M`` of clip x for class c
+=======================  ===========================================================================
+:class:`L2IMask`         the sum of the soft masks of the NMF components with relevance > τ (either
+                         Θ head; :class:`~l2i_core.explain.L2IExplainer`); extras: components, relevance
+:class:`LMACMask`        L-MAC's decoder output (:mod:`l2i_core.lmac`); multi-class: it explains f's
+                         own top class whatever the target (as the method is defined)
+:class:`GradientMask`    captum Saliency / Integrated Gradients / SmoothGrad of f's logit c on the
+                         log-mel input, projected onto the STFT grid, divided by its maximum per clip
+:class:`RandomMask`      i.i.d. uniform values (seeded): what a mask that knows nothing scores
+:class:`OracleIRM`       the ideal ratio mask ``|S|/(|S|+|N|)`` of the true stem S (mixtures with
+                         known stems only), written in the same log1p convention, so that
+                         ``expm1(M ⊙ V) = IRM · |X|`` exactly: the ceiling of the ground-truth scores
+=======================  ===========================================================================
+
+``target=None`` explains f's top class of each clip (for a multi-label f too: its most probable
+class); pass one class per clip to explain others (a multi-label protocol repeats a clip once
+per class f predicts). :class:`AudioModel` is the classifier side every explainer and protocol
+shares: f, its front end, its decision rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import metrics
+from ._errors import ParameterError
+from ._utils import batch_starts, check_class_target, module_device, probabilities
+from .audio import FrontEnd, as_waveform_batch
+from .baselines import METHODS as GRADIENT_METHODS
+from .baselines import gradient_attribution, mel_to_linear
+from .config import Preset, get_preset
+from .explain import L2IExplainer, default_tau, spectrogram_logits
+from .masks import mask_to_audio
+
+__all__ = ["Explanation", "AudioModel", "Explainer", "L2IMask", "LMACMask", "GradientMask", "RandomMask",
+           "OracleIRM", "GRADIENT_METHODS", "log1p_mask"]
+
+
+@dataclass
+class Explanation:
+    """Listenable explanations of a batch of clips, one per row (all arrays numpy, float32).
+
+    Attributes
+    ----------
+    method : str
+        The explainer's display name.
+    target : np.ndarray [shape=(B,), dtype=int64]
+        Class explained in each row.
+    mask : np.ndarray [shape=(B, n_freq, n_frames)]
+        Soft mask in [0, 1] applied to ``V`` (log1p convention, see the module docstring).
+    V, phase : np.ndarray [shape=(B, n_freq, n_frames)]
+        ``log1p|STFT(x)|`` and ``∠STFT(x)`` of the inputs.
+    f_logits : np.ndarray [shape=(B, n_classes)]
+        f on the inputs.
+    sr : int
+    audio : np.ndarray [shape=(B, n_samples)] or None
+        The explanation heard: ``iSTFT(expm1(M ⊙ V) e^{i∠X})``.
+    extras : dict
+        Method-specific: L2I's ``components`` (list of arrays) and ``relevance`` ``(B, K)``; L-MAC's
+        ``explained_class``; the gradient methods' raw ``attribution`` on the mel grid.
+    """
+
+    method: str
+    target: np.ndarray
+    mask: np.ndarray
+    V: np.ndarray
+    phase: np.ndarray
+    f_logits: np.ndarray
+    sr: int
+    audio: np.ndarray | None = None
+    extras: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.target)
+
+    @property
+    def spectrogram(self) -> np.ndarray:
+        """``M ⊙ V``: the explanation's log1p magnitude."""
+        return self.mask * self.V
+
+    @property
+    def magnitude(self) -> np.ndarray:
+        """``expm1(M ⊙ V)``: the explanation's linear magnitude."""
+        return np.expm1(self.spectrogram)
+
+    @property
+    def sparsity(self) -> np.ndarray:
+        """``(B,)`` mean of each mask: the share of the time-frequency plane kept."""
+        return self.mask.mean(axis=(-2, -1))
+
+    def __repr__(self) -> str:
+        return (f"Explanation(method={self.method!r}, clips={len(self)}, mask_mean="
+                f"{np.round(self.sparsity, 3).tolist()[:6]}{'...' if len(self) > 6 else ''})")
+
+
+class AudioModel:
+    """The classifier f seen by every explainer and protocol: its input, its front end, its decisions.
+
+    Parameters
+    ----------
+    classifier : nn.Module
+        Log-mel ``(B, n_mels, n_frames)`` → logits; kept in eval mode.
+    preset : str or Preset
+    multilabel : bool or None
+        Default ``classifier.multilabel``.
+    f_thresholds : sequence of float or None
+        Per-class decision thresholds of a multi-label f (default 0.5).
+    classes : sequence of str or None
+    device : str or None
+    batch_size : int
+    """
+
+    def __init__(self, classifier: nn.Module, preset: str | Preset = "cpu", *, multilabel: bool | None = None,
+                 f_thresholds=None, classes: Sequence[str] | None = None, device: str | None = None,
+                 batch_size: int = 32):
+        self.preset = get_preset(preset)
+        self.device = module_device(classifier, device)
+        self.classifier = classifier.to(self.device).eval()
+        self.fe = FrontEnd(self.preset).to(self.device)
+        self.multilabel = bool(getattr(classifier, "multilabel", False) if multilabel is None else multilabel)
+        self.classes = list(classes) if classes is not None else None
+        C = int(getattr(classifier, "n_classes", len(self.classes) if self.classes else 0))
+        self.n_classes = C
+        th = np.full(C, 0.5) if f_thresholds is None else np.asarray(f_thresholds, dtype=np.float64)
+        if th.shape != (C,):
+            raise ParameterError(f"f_thresholds must have one value per class ({C}), got shape {th.shape}")
+        self.f_thresholds = th
+        self.batch_size = int(batch_size)
+
+    @classmethod
+    def of(cls, l2i: L2IExplainer) -> AudioModel:
+        """The classifier side of an :class:`~l2i_core.explain.L2IExplainer`."""
+        return cls(l2i.classifier, l2i.preset, multilabel=l2i.multilabel, f_thresholds=l2i.f_thresholds,
+                   classes=l2i.classes, device=str(l2i.device), batch_size=l2i.batch_size)
+
+    @property
+    def sr(self) -> int:
+        return self.preset.sr
+
+    def waveforms(self, x) -> torch.Tensor:
+        return as_waveform_batch(x).to(self.device)
+
+    def probabilities(self, logits) -> torch.Tensor:
+        return probabilities(torch.as_tensor(logits), self.multilabel)
+
+    @torch.no_grad()
+    def logits(self, x) -> torch.Tensor:
+        """f's logits of waveforms, in batches (on the model's device)."""
+        x = self.waveforms(x)
+        return torch.cat([self.classifier(self.fe.logmel(x[s : s + self.batch_size])).float()
+                          for s in batch_starts(len(x), self.batch_size)])
+
+    @torch.no_grad()
+    def logits_of(self, V, phase=None, *, length: int | None = None) -> torch.Tensor:
+        """f's logits of log1p magnitudes ``(B, F, T)``: through audio with ``phase`` (iSTFT, re-analysis),
+        else from the magnitude directly (see :func:`l2i_core.explain.spectrogram_logits`)."""
+        V = torch.as_tensor(np.asarray(V) if not torch.is_tensor(V) else V)
+        ph = None if phase is None else torch.as_tensor(np.asarray(phase) if not torch.is_tensor(phase) else phase)
+        return spectrogram_logits(self.classifier, self.fe, V, ph, length=length, batch_size=self.batch_size,
+                                  device=self.device)
+
+    def decisions(self, logits) -> np.ndarray:
+        """``(B, C)`` booleans: f's top class (multi-class) or its thresholded decisions (multi-label)."""
+        lg = torch.as_tensor(logits).float().cpu().numpy()
+        if self.multilabel:
+            return metrics.classifier_decisions(lg, self.f_thresholds)
+        out = np.zeros(lg.shape, dtype=bool)
+        out[np.arange(len(lg)), lg.argmax(1)] = True
+        return out
+
+    def targets(self, logits, target=None) -> np.ndarray:
+        """``(B,)`` classes to explain: f's top class for ``None``; an int for all; one per clip."""
+        lg = torch.as_tensor(logits)
+        if target is None:
+            return lg.argmax(1).cpu().numpy().astype(np.int64)
+        t = np.asarray(target.cpu() if torch.is_tensor(target) else target).reshape(-1)
+        if t.size == 1:
+            t = np.repeat(t, len(lg))
+        if t.size != len(lg):
+            raise ParameterError(f"{t.size} targets for {len(lg)} clips; give one class per clip, one for all, or None")
+        return np.array([check_class_target(int(c), lg.shape[1]) for c in t], dtype=np.int64)
+
+
+class Explainer:
+    """Base class: subclasses implement :meth:`masks`; :meth:`attribute` does the rest.
+
+    Attributes
+    ----------
+    name : str
+        Display name (rows of the comparison tables).
+    model : AudioModel
+    needs_stems : bool
+        Whether :meth:`attribute` needs the true stems (the oracle).
+    """
+
+    name = "explainer"
+    needs_stems = False
+
+    def __init__(self, model: AudioModel, name: str | None = None):
+        self.model = model
+        if name is not None:
+            self.name = name
+
+    def masks(self, x: torch.Tensor, target: np.ndarray, V: torch.Tensor, f_logits: torch.Tensor, *,
+              stems=None) -> tuple[torch.Tensor, dict]:
+        """``(B, F, T)`` masks in [0, 1] on ``V``'s grid, and the extras."""
+        raise NotImplementedError
+
+    def attribute(self, inputs, target=None, *, with_audio: bool = True, stems=None) -> Explanation:
+        """Explanations of waveforms ``inputs`` for ``target`` (see :meth:`AudioModel.targets`).
+
+        Parameters
+        ----------
+        inputs : array or tensor [shape=(B, n_samples) or (n_samples,)]
+            Waveforms at the preset's rate, of f's training length.
+        target : None, int or sequence of int
+        with_audio : bool
+            Also synthesise the explanation (input phase, iSTFT).
+        stems : array [shape=(B, n_samples)] or None
+            The true stem of the explained class in each input (the oracle needs it).
+        """
+        m = self.model
+        x = m.waveforms(inputs)
+        f_logits = m.logits(x)
+        t = m.targets(f_logits, target)
+        with torch.no_grad():
+            V, phase = m.fe.magnitude_phase(x)
+        if self.needs_stems and stems is None:
+            raise ParameterError(f"{self.name} needs the true stems: pass stems=(B, n_samples) waveforms")
+        mask, extras = self.masks(x, t, V, f_logits, stems=stems)
+        mask = torch.as_tensor(mask, device=V.device).float()
+        if mask.shape != V.shape or not torch.isfinite(mask).all() or mask.min() < 0 or mask.max() > 1:
+            raise ParameterError(f"{self.name}: masks must be finite, in [0, 1] and of shape {tuple(V.shape)}")
+        audio = None
+        if with_audio:
+            with torch.no_grad():
+                audio = mask_to_audio(mask, V, phase, m.fe, length=x.shape[-1]).cpu().numpy()
+        return Explanation(method=self.name, target=t, mask=mask.cpu().numpy(), V=V.cpu().numpy(),
+                           phase=phase.cpu().numpy(), f_logits=f_logits.cpu().numpy(), sr=m.sr, audio=audio,
+                           extras=extras)
+
+    def __call__(self, inputs, target=None, **kwargs) -> Explanation:
+        return self.attribute(inputs, target, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
+
+
+class L2IMask(Explainer):
+    """L2I (either Θ head) through the common interface: the mask of the components with r > τ.
+
+    Parameters
+    ----------
+    l2i : L2IExplainer
+    tau : float or None
+        Relevance threshold (default the paper's: 0.2 multi-class, 0.3 multi-label).
+    top_k : int or None
+        Keep at most this many components.
+    name : str or None
+        Default ``"L2I (<head>)"``.
+    """
+
+    def __init__(self, l2i: L2IExplainer, *, tau: float | None = None, top_k: int | None = None,
+                 name: str | None = None, model: AudioModel | None = None):
+        head = getattr(l2i.interpreter, "pooling", "attention")
+        super().__init__(model or AudioModel.of(l2i), name or f"L2I ({'max-pool' if head == 'max' else head})")
+        self.l2i = l2i
+        self.tau = default_tau(l2i.multilabel) if tau is None else float(tau)
+        self.top_k = top_k
+
+    def masks(self, x, target, V, f_logits, *, stems=None):
+        its = self.l2i.attribute(x, target.tolist(), tau=self.tau, top_k=self.top_k, with_audio=False)
+        mask = torch.from_numpy(np.stack([it.mask for it in its])).clamp(0, 1)
+        extras = {"components": [it.components for it in its], "relevance": np.stack([it.relevance for it in its]),
+                  "theta_probability": np.array([it.theta_probability for it in its]), "tau": self.tau}
+        return mask, extras
+
+
+class LMACMask(Explainer):
+    """L-MAC (Paissan et al., 2024) through the common interface.
+
+    Parameters
+    ----------
+    decoder : l2i_core.lmac.LMACDecoder
+        Trained on this classifier (:func:`l2i_core.lmac.train_lmac`).
+    model : AudioModel
+    """
+
+    name = "L-MAC"
+
+    def __init__(self, decoder: nn.Module, model: AudioModel, *, name: str | None = None):
+        super().__init__(model, name)
+        self.decoder = decoder.to(model.device).eval()
+
+    @classmethod
+    def from_artifacts(cls, artifacts_dir: str | Path, model: AudioModel) -> LMACMask:
+        """The decoder saved as ``lmac.pt`` in ``artifacts_dir`` (see :func:`l2i_core.lmac.load_lmac`)."""
+        from .lmac import load_lmac
+
+        decoder, meta = load_lmac(Path(artifacts_dir) / "lmac.pt", device=str(model.device))
+        ex = cls(decoder, model)
+        ex.meta = meta
+        return ex
+
+    def masks(self, x, target, V, f_logits, *, stems=None):
+        from .lmac import lmac_attribute
+
+        single = int(getattr(self.decoder, "n_masks", 1)) == 1  # multi-class: it explains f's top class only
+        mask, _ = lmac_attribute(self.decoder, self.model.classifier, x, self.model.preset,
+                                 target=None if single else target, batch_size=self.model.batch_size,
+                                 device=str(self.model.device))
+        explained = target if self.model.multilabel else f_logits.argmax(1).cpu().numpy()
+        return mask, {"explained_class": np.asarray(explained)}
+
+
+class GradientMask(Explainer):
+    """A captum gradient method as a soft mask: ``|attribution|`` on the log-mel input, projected onto
+    the STFT grid (:func:`~l2i_core.baselines.mel_to_linear`) and divided by its maximum per clip.
+
+    Parameters
+    ----------
+    model : AudioModel
+    method : {'saliency', 'integrated_gradients', 'smoothgrad'}
+    **kwargs
+        ``n_steps``, ``nt_samples``, ``stdev``, ``seed`` of :func:`~l2i_core.baselines.gradient_attribution`.
+    """
+
+    _NAMES = {"saliency": "Saliency", "integrated_gradients": "Integrated Gradients", "smoothgrad": "SmoothGrad"}
+
+    def __init__(self, model: AudioModel, method: str = "saliency", *, name: str | None = None, **kwargs):
+        if method not in GRADIENT_METHODS:
+            raise ParameterError(f"unknown gradient method {method!r}; choose one of {list(GRADIENT_METHODS)}")
+        super().__init__(model, name or self._NAMES[method])
+        self.method, self.kwargs = method, kwargs
+
+    def masks(self, x, target, V, f_logits, *, stems=None):
+        attr = gradient_attribution(self.model.classifier, x, target, method=self.method, preset=self.model.preset,
+                                    device=str(self.model.device), **self.kwargs)
+        lin = mel_to_linear(attr, self.model.preset)
+        peak = lin.reshape(len(lin), -1).max(axis=1).reshape(-1, 1, 1)
+        mask = np.divide(lin, peak, out=np.zeros_like(lin), where=peak > 0)
+        return torch.from_numpy(np.clip(mask, 0, 1)), {"attribution": attr}
+
+
+class RandomMask(Explainer):
+    """I.i.d. uniform masks in [0, 1], from a generator seeded once (so a run is reproducible)."""
+
+    name = "random"
+
+    def __init__(self, model: AudioModel, *, seed: int = 0, name: str | None = None):
+        super().__init__(model, name)
+        self.rng = np.random.default_rng(seed)
+
+    def masks(self, x, target, V, f_logits, *, stems=None):
+        return torch.from_numpy(self.rng.random(tuple(V.shape), dtype=np.float32)), {}
+
+
+def log1p_mask(linear_mask, V) -> torch.Tensor:
+    """The mask ``M`` with ``expm1(M ⊙ V) = linear_mask · expm1(V)``: ``log1p(linear_mask · |X|) / V``
+    (0 where ``V = 0``). A linear mask in [0, 1] gives ``M`` in [0, 1]."""
+    V = torch.as_tensor(V)
+    L = torch.as_tensor(linear_mask, dtype=V.dtype, device=V.device)
+    M = torch.log1p(L * torch.expm1(V)) / V.clamp_min(1e-12)
+    return torch.where(V > 0, M, torch.zeros_like(M)).clamp(0, 1)
+
+
+class OracleIRM(Explainer):
+    """The ideal ratio mask of the true stem: ``|S| / (|S| + |X − S|)`` on the linear magnitude, in the
+    log1p convention (:func:`log1p_mask`). Needs ``stems`` in :meth:`attribute`; it explains the stem,
+    whatever the target."""
+
+    name = "oracle IRM"
+    needs_stems = True
+
+    def masks(self, x, target, V, f_logits, *, stems=None):
+        s = self.model.waveforms(stems)
+        if s.shape != x.shape:
+            raise ParameterError(f"stems {tuple(s.shape)} must have the inputs' shape {tuple(x.shape)}")
+        with torch.no_grad():
+            S = self.model.fe.stft(s).abs()
+            N = self.model.fe.stft(x - s).abs()
+        irm = torch.from_numpy(metrics.ideal_ratio_mask(S.cpu().numpy(), N.cpu().numpy())).to(V.device)
+        return log1p_mask(irm, V), {}
