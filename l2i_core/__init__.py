@@ -22,6 +22,11 @@ explain     relevance, component selection, interpretation audio (L2IExplainer, 
 metrics     top-k / multi-label fidelity, FF drops, mask-in AI/AD/AG/Fid-In, curve areas, SI-SDR, ...
 evaluation  the paper's protocols: faithfulness, mask-in, deletion/insertion, mixtures, noise, scenes
 baselines   listenable gradient baselines (captum Saliency, Integrated Gradients, SmoothGrad)
+lmac        L-MAC (Paissan et al., 2024) for any tapped classifier: decoder, loss, training, masks
+explainers  one ``attribute(x, target)`` interface: L2I, L-MAC, gradient methods, random, oracle IRM
+stats       bootstrap confidence intervals, paired Wilcoxon tests, "61.6 [58.2, 64.9]" formatting
+compare     every explainer on the same clips and conditions, every protocol, the sanity check
+benchmark   what notebook 08 and ``l2i benchmark`` run: build, train, compare one dataset
 widgets     the ipywidgets listening lab and a static gallery
 results     typed results.json sections (dataclasses) written by the notebooks
 reports     index.html and the README's tables from one set of headline rows

@@ -49,6 +49,7 @@ from .baselines import METHODS as GRADIENT_METHODS
 from .baselines import gradient_attribution, mel_to_linear
 from .config import Preset, get_preset
 from .explain import L2IExplainer, default_tau, spectrogram_logits
+from .lmac import lmac_attribute, load_lmac
 from .masks import mask_to_audio
 
 __all__ = ["Explanation", "AudioModel", "Explainer", "L2IMask", "LMACMask", "GradientMask", "RandomMask",
@@ -314,16 +315,12 @@ class LMACMask(Explainer):
     @classmethod
     def from_artifacts(cls, artifacts_dir: str | Path, model: AudioModel) -> LMACMask:
         """The decoder saved as ``lmac.pt`` in ``artifacts_dir`` (see :func:`l2i_core.lmac.load_lmac`)."""
-        from .lmac import load_lmac
-
         decoder, meta = load_lmac(Path(artifacts_dir) / "lmac.pt", device=str(model.device))
         ex = cls(decoder, model)
         ex.meta = meta
         return ex
 
     def masks(self, x, target, V, f_logits, *, stems=None):
-        from .lmac import lmac_attribute
-
         single = int(getattr(self.decoder, "n_masks", 1)) == 1  # multi-class: it explains f's top class only
         mask, _ = lmac_attribute(self.decoder, self.model.classifier, x, self.model.preset,
                                  target=None if single else target, batch_size=self.model.batch_size,

@@ -355,6 +355,17 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--artifacts-dir", default=None)
     rep.add_argument("--notebooks-dir", default=None, help=argparse.SUPPRESS)
     rep.add_argument("--only", nargs="*", help="run only notebooks whose names start with these prefixes")
+    ben = sub.add_parser("benchmark", help="compare L2I, L-MAC and the gradient methods on one dataset (notebook 08)",
+                         description="Run notebooks/08_compare_explainers.ipynb for one dataset and render it in "
+                                     "reports/<dataset>/: every explainer on the same test clips, scored by the same "
+                                     "protocols with 95 % intervals. The classifier and the L2I interpreters are "
+                                     "reused from artifacts-dir (trained there first when missing); L-MAC is trained "
+                                     "there when missing.")
+    for a, kw in (("--dataset", {"default": "esc10"}), ("--preset", {"default": "cpu"}), ("--seed", {"type": int, "default": 0}),
+                  ("--data-dir", {"default": None}), ("--reports-dir", {"default": None}),
+                  ("--artifacts-dir", {"default": None})):
+        ben.add_argument(a, **kw)
+    ben.add_argument("--quick", action="store_true", help="tiny data, for a smoke test")
     idx = sub.add_parser("index", help="rewrite reports/index.html from reports/*/results.json")
     idx.add_argument("--reports-dir", default="reports")
     rdm = sub.add_parser("readme", help="regenerate the README's results and 'Measured so far' tables")
@@ -369,6 +380,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "readme":
             changed = write_readme(args.readme, args.reports_dir, args.benchmarks_dir)
             print(f"{args.readme}: {'updated' if changed else 'unchanged'}")
+            return 0
+        if args.command == "benchmark":
+            reproduce(args.dataset, args.preset, quick=args.quick, seed=args.seed, data_dir=args.data_dir,
+                      reports_dir=args.reports_dir, artifacts_dir=args.artifacts_dir, only=["08"])
             return 0
         reproduce(args.dataset, args.preset, quick=args.quick, seed=args.seed, data_dir=args.data_dir,
                   reports_dir=args.reports_dir, artifacts_dir=args.artifacts_dir, notebooks_dir=args.notebooks_dir,

@@ -226,6 +226,15 @@ def test_quick_pipeline_runs_every_notebook_and_04_to_07_write_results(quick_pip
     assert cor["mixtures"]["by_method"]["oracle IRM"]["si_sdr_median"] > cor["mixtures"]["by_method"]["random"]["si_sdr_median"]
     text7 = text("07")
     assert "reused the attention interpreter" in text7 and "<audio controls" in text7 and "data:image/png;base64" in text7
+    text8 = text("08")  # the comparison: every method, SpeechBrain's rows beside, the sanity check
+    assert "reused the attention interpreter" in text8 and "trained L-MAC" in text8 and "<audio controls" in text8
+    assert "SpeechBrain README: L-MAC" in text8 and "rank correlation" in text8
+    cmp = res["comparison"]
+    assert set(cmp["conditions"]) == {"clean", "mixture", "white noise", "speech"}
+    assert {"L2I (attention)", "L2I (max-pool)", "L-MAC", "Integrated Gradients", "random"} <= set(cmp["conditions"]["clean"])
+    assert "oracle IRM" in cmp["conditions"]["mixture"] and "oracle IRM" not in cmp["conditions"]["clean"]
+    ai = cmp["conditions"]["clean"]["L-MAC"]["AI"]
+    assert ai["low"] is None or ai["low"] != ai["low"] or ai["low"] <= ai["mean"] <= ai["high"]  # None or NaN: one value
 
 
 @pytest.mark.realdata
@@ -249,3 +258,21 @@ def test_06_corruptions_urbanmix_scenes(data_root, tmp_path, monkeypatch):
     assert "Two-clip mixtures are built from single-label clips" in _outputs_text(node)
     cor = json.loads((art / "results.json").read_text())["corruptions_attention"]
     assert cor["scenes"]["interpretations"] >= 1 and "oracle IRM" in cor["scenes"]["by_method"]
+
+
+@pytest.mark.realdata
+@pytest.mark.notebook
+def test_08_compare_urbanmix_scenes(data_root, tmp_path, monkeypatch):
+    """Multi-label: every labelled class of each scene explained against its stem, by every method."""
+    monkeypatch.setenv("L2I_CACHE", str(tmp_path / "cache"))
+    art = tmp_path / "art"
+    node = _execute(ROOT / "notebooks" / "08_compare_explainers.ipynb", tmp_path, dataset="urbanmix",
+                    artifacts_dir=str(art), n_listen=1,
+                    methods="l2i-attention, lmac, saliency, random, oracle")
+    text = _outputs_text(node)
+    assert "trained L-MAC" in text and "<audio controls" in text
+    cmp = json.loads((art / "results.json").read_text())["comparison"]
+    scenes = cmp["conditions"]["scenes"]
+    assert set(scenes) == {"L2I (attention)", "L-MAC", "Saliency", "random", "oracle IRM"}
+    assert scenes["oracle IRM"]["si_sdr"]["mean"] > scenes["random"]["si_sdr"]["mean"]
+    assert json.loads((art / "lmac.json").read_text())["multilabel"] is True
