@@ -44,7 +44,8 @@ PAIRED = ("L2I (attention)", "L-MAC")
 
 def ensure_lmac(cfg, dataset, *, epochs: int | None = None, progress: bool = True, caches: dict | None = None):
     """L-MAC for the classifier of ``cfg.artifacts_dir``: reused when ``lmac.pt`` was trained for this
-    dataset, preset and classifier; else trained there (:func:`l2i_core.lmac.train_lmac`).
+    dataset, preset and this very classifier (the sha256 of ``classifier.pt``, so a retrained f is never
+    explained by a decoder of the old one); else trained there (:func:`l2i_core.lmac.train_lmac`).
 
     Returns
     -------
@@ -59,7 +60,7 @@ def ensure_lmac(cfg, dataset, *, epochs: int | None = None, progress: bool = Tru
     why = "none was found"
     if side.is_file():
         m = json.loads(side.read_text())
-        if _trained_for(m, cfg, dataset) and m.get("classifier_best_epoch") == clf_meta.get("best_epoch"):
+        if _trained_for(m, cfg, dataset) and m.get("classifier_sha256") == _sha256(d / "classifier.pt"):
             decoder, meta = load_lmac(d / "lmac.pt")
             return decoder, meta, (f"reused L-MAC: {d / 'lmac.pt'} (epoch {meta['best_epoch']}, "
                                    f"validation {meta.get('selection_metric', 'score')} {meta['best_score']:.3f})")
@@ -70,10 +71,16 @@ def ensure_lmac(cfg, dataset, *, epochs: int | None = None, progress: bool = Tru
     config.epochs = cfg.size("interpreter_epochs", int(epochs or config.epochs))
     res = train_lmac(caches["train"], caches["validation"], classifier, cfg.preset, multilabel=dataset.multilabel,
                      f_thresholds=clf_meta.get("thresholds"), config=config, out_dir=d,
-                     meta={**_artifact_meta(cfg, dataset), "classifier_best_epoch": clf_meta.get("best_epoch")})
+                     meta={**_artifact_meta(cfg, dataset), "classifier_sha256": _sha256(d / "classifier.pt")})
     decoder, meta = load_lmac(d / "lmac.pt")
     return decoder, meta, (f"trained L-MAC ({why} in {d}): {len(res.history)} epochs in {res.seconds:.0f} s, "
                            f"best validation score {res.best_score:.3f} at epoch {res.best_epoch}")
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def build_explainers(cfg, dataset, methods=DEFAULT_METHODS, *, progress: bool = True, lmac_epochs: int | None = None):

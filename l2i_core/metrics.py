@@ -503,6 +503,12 @@ def summarize_drops(drops) -> dict[str, float]:
 # --------------------------------------------------------------------------------------------------
 # mask-in metrics
 # --------------------------------------------------------------------------------------------------
+def _mask_in_result(ai, ad, ag, fid, c) -> dict:
+    """The dict :func:`mask_in_metrics` and :func:`mask_in_metrics_speechbrain` return."""
+    return {"AI": float(ai.mean()), "AD": float(ad.mean()), "AG": float(ag.mean()), "fid_in": float(fid.mean()),
+            "per_clip": {"AI": ai, "AD": ad, "AG": ag, "fid_in": fid}, "target": c}
+
+
 def mask_in_metrics(p, q, *, target=None, eps: float = 1e-12) -> dict:
     """Average Increase, Average Drop, Average Gain and input fidelity of an interpretation.
 
@@ -566,14 +572,7 @@ def mask_in_metrics(p, q, *, target=None, eps: float = 1e-12) -> dict:
     ad = 100.0 * np.maximum(pc - qc, 0.0) / np.maximum(pc, eps)
     ag = 100.0 * np.maximum(qc - pc, 0.0) / np.maximum(1.0 - pc, eps)
     fid = (np.argmax(qq, axis=1) == c).astype(np.float64)
-    return {
-        "AI": float(ai.mean()),
-        "AD": float(ad.mean()),
-        "AG": float(ag.mean()),
-        "fid_in": float(fid.mean()),
-        "per_clip": {"AI": ai, "AD": ad, "AG": ag, "fid_in": fid},
-        "target": c,
-    }
+    return _mask_in_result(ai, ad, ag, fid, c)
 
 
 _SB_EPS = 1e-10  # ``eps`` of SpeechBrain's interpreter_brain.py
@@ -648,14 +647,7 @@ def mask_in_metrics_speechbrain(p, q, *, fid_in_class=None) -> dict:
     ad = 100.0 * np.maximum(p2[rows, c2] - q2[rows, c2], 0.0) / (p2[rows, c2] + _SB_EPS)
     ref = c if fid_in_class is None else _check_target(fid_in_class, n, n_classes, "fid_in_class")
     fid = (np.argmax(qq, axis=1) == ref).astype(np.float64)
-    return {
-        "AI": float(ai.mean()),
-        "AD": float(ad.mean()),
-        "AG": float(ag.mean()),
-        "fid_in": float(fid.mean()),
-        "per_clip": {"AI": ai, "AD": ad, "AG": ag, "fid_in": fid},
-        "target": c,
-    }
+    return _mask_in_result(ai, ad, ag, fid, c)
 
 
 # --------------------------------------------------------------------------------------------------
