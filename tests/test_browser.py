@@ -112,7 +112,7 @@ class Page:
 @pytest.mark.notebook
 def test_report_players_decode_and_images_load(browser, reports, tmp_path):
     pages = sorted((reports / "esc10").glob("*.html"))
-    assert len(pages) == 8, [p.name for p in pages]  # notebooks 00-07
+    assert len(pages) == 9, [p.name for p in pages]  # notebooks 00-08
     n_audio = 0
     for report in pages:
         view = Page(browser, report)

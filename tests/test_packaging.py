@@ -123,7 +123,7 @@ def test_committed_reports_fit_the_size_budget():
     sizes = {p.relative_to(ROOT).as_posix(): p.stat().st_size for p in pages}
     assert all(s <= 5 * 2**20 for s in sizes.values()), {k: v for k, v in sizes.items() if v > 5 * 2**20}
     total = sum(p.stat().st_size for p in (ROOT / "reports").rglob("*") if p.is_file() and p.suffix != ".ipynb")
-    assert total <= 25 * 2**20, f"reports/ holds {total / 2**20:.1f} MB (budget 25 MB)"
+    assert total <= 40 * 2**20, f"reports/ holds {total / 2**20:.1f} MB (budget 40 MB)"
 
 
 def test_nothing_points_to_a_shared_folder_beside_the_checkout():
