@@ -1,11 +1,25 @@
-"""Numerically stable numpy sigmoid and softmax, in a torch-free leaf so that :mod:`l2i_core.metrics`
-(pure numpy) and :mod:`l2i_core._utils` share one copy."""
+"""Numerically stable numpy sigmoid and softmax, and the float64 conversion of numeric input, in a
+torch-free leaf so that :mod:`l2i_core.metrics`, :mod:`l2i_core.stats` and :mod:`l2i_core._utils`
+share one copy."""
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["sigmoid", "softmax"]
+from ._errors import ParameterError
+
+__all__ = ["sigmoid", "softmax", "as_float64"]
+
+
+def as_float64(x, name: str, expected: str = "a numpy array or a torch tensor") -> np.ndarray:
+    """A float64 numpy array of ``x`` (a numpy array, a torch tensor or a nested sequence); anything
+    else raises :class:`ParameterError` naming ``name`` and what was ``expected``."""
+    if hasattr(x, "detach") and hasattr(x, "cpu"):  # a torch tensor, without importing torch
+        x = x.detach().cpu().numpy()
+    try:
+        return np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ParameterError(f"{name} must be numeric ({expected}), got {type(x).__name__}") from err
 
 
 def sigmoid(z) -> np.ndarray:

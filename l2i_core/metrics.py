@@ -34,6 +34,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from ._errors import ParameterError
+from ._numpy import as_float64
 from ._numpy import sigmoid as _sigmoid
 from ._numpy import softmax as _softmax
 
@@ -71,13 +72,7 @@ _EPS = 1e-12
 # --------------------------------------------------------------------------------------------------
 def _to_numpy(x, name: str) -> np.ndarray:
     """A float64 numpy copy of ``x`` (a numpy array, a torch tensor or a nested sequence)."""
-    if hasattr(x, "detach") and hasattr(x, "cpu"):  # a torch tensor, without importing torch
-        x = x.detach().cpu().numpy()
-    try:
-        arr = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise ParameterError(f"{name} must be numeric (a numpy array or a torch tensor), got {type(x).__name__}") from err
-    return arr
+    return as_float64(x, name)
 
 
 def _check(x, name: str, *, ndim: int | tuple[int, ...] | None = None, min_ndim: int = 0,

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ._errors import ParameterError
+from ._numpy import as_float64
 
 __all__ = ["bootstrap_ci", "paired_test", "summarize", "format_ci"]
 
@@ -27,12 +28,7 @@ _METHODS = ("BCa", "percentile", "basic")
 
 def _as_1d(values, name: str) -> np.ndarray:
     """``values`` as a 1-D float64 array (NaN / inf kept)."""
-    if hasattr(values, "detach") and hasattr(values, "cpu"):  # a torch tensor, without importing torch
-        values = values.detach().cpu().numpy()
-    try:
-        arr = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise ParameterError(f"{name} must be numeric (a 1-D array of per-clip values), got {type(values).__name__}") from err
+    arr = as_float64(values, name, "a 1-D array of per-clip values")
     if arr.ndim != 1:
         raise ParameterError(f"{name} must be 1-D (one value per clip), got shape {arr.shape}")
     return arr
