@@ -12,6 +12,9 @@ PRESET ?= cpu
 install:
 	$(PIP) install torch==2.13.0
 	$(PIP) install -e ".[dev]"
+	# the pretrained aiSFX backbone (preset aisfx): its checkpoint only; its pins (librosa 0.9.2,
+	# numpy 1.23) cannot coexist with ours, so never its dependencies
+	$(PIP) install --no-deps aisfx==0.1.2
 
 test: install
 	$(PYTHON) -m pytest -q
@@ -25,6 +28,8 @@ REPRODUCE_FLAGS = --preset $(PRESET) $(if $(FORCE),--force)
 reproduce: install
 	$(PYTHON) -m l2i_core.pipeline reproduce --dataset $(DATASET) $(REPRODUCE_FLAGS)
 	$(PYTHON) -m l2i_core.pipeline reproduce --dataset urbanmix $(REPRODUCE_FLAGS)
+	# the pretrained aiSFX backbone fine-tuned on the 50-class ESC-50 clips (preset aisfx, its own front end)
+	$(PYTHON) -m l2i_core.pipeline reproduce --dataset esc50-fold4 --preset aisfx $(if $(FORCE),--force)
 	$(PYTHON) -m l2i_core.pipeline readme
 
 readme:

@@ -202,6 +202,10 @@ def encode_audio(y: np.ndarray, sr: int, *, format: str = "ogg") -> bytes:
     return buf.getvalue()
 
 
+AISFX_LOG_MAX = 9.457798957824707
+"""aiSFX's fixed spectrogram maximum (its ``spectrogram_normalize(spec_norm='original')``)."""
+
+
 class FrontEnd(nn.Module):
     """Batched STFT / iSTFT / log-magnitude / log-mel front end on any device.
 
@@ -233,8 +237,22 @@ class FrontEnd(nn.Module):
         self.preset = get_preset(preset)
         p = self.preset
         self.register_buffer("window", torch.hann_window(p.n_fft, periodic=True), persistent=False)
-        mel = librosa.filters.mel(sr=p.sr, n_fft=p.n_fft, n_mels=p.n_mels, fmin=p.fmin, fmax=p.fmax)
+        # f's own STFT window (the same as V's unless the preset gives f another STFT)
+        self.register_buffer("f_window", torch.hann_window(p.f_n_fft, periodic=True), persistent=False)
+        mel = librosa.filters.mel(sr=p.sr, n_fft=p.f_n_fft, n_mels=p.n_mels, fmin=p.fmin, fmax=p.fmax,
+                                  htk=p.mel_htk, norm=p.mel_norm)
         self.register_buffer("mel_basis", torch.from_numpy(mel.astype(np.float32)), persistent=False)
+
+    @property
+    def shared_stft(self) -> bool:
+        """Whether f reads V's STFT (see :attr:`~l2i_core.config.Preset.shared_stft`)."""
+        return self.preset.shared_stft
+
+    def v_mel_basis(self) -> np.ndarray:
+        """The mel filterbank of f's front end laid on V's frequency grid, ``(n_mels, n_freq)``."""
+        p = self.preset
+        return librosa.filters.mel(sr=p.sr, n_fft=p.n_fft, n_mels=p.n_mels, fmin=p.fmin, fmax=p.fmax,
+                                   htk=p.mel_htk, norm=p.mel_norm).astype(np.float32)
 
     # -- helpers -----------------------------------------------------------------------------
     def _as_tensor(self, x) -> torch.Tensor:
@@ -248,14 +266,23 @@ class FrontEnd(nn.Module):
 
     # -- transforms --------------------------------------------------------------------------
     def stft(self, x) -> torch.Tensor:
-        """Complex STFT. ``x``: ``(..., n_samples)`` → ``(..., n_freq, n_frames)``."""
+        """Complex STFT (V's grid). ``x``: ``(..., n_samples)`` → ``(..., n_freq, n_frames)``."""
+        return self._stft(x, self.preset.n_fft, self.preset.hop_length, self.window)
+
+    def f_stft(self, x) -> torch.Tensor:
+        """Complex STFT on f's own grid (``preset.f_n_fft`` / ``f_hop_length``; V's when shared)."""
+        if self.shared_stft:
+            return self.stft(x)
+        return self._stft(x, self.preset.f_n_fft, self.preset.f_hop_length, self.f_window)
+
+    def _stft(self, x, n_fft: int, hop: int, window: torch.Tensor) -> torch.Tensor:
         x = self._as_tensor(x)
         lead = x.shape[:-1]
         X = torch.stft(
             x.reshape(-1, x.shape[-1]),
-            n_fft=self.preset.n_fft,
-            hop_length=self.preset.hop_length,
-            window=self.window,
+            n_fft=n_fft,
+            hop_length=hop,
+            window=window,
             center=True,
             pad_mode="constant",
             return_complex=True,
@@ -292,17 +319,23 @@ class FrontEnd(nn.Module):
         return self.istft(torch.polar(mag, phase.to(mag.dtype)), length=length)
 
     def mel_power(self, x) -> torch.Tensor:
-        """Mel spectrogram ``mel_basis @ |X|**p`` (``p = preset.mel_power``), ``(..., n_mels, n_frames)``."""
-        return self.mel_power_from_magnitude(self.stft(x).abs())
+        """Mel spectrogram ``mel_basis @ |X_f|**p`` on f's STFT (``p = preset.mel_power``), ``(..., n_mels, n_frames_f)``."""
+        return torch.matmul(self.mel_basis, self._power(self.f_stft(x).abs()))
+
+    def _power(self, magnitude: torch.Tensor) -> torch.Tensor:
+        return magnitude.pow(2) if self.preset.mel_power == 2 else magnitude
 
     def mel_power_from_magnitude(self, magnitude: torch.Tensor) -> torch.Tensor:
         """``mel_basis @ magnitude**p`` for a linear STFT magnitude ``(..., n_freq, n_frames)``.
 
         ``p = preset.mel_power``: 2 (power, the ``cpu`` preset) or 1 (magnitude, as the official
-        L2I code's ``melspectrogram(S=|X|)``, the ``paper`` preset).
+        L2I code's ``melspectrogram(S=|X|)``, the ``paper`` preset). Only where f reads V's STFT
+        (:attr:`shared_stft`); otherwise use :meth:`features_from_magnitude` with the phase.
         """
-        p = self.preset.mel_power
-        return torch.matmul(self.mel_basis, magnitude.pow(2) if p == 2 else magnitude)
+        if not self.shared_stft:
+            raise ParameterError(f"preset {self.preset.name!r}: f has its own STFT, so a magnitude on V's grid "
+                                 "reaches f only through audio; pass the phase (features_from_magnitude)")
+        return torch.matmul(self.mel_basis, self._power(magnitude))
 
     def power_to_db(self, S: torch.Tensor, amin: float = 1e-10) -> torch.Tensor:
         """``10 log10(max(S, amin))`` clipped to ``top_db`` below each clip's maximum."""
@@ -312,9 +345,31 @@ class FrontEnd(nn.Module):
             db = torch.maximum(db, peak - self.preset.top_db)
         return db
 
+    def features_from_mel(self, S: torch.Tensor) -> torch.Tensor:
+        """f's input from a mel spectrogram: dB (``features='db'``) or aiSFX's scaled ``log10(10⁴·S + 1)``."""
+        if self.preset.features == "aisfx":
+            return torch.log10(S * 1e4 + 1.0) / AISFX_LOG_MAX
+        return self.power_to_db(S)
+
+    def features_from_magnitude(self, magnitude: torch.Tensor, phase: torch.Tensor | None = None, *,
+                                length: int | None = None) -> torch.Tensor:
+        """f's input from a *linear* magnitude on V's grid ``(..., n_freq, n_frames)``, differentiably.
+
+        Where f reads V's STFT the mel is taken from the magnitude directly (no round trip). Where f
+        has its own STFT (the ``aisfx`` preset) the magnitude is made audio with ``phase``
+        (iSTFT, length ``length``) and re-analysed by f's front end; without a phase that raises.
+        """
+        if self.shared_stft:
+            return self.features_from_mel(self.mel_power_from_magnitude(magnitude))
+        if phase is None:
+            raise ParameterError(f"preset {self.preset.name!r}: f has its own STFT, so a masked spectrogram reaches "
+                                 "f only through audio; pass the input phase")
+        y = self.istft(torch.polar(magnitude.clamp_min(0), phase.to(magnitude.dtype)), length=length)
+        return self.logmel(y)
+
     def logmel(self, x) -> torch.Tensor:
-        """Log-mel spectrogram in dB, ``(..., n_mels, n_frames)``: the classifier input."""
-        return self.power_to_db(self.mel_power(x))
+        """f's input from waveforms, ``(..., n_mels, n_frames_f)``: the log-mel in dB, or aiSFX's features."""
+        return self.features_from_mel(self.mel_power(x))
 
     def forward(self, x) -> torch.Tensor:
         """Same as :meth:`logmel`."""
@@ -322,4 +377,5 @@ class FrontEnd(nn.Module):
 
     def extra_repr(self) -> str:
         p = self.preset
-        return f"preset={p.name!r}, sr={p.sr}, n_fft={p.n_fft}, hop_length={p.hop_length}, n_mels={p.n_mels}"
+        own = "" if p.shared_stft else f", f_n_fft={p.f_n_fft}, f_hop_length={p.f_hop_length}"
+        return f"preset={p.name!r}, sr={p.sr}, n_fft={p.n_fft}, hop_length={p.hop_length}, n_mels={p.n_mels}{own}"

@@ -214,7 +214,7 @@ def gradient_attribution(
 
 
 # -- 2. mel grid -> STFT grid ---------------------------------------------------------------------
-def mel_to_linear(attr_mel, preset: str | Preset = "cpu") -> np.ndarray:
+def mel_to_linear(attr_mel, preset: str | Preset = "cpu", *, n_frames: int | None = None) -> np.ndarray:
     """Project a score map from the mel grid to the STFT grid with the transposed mel filterbank.
 
     Each STFT bin f gets the weighted average of the mel bands covering it,
@@ -226,6 +226,9 @@ def mel_to_linear(attr_mel, preset: str | Preset = "cpu") -> np.ndarray:
     ----------
     attr_mel : np.ndarray or torch.Tensor [shape=(..., n_mels, n_frames)]
     preset : str or Preset
+    n_frames : int or None
+        V's frames, where f has its own STFT (the ``aisfx`` preset): the map is then also
+        interpolated in time from f's frames to V's (default: as many as f's frames span).
 
     Returns
     -------
@@ -242,10 +245,17 @@ def mel_to_linear(attr_mel, preset: str | Preset = "cpu") -> np.ndarray:
         raise ParameterError(
             f"attr_mel must have shape (..., {p.n_mels}, n_frames) for preset {p.name!r}, got {a.shape}"
         )
-    basis = FrontEnd(p).mel_basis.numpy().astype(np.float64)  # (n_mels, n_freq)
+    basis = FrontEnd(p).v_mel_basis().astype(np.float64)  # (n_mels, n_freq), f's bands on V's grid
     cover = basis.sum(axis=0)  # (n_freq,)
     weights = np.divide(basis, cover, out=np.zeros_like(basis), where=cover > 0)  # columns sum to 1 or 0
-    return np.matmul(weights.T, a.astype(np.float64)).astype(np.float32)
+    out = np.matmul(weights.T, a.astype(np.float64))
+    if not p.shared_stft:  # f's frames (hop f_hop_length) linearly interpolated at V's frame centres
+        T_f = a.shape[-1]
+        n_frames = int(n_frames or (T_f - 1) * p.f_hop_length // p.hop_length + 1)
+        t_v = np.arange(n_frames) * p.hop_length / p.f_hop_length  # V's frame centres in f's frames
+        flat = out.reshape(-1, T_f)
+        out = np.stack([np.interp(t_v, np.arange(T_f), row) for row in flat]).reshape(*out.shape[:-1], n_frames)
+    return out.astype(np.float32)
 
 
 # -- 3. binary mask --------------------------------------------------------------------------------
@@ -395,10 +405,11 @@ def gradient_interpretation(
     # check keep_fraction before the (possibly slow) attribution
     top_fraction_mask(np.zeros((B, 1)), keep_fraction)
     attribution = gradient_attribution(classifier, wav, target, method=method, preset=preset, **kwargs)
-    mask = top_fraction_mask(mel_to_linear(attribution, preset), keep_fraction)
     front = FrontEnd(preset)
     with torch.no_grad():
         V, phase = front.magnitude_phase(wav)
+    mask = top_fraction_mask(mel_to_linear(attribution, preset, n_frames=V.shape[-1]), keep_fraction)
+    with torch.no_grad():
         spec = torch.from_numpy(mask) * V
         audio = mask_to_audio(torch.from_numpy(mask), V, phase, front, length=n_samples)
     targets = np.broadcast_to(np.asarray(torch.as_tensor(target).cpu()).reshape(-1), (B,)).astype(np.int64)  # checked above

@@ -37,6 +37,9 @@ class ActivationCache:
     V : torch.Tensor [shape=(n_clips, n_freq, n_frames)]
         ``log(1 + |STFT|)`` of each clip.
     uids : list of str
+    phase : torch.Tensor or None [shape=(n_clips, n_freq, n_frames)]
+        The STFT phase, kept only where f has its own STFT (the ``aisfx`` preset): a masked V then
+        reaches f through audio.
     """
 
     maps: list[torch.Tensor]
@@ -45,6 +48,20 @@ class ActivationCache:
     uids: list[str]
     meta: dict = field(default_factory=dict)
     H_nmf: torch.Tensor | None = None  # (n_clips, K, n_frames), see add_nmf_activations
+    phase: torch.Tensor | None = None
+
+    @property
+    def length(self) -> int | None:
+        """Samples per clip (the iSTFT length where the phase is kept)."""
+        n = self.meta.get("n_samples")
+        return int(n) if n is not None else None
+
+    def phase_batch(self, idx, device=None) -> torch.Tensor | None:
+        """The phase of the clips ``idx`` (None where the cache keeps no phase)."""
+        if self.phase is None:
+            return None
+        out = self.phase[torch.as_tensor(idx, dtype=torch.long)]
+        return out.to(device) if device is not None else out
 
     def __len__(self) -> int:
         return len(self.uids)
@@ -73,7 +90,8 @@ class ActivationCache:
         self.H_nmf = torch.from_numpy(H).reshape(-1, n, T).permute(1, 0, 2).contiguous()
 
     def nbytes(self) -> int:
-        return sum(t.numel() * t.element_size() for t in [*self.maps, self.logits, self.V])
+        extra = [self.phase] if self.phase is not None else []
+        return sum(t.numel() * t.element_size() for t in [*self.maps, self.logits, self.V, *extra])
 
 
 def _alloc(shape, path: Path | None, name: str) -> torch.Tensor:
@@ -122,7 +140,9 @@ def build_cache(model: nn.Module, dataset, preset: str | Preset = "cpu", *, laye
     logits0, maps0 = tap(input_fn(x0))
     V0 = fe.log_magnitude(x0)
     shapes = [(n, *m.shape[1:]) for m in maps0]
-    total = 4 * (sum(int(np.prod(s)) for s in shapes) + n * logits0.shape[1] + n * int(np.prod(V0.shape[1:])))
+    keep_phase = not p.shared_stft  # f has its own STFT: masked spectrograms reach it through audio
+    total = 4 * (sum(int(np.prod(s)) for s in shapes) + n * logits0.shape[1]
+                 + (2 if keep_phase else 1) * n * int(np.prod(V0.shape[1:])))
     path = Path(memmap_dir) if memmap_dir is not None else None
     if path is None and total > max_memory_gb * 2**30:
         raise ParameterError(
@@ -134,6 +154,7 @@ def build_cache(model: nn.Module, dataset, preset: str | Preset = "cpu", *, laye
     maps = [_alloc(s, path, f"map{i}") for i, s in enumerate(shapes)]
     logits = _alloc((n, logits0.shape[1]), path, "logits")
     V = _alloc((n, *V0.shape[1:]), path, "V")
+    phase = _alloc((n, *V0.shape[1:]), path, "phase") if keep_phase else None
     for s in batch_starts(n, batch_size, progress=progress, desc=f"caching f on {dataset.name}"):
         idx = range(s, min(s + batch_size, n))
         x = torch.from_numpy(dataset.load_batch(idx, p)).to(dev)
@@ -142,9 +163,14 @@ def build_cache(model: nn.Module, dataset, preset: str | Preset = "cpu", *, laye
         for dst, m in zip(maps, mp):
             dst[sl] = m.float().cpu()
         logits[sl] = lg.float().cpu()
-        V[sl] = fe.log_magnitude(x).cpu()
+        if phase is None:
+            V[sl] = fe.log_magnitude(x).cpu()
+        else:
+            v, ph = fe.magnitude_phase(x)
+            V[sl], phase[sl] = v.cpu(), ph.cpu()
     meta = {"dataset": dataset.name, "preset": p.name, "layers": names, "n_clips": n, "bytes": total,
+            "n_samples": int(x0.shape[-1]),
             "memmap_dir": str(path) if path else None}
     if path is not None:
         (path / "cache.json").write_text(json.dumps({**meta, "uids": [r.uid for r in dataset]}, indent=2))
-    return ActivationCache(maps=maps, logits=logits, V=V, uids=[r.uid for r in dataset], meta=meta)
+    return ActivationCache(maps=maps, logits=logits, V=V, uids=[r.uid for r in dataset], meta=meta, phase=phase)

@@ -28,6 +28,7 @@ from torch import nn
 from ._errors import ParameterError
 from .classifier import ArchConfig, AudioCNN
 from .interpreter import L2IInterpreter
+from .pretrained import AiSFXClassifier
 
 __all__ = ["save_classifier", "load_classifier", "save_interpreter", "load_interpreter", "save_training_state",
            "load_training_state", "cpu_state"]
@@ -93,6 +94,12 @@ def load_classifier(path: str | Path, *, device: str | torch.device | None = "cp
     if path.is_dir():
         path = path / "classifier.pt"
     state, meta = _read(path, "classifier", "02")
+    if meta["arch"].get("kind") == "aisfx":
+        a = meta["arch"]
+        model = AiSFXClassifier(len(meta["classes"]), meta["preset"], multilabel=meta["multilabel"], hidden=a["hidden"],
+                                dropout=a["dropout"], trainable=a["trainable"], pretrained=False)
+        model.load_state_dict(state)
+        return model.to(device or "cpu").eval(), meta
     arch = ArchConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["arch"].items()})
     model = AudioCNN(len(meta["classes"]), meta["preset"], multilabel=meta["multilabel"], arch=arch)
     model.load_state_dict(state)

@@ -187,12 +187,14 @@ def _curves(model: AudioModel, exp: Explanation, fractions: Sequence[float]) -> 
     """Deletion and insertion areas: f's probability of the target with the top share of bins (ranked
     by the mask) removed / alone, for each share (magnitude path, no round trip)."""
     V = torch.from_numpy(exp.V)
+    ph = None if model.fe.shared_stft else torch.from_numpy(exp.phase)  # f with its own STFT: through audio
     rows = np.arange(len(exp))
     dele, ins = [], []
     for q in fractions:
         keep = torch.from_numpy(top_fraction_mask(exp.mask, max(q, 1e-9))) if q > 0 else torch.zeros_like(V)
         for out, spec in ((dele, (1 - keep) * V), (ins, keep * V)):
-            out.append(model.probabilities(model.logits_of(spec)).cpu().numpy()[rows, exp.target])
+            lg = model.logits_of(spec, ph, length=None if ph is None else exp.audio.shape[-1])
+            out.append(model.probabilities(lg).cpu().numpy()[rows, exp.target])
     return {"deletion_area": metrics.curve_area(np.stack(dele, 1), x=np.asarray(fractions)),
             "insertion_area": metrics.curve_area(np.stack(ins, 1), x=np.asarray(fractions))}
 

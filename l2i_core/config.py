@@ -8,10 +8,17 @@ preset    sr (Hz)   n_fft / hop    mel    intended for
 ========  ========  =============  =====  ==========================================
 ``cpu``   22 050    1024 / 512     64     a 2-core CPU, minutes per experiment
 ``paper`` 44 100    1024 / 512     128    a GPU, the paper's resolution; mel of |X|
+``aisfx`` 44 100    1024 / 512     96     the pretrained aiSFX backbone, fine-tuned (its
+                    (f: 2048/1024)        own front end; V on the paper's STFT)
 ========  ========  =============  =====  ==========================================
 
 The ``cpu`` preset's classifier input is the mel of the power spectrogram |X|²; the ``paper``
-preset follows the official code, the mel of the magnitude |X| (``mel_power=1``).
+preset follows the official code, the mel of the magnitude |X| (``mel_power=1``). The ``aisfx``
+preset keeps V (the dictionary's and the interpreter's spectrogram) on the ``paper`` preset's STFT,
+while the classifier f sees the front end the aiSFX network was trained on (Ma and Lerch, ISMIR
+2022): its own STFT (n_fft 2048, hop 1024), 96 HTK mel bands with area normalisation, the power
+spectrogram, ``log10(10⁴·S + 1)`` divided by aiSFX's fixed maximum 9.4578 (its ``'original'``
+normalisation). Audio is peak-normalised on loading for every preset, as aiSFX does.
 
 This module is a leaf: it imports nothing of l2i but the error types, so any module may import it.
 The paper's reference numbers live in :mod:`l2i_core.paper`; run parameters (notebook parameters,
@@ -52,6 +59,20 @@ class Preset:
         Exponent of ``|X|`` before the mel filterbank: 2 (power, librosa's default, the ``cpu``
         preset) or 1 (magnitude: the official L2I code computes ``melspectrogram(S=|X|)``, so the
         ``paper`` preset follows it; the two differ by about 7 dB on average).
+    features : str
+        How f's input is made from the mel spectrogram: ``'db'`` (``power_to_db`` with ``top_db``,
+        our CNNs) or ``'aisfx'`` (``log10(10⁴·S + 1) / 9.4578``, the aiSFX network's).
+    feature_n_fft, feature_hop_length : int or None
+        f's own STFT when it differs from V's (``None``: f reads V's STFT). Then every path from a
+        masked spectrogram to f goes through audio (input phase, iSTFT), because a magnitude on one
+        STFT grid is not a magnitude on another.
+    mel_htk : bool
+        HTK mel scale instead of Slaney's (librosa's ``htk``).
+    mel_norm : 'slaney', float or None
+        librosa's mel filter normalisation: ``'slaney'`` (area to 2/width) or ``1`` (unit sum, aiSFX).
+    classifier : str
+        Which f the pipeline trains: ``'cnn'`` (an :class:`~l2i_core.classifier.AudioCNN` from
+        scratch) or ``'aisfx'`` (the pretrained backbone of :mod:`l2i_core.pretrained`, fine-tuned).
     """
 
     name: str
@@ -63,14 +84,39 @@ class Preset:
     fmax: float | None = None
     top_db: float | None = 80.0
     mel_power: float = 2.0
+    features: str = "db"
+    feature_n_fft: int | None = None
+    feature_hop_length: int | None = None
+    mel_htk: bool = False
+    mel_norm: str | float | None = "slaney"
+    classifier: str = "cnn"
 
     def __post_init__(self):
+        if self.features not in ("db", "aisfx"):
+            raise ParameterError(f"Preset {self.name!r}: features must be 'db' or 'aisfx', got {self.features!r}")
+        if self.classifier not in ("cnn", "aisfx"):
+            raise ParameterError(f"Preset {self.name!r}: classifier must be 'cnn' or 'aisfx', got {self.classifier!r}")
         if self.sr <= 0 or self.n_fft <= 0 or self.hop_length <= 0 or self.n_mels <= 0:
             raise ParameterError(f"Preset {self.name!r}: sr, n_fft, hop_length and n_mels must be > 0")
         if self.mel_power not in (1.0, 2.0):
             raise ParameterError(f"Preset {self.name!r}: mel_power must be 1 (magnitude) or 2 (power), got {self.mel_power}")
         if self.hop_length > self.n_fft:
             raise ParameterError(f"Preset {self.name!r}: hop_length={self.hop_length} > n_fft={self.n_fft}")
+
+    @property
+    def f_n_fft(self) -> int:
+        """FFT size of f's front end (``feature_n_fft``, else V's ``n_fft``)."""
+        return int(self.feature_n_fft or self.n_fft)
+
+    @property
+    def f_hop_length(self) -> int:
+        """Hop of f's front end (``feature_hop_length``, else V's ``hop_length``)."""
+        return int(self.feature_hop_length or self.hop_length)
+
+    @property
+    def shared_stft(self) -> bool:
+        """Whether f reads V's own STFT (then a masked magnitude maps to f's input without audio)."""
+        return self.f_n_fft == self.n_fft and self.f_hop_length == self.hop_length
 
     @property
     def n_freq(self) -> int:
@@ -97,11 +143,14 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     "cpu": Preset(name="cpu", sr=22_050, n_fft=1024, hop_length=512, n_mels=64),
     "paper": Preset(name="paper", sr=44_100, n_fft=1024, hop_length=512, n_mels=128, mel_power=1.0),
+    "aisfx": Preset(name="aisfx", sr=44_100, n_fft=1024, hop_length=512, n_mels=96, top_db=None, mel_power=2.0,
+                    features="aisfx", feature_n_fft=2048, feature_hop_length=1024, mel_htk=True, mel_norm=1.0,
+                    classifier="aisfx"),
 }
 
 
 def get_preset(preset: str | Preset) -> Preset:
-    """Return a :class:`Preset` from its name (``'cpu'`` or ``'paper'``), or pass one through.
+    """Return a :class:`Preset` from its name (``'cpu'``, ``'paper'`` or ``'aisfx'``), or pass one through.
 
     Raises
     ------

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
+from ._errors import ParameterError
 from .audio import encode_audio
 from .config import Preset, get_preset
 
@@ -212,24 +213,34 @@ def plot_atoms(W: np.ndarray, preset: str | Preset = "cpu", *, order: np.ndarray
     return ax
 
 
-def plot_learning_curves(history: list[dict], *, title: str = "Classifier training"):
-    """Training and validation loss, and the validation metric, per epoch (EMA weights validated)."""
-    epochs = [h["epoch"] for h in history]
-    metric = next(k for k in history[0] if k.startswith("val_") and k != "val_loss")
+def plot_learning_curves(history, *, title: str = "Classifier training"):
+    """Training and validation loss, and the validation metric, per epoch (EMA weights validated).
+
+    ``history``: one run's list of per-epoch dicts, or ``{label: history}`` for several runs (the
+    fine-tuning candidates of the pretrained backbone) drawn on the same axes; empty runs are skipped.
+    """
+    runs = {k: v for k, v in history.items() if v} if isinstance(history, dict) else {"": history}
+    if not runs or not all(runs.values()):
+        raise ParameterError("no training history to plot (a linear probe has no epochs)")
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3), constrained_layout=True)
-    a.plot(epochs, [h["train_loss"] for h in history], label="train (augmented)")
-    a.plot(epochs, [h["val_loss"] for h in history], label="validation")
+    for i, (label, hist) in enumerate(runs.items()):
+        epochs = [h["epoch"] for h in hist]
+        metric = next(k for k in hist[0] if k.startswith("val_") and k != "val_loss")
+        tag = f"{label}: " if label else ""
+        a.plot(epochs, [h["train_loss"] for h in hist], color=f"C{2 * i}", label=f"{tag}train (augmented)")
+        a.plot(epochs, [h["val_loss"] for h in hist], color=f"C{2 * i + 1}", label=f"{tag}validation")
+        b.plot(epochs, [h[metric] for h in hist], color=f"C{2 * i}", label=label or None)
+        best = int(np.argmax([h[metric] for h in hist]))
+        b.scatter([epochs[best]], [hist[best][metric]], color="C3", zorder=3,
+                  label=f"{tag}selected (epoch {epochs[best]})")
     a.set_xlabel("epoch")
     a.set_ylabel("loss")
     a.set_title(f"{title}: loss")
-    a.legend()
-    b.plot(epochs, [h[metric] for h in history], color="C2")
-    best = int(np.argmax([h[metric] for h in history]))
-    b.scatter([epochs[best]], [history[best][metric]], color="C3", zorder=3, label=f"selected (epoch {epochs[best]})")
+    a.legend(fontsize="small")
     b.set_xlabel("epoch")
     b.set_ylabel(metric.replace("_", " "))
     b.set_title(f"{title}: {metric.replace('_', ' ')}")
-    b.legend()
+    b.legend(fontsize="small")
     for ax in (a, b):
         ax.grid(alpha=0.3)
     return fig

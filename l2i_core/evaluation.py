@@ -103,7 +103,8 @@ def faithfulness(explainer: L2IExplainer, x, *, taus: Sequence[float] = PAPER_TA
         drops = {}
         for name, s in variants.items():
             V2 = (1 - selection_mask(explainer.W, H, s, eps=explainer.eps)) * V
-            after = explainer.predict_spectrogram(V2, ph if via_audio else None, length=length).cpu()
+            after = explainer.predict_spectrogram(V2, ph if via_audio or not explainer.fe.shared_stft else None,
+                                                  length=length).cpu()
             drops[f"{name}logit_drop"] = metrics.logit_drop(before, after, cls)
             drops[f"{name}prob_drop"] = metrics.probability_drop(before, after, cls, multilabel=explainer.multilabel)
         for j, (i, c) in enumerate(pairs):
@@ -210,8 +211,9 @@ def deletion_insertion(explainer: L2IExplainer, x, *, target=None, max_steps: in
             sel = rank.unsqueeze(0) < steps.unsqueeze(1)  # (J+1, K): first j components
             share = selection_mask(explainer.W, a.H[i].expand(J + 1, -1, -1), sel, eps=explainer.eps)
             V = a.V[i].expand(J + 1, -1, -1)
+            ph = None if explainer.fe.shared_stft else a.phase[i].expand(J + 1, -1, -1)  # f's own STFT: via audio
             for kind, spec in (("deletion", (1 - share) * V), ("insertion", share * V)):
-                p = explainer.probabilities(explainer.predict_spectrogram(spec))[:, c]
+                p = explainer.probabilities(explainer.predict_spectrogram(spec, ph, length=a.x.shape[-1]))[:, c]
                 curves[prefix + kind].append(p.cpu().numpy())
     out = {"steps": np.arange(J + 1)}
     for k, v in curves.items():

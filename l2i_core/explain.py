@@ -417,6 +417,7 @@ def spectrogram_logits(classifier: nn.Module, fe: FrontEnd, V: torch.Tensor, pha
     With ``phase`` the spectrogram is first made audio (input phase, iSTFT) and re-analysed by
     ``input_fn`` (default the log-mel), as a listener would hear it; without, the log-mel is computed
     from the magnitude ``expm1(V)`` directly (no round trip: faster, and what curves over many steps use).
+    Where f has its own STFT (the ``aisfx`` preset) there is no direct path: pass the phase.
     """
     device = device if device is not None else fe.window.device
     input_fn = input_fn or fe.logmel
@@ -426,7 +427,7 @@ def spectrogram_logits(classifier: nn.Module, fe: FrontEnd, V: torch.Tensor, pha
         if phase is not None:
             inp = input_fn(fe.synthesize(v, phase[s : s + batch_size].to(device), length=length))
         else:
-            inp = fe.power_to_db(fe.mel_power_from_magnitude(torch.expm1(v).clamp_min(0)))
+            inp = fe.features_from_magnitude(torch.expm1(v).clamp_min(0))  # raises where f has its own STFT
         out.append(classifier(inp).float())
     return torch.cat(out)
 

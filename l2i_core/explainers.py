@@ -352,7 +352,7 @@ class GradientMask(Explainer):
     def masks(self, x, target, V, f_logits, *, stems=None):
         attr = gradient_attribution(self.model.classifier, x, target, method=self.method, preset=self.model.preset,
                                     device=str(self.model.device), **self.kwargs)
-        lin = mel_to_linear(attr, self.model.preset)
+        lin = mel_to_linear(attr, self.model.preset, n_frames=V.shape[-1])
         peak = lin.reshape(len(lin), -1).max(axis=1).reshape(-1, 1, 1)
         mask = np.divide(lin, peak, out=np.zeros_like(lin), where=peak > 0)
         return torch.from_numpy(np.clip(mask, 0, 1)), {"attribution": attr}

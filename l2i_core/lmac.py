@@ -270,12 +270,14 @@ def lmac_loss(in_logits: torch.Tensor, out_logits: torch.Tensor, mask: torch.Ten
 
 
 def masked_logits(classifier: nn.Module, front_end: FrontEnd, V: torch.Tensor, M: torch.Tensor, *,
-                  amp: bool = False) -> torch.Tensor:
-    """f's logits of the log-mel of ``expm1(M ⊙ V)``: differentiable in ``M``, no iSTFT.
+                  phase: torch.Tensor | None = None, length: int | None = None, amp: bool = False) -> torch.Tensor:
+    """f's logits of the log-mel of ``expm1(M ⊙ V)``: differentiable in ``M``, no iSTFT where f reads V's STFT.
 
     The features are those of :meth:`L2IExplainer.predict_spectrogram <l2i_core.explain.L2IExplainer.predict_spectrogram>`
     without phase: ``power_to_db(mel_power_from_magnitude(expm1(M ⊙ V)))``, in float32; f runs under
-    :func:`~l2i_core.engine.autocast_context` when ``amp``.
+    :func:`~l2i_core.engine.autocast_context` when ``amp``. Where f has its own STFT (the ``aisfx``
+    preset) the masked magnitude is made audio with the input ``phase`` inside the graph and
+    re-analysed (:meth:`FrontEnd.features_from_magnitude <l2i_core.audio.FrontEnd.features_from_magnitude>`).
 
     Parameters
     ----------
@@ -293,7 +295,7 @@ def masked_logits(classifier: nn.Module, front_end: FrontEnd, V: torch.Tensor, M
     """
     if M.shape != V.shape:
         raise ParameterError(f"mask {tuple(M.shape)} and V {tuple(V.shape)} must have the same shape (B, F, T)")
-    feats = front_end.power_to_db(front_end.mel_power_from_magnitude(torch.expm1(M.float() * V).clamp_min(0)))
+    feats = front_end.features_from_magnitude(torch.expm1(M.float() * V).clamp_min(0), phase, length=length)
     with autocast_context(V.device, amp):
         return classifier(feats).float()
 
@@ -377,9 +379,10 @@ class LMACResult:
     meta: dict = field(default_factory=dict)  # the sidecar written beside the checkpoint
 
 
-def _masked_pair(classifier, fe, V, M, amp: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def _masked_pair(classifier, fe, V, M, amp: bool, phase=None, length=None) -> tuple[torch.Tensor, torch.Tensor]:
     """f's logits of mask-in and mask-out, in one pass over the two stacked batches."""
-    logits = masked_logits(classifier, fe, torch.cat([V, V]), torch.cat([M, 1 - M]), amp=amp)
+    ph = None if phase is None else torch.cat([phase, phase])
+    logits = masked_logits(classifier, fe, torch.cat([V, V]), torch.cat([M, 1 - M]), phase=ph, length=length, amp=amp)
     return logits[: len(V)], logits[len(V):]
 
 
@@ -401,9 +404,10 @@ def _validate(decoder, classifier, fe, cache, targets, *, multilabel, f_threshol
     for s in batch_starts(len(cache), batch_size):
         idx = torch.arange(s, min(s + batch_size, len(cache)))
         maps, _, V = cache.batch(idx, device=dev)
+        ph = cache.phase_batch(idx, device=dev)
         with autocast_context(dev, amp):
             M = decoder(maps, targets[idx])[:, 0]
-        l_in, l_out = _masked_pair(classifier, fe, V, M, amp)
+        l_in, l_out = _masked_pair(classifier, fe, V, M, amp, ph, cache.length)
         loss, logs = lmac_loss(l_in, l_out, M, targets[idx].to(dev), multilabel=multilabel, weights=weights)
         for k, v in {"loss": loss.item(), **logs}.items():
             sums[k] = sums.get(k, 0.0) + v * len(idx)
@@ -481,7 +485,8 @@ def train_lmac(train_cache, val_cache, classifier: nn.Module, preset: str | Pres
         target = lmac_targets(f_logits, multilabel=multilabel, f_thresholds=f_thresholds, generator=g)
         with autocast_context(dev, cfg.amp):
             M = decoder(maps, target)[:, 0]
-        l_in, l_out = _masked_pair(classifier, fe, V, M, cfg.amp)
+        l_in, l_out = _masked_pair(classifier, fe, V, M, cfg.amp, train_cache.phase_batch(idx, device=dev),
+                                   train_cache.length)
         return lmac_loss(l_in, l_out, M, target.to(dev), multilabel=multilabel, weights=cfg.weights)
 
     def validate(module: nn.Module):

@@ -38,7 +38,7 @@ from pathlib import Path
 from ._errors import L2IError, ParameterError
 from .paper import PAPER
 from .reports import steps_seconds, write_index, write_readme
-from .run import run_config
+from .run import notebook_parameters, run_config
 
 __all__ = [
     "find_notebooks", "run_notebook", "render_html", "reproduce", "main", "NotebookFailed",
@@ -289,7 +289,8 @@ def reproduce(dataset: str = "esc10", preset: str = "cpu", *, quick: bool = Fals
     t0 = time.perf_counter()
     for i, nb in enumerate(notebooks, start=1):
         head = f"[{i}/{len(notebooks)}] {nb.name} ({cfg.dataset}, {cfg.preset.name}{', quick' if cfg.quick else ''})"
-        fingerprint = step_fingerprint(nb, params, package=package)
+        nb_params = {**params, **notebook_parameters(nb.name, cfg.preset.name, quick=cfg.quick)}
+        fingerprint = step_fingerprint(nb, nb_params, package=package)
         # Every step before this one (selected or not) must be older than this step's outputs.
         earlier = [float(s.get("executed_at", 0.0)) for name, s in steps.items() if name < nb.name]
         if not force and _is_current(steps.get(nb.name), fingerprint, out_dir, max(earlier, default=0.0)):
@@ -299,7 +300,7 @@ def reproduce(dataset: str = "esc10", preset: str = "cpu", *, quick: bool = Fals
         print(f"{head}: running", flush=True)
         steps.pop(nb.name, None)  # its outputs are about to be replaced
         try:
-            step = run_notebook(nb, out_dir, params, cwd=Path.cwd())
+            step = run_notebook(nb, out_dir, nb_params, cwd=Path.cwd())
         except NotebookFailed as err:
             print(f"      failed: {err}", flush=True)
             save(t0, failed={"notebook": nb.name, "error": str(err)})
@@ -307,6 +308,8 @@ def reproduce(dataset: str = "esc10", preset: str = "cpu", *, quick: bool = Fals
         steps[nb.name] = {
             "notebook": nb.name, "executed": Path(step["executed"]).name, "html": Path(step["html"]).name,
             "seconds": step["seconds"], "fingerprint": fingerprint, "executed_at": time.time(), "status": "ran",
+            **({"preset_parameters": {k: v for k, v in nb_params.items() if k not in params}}
+               if len(nb_params) > len(params) else {}),
         }
         print(f"      done in {step['seconds']:.1f} s -> {step['html']}", flush=True)
         save(t0)  # after every step: a later failure keeps what finished

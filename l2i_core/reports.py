@@ -143,7 +143,12 @@ def _paper_key(metric: str, head: str | None, tau: float | None = None) -> str |
 
 def _classifier_rows(s: ClassifierSection, add) -> None:
     if s.accuracy is not None:
-        add("classifier_accuracy", "classifier accuracy", 100 * s.accuracy, percent=True, paired=True, readme=True)
+        label, base = "classifier accuracy", ""
+        if s.trainable:  # the pretrained backbone: which candidate, and the others' test accuracy
+            label = f"classifier accuracy (aiSFX backbone, fine-tuned: {s.trainable}, kept on validation)"
+            base = "; ".join(f"{c['trainable']} {100 * c['test']:.1f} %" for c in s.fine_tuning
+                             if isinstance(c.get("test"), (int, float)))
+        add("classifier_accuracy", label, 100 * s.accuracy, percent=True, paired=True, readme=True, baseline=base)
     if s.macro_auprc is not None:  # scikit-learn's average precision: the paper's AUPRC is not this
         add("classifier_macro_ap", "classifier macro average precision (scikit-learn)", s.macro_auprc, readme=True)
 
@@ -350,6 +355,9 @@ def _index_dataset(reports_dir: Path, name: str, record: dict) -> list[str]:
              + (f' · finished {_esc(record["finished_at"])}' if record.get("finished_at") else "") + "</p>"]
     if record.get("failed"):
         parts.append(f'<p class="failed">Failed: {_esc(record["failed"].get("error", ""))}</p>')
+    backbone = ((record.get("results") or {}).get("classifier") or {}).get("backbone")
+    if backbone:  # a pretrained f: name the model, its paper and its licence
+        parts.append(f'<p class="muted">Classifier f: {_esc(backbone)}.</p>')
     parts.append("<ul>")
     for step in record.get("steps", []):
         html_name, label = step.get("html"), _esc(Path(step.get("notebook", "?")).stem)

@@ -35,7 +35,8 @@ from ._errors import ParameterError
 from .paper import PAPER
 
 __all__ = [
-    "update_results", "read_results", "read_sections", "parse_section", "classifier_table", "fidelity_table",
+    "update_results", "read_results", "read_sections", "parse_section", "classifier_table", "finetune_table",
+    "fidelity_table",
     "fidelity_summary", "FIDELITY_PAPER_DATA",
     "Section", "ClassifierSection", "InterpreterHead", "InterpreterSection", "FidelityHead", "FidelitySection",
     "FaithfulnessAtTau", "FaithfulnessSection", "CorruptionsSection", "ComparisonSection",
@@ -111,6 +112,9 @@ class ClassifierSection(Section):
     best_epoch: int | None = None
     train_seconds: float | None = None
     preset: str = ""
+    trainable: str = ""  # the pretrained backbone: the fine-tuning candidate kept on validation
+    backbone: str = ""  # its credit line (model, paper, licence)
+    fine_tuning: list = field(default_factory=list)  # every candidate: validation, test, seconds
 
 
 @dataclass
@@ -265,11 +269,28 @@ def update_results(path: str | Path, section: str, values: dict) -> dict:
     return data
 
 
+def finetune_table(scores: dict) -> pd.DataFrame:
+    """The pretrained backbone's fine-tuning candidates: validation (which selects) and test (scored once)."""
+    rows = [{"candidate": {"probe": "linear probe (logistic regression, C on validation)",
+                           "head": "head only (MLP, backbone frozen)",
+                           "last": "block 4 + linear head (LP-FT)"}[c["trainable"]],
+             "validation": round(c["validation"], 3), "test": round(c["test"], 3) if "test" in c else None,
+             "epochs": c.get("epochs", 0), "seconds": round(c["seconds"], 1),
+             "selected": "yes" if c["trainable"] == scores.get("trainable") else ""} for c in scores["fine_tuning"]]
+    return pd.DataFrame(rows)
+
+
+def _our_model(scores: dict) -> str:
+    if scores.get("trainable"):
+        return f"l2i: aiSFX backbone, fine-tuned ({scores['trainable']}; ours)"
+    return "l2i classifier (ours, from scratch)"
+
+
 def classifier_table(dataset: str, scores: dict, protocol: str, *, multilabel: bool) -> pd.DataFrame:
     """Our test score beside the paper's and the literature's, each with its data and protocol."""
     if multilabel:
         rows = [
-            {"model": "l2i classifier (ours, from scratch)", "data": dataset, "protocol": protocol + "; test split",
+            {"model": _our_model(scores), "data": dataset, "protocol": protocol + "; test split",
              "metric": "macro average precision (scikit-learn)", "value": round(scores["macro_auprc"], 3)},
             {"model": "L2I paper: Kumar et al. CNN, AudioSet-pretrained", "data": "SONYC-UST v2",
              "protocol": "official test split", "metric": "macro-AUPRC (the paper's evaluation)",
@@ -277,7 +298,7 @@ def classifier_table(dataset: str, scores: dict, protocol: str, *, multilabel: b
         ]
     else:
         rows = [
-            {"model": "l2i classifier (ours, from scratch)", "data": dataset, "protocol": protocol + "; test split",
+            {"model": _our_model(scores), "data": dataset, "protocol": protocol + "; test split",
              "metric": "accuracy (%)", "value": round(100 * scores["accuracy"], 1)},
             {"model": "L2I paper: Kumar et al. CNN, AudioSet-pretrained", "data": "ESC-50",
              "protocol": "5-fold cross-validation", "metric": "accuracy (%)",

@@ -19,7 +19,7 @@ from ._errors import ParameterError
 from .config import Preset, get_preset
 from .data import DATASETS, load_dataset
 
-__all__ = ["RunConfig", "run_config", "SHARED_PARAMETERS", "QUICK_SIZES"]
+__all__ = ["RunConfig", "run_config", "SHARED_PARAMETERS", "QUICK_SIZES", "PRESET_PARAMETERS", "notebook_parameters"]
 
 #: The parameters every notebook exposes (checked by a test with ``papermill.inspect_notebook``).
 SHARED_PARAMETERS = ("dataset", "data_dir", "preset", "seed", "quick", "artifacts_dir")
@@ -45,6 +45,29 @@ QUICK_SIZES: dict = {
     "compare_clips": 4,  # test clips (or scenes) of notebook 08's comparison
     "sanity_clips": 3,  # clips whose masks notebook 08's sanity check compares
 }
+
+
+#: Notebook parameters the pipeline passes in a *full* run of a preset whose f is too costly for the
+#: notebooks' defaults on a 2-core CPU, by notebook-name prefix. The aiSFX backbone costs about 65 ms
+#: per 5 s clip forward (0.2 s with the backward pass that L-MAC and the gradient methods need) and,
+#: having its own STFT, sees every masked spectrogram through audio: at the defaults notebook 08 alone
+#: would take over an hour. The executed notebooks show these values in their injected-parameters cell.
+PRESET_PARAMETERS: dict = {
+    "aisfx": {
+        "05": {"curve_steps": 5},
+        "06": {"n_pairs": 40, "baseline_pairs": 12},
+        "08": {"methods": "l2i-attention, l2i-max, lmac, integrated_gradients, random, oracle", "n_clips": 24,
+               "lmac_epochs": 6, "sanity": False},
+    },
+}
+
+
+def notebook_parameters(notebook: str, preset: str, *, quick: bool) -> dict:
+    """The :data:`PRESET_PARAMETERS` of ``notebook`` (a file name such as ``08_compare_explainers.ipynb``)
+    for a full run of ``preset`` (none in a quick run: :data:`QUICK_SIZES` decide there)."""
+    if quick:
+        return {}
+    return dict(PRESET_PARAMETERS.get(preset, {}).get(Path(notebook).name[:2], {}))
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from .cache import build_cache
 from .checkpoints import load_classifier
 from .dictionary import Dictionary, learn_dictionary, load_dictionary, save_dictionary
 from .explain import L2IExplainer
+from .finetune import FinetuneConfig, finetune_pretrained
 from .losses import LossWeights
 from .metrics import paper_fidelity
 from .training import (
@@ -33,7 +34,7 @@ from .training import (
 )
 
 __all__ = ["ensure_dictionary", "learn_dictionary_step", "ensure_classifier", "train_classifier_step",
-           "score_classifier_step", "ensure_interpreter", "train_interpreter_step", "nmf_relative_error",
+           "score_classifier_step", "finetune_step", "training_summary", "learning_history", "ensure_interpreter", "train_interpreter_step", "nmf_relative_error",
            "interpreter_test_summary",
            "default_interpreter_epochs"]
 
@@ -143,9 +144,49 @@ def train_classifier_step(cfg, dataset, *, epochs: int | None = None, features: 
     ``cfg.seed`` and ``overrides`` (``lr``, ``batch_size``, ...); ``epochs`` (0 or None: the
     recipe's) becomes ``classifier_epochs`` of :data:`~l2i_core.run.QUICK_SIZES` in a quick run.
     """
+    if cfg.preset.classifier == "aisfx":
+        return finetune_step(cfg, dataset, epochs=epochs, features=features, **overrides)
     train_cfg = default_train_config(dataset.multilabel, cfg.preset, seed=cfg.seed, **overrides)
     train_cfg = dataclasses.replace(train_cfg, epochs=cfg.size("classifier_epochs", int(epochs or train_cfg.epochs)))
     return train_classifier(dataset, cfg.preset, train_cfg, out_dir=cfg.artifacts_dir, features=features)
+
+
+def finetune_step(cfg, dataset, *, epochs: int | None = None, features: dict | None = None, **overrides) -> TrainResult:
+    """Notebook 02 with the pretrained backbone (preset ``aisfx``): :func:`~l2i_core.finetune.finetune_pretrained`.
+
+    ``epochs`` (0 or None: the recipe's) sets the head + block-4 candidate's epochs (the head-only
+    one trains three times as many); ``lr`` and ``batch_size`` pass through; a quick run caps both
+    with ``classifier_epochs`` of :data:`~l2i_core.run.QUICK_SIZES`.
+    """
+    known = {f.name for f in dataclasses.fields(FinetuneConfig)}
+    extra = {k: v for k, v in overrides.items() if k in known}
+    ft = FinetuneConfig(seed=cfg.seed, **extra)
+    last = cfg.size("classifier_epochs", int(epochs or ft.epochs_last))
+    head = cfg.size("classifier_epochs", int(3 * epochs) if epochs else ft.epochs_head)
+    ft = dataclasses.replace(ft, epochs_last=last, epochs_head=head)
+    return finetune_pretrained(dataset, cfg.preset, ft, out_dir=cfg.artifacts_dir, features=features)
+
+
+def training_summary(result: TrainResult, artifacts_dir) -> str:
+    """Notebook 02's one-paragraph account of a training run (from scratch, or fine-tuning aiSFX)."""
+    c, m = result.meta["config"], result.meta
+    if "candidates" in m:
+        rows = "; ".join(f"{r['trainable']} validation {r['validation']:.3f} ({r['seconds']:.0f} s)"
+                         for r in m["candidates"])
+        return (f"pretrained aiSFX backbone, candidates: {rows}; frozen blocks computed once in {m['prep_seconds']:.0f} s; "
+                f"kept '{m['trainable']}' (best validation {result.metric_name} {result.best_metric:.3f}); "
+                f"{sum(q.numel() for q in result.model.parameters()):,} parameters; {result.seconds:.0f} s in all on "
+                f"{m['device']}; saved to {artifacts_dir}")
+    return (f"{c['epochs']} epochs, mixup alpha {c['mixup_alpha']}, lr {c['lr']}, batch {c['batch_size']}; "
+            f"{sum(q.numel() for q in result.model.parameters() if q.requires_grad):,} parameters; trained in "
+            f"{result.seconds:.0f} s on {m['device']}; selected epoch {result.best_epoch} (validation "
+            f"{result.metric_name} {result.best_metric:.3f}); saved to {artifacts_dir}")
+
+
+def learning_history(result: TrainResult):
+    """What notebook 02 plots: the run's epochs, or every fine-tuning candidate's that has epochs."""
+    hist = result.meta.get("histories")
+    return {k: v for k, v in hist.items() if v} if hist else result.history
 
 
 def score_classifier_step(cfg, dataset, result: TrainResult, test_features) -> dict:
@@ -157,6 +198,14 @@ def score_classifier_step(cfg, dataset, result: TrainResult, test_features) -> d
     logits = predict_logits(result.model, test_features)
     scores = evaluate_classifier(logits, labels, multilabel=dataset.multilabel, classes=dataset.classes,
                                  thresholds=result.thresholds)
+    for name, model in getattr(result, "candidates", {}).items():  # fine-tuning candidates, selected on validation
+        row = next(c for c in result.meta["candidates"] if c["trainable"] == name)
+        s = evaluate_classifier(predict_logits(model, test_features), labels, multilabel=dataset.multilabel,
+                                classes=dataset.classes)
+        row["test"] = s["macro_auprc" if dataset.multilabel else "accuracy"]
+    if "candidates" in result.meta:
+        scores.update(fine_tuning=result.meta["candidates"], trainable=result.meta["trainable"],
+                      backbone=result.meta["backbone"])
     scores.update(protocol=dataset.protocol, split="test", best_epoch=result.best_epoch,
                   validation_metric={result.metric_name: result.best_metric}, train_seconds=result.seconds,
                   preset=cfg.preset.name, quick=cfg.quick)

@@ -152,3 +152,16 @@ def test_makefile_has_a_fast_tier_without_notebooks_and_browser():
     assert "L2I_DATA ?=" not in make  # the data folder comes from the environment only
     readme = (ROOT / "README.md").read_text()
     assert "make test-fast" in readme and "make test`" in readme
+
+
+def test_aisfx_is_installed_without_its_dependencies_everywhere():
+    from l2i_core.pretrained import INSTALL_HINT
+
+    assert INSTALL_HINT == "pip install --no-deps aisfx==0.1.2"
+    make = (ROOT / "Makefile").read_text()
+    assert "$(PIP) install --no-deps aisfx==0.1.2" in make
+    assert "--no-deps aisfx==0.1.2" in (ROOT / ".ci" / "run").read_text()
+    assert INSTALL_HINT in (ROOT / "README.md").read_text()
+    assert INSTALL_HINT in (ROOT / "environment.yml").read_text()
+    names = {_name(r) for r in _pyproject()["project"]["dependencies"]}
+    assert "aisfx" not in names  # as a dependency pip would pull its obsolete pins
