@@ -102,6 +102,12 @@ class HeadlineRow:
     baseline: str = ""
     paper_key: str | None = None
     readme: bool = False
+    preset: str = ""
+
+    @property
+    def data(self) -> str:
+        """The README's data column: the dataset, and the classifier where it is the pretrained one."""
+        return f"{self.dataset} (f: aiSFX, pretrained)" if self.preset == "aisfx" else self.dataset
 
     def __post_init__(self):
         if self.paper_key is not None:
@@ -285,7 +291,8 @@ def headline_rows(record: dict) -> list[HeadlineRow]:
             if metric == "classifier_accuracy" and dataset not in ("esc10", "esc50", "esc50-fold4"):
                 key = None  # the paper's accuracy is ESC-50's
             rows.append(HeadlineRow(dataset, _name, metric, label, float(value), _where, head=head, tau=tau,
-                                    percent=percent, baseline=baseline, paper_key=key, readme=readme))
+                                    percent=percent, baseline=baseline, paper_key=key, readme=readme,
+                                    preset=str(record.get("preset", ""))))
 
         _ROWS[type(s)](s, add)
     steps = [st for st in record.get("steps", []) if isinstance(st, dict)]
@@ -429,7 +436,7 @@ def readme_markdown(reports_dir: str | Path = "reports") -> str:
     lines = ["| data (test split) | metric | ours | beside it | paper | paper's data |", "|---|---|---|---|---|---|"]
     for r in readme_rows(reports_dir):
         paper_where = r.paper.where.replace(" (paper)", "") if r.paper else ""
-        lines.append(f"| {r.dataset} | {r.label} | {r.ours} | {r.baseline} | {r.paper_text or '–'} | {paper_where} |")
+        lines.append(f"| {r.data} | {r.label} | {r.ours} | {r.baseline} | {r.paper_text or '–'} | {paper_where} |")
     return "\n".join(lines)
 
 

@@ -150,6 +150,23 @@ def test_02_train_classifier_esc10(data_root, tmp_path):
 
 @pytest.mark.realdata
 @pytest.mark.notebook
+def test_02_fine_tunes_the_pretrained_backbone_through_one_parameter(data_root, tmp_path):
+    art = tmp_path / "art"
+    node = _execute(ROOT / "notebooks" / "02_train_classifier.ipynb", tmp_path, dataset="esc50-fold4", preset="aisfx",
+                    artifacts_dir=str(art))
+    meta = json.loads((art / "classifier.json").read_text())
+    assert meta["arch"]["kind"] == "aisfx" and meta["preset"] == "aisfx" and len(meta["classes"]) == 50
+    res = json.loads((art / "results.json").read_text())["classifier"]
+    kept = max(res["fine_tuning"], key=lambda c: c["validation"])
+    assert [c["trainable"] for c in res["fine_tuning"]] == ["probe", "head", "last"]
+    assert res["trainable"] == kept["trainable"] and res["accuracy"] == pytest.approx(kept["test"])
+    text = _outputs_text(node)
+    assert "Ma and Lerch" in text and "CC BY 4.0" in text  # the model, its paper and its licence are named
+    assert "LP-FT" in text  # every candidate is shown, with its test score
+
+
+@pytest.mark.realdata
+@pytest.mark.notebook
 def test_02_train_classifier_urbanmix_multilabel(data_root, tmp_path, monkeypatch):
     monkeypatch.setenv("L2I_CACHE", str(tmp_path / "cache"))
     art = tmp_path / "art"
