@@ -80,10 +80,16 @@ def player_rows(examples: Sequence[dict], sr: int):
 
 
 def example_players(ds, preset: str | Preset = "cpu", *, per_class: int = 1, split: str | None = None,
-                    columns: int = 4):
-    """One player per class (first label) of dataset ``ds``: a quick way to listen to the data."""
+                    columns: int = 4, max_clips: int | None = None):
+    """One player per class (first label) of dataset ``ds``: a quick way to listen to the data.
+
+    ``max_clips``: at most this many players (the first classes); each 5 s clip embeds about 60 kB,
+    and a report stays under 5 MB (ESC-50 has 50 classes). None: every class.
+    """
     p = get_preset(preset)
     sub = ds.per_class(per_class, split=split)
+    if max_clips is not None and len(sub) > max_clips:
+        sub = sub.subset(range(int(max_clips)))
     players = [audio_player(sub.load(r, p), p.sr, title=f"{'+'.join(r.labels) or '(no label)'} · {r.uid}") for r in sub]
     return player_table(players, columns=columns)
 

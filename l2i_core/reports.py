@@ -298,7 +298,8 @@ def headline_rows(record: dict) -> list[HeadlineRow]:
     steps = [st for st in record.get("steps", []) if isinstance(st, dict)]
     if steps and all(isinstance(st.get("seconds"), (int, float)) for st in steps):
         rows.append(HeadlineRow(dataset, "run", "notebook_minutes", f"notebooks {len(steps)}: sum of step times (min)",
-                                round(steps_seconds(record) / 60, 1), _machine(record), readme=True))
+                                round(steps_seconds(record) / 60, 1), _machine(record), readme=True,
+                                preset=str(record.get("preset", ""))))
     return rows
 
 
