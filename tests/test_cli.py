@@ -66,6 +66,8 @@ def test_steps_from_the_command_line_one_then_two_processes(data_root, tmp_path)
     assert res2["world_size"] == 2 and res2["heads"]["attention"]["global_batch_size"] == 32
     side = json.loads(open(os.path.join(two, "interpreter_attention.json")).read())
     assert side["world_size"] == 2
+    _l2i(["train-lmac", *common, "--artifacts-dir", two], cwd=tmp_path, nproc=2)  # L-MAC's decoder under DDP too
+    assert json.loads(open(os.path.join(two, "lmac.json")).read())["world_size"] == 2
     # the same interpreter evaluated on 1 and on 2 processes: gathered predictions, identical scores
     e1 = _l2i(["evaluate", *common, "--artifacts-dir", two, "--pooling", "attention"], cwd=tmp_path)
     e2 = _l2i(["evaluate", *common, "--artifacts-dir", two, "--pooling", "attention"], cwd=tmp_path, nproc=2)
