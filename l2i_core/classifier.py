@@ -55,21 +55,27 @@ ARCHITECTURES: dict[str, ArchConfig] = {
 
 
 class ConvBlock(nn.Module):
-    """Two 3×3 convolutions with batch norm and ReLU, then 2×2 average pooling (pool=False: none)."""
+    """Two 3×3 convolutions with batch norm and ReLU, then 2×2 pooling (pool=False: none).
 
-    def __init__(self, c_in: int, c_out: int, *, pool: bool = True):
+    ``pool_type``: ``'avg'`` (our CNNs) or ``'max'`` (the aiSFX backbone, :mod:`l2i_core.pretrained`).
+    """
+
+    def __init__(self, c_in: int, c_out: int, *, pool: bool = True, pool_type: str = "avg"):
         super().__init__()
+        if pool_type not in ("avg", "max"):
+            raise ParameterError(f"pool_type must be 'avg' or 'max', got {pool_type!r}")
         self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(c_out)
         self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(c_out)
         self.pool = pool
+        self.pool_fn = F.avg_pool2d if pool_type == "avg" else F.max_pool2d
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.relu(self.bn1(self.conv1(x)))
         x = F.relu(self.bn2(self.conv2(x)))
         if self.pool and x.shape[-1] >= 2 and x.shape[-2] >= 2:
-            x = F.avg_pool2d(x, 2)
+            x = self.pool_fn(x, 2)
         return x
 
 

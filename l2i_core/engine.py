@@ -20,9 +20,13 @@ The engine owns everything else, once:
 * the resumable state ``<name>_last.pt`` after every epoch, and resuming from it;
 * the tqdm bar.
 
-Distributed training will change two single points: :meth:`Engine.batches` (each rank takes its
-shard of the permutation, as ``DistributedSampler`` does) and :attr:`Engine.is_main` (only rank 0
-writes checkpoints and draws the bar). Nothing else here touches data or files.
+Under ``torchrun`` (a process group started by :func:`l2i_core.distributed.init_distributed`) the
+engine runs PyTorch's DistributedDataParallel: the trained module is wrapped (recipes call
+:attr:`Engine.train_module` in their step, so DDP averages the gradients), each epoch's order comes
+from ``DistributedSampler`` (``set_epoch`` every epoch; the per-process batch size stays
+``batch_size`` and the global one is ``world_size × batch_size``), :meth:`Engine.gather` computes
+validation outputs on shards and gathers them from every rank, and only rank 0 writes the resume
+state and draws the bar. A checkpoint written by any number of processes resumes on any other.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from torch import nn
 from ._errors import ParameterError
 from ._utils import resolve_device
 from .checkpoints import cpu_state, load_training_state, save_training_state
+from .distributed import dist_info, gather_map
 
 __all__ = ["EMA", "Engine", "LoopResult", "native_bf16", "autocast_context", "seeded_generator"]
 
@@ -122,6 +127,8 @@ class LoopResult:
     best_epoch: int
     best_score: float
     seconds: float
+    world_size: int = 1
+    global_batch_size: int = 0
 
 
 class Engine:
@@ -150,22 +157,50 @@ class Engine:
         The bar's label.
     score_name : str
         The selection score's name, shown on the bar.
+    seed : int or None
+        The run seed of the ``DistributedSampler`` order (the same on every rank); default the
+        generator's initial seed.
+    sampler_order : bool
+        Order epochs with ``DistributedSampler`` even in one process (always under DDP): then a
+        run on N processes with batch B/N sees exactly the batches of a one-process run with batch B.
     """
-
-    rank = 0  # the single point distributed training will set
 
     def __init__(self, module: nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator, *,
                  epochs: int, batch_size: int, scheduler=None, ema_decay: float | None = None, device=None,
                  last_path: str | Path | None = None, resume: bool = False, progress: bool = True, desc: str = "",
-                 score_name: str = "score"):
+                 score_name: str = "score", seed: int | None = None, sampler_order: bool = False):
         if epochs < 1 or batch_size < 1:
             raise ParameterError(f"epochs and batch_size must be >= 1, got {epochs} and {batch_size}")
         self.module, self.optimizer, self.scheduler, self.generator = module, optimizer, scheduler, generator
         self.epochs, self.batch_size = int(epochs), int(batch_size)
-        self.ema = EMA(module, ema_decay) if ema_decay is not None else None
         self.device = resolve_device(device)
         self.last_path = Path(last_path) if last_path is not None else None
         self.resume, self.progress, self.desc, self.score_name = resume, progress, desc, score_name
+        self.info = dist_info()
+        self.seed = int(generator.initial_seed() if seed is None else seed)
+        self.sampler_order = bool(sampler_order) or self.info.distributed
+        self.train_module: nn.Module = module
+        if self.info.distributed:  # PyTorch's DDP: gradients averaged over the ranks, rank 0's weights broadcast
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index if self.device.index is not None else 0] if self.device.type == "cuda" else None
+            self.train_module = DistributedDataParallel(module, device_ids=ids)
+        # after the wrap, which broadcast rank 0's weights: every rank's EMA starts from the same ones
+        self.ema = EMA(module, ema_decay) if ema_decay is not None else None
+
+    @property
+    def rank(self) -> int:
+        """This process's rank (0 in one process)."""
+        return self.info.rank
+
+    @property
+    def world_size(self) -> int:
+        return self.info.world_size
+
+    @property
+    def global_batch_size(self) -> int:
+        """Clips per optimiser step over every rank: ``world_size × batch_size``."""
+        return self.world_size * self.batch_size
 
     @property
     def is_main(self) -> bool:
@@ -177,9 +212,21 @@ class Engine:
         """The module validated, selected and kept: the EMA copy when there is one."""
         return self.ema.module if self.ema is not None else self.module
 
-    def batches(self, n: int) -> Iterator[torch.Tensor]:
-        """Index tensors of one epoch: a permutation of ``range(n)`` from the generator, in batches."""
-        order = torch.randperm(n, generator=self.generator)
+    def batches(self, n: int, epoch: int = 0) -> Iterator[torch.Tensor]:
+        """Index tensors of one epoch: a permutation of ``range(n)`` from the generator, in batches.
+
+        With :attr:`sampler_order` (always under DDP), this rank's shard of ``DistributedSampler``'s
+        permutation for ``epoch`` (``set_epoch``), the same seed on every rank.
+        """
+        if self.sampler_order:
+            from torch.utils.data import DistributedSampler
+
+            sampler = DistributedSampler(range(n), num_replicas=self.world_size, rank=self.rank, shuffle=True,
+                                         seed=self.seed, drop_last=False)
+            sampler.set_epoch(epoch)
+            order = torch.as_tensor(list(sampler), dtype=torch.long)
+        else:
+            order = torch.randperm(n, generator=self.generator)
         for s in range(0, len(order), self.batch_size):
             idx = order[s : s + self.batch_size]
             if len(idx) >= 2:  # batch norm needs two examples
@@ -197,7 +244,7 @@ class Engine:
     def _train_epoch(self, n: int, train_step: TrainStep, epoch: int) -> dict:
         self.module.train()
         terms: dict[str, list[float]] = {}
-        for idx in self.batches(n):
+        for idx in self.batches(n, epoch):
             loss, logs = train_step(idx, epoch)
             self._step(loss)
             for k, v in {"loss": loss.item(), **logs}.items():
@@ -205,6 +252,11 @@ class Engine:
         if not terms:
             return {"train_loss": float("nan")}
         return {f"train_{k}": float(np.mean(v)) for k, v in terms.items()}
+
+    def gather(self, fn: Callable[[torch.Tensor], torch.Tensor], n: int, batch_size: int = 64) -> torch.Tensor:
+        """``fn`` over ``range(n)`` in batches, this rank's shard only, gathered from every rank
+        (:func:`~l2i_core.distributed.gather_map`): scores on the rows are the one-process scores."""
+        return gather_map(fn, n, batch_size)
 
     def _state(self, history: list[dict], best: dict, epoch: int) -> dict:
         return {"model": self.module.state_dict(), "optimizer": self.optimizer.state_dict(),
@@ -249,6 +301,9 @@ class Engine:
             resume state, or a NaN score).
         """
         history, best, start = self._restore()
+        if self.info.distributed and self.is_main and self.progress:
+            print(f"{self.desc}: DDP over {self.world_size} processes ({self.info.backend}), batch {self.batch_size} "
+                  f"per process = {self.global_batch_size} per step", flush=True)
         bar = self._bar(start)
         t0 = time.perf_counter()
         for epoch in range(start, self.epochs):
@@ -270,4 +325,5 @@ class Engine:
         self.module.load_state_dict(best["state"])
         self.module.eval()
         return LoopResult(history=history, best_epoch=best["epoch"], best_score=best["score"],
-                          seconds=time.perf_counter() - t0)
+                          seconds=time.perf_counter() - t0, world_size=self.world_size,
+                          global_batch_size=self.global_batch_size)

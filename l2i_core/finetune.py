@@ -38,6 +38,7 @@ from ._utils import batch_starts, resolve_device
 from ._version import __version__
 from .checkpoints import save_classifier
 from .config import Preset, get_preset
+from .distributed import barrier, is_main, rank_seed
 from .engine import Engine, autocast_context, seeded_generator
 from .losses import target_loss
 from .pretrained import AISFX_CREDIT, AiSFXClassifier
@@ -191,8 +192,7 @@ def _train_top(model: AiSFXClassifier, start: int, h_train, y_train, h_val, y_va
     """Train blocks ``start..`` and the head of ``model`` on precomputed inputs through the Engine."""
     dev = resolve_device(cfg.device)
     C = model.n_classes
-    g = seeded_generator(cfg.seed + start)
-    torch.manual_seed(cfg.seed + start)
+    g = seeded_generator(rank_seed(cfg.seed + start))  # the run seed on rank 0 (and in one process)
     top = _Top(model, start).to(dev)
     small = cfg.lr * cfg.backbone_lr_scale
     groups = [{"params": list(model.head.parameters()), "lr": cfg.lr if start == 4 else small}]
@@ -206,7 +206,7 @@ def _train_top(model: AiSFXClassifier, start: int, h_train, y_train, h_val, y_va
     metric = "macro_auprc" if multilabel else "accuracy"
     engine = Engine(top, opt, g, epochs=epochs, batch_size=cfg.batch_size, scheduler=sched, ema_decay=cfg.ema_decay,
                     device=dev, last_path=out_path, resume=resume, progress=cfg.progress, desc=desc,
-                    score_name=f"val_{metric}")
+                    score_name=f"val_{metric}", seed=cfg.seed + start)
     soft_all = _soft(y_train, multilabel, C)
 
     def train_step(idx: torch.Tensor, epoch: int):
@@ -220,11 +220,11 @@ def _train_top(model: AiSFXClassifier, start: int, h_train, y_train, h_val, y_va
             perm = torch.randperm(len(idx), generator=g)
             hb, yb = lam * hb + (1 - lam) * hb[perm], lam * yb + (1 - lam) * yb[perm]
         with autocast_context(dev, cfg.amp):
-            logits = top(hb.to(dev))
+            logits = engine.train_module(hb.to(dev))  # DDP under torchrun
         return target_loss(logits.float(), yb.to(dev), multilabel=multilabel), {}
 
     def validate(scored: nn.Module):
-        logits = _logits(scored, h_val, dev, cfg.amp)
+        logits = engine.gather(lambda idx: _logits(scored, h_val[idx], dev, cfg.amp), len(h_val))
         value = _score(logits, y_val.numpy(), multilabel, C)
         return value, {f"val_{metric}": value, "val_loss": float(target_loss(logits, _soft(y_val, multilabel, C),
                                                                               multilabel=multilabel))}
@@ -336,8 +336,9 @@ def finetune_pretrained(dataset, preset: str | Preset = "aisfx", config: Finetun
               "histories": {c["trainable"]: c["history"] for c in candidates}},
     )
     result.candidates = models
-    if out_dir is not None:
+    if out_dir is not None and is_main():
         save_classifier(model, out_dir, meta=result.sidecar())
+    barrier()
     return result
 
 

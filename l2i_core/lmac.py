@@ -59,6 +59,7 @@ from .audio import FrontEnd, as_waveform_batch
 from .checkpoints import _read, _write
 from .classifier import FeatureTap
 from .config import Preset, get_preset
+from .distributed import barrier, rank_seed
 from .engine import Engine, autocast_context, seeded_generator
 from .metrics import classifier_decisions
 
@@ -396,28 +397,38 @@ def _kept(logits: torch.Tensor, target: torch.Tensor, multilabel: bool, th) -> n
 
 @torch.no_grad()
 def _validate(decoder, classifier, fe, cache, targets, *, multilabel, f_thresholds, weights, amp, dev,
-              batch_size: int) -> tuple[float, dict]:
+              batch_size: int, gather=None) -> tuple[float, dict]:
     was = decoder.training
     decoder.eval()
-    sums: dict[str, float] = {}
-    kept_in, kept_out = [], []
-    for s in batch_starts(len(cache), batch_size):
-        idx = torch.arange(s, min(s + batch_size, len(cache)))
+    names: list[str] = []
+
+    def rows(idx: torch.Tensor) -> torch.Tensor:
+        """Per clip: its batch's loss terms, and whether f keeps the class on mask-in / mask-out."""
         maps, _, V = cache.batch(idx, device=dev)
         ph = cache.phase_batch(idx, device=dev)
         with autocast_context(dev, amp):
             M = decoder(maps, targets[idx])[:, 0]
         l_in, l_out = _masked_pair(classifier, fe, V, M, amp, ph, cache.length)
         loss, logs = lmac_loss(l_in, l_out, M, targets[idx].to(dev), multilabel=multilabel, weights=weights)
-        for k, v in {"loss": loss.item(), **logs}.items():
-            sums[k] = sums.get(k, 0.0) + v * len(idx)
-        kept_in.append(_kept(l_in, targets[idx], multilabel, f_thresholds))
-        kept_out.append(_kept(l_out, targets[idx], multilabel, f_thresholds))
+        terms = {"loss": loss.item(), **logs}
+        names[:] = list(terms)
+        per = torch.tensor([list(terms.values())], dtype=torch.float64).expand(len(idx), -1)
+        kept = torch.from_numpy(np.stack([_kept(l_in, targets[idx], multilabel, f_thresholds),
+                                          _kept(l_out, targets[idx], multilabel, f_thresholds)], 1)).double()
+        return torch.cat([per, kept], 1)
+
+    if gather is not None:  # under DDP: each rank its shard, every rank all rows
+        out = gather(rows, len(cache), batch_size)
+    else:
+        out = torch.cat([rows(torch.arange(s, min(s + batch_size, len(cache))))
+                         for s in batch_starts(len(cache), batch_size)])
     decoder.train(was)
-    cols = {f"val_{k}": v / len(cache) for k, v in sums.items()}
+    if not names:  # this rank had no clip: the names are the loss's, in order
+        names[:] = ["loss", "in", "out", "l1", "tv"]
+    cols = {f"val_{k}": float(out[:, i].mean()) for i, k in enumerate(names)}
     cols["val_mask_mean"] = cols.pop("val_l1")
-    cols["val_fid_in"] = float(np.concatenate(kept_in).mean())
-    cols["val_out_keeps"] = float(np.concatenate(kept_out).mean())
+    cols["val_fid_in"] = float(out[:, -2].mean())
+    cols["val_out_keeps"] = float(out[:, -1].mean())
     return -cols["val_loss"], cols
 
 
@@ -466,7 +477,7 @@ def train_lmac(train_cache, val_cache, classifier: nn.Module, preset: str | Pres
     dev = resolve_device(cfg.device)
     if len(train_cache) < 2 or len(val_cache) == 0:
         raise ParameterError("train_lmac needs at least 2 training clips and 1 validation clip")
-    g = seeded_generator(cfg.seed)
+    g = seeded_generator(rank_seed(cfg.seed))  # the run seed on rank 0 (and in one process)
     n_freq, n_frames = int(train_cache.V.shape[1]), int(train_cache.V.shape[2])
     n_masks = int(train_cache.logits.shape[1]) if multilabel else 1
     decoder = LMACDecoder(train_cache.tap_channels, n_freq, n_frames, n_masks=n_masks, width=cfg.width,
@@ -476,7 +487,7 @@ def train_lmac(train_cache, val_cache, classifier: nn.Module, preset: str | Pres
     out_dir = Path(out_dir) if out_dir is not None else None
     engine = Engine(decoder, opt, g, epochs=cfg.epochs, batch_size=cfg.batch_size, device=dev,
                     last_path=out_dir / "lmac_last.pt" if out_dir else None, resume=resume, progress=cfg.progress,
-                    desc="L-MAC", score_name="val_minus_loss")
+                    desc="L-MAC", score_name="val_minus_loss", seed=cfg.seed)
     val_targets = lmac_targets(val_cache.logits, multilabel=multilabel, f_thresholds=f_thresholds,
                                generator=torch.Generator().manual_seed(cfg.seed))
 
@@ -484,7 +495,7 @@ def train_lmac(train_cache, val_cache, classifier: nn.Module, preset: str | Pres
         maps, f_logits, V = train_cache.batch(idx, device=dev)
         target = lmac_targets(f_logits, multilabel=multilabel, f_thresholds=f_thresholds, generator=g)
         with autocast_context(dev, cfg.amp):
-            M = decoder(maps, target)[:, 0]
+            M = engine.train_module(maps, target)[:, 0]  # DDP under torchrun (f is frozen, never wrapped)
         l_in, l_out = _masked_pair(classifier, fe, V, M, cfg.amp, train_cache.phase_batch(idx, device=dev),
                                    train_cache.length)
         return lmac_loss(l_in, l_out, M, target.to(dev), multilabel=multilabel, weights=cfg.weights)
@@ -492,7 +503,7 @@ def train_lmac(train_cache, val_cache, classifier: nn.Module, preset: str | Pres
     def validate(module: nn.Module):
         return _validate(module, classifier, fe, val_cache, val_targets, multilabel=multilabel,
                          f_thresholds=f_thresholds, weights=cfg.weights, amp=cfg.amp, dev=dev,
-                         batch_size=cfg.batch_size)  # batched as in training: the L1 weight may scale with it
+                         batch_size=cfg.batch_size, gather=engine.gather)  # batched as in training: L1 may scale with it
 
     t0 = time.perf_counter()
     with _frozen(classifier.to(dev)):
@@ -501,9 +512,11 @@ def train_lmac(train_cache, val_cache, classifier: nn.Module, preset: str | Pres
             "config": dataclasses.asdict(cfg), "best_epoch": loop.best_epoch, "selection_metric": SELECTION_METRIC,
             "best_score": loop.best_score, "history": loop.history, "train_seconds": time.perf_counter() - t0,
             "f_thresholds": list(map(float, f_thresholds)) if f_thresholds is not None else None,
-            "l2i_version": __version__, **decoder.config()}
-    if out_dir is not None:
+            "l2i_version": __version__, "world_size": loop.world_size, "global_batch_size": loop.global_batch_size,
+            **decoder.config()}
+    if out_dir is not None and engine.is_main:
         save_lmac(decoder, out_dir, meta=side)
+    barrier()
     return LMACResult(decoder=decoder, history=loop.history, best_epoch=loop.best_epoch, best_score=loop.best_score,
                       selection_metric=SELECTION_METRIC, seconds=side["train_seconds"], meta=side)
 

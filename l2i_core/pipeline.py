@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 from ._errors import L2IError, ParameterError
+from .cli import STEP_COMMANDS, add_step_commands, run_step
 from .paper import PAPER
 from .reports import steps_seconds, write_index, write_readme
 from .run import notebook_parameters, run_config
@@ -369,6 +370,7 @@ def main(argv: list[str] | None = None) -> int:
                   ("--artifacts-dir", {"default": None})):
         ben.add_argument(a, **kw)
     ben.add_argument("--quick", action="store_true", help="tiny data, for a smoke test")
+    add_step_commands(sub)  # learn-dictionary, train-classifier, build-cache, train-interpreter, train-lmac, evaluate
     idx = sub.add_parser("index", help="rewrite reports/index.html from reports/*/results.json")
     idx.add_argument("--reports-dir", default="reports")
     rdm = sub.add_parser("readme", help="regenerate the README's results and 'Measured so far' tables")
@@ -377,6 +379,9 @@ def main(argv: list[str] | None = None) -> int:
     rdm.add_argument("--benchmarks-dir", default="benchmarks/results")
     args = parser.parse_args(argv)
     try:
+        if args.command in STEP_COMMANDS:
+            run_step(args)
+            return 0
         if args.command == "index":
             print(write_index(args.reports_dir))
             return 0

@@ -35,11 +35,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ._errors import ParameterError
 from ._utils import probabilities
+from .classifier import ConvBlock
 from .config import Preset, get_preset
 
 __all__ = ["AISFX_SHA256", "AISFX_CREDIT", "INSTALL_HINT", "aisfx_checkpoint_path", "load_aisfx_checkpoint",
@@ -125,23 +125,6 @@ def load_aisfx_checkpoint(path: str | Path | None = None, *, verify: bool = True
     return state, {str(k): (int(v[0]), int(v[1])) for k, v in table.items()}
 
 
-class _Block(nn.Module):
-    """aiSFX's ConvBlock: two 3×3 convolutions, batch norm, ReLU, then optional 2×2 max pooling."""
-
-    def __init__(self, c_in: int, c_out: int, *, pool: bool):
-        super().__init__()
-        self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(c_out)
-        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(c_out)
-        self.pool = pool
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu(self.bn1(self.conv1(x)))
-        x = F.relu(self.bn2(self.conv2(x)))
-        return F.max_pool2d(x, 2) if self.pool else x
-
-
 class AiSFXClassifier(nn.Module):
     """The aiSFX backbone with three named taps and a new head for the target classes.
 
@@ -187,7 +170,7 @@ class AiSFXClassifier(nn.Module):
         self.hidden, self.dropout_p, self.trainable = hidden, float(dropout), trainable
         c_in, blocks = 1, []
         for i, c in enumerate(self.channels):
-            blocks.append(_Block(c_in, c, pool=i < 3))
+            blocks.append(ConvBlock(c_in, c, pool=i < 3, pool_type="max"))  # aiSFX's ConvBlock
             c_in = c
         self.blocks = nn.ModuleList(blocks)
         layers: list[nn.Module] = [nn.Dropout(dropout)]

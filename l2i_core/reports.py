@@ -532,7 +532,21 @@ def _bench_sweep(d) -> list[tuple[str, str, str]]:
     return out
 
 
-_BENCHMARKS = (("bench_classifier_*", _bench_classifier), ("bench_interpreter_*", _bench_interpreter),
+def _bench_distributed(d: dict) -> list[tuple[str, str, str]]:
+    out = []
+    for name, r in (d.get("runs") or {}).items():
+        if "build_cache_seconds" in r:
+            out.append((f"build-cache, {name}", str(d.get("data", "")), f"{_num(r['build_cache_seconds'])} s"))
+        out.append((f"train-interpreter epoch, {name}", str(d.get("data", "")),
+                    f"{_num(r.get('interpreter_seconds_per_epoch'))} s"))
+    ratio = d.get("ratio_2proc_over_1proc") or {}
+    if ratio:
+        out.append(("2 processes / 1 process (time ratio)", "build-cache; interpreter epoch",
+                    f"{_num(ratio.get('build_cache'))}; {_num(ratio.get('interpreter_epoch'))}"))
+    return out
+
+
+_BENCHMARKS = (("distributed_*", _bench_distributed), ("bench_classifier_*", _bench_classifier), ("bench_interpreter_*", _bench_interpreter),
                ("bench_nmf_*", _bench_nmf), ("bench_explain_*", _bench_explain), ("interpreter_*", _bench_interpreter_run),
                ("paper_preset_*", _bench_interpreter_run), ("*_sweep", _bench_sweep))
 

@@ -17,6 +17,7 @@ from ._errors import ParameterError
 from .cache import build_cache
 from .checkpoints import load_classifier
 from .dictionary import Dictionary, learn_dictionary, load_dictionary, save_dictionary
+from .distributed import gather_map
 from .explain import L2IExplainer
 from .finetune import FinetuneConfig, finetune_pretrained
 from .losses import LossWeights
@@ -272,8 +273,9 @@ def nmf_relative_error(dictionary, cache, *, max_iter: int = 100) -> float:
 
 def interpreter_test_summary(dataset, result: InterpreterResult, test_cache, clf_meta: dict) -> dict:
     """One head's test row of notebook 03: the paper's fidelity (:func:`~l2i_core.metrics.paper_fidelity`,
-    its scalar scores) beside the selection score on validation, reconstruction error and timings."""
-    out = interpreter_outputs(result.interpreter, test_cache)
+    its scalar scores) beside the selection score on validation, reconstruction error and timings.
+    Under torchrun each rank computes its shard of the test outputs and the scores use them all."""
+    out = interpreter_outputs(result.interpreter, test_cache, gather=gather_map)
     fid = paper_fidelity(out["logits"], test_cache.logits, multilabel=dataset.multilabel,
                          f_thresholds=clf_meta.get("thresholds"), classes=dataset.classes)
     keys = ("macro_auprc", "micro_auprc", "max_f1") if dataset.multilabel else ("top1", "top3", "top5")

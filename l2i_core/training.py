@@ -38,6 +38,7 @@ from .audio import FrontEnd
 from .checkpoints import save_classifier, save_interpreter
 from .classifier import ARCHITECTURES, ArchConfig, AudioCNN
 from .config import Preset, get_preset
+from .distributed import barrier, rank_seed
 from .engine import Engine, autocast_context, seeded_generator
 from .interpreter import L2IInterpreter
 from .losses import LossWeights, l2i_loss, target_loss
@@ -300,7 +301,7 @@ def train_classifier(dataset, preset: str | Preset = "cpu", config: TrainConfig 
     train_ds, val_ds = dataset.split("train"), dataset.split("validation")
     if len(train_ds) == 0 or len(val_ds) == 0:
         raise ParameterError(f"{dataset.name}: needs non-empty train and validation splits to train and select")
-    g = seeded_generator(cfg.seed)
+    g = seeded_generator(rank_seed(cfg.seed))  # rank 0 (and one process): the run seed
     feats = features or {}
     x_train, x_val = feats.get("train"), feats.get("validation")
     if x_train is None:
@@ -322,17 +323,17 @@ def train_classifier(dataset, preset: str | Preset = "cpu", config: TrainConfig 
     engine = Engine(model, opt, g, epochs=cfg.epochs, batch_size=cfg.batch_size, scheduler=sched,
                     ema_decay=cfg.ema_decay, device=dev, last_path=out_dir / "classifier_last.pt" if out_dir else None,
                     resume=resume, progress=cfg.progress, desc=f"training on {dataset.name}",
-                    score_name=f"val_{metric_name}")
+                    score_name=f"val_{metric_name}", seed=cfg.seed)
 
     def train_step(idx: torch.Tensor, epoch: int):
         xb, yb = _augment(x_train[idx], y_train[idx], cfg, g, ml, C)
         xb, yb = xb.to(dev), yb.to(dev)
         with autocast_context(dev, cfg.amp):
-            logits = model(xb)
+            logits = engine.train_module(xb)  # DDP under torchrun
         return target_loss(logits.float(), yb, multilabel=ml), {}
 
     def validate(scored: nn.Module):
-        val_logits = predict_logits(scored, x_val, device=dev)
+        val_logits = engine.gather(lambda idx: predict_logits(scored, x_val[idx], device=dev), len(x_val))
         scores = evaluate_classifier(val_logits, y_val.numpy(), multilabel=ml, classes=dataset.classes)
         value = scores[metric_name]
         val_loss = float(target_loss(val_logits, _soft(y_val, ml, C), multilabel=ml))
@@ -351,8 +352,10 @@ def train_classifier(dataset, preset: str | Preset = "cpu", config: TrainConfig 
               "device": str(dev), "n_train": len(train_ds), "n_validation": len(val_ds),
               "l2i_version": __version__},
     )
-    if out_dir is not None:
+    result.meta.update(world_size=loop.world_size, global_batch_size=loop.global_batch_size)
+    if out_dir is not None and engine.is_main:
         save_classifier(result.model, out_dir, meta=result.sidecar())
+    barrier()  # the other ranks wait until rank 0 has written the checkpoint
     return result
 
 
@@ -396,21 +399,31 @@ SELECTION_METRICS = {False: "top-1 agreement with f", True: "macro average preci
 
 
 @torch.no_grad()
-def interpreter_outputs(interpreter: nn.Module, cache, *, batch_size: int = 64, device=None) -> dict:
-    """Θ logits, pooled z and the relative reconstruction error ‖WH − V‖/‖V‖ on a cache (eval mode)."""
+def interpreter_outputs(interpreter: nn.Module, cache, *, batch_size: int = 64, device=None, gather=None) -> dict:
+    """Θ logits, pooled z and the relative reconstruction error ‖WH − V‖/‖V‖ on a cache (eval mode).
+
+    ``gather``: :meth:`Engine.gather <l2i_core.engine.Engine.gather>` under DDP (each rank computes
+    its shard; every rank gets all rows), else every clip here.
+    """
     dev = module_device(interpreter, device)
     was = interpreter.training
     interpreter.eval()
-    logits, zs, num, den = [], [], 0.0, 0.0
-    for s in batch_starts(len(cache), batch_size):
-        maps, _, V = cache.batch(torch.arange(s, min(s + batch_size, len(cache))), device=dev)
+
+    def rows(idx: torch.Tensor) -> torch.Tensor:
+        maps, _, V = cache.batch(idx, device=dev)
         lg, H = interpreter(maps)
-        logits.append(lg.float().cpu())
-        zs.append(interpreter.pooled(H).float().cpu())
-        num += float(((interpreter.reconstruct(H) - V) ** 2).sum())
-        den += float((V**2).sum())
+        err = ((interpreter.reconstruct(H) - V) ** 2).flatten(1).sum(1, keepdim=True)
+        return torch.cat([lg.float(), interpreter.pooled(H).float(), err.float(),
+                          (V**2).flatten(1).sum(1, keepdim=True).float()], 1).cpu()
+
+    if gather is not None:
+        out = gather(rows, len(cache), batch_size)
+    else:
+        out = torch.cat([rows(torch.arange(s, min(s + batch_size, len(cache)))) for s in batch_starts(len(cache), batch_size)])
     interpreter.train(was)
-    return {"logits": torch.cat(logits), "z": torch.cat(zs), "relative_error": (num / max(den, 1e-12)) ** 0.5}
+    C = int(cache.logits.shape[1])
+    num, den = float(out[:, -2].double().sum()), float(out[:, -1].double().sum())
+    return {"logits": out[:, :C], "z": out[:, C:-2], "relative_error": (num / max(den, 1e-12)) ** 0.5}
 
 
 def selection_score(theta_logits: torch.Tensor, f_logits: torch.Tensor, *, multilabel: bool,
@@ -466,7 +479,7 @@ def train_interpreter(train_cache, val_cache, W, *, n_classes: int, multilabel: 
     cfg = config or InterpreterConfig()
     lr = cfg.lr if cfg.lr is not None else (5e-4 if multilabel else 2e-4)
     dev = resolve_device(cfg.device)
-    g = seeded_generator(cfg.seed)
+    g = seeded_generator(rank_seed(cfg.seed))
     model = L2IInterpreter(W, train_cache.tap_channels, n_classes, train_cache.n_frames, pooling=cfg.pooling,
                            dropout=cfg.dropout).to(dev)
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
@@ -476,19 +489,20 @@ def train_interpreter(train_cache, val_cache, W, *, n_classes: int, multilabel: 
     out_dir = Path(out_dir) if out_dir is not None else None
     engine = Engine(model, opt, g, epochs=cfg.epochs, batch_size=cfg.batch_size, device=dev,
                     last_path=out_dir / f"interpreter_{cfg.pooling}_last.pt" if out_dir else None, resume=resume,
-                    progress=cfg.progress, desc=f"interpreter ({cfg.pooling})", score_name="val_selection_score")
+                    progress=cfg.progress, desc=f"interpreter ({cfg.pooling})", score_name="val_selection_score",
+                    seed=cfg.seed)
 
     def train_step(idx: torch.Tensor, epoch: int):
         maps, f_logits, V = train_cache.batch(idx, device=dev)
         with autocast_context(dev, cfg.amp):
-            theta_logits, H = model(maps)
+            theta_logits, H = engine.train_module(maps)  # DDP under torchrun
         theta_logits, H = theta_logits.float(), H.float()
         H_nmf = train_cache.H_nmf[idx].to(dev) if weights.nmf_target > 0 else None
         return l2i_loss(theta_logits, f_logits, H, model.reconstruct(H), V, multilabel=multilabel, weights=weights,
                         epoch=epoch, H_nmf=H_nmf)
 
     def validate(module: nn.Module):
-        out = interpreter_outputs(module, val_cache, device=dev)
+        out = interpreter_outputs(module, val_cache, device=dev, gather=engine.gather)
         score = selection_score(out["logits"], val_cache.logits, multilabel=multilabel, f_thresholds=f_thresholds)
         return score, {"val_selection_score": score, "val_relative_error": out["relative_error"]}
 
@@ -496,9 +510,11 @@ def train_interpreter(train_cache, val_cache, W, *, n_classes: int, multilabel: 
     side = {**(meta or {}), "multilabel": multilabel, "config": dataclasses.asdict(cfg), "lr": lr,
             "best_epoch": loop.best_epoch, "selection_metric": SELECTION_METRICS[bool(multilabel)],
             "best_selection_score": loop.best_score, "history": loop.history,
-            "f_thresholds": list(f_thresholds) if f_thresholds is not None else None, "l2i_version": __version__}
-    if out_dir is not None:
+            "f_thresholds": list(f_thresholds) if f_thresholds is not None else None, "l2i_version": __version__,
+            "world_size": loop.world_size, "global_batch_size": loop.global_batch_size}
+    if out_dir is not None and engine.is_main:
         save_interpreter(model, out_dir, meta=side)
+    barrier()
     return InterpreterResult(interpreter=model, history=loop.history, best_epoch=loop.best_epoch,
                              selection_metric=side["selection_metric"], best_selection_score=loop.best_score,
                              seconds=loop.seconds, lr=lr, meta={**side, **model.config()})

@@ -1,0 +1,74 @@
+"""The step commands: one process, then torchrun with two (gloo), on real clips; the notebooks reuse the artifacts."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from l2i_core.cli import STEP_COMMANDS
+from l2i_core.pipeline import main
+
+
+def test_every_step_command_explains_itself(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    top = capsys.readouterr().out
+    for cmd in STEP_COMMANDS:
+        assert cmd in top
+        with pytest.raises(SystemExit) as e:
+            main([cmd, "--help"])
+        assert e.value.code == 0
+        text = capsys.readouterr().out
+        assert all(opt in text for opt in ("--dataset", "--data-dir", "--preset", "--artifacts-dir", "--seed"))
+
+
+def _l2i(args, *, cwd, nproc: int = 1, timeout: float = 300):
+    env = {**os.environ, "OMP_NUM_THREADS": "1" if nproc > 1 else os.environ.get("OMP_NUM_THREADS", "2")}
+    launch = ([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"]
+              if nproc > 1 else [sys.executable])
+    r = subprocess.run([*launch, "-m", "l2i_core.cli", *args], cwd=cwd, env=env, capture_output=True, text=True,
+                       timeout=timeout)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return json.loads(r.stdout[r.stdout.index("{"):r.stdout.rindex("}") + 1])
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_steps_from_the_command_line_one_then_two_processes(data_root, tmp_path):
+    from l2i_core import steps
+    from l2i_core.run import run_config
+
+    one, two = str(tmp_path / "one"), str(tmp_path / "two")
+    common = ["--dataset", "esc10", "--quick"]
+    _l2i(["learn-dictionary", *common, "--artifacts-dir", one], cwd=tmp_path)
+    _l2i(["train-classifier", *common, "--artifacts-dir", one], cwd=tmp_path)
+    res1 = _l2i(["train-interpreter", *common, "--artifacts-dir", one, "--pooling", "attention"], cwd=tmp_path)
+    assert res1["world_size"] == 1 and res1["heads"]["attention"]["global_batch_size"] == 32
+    cfg = run_config(dataset="esc10", quick=True, artifacts_dir=one)
+    ds = cfg.load_dataset()
+    _, msg = steps.ensure_interpreter(cfg, ds, "attention")
+    assert msg.startswith("reused"), msg  # the notebooks' reuse check accepts what the command wrote
+
+    # two processes (gloo): the sharded cache, then DDP training on it, in a copy of the same f and W
+    os.makedirs(two)
+    for f in ("dictionary.npy", "dictionary.json", "classifier.pt", "classifier.json"):
+        with open(os.path.join(one, f), "rb") as src, open(os.path.join(two, f), "wb") as dst:
+            dst.write(src.read())
+    built = _l2i(["build-cache", *common, "--artifacts-dir", two], cwd=tmp_path, nproc=2)
+    assert all(c["shards"] == 2 for c in built["caches"].values())
+    assert sorted(os.listdir(os.path.join(two, "cache", "train"))) == ["cache.json", "shard-000", "shard-001"]
+    res2 = _l2i(["train-interpreter", *common, "--artifacts-dir", two, "--pooling", "attention",
+                 "--batch-size", "16"], cwd=tmp_path, nproc=2)
+    assert res2["world_size"] == 2 and res2["heads"]["attention"]["global_batch_size"] == 32
+    side = json.loads(open(os.path.join(two, "interpreter_attention.json")).read())
+    assert side["world_size"] == 2
+    _l2i(["train-lmac", *common, "--artifacts-dir", two], cwd=tmp_path, nproc=2)  # L-MAC's decoder under DDP too
+    assert json.loads(open(os.path.join(two, "lmac.json")).read())["world_size"] == 2
+    # the same interpreter evaluated on 1 and on 2 processes: gathered predictions, identical scores
+    e1 = _l2i(["evaluate", *common, "--artifacts-dir", two, "--pooling", "attention"], cwd=tmp_path)
+    e2 = _l2i(["evaluate", *common, "--artifacts-dir", two, "--pooling", "attention"], cwd=tmp_path, nproc=2)
+    assert e1["heads"]["attention"] == pytest.approx(e2["heads"]["attention"])
