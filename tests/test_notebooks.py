@@ -161,7 +161,7 @@ def test_02_fine_tunes_the_pretrained_backbone_through_one_parameter(data_root, 
     assert [c["trainable"] for c in res["fine_tuning"]] == ["probe", "head", "last"]
     assert res["trainable"] == kept["trainable"] and res["accuracy"] == pytest.approx(kept["test"])
     text = _outputs_text(node)
-    assert "Ma and Lerch" in text and "CC BY 4.0" in text  # the model, its paper and its licence are named
+    assert "Ma and A. Lerch" in text and "CC BY 4.0" in text  # the model, its paper and its licence are named
     assert "LP-FT" in text  # every candidate is shown, with its test score
 
 
