@@ -45,11 +45,13 @@ from .pretrained import AISFX_CREDIT, AiSFXClassifier
 from .training import (
     TrainResult,
     _lr_factor,
+    _mixup,
     _soft,
     _targets,
     choose_thresholds,
     compute_features,
     evaluate_classifier,
+    predict_logits,
 )
 
 __all__ = ["FinetuneConfig", "CANDIDATES", "finetune_pretrained", "linear_probe", "bottom_features"]
@@ -215,10 +217,7 @@ def _train_top(model: AiSFXClassifier, start: int, h_train, y_train, h_val, y_va
             shifts = torch.randint(0, hb.shape[-1], (len(idx),), generator=g)
             hb = torch.stack([torch.roll(hb[i], int(shifts[i]), dims=-1) for i in range(len(idx))])
         if cfg.mixup_alpha > 0:
-            rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, (1,), generator=g)))
-            lam = float(rng.beta(cfg.mixup_alpha, cfg.mixup_alpha))
-            perm = torch.randperm(len(idx), generator=g)
-            hb, yb = lam * hb + (1 - lam) * hb[perm], lam * yb + (1 - lam) * yb[perm]
+            hb, yb = _mixup(hb, yb, cfg.mixup_alpha, g)
         with autocast_context(dev, cfg.amp):
             logits = engine.train_module(hb.to(dev))  # DDP under torchrun
         return target_loss(logits.float(), yb.to(dev), multilabel=multilabel), {}
@@ -322,7 +321,7 @@ def finetune_pretrained(dataset, preset: str | Preset = "aisfx", config: Finetun
     model = models[best["trainable"]]
     thresholds = None
     if ml:
-        probs = torch.sigmoid(_logits(model, x_val, torch.device("cpu"), False)).numpy()
+        probs = torch.sigmoid(predict_logits(model, x_val)).numpy()
         thresholds = choose_thresholds(probs, y_val.numpy())
     metric = "macro_auprc" if ml else "accuracy"
     result = TrainResult(

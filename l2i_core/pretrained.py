@@ -108,7 +108,7 @@ def load_aisfx_checkpoint(path: str | Path | None = None, *, verify: bool = True
     Notes
     -----
     ``torch.load(..., weights_only=True)`` with an explicit allow-list of numpy's scalar
-    reconstructor and dtypes, never ``weights_only=False``.
+    reconstructor and dtypes; never an unrestricted unpickling.
     """
     path = Path(path) if path is not None else aisfx_checkpoint_path()
     if not path.is_file():

@@ -179,12 +179,15 @@ def _augment(x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, g: torch.Genera
             x = torch.where(mask, floor, x)
     soft = _soft(y, multilabel, n_classes)
     if cfg.mixup_alpha > 0:
-        lam = float(np.random.default_rng(int(torch.randint(0, 2**31 - 1, (1,), generator=g))).beta(
-            cfg.mixup_alpha, cfg.mixup_alpha))
-        perm = torch.randperm(B, generator=g)
-        x = lam * x + (1 - lam) * x[perm]
-        soft = lam * soft + (1 - lam) * soft[perm]
+        x, soft = _mixup(x, soft, cfg.mixup_alpha, g)
     return x, soft
+
+
+def _mixup(x: torch.Tensor, soft: torch.Tensor, alpha: float, g: torch.Generator):
+    """Mixup of a batch with a permutation of itself, λ ~ Beta(α, α), both drawn from generator ``g``."""
+    lam = float(np.random.default_rng(int(torch.randint(0, 2**31 - 1, (1,), generator=g))).beta(alpha, alpha))
+    perm = torch.randperm(len(x), generator=g)
+    return lam * x + (1 - lam) * x[perm], lam * soft + (1 - lam) * soft[perm]
 
 
 
