@@ -37,6 +37,7 @@ from pathlib import Path
 
 from ._errors import L2IError, ParameterError
 from .cli import STEP_COMMANDS, add_step_commands, run_step
+from .data.registry import ensure_datasets
 from .paper import PAPER
 from .reports import steps_seconds, write_index, write_readme
 from .run import notebook_parameters, run_config
@@ -215,8 +216,12 @@ def _write_record(out_dir: Path, record: dict) -> None:
 def reproduce(dataset: str = "esc10", preset: str = "cpu", *, quick: bool = False, seed: int = 0,
               data_dir: str | None = None, reports_dir: str | Path | None = None,
               artifacts_dir: str | Path | None = None, notebooks_dir: str | Path | None = None,
-              only: list[str] | None = None, force: bool = False) -> dict:
+              only: list[str] | None = None, force: bool = False, offline: bool | None = None) -> dict:
     """Run every notebook for one dataset, write ``reports/<dataset>/`` and ``reports/index.html``.
+
+    Before any notebook starts, every dataset the run reads is checked
+    (:func:`l2i_core.data.registry.ensure_datasets`); a missing one with a registered source is
+    downloaded into the user cache first (checksummed, with a progress bar), unless ``offline``.
 
     Parameters
     ----------
@@ -233,6 +238,8 @@ def reproduce(dataset: str = "esc10", preset: str = "cpu", *, quick: bool = Fals
         Run only the notebooks whose names start with one of these prefixes (``["00", "03"]``).
     force : bool
         Run every selected notebook even when its outputs are current.
+    offline : bool, optional
+        No downloads: a missing dataset is an error that says what to do. Default: ``$L2I_OFFLINE``.
 
     Returns
     -------
@@ -241,6 +248,8 @@ def reproduce(dataset: str = "esc10", preset: str = "cpu", *, quick: bool = Fals
 
     Raises
     ------
+    DataNotFoundError
+        A dataset the run needs is missing and cannot be downloaded (offline, no registered source).
     NotebookFailed
         Naming the notebook and the cell; the steps finished before it are recorded.
     """
@@ -259,6 +268,9 @@ def reproduce(dataset: str = "esc10", preset: str = "cpu", *, quick: bool = Fals
         if not notebooks:
             raise ParameterError(f"--only {' '.join(only)}: no notebook name starts with these prefixes")
     package = package_digest()
+    for name, where in ensure_datasets(cfg.dataset, cfg.data_dir,
+                                       download=None if offline is None else not offline).items():
+        print(f"data: {name}: {where if where is not None else 'found or built by notebook 00'}", flush=True)
 
     previous = _read_json(out_dir / "results.json")
     same_run = previous.get("parameters") == params
@@ -359,6 +371,8 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--artifacts-dir", default=None)
     rep.add_argument("--notebooks-dir", default=None, help=argparse.SUPPRESS)
     rep.add_argument("--only", nargs="*", help="run only notebooks whose names start with these prefixes")
+    rep.add_argument("--offline", action="store_true",
+                     help="never download: a missing dataset is an error (also L2I_OFFLINE=1)")
     ben = sub.add_parser("benchmark", help="compare L2I, L-MAC and the gradient methods on one dataset (notebook 08)",
                          description="Run notebooks/08_compare_explainers.ipynb for one dataset and render it in "
                                      "reports/<dataset>/: every explainer on the same test clips, scored by the same "
@@ -395,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         reproduce(args.dataset, args.preset, quick=args.quick, seed=args.seed, data_dir=args.data_dir,
                   reports_dir=args.reports_dir, artifacts_dir=args.artifacts_dir, notebooks_dir=args.notebooks_dir,
-                  only=args.only, force=args.force)
+                  only=args.only, force=args.force, offline=True if args.offline else None)
     except L2IError as err:
         print(f"l2i: error: {err}", file=sys.stderr)
         return 1

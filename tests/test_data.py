@@ -124,11 +124,17 @@ def test_offline_download_gives_one_clear_line(isolated_env, monkeypatch):
 
 
 def test_registry_hashes_are_pinned():
+    """Every download is checked: the archive's hash, or (ESC-10) every file's sha256 after unpacking."""
     for src in registry.SOURCES.values():
         for remote in src.remotes:
+            assert remote.url.startswith("https://")
+            if remote.known_hash is None:
+                assert src.manifest and all(len(sha) == 64 and size > 0 for sha, size in src.manifest.values())
+                continue
             algo, _, digest = remote.known_hash.partition(":")
             assert algo in ("md5", "sha256") and len(digest) in (32, 64)
-            assert remote.url.startswith("https://")
+    assert len(registry.SOURCES["esc10"].manifest) == 400
+    assert "553c8f1743b9dba6b282e1323c3ca8fa76923448" in registry.SOURCES["esc10"].remotes[0].url
 
 
 def test_unknown_dataset():
