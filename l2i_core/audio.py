@@ -31,6 +31,8 @@ __all__ = [
     "fix_duration",
     "peak_normalize",
     "as_waveform_batch",
+    "as_float_samples",
+    "PCM_FULL_SCALE",
     "encode_audio",
     "FrontEnd",
 ]
@@ -89,11 +91,57 @@ def fix_duration(y: np.ndarray, n_samples: int) -> np.ndarray:
     return librosa.util.fix_length(np.asarray(y), size=int(n_samples), axis=-1)
 
 
+#: Full scale of the integer PCM sample types, as soundfile scales them when it reads a file as float.
+PCM_FULL_SCALE = {"int16": 2.0**15, "int32": 2.0**31}
+
+
+def as_float_samples(x, *, name: str = "x"):
+    """Samples as floats: float arrays unchanged, int16 / int32 PCM scaled to [-1, 1) by their full scale.
+
+    An integer PCM array read from a file (``soundfile.read(..., dtype='int16')``, ``scipy.io.wavfile``)
+    holds raw counts; explaining those would be explaining a signal thousands of times too loud, so it
+    is scaled exactly as soundfile scales the same file read as float (``x / 2**15``, ``x / 2**31``).
+    Any other integer or boolean type is refused with one line.
+
+    Parameters
+    ----------
+    x : np.ndarray, torch.Tensor or array-like
+    name : str
+        What to call ``x`` in the error message.
+
+    Returns
+    -------
+    np.ndarray or torch.Tensor
+        Floating point; a tensor stays a tensor, anything else becomes a float32 numpy array.
+
+    Raises
+    ------
+    ParameterError
+        Samples of an integer type other than int16 / int32, or booleans.
+    """
+    is_tensor = torch.is_tensor(x)
+    if not is_tensor:
+        x = np.asarray(x)
+    dtype = str(x.dtype).removeprefix("torch.")
+    if (x.is_floating_point() if is_tensor else np.issubdtype(x.dtype, np.floating)):
+        return x if is_tensor else x.astype(np.float32, copy=False)
+    if dtype in PCM_FULL_SCALE:
+        scale = PCM_FULL_SCALE[dtype]
+        return x.to(torch.float64).div(scale).float() if is_tensor else (x.astype(np.float64) / scale).astype(np.float32)
+    raise ParameterError(
+        f"{name} has {dtype} samples: integers are read as PCM only when they are int16 or int32 (scaled by their full "
+        f"scale); convert to float samples in [-1, 1] first (e.g. x / np.iinfo(x.dtype).max)"
+    )
+
+
 def as_waveform_batch(x) -> torch.Tensor:
     """In-memory waveforms ``(n_samples,)`` or ``(B, n_samples)`` (numpy or torch) as a float32
-    ``(B, n_samples)`` tensor, with one clear error for a bad shape or NaN/inf samples."""
+    ``(B, n_samples)`` tensor, with one clear error for a bad shape or NaN/inf samples. Integer PCM
+    (int16, int32) is scaled to [-1, 1] as a file would be; other integer types are refused
+    (:func:`as_float_samples`)."""
+    x = as_float_samples(x)
     if not torch.is_tensor(x):
-        x = torch.as_tensor(np.asarray(x, dtype=np.float32))
+        x = torch.as_tensor(x)
     if x.ndim == 1:
         x = x.unsqueeze(0)
     if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] < 2:
@@ -256,10 +304,9 @@ class FrontEnd(nn.Module):
 
     # -- helpers -----------------------------------------------------------------------------
     def _as_tensor(self, x) -> torch.Tensor:
+        x = as_float_samples(x, name="waveform")  # int16 / int32 PCM scaled, other integers refused
         if not torch.is_tensor(x):
-            x = torch.as_tensor(np.asarray(x, dtype=np.float32))
-        if not torch.is_floating_point(x):
-            raise ParameterError(f"waveform must be floating point, got {x.dtype}")
+            x = torch.as_tensor(x)
         if x.ndim == 0 or x.shape[-1] < 2:
             raise ParameterError(f"waveform must have shape (..., n_samples) with n_samples >= 2, got {tuple(x.shape)}")
         return x.to(device=self.window.device, dtype=self.window.dtype)

@@ -339,6 +339,8 @@ class L2IExplainer:
         Parameters
         ----------
         x : array or tensor [shape=(B, n_samples) or (n_samples,)]
+            Float samples in [-1, 1] at the preset's rate; int16 / int32 PCM is scaled to [-1, 1] as a
+            file would be, other integer types are refused (:func:`l2i_core.audio.as_float_samples`).
         target : None, int or sequence of int
         tau : float or None
             Relevance threshold; default 0.2 (multi-class) or 0.3 (multi-label), the paper's.
@@ -440,6 +442,7 @@ def interpret(interpreter: nn.Module, x, target=None, tau: float | None = None, 
     ----------
     interpreter : L2IInterpreter
     x : waveforms [shape=(B, n_samples) or (n_samples,)] at the preset's rate, of the training length
+        (float in [-1, 1], or int16 / int32 PCM, scaled as a file would be)
     target : None, int or sequence of int
         None: f's prediction (multi-class) or every class f predicts (multi-label).
     tau, top_k : see :meth:`L2IExplainer.attribute`
