@@ -10,11 +10,11 @@ PRESET ?= cpu
 .PHONY: install test test-fast reproduce readme lint clean
 
 install:
-	$(PIP) install torch==2.13.0
-	$(PIP) install -e ".[dev]"
+	$(PIP) install -q --disable-pip-version-check torch==2.13.0
+	$(PIP) install -q --disable-pip-version-check -e ".[dev]"
 	# the pretrained aiSFX backbone (preset aisfx): its checkpoint only; its pins (librosa 0.9.2,
 	# numpy 1.23) cannot coexist with ours, so never its dependencies
-	$(PIP) install --no-deps aisfx==0.1.2
+	$(PIP) install -q --disable-pip-version-check --no-deps aisfx==0.1.2
 
 test: install
 	$(PYTHON) -m pytest -q
@@ -25,12 +25,15 @@ test-fast:
 # Steps whose outputs are current are skipped; `make reproduce FORCE=1` runs every notebook again.
 REPRODUCE_FLAGS = --preset $(PRESET) $(if $(FORCE),--force)
 
+# Then the pretrained aiSFX backbone fine-tuned on the 50 ESC-50 classes (preset aisfx, its own front end).
+# Each notebook is one line of the log (its time and report); the last line is the total and where the reports are.
 reproduce: install
-	$(PYTHON) -m l2i_core.pipeline reproduce --dataset $(DATASET) $(REPRODUCE_FLAGS)
-	$(PYTHON) -m l2i_core.pipeline reproduce --dataset urbanmix $(REPRODUCE_FLAGS)
-	# the pretrained aiSFX backbone fine-tuned on the 50-class ESC-50 clips (preset aisfx, its own front end)
-	$(PYTHON) -m l2i_core.pipeline reproduce --dataset esc50-fold4 --preset aisfx $(if $(FORCE),--force)
-	$(PYTHON) -m l2i_core.pipeline readme
+	@start=$$(date +%s) && \
+	$(PYTHON) -m l2i_core.pipeline reproduce --dataset $(DATASET) $(REPRODUCE_FLAGS) && \
+	$(PYTHON) -m l2i_core.pipeline reproduce --dataset urbanmix $(REPRODUCE_FLAGS) && \
+	$(PYTHON) -m l2i_core.pipeline reproduce --dataset esc50-fold4 --preset aisfx $(if $(FORCE),--force) && \
+	$(PYTHON) -m l2i_core.pipeline readme && \
+	echo "make reproduce: total $$(( $$(date +%s) - start )) s; reports in reports/ (open reports/index.html)"
 
 readme:
 	$(PYTHON) -m l2i_core.pipeline readme

@@ -87,7 +87,7 @@ def run_notebook(notebook: str | Path, out_dir: str | Path, parameters: dict, *,
     try:
         pm.execute_notebook(
             str(notebook), str(executed), parameters=parameters, kernel_name=kernel_name,
-            cwd=str(cwd) if cwd else None, progress_bar=False,
+            cwd=str(cwd) if cwd else None, progress_bar=False, **_kernel_transport(),
         )
     except pm.PapermillExecutionError as err:
         where = _failing_cell(notebook, executed) or f"execution count {err.exec_count}"
@@ -99,6 +99,27 @@ def run_notebook(notebook: str | Path, out_dir: str | Path, parameters: dict, *,
     if html:
         out["html"] = str(render_html(executed))
     return out
+
+
+def _kernel_transport() -> dict:
+    """The kernel talks to papermill over local IPC sockets, not TCP (POSIX only).
+
+    A kernel on TCP without CurveZMQ keys warns "Kernel is running over TCP without encryption" into
+    every run's log; IPC sockets are files in the Jupyter runtime folder, readable by this user only.
+    """
+    import os
+
+    if os.name != "posix":  # pragma: no cover - Windows has no IPC transport
+        return {}
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+
+    class IPCKernelManager(AsyncKernelManager):
+        @default("transport")
+        def _transport_default(self):
+            return "ipc"
+
+    return {"kernel_manager_class": IPCKernelManager}
 
 
 def _failing_cell(source: Path, executed: Path) -> str | None:
@@ -216,7 +237,8 @@ def _write_record(out_dir: Path, record: dict) -> None:
 def reproduce(dataset: str = "esc10", preset: str = "cpu", *, quick: bool = False, seed: int = 0,
               data_dir: str | None = None, reports_dir: str | Path | None = None,
               artifacts_dir: str | Path | None = None, notebooks_dir: str | Path | None = None,
-              only: list[str] | None = None, force: bool = False, offline: bool | None = None) -> dict:
+              only: list[str] | None = None, force: bool = False, offline: bool | None = None,
+              check_data: bool = True) -> dict:
     """Run every notebook for one dataset, write ``reports/<dataset>/`` and ``reports/index.html``.
 
     Before any notebook starts, every dataset the run reads is checked
@@ -240,6 +262,8 @@ def reproduce(dataset: str = "esc10", preset: str = "cpu", *, quick: bool = Fals
         Run every selected notebook even when its outputs are current.
     offline : bool, optional
         No downloads: a missing dataset is an error that says what to do. Default: ``$L2I_OFFLINE``.
+    check_data : bool
+        Check (and fetch) the datasets first; ``False`` only for notebooks that read none of them.
 
     Returns
     -------
@@ -268,8 +292,9 @@ def reproduce(dataset: str = "esc10", preset: str = "cpu", *, quick: bool = Fals
         if not notebooks:
             raise ParameterError(f"--only {' '.join(only)}: no notebook name starts with these prefixes")
     package = package_digest()
-    for name, where in ensure_datasets(cfg.dataset, cfg.data_dir,
-                                       download=None if offline is None else not offline).items():
+    found = ensure_datasets(cfg.dataset, cfg.data_dir, download=None if offline is None else not offline) \
+        if check_data else {}
+    for name, where in found.items():
         print(f"data: {name}: {where if where is not None else 'found or built by notebook 00'}", flush=True)
 
     previous = _read_json(out_dir / "results.json")
@@ -310,12 +335,13 @@ def reproduce(dataset: str = "esc10", preset: str = "cpu", *, quick: bool = Fals
             steps[nb.name]["status"] = "skipped (current)"
             print(f"{head}: skipped (current)", flush=True)
             continue
-        print(f"{head}: running", flush=True)
+        print(f"{head}: ", end="", flush=True)  # finished on the same line: one line per notebook
         steps.pop(nb.name, None)  # its outputs are about to be replaced
+        t_nb = time.perf_counter()
         try:
             step = run_notebook(nb, out_dir, nb_params, cwd=Path.cwd())
         except NotebookFailed as err:
-            print(f"      failed: {err}", flush=True)
+            print(f"failed after {time.perf_counter() - t_nb:.1f} s: {err}", flush=True)
             save(t0, failed={"notebook": nb.name, "error": str(err)})
             raise
         steps[nb.name] = {
@@ -324,12 +350,12 @@ def reproduce(dataset: str = "esc10", preset: str = "cpu", *, quick: bool = Fals
             **({"preset_parameters": {k: v for k, v in nb_params.items() if k not in params}}
                if len(nb_params) > len(params) else {}),
         }
-        print(f"      done in {step['seconds']:.1f} s -> {step['html']}", flush=True)
+        print(f"{step['seconds']:.1f} s -> {step['html']}", flush=True)
         save(t0)  # after every step: a later failure keeps what finished
     save(t0)
     ran = sum(s["status"] == "ran" for s in steps.values() if s["notebook"] in {nb.name for nb in notebooks})
-    print(f"{cfg.dataset}: {ran} ran, {len(notebooks) - ran} skipped, {record['total_seconds']:.1f} s; "
-          f"{out_dir / 'results.json'}, {reports_dir / 'index.html'}", flush=True)
+    print(f"{cfg.dataset}: {ran} ran, {len(notebooks) - ran} skipped, total {record['total_seconds']:.1f} s; "
+          f"reports in {out_dir}/ (index: {reports_dir / 'index.html'})", flush=True)
     return record
 
 
@@ -370,6 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--reports-dir", default=None, help="default: reports (reports-quick with --quick)")
     rep.add_argument("--artifacts-dir", default=None)
     rep.add_argument("--notebooks-dir", default=None, help=argparse.SUPPRESS)
+    rep.add_argument("--no-data-check", action="store_true", help=argparse.SUPPRESS)  # notebooks that read no dataset
     rep.add_argument("--only", nargs="*", help="run only notebooks whose names start with these prefixes")
     rep.add_argument("--offline", action="store_true",
                      help="never download: a missing dataset is an error (also L2I_OFFLINE=1)")
@@ -409,7 +436,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         reproduce(args.dataset, args.preset, quick=args.quick, seed=args.seed, data_dir=args.data_dir,
                   reports_dir=args.reports_dir, artifacts_dir=args.artifacts_dir, notebooks_dir=args.notebooks_dir,
-                  only=args.only, force=args.force, offline=True if args.offline else None)
+                  only=args.only, force=args.force, offline=True if args.offline else None,
+                  check_data=not args.no_data_check)
     except L2IError as err:
         print(f"l2i: error: {err}", file=sys.stderr)
         return 1

@@ -17,6 +17,20 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "slow: a unit test over ~10 s on the 2-core CPU; `make test-fast` leaves it out")
 
 
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Say, in the final summary, when the browser tests did not run and how to run them."""
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if "browser" in getattr(r, "keywords", {})]
+    if not skipped:
+        return
+    reason = skipped[0].longrepr[2] if isinstance(skipped[0].longrepr, tuple) else str(skipped[0].longrepr)
+    terminalreporter.write_sep("=", "browser tests did not run", yellow=True, bold=True)
+    terminalreporter.write_line(f"{len(skipped)} browser test(s) skipped: {reason.removeprefix('Skipped: ')}")
+    fix = ("install Debian's Chromium (`sudo apt-get install -y chromium`; Playwright never downloads one), then"
+           if "hromium" in reason else "fix the reason above, then")
+    terminalreporter.write_line(f"To run them: {fix} `python -m pytest -m browser`. "
+                                "`.ci/run` installs Chromium and fails without it.")
+
+
 def _require(path: Path, what: str) -> Path:
     if path.exists():
         return path

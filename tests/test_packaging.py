@@ -159,7 +159,7 @@ def test_aisfx_is_installed_without_its_dependencies_everywhere():
 
     assert INSTALL_HINT == "pip install --no-deps aisfx==0.1.2"
     make = (ROOT / "Makefile").read_text()
-    assert "$(PIP) install --no-deps aisfx==0.1.2" in make
+    assert "--no-deps aisfx==0.1.2" in make.split("install:", 1)[1].split("\n\n", 1)[0]
     assert "--no-deps aisfx==0.1.2" in (ROOT / ".ci" / "run").read_text()
     assert INSTALL_HINT in (ROOT / "README.md").read_text()
     assert INSTALL_HINT in (ROOT / "environment.yml").read_text()

@@ -73,7 +73,7 @@ def project(tmp_path, monkeypatch):
     def run(**kw):
         before = log.read_text().split() if log.exists() else []
         reproduce("esc10", quick=True, reports_dir=tmp_path / "reports", artifacts_dir=tmp_path / "art",
-                  notebooks_dir=nbs, **kw)
+                  notebooks_dir=nbs, check_data=False, **kw)
         return log.read_text().split()[len(before):]
 
     run.nbs, run.reports = nbs, tmp_path / "reports"
@@ -224,7 +224,7 @@ def test_main_returns_1_naming_the_cell_then_0_resuming_after_the_failure(tmp_pa
     _notebook(nbs / "00_data.ipynb", STEP_00)
     _notebook(nbs / "01_numbers.ipynb", "x = 1", "raise ValueError('boom')")
     argv = ["reproduce", "--dataset", "esc10", "--quick", "--reports-dir", "reports", "--artifacts-dir", "art",
-            "--notebooks-dir", str(nbs)]
+            "--notebooks-dir", str(nbs), "--no-data-check"]
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert "01_numbers.ipynb" in err and "cell 4" in err and "ValueError: boom" in err
@@ -252,14 +252,30 @@ def test_failure_raises_notebook_failed(tmp_path, monkeypatch):
     _notebook(nbs / "00_bad.ipynb", "raise RuntimeError('nope')")
     with pytest.raises(NotebookFailed, match=r"00_bad.ipynb failed in cell 3"):
         reproduce("esc10", quick=True, reports_dir=tmp_path / "reports", artifacts_dir=tmp_path / "art",
-                  notebooks_dir=nbs)
+                  notebooks_dir=nbs, check_data=False)
 
 
 def test_quick_runs_never_overwrite_the_full_reports(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     nbs = tmp_path / "nbs"
     _notebook(nbs / "00_data.ipynb", STEP_00)
-    assert main(["reproduce", "--dataset", "esc10", "--quick", "--artifacts-dir", "art", "--notebooks-dir", str(nbs)]) == 0
+    assert main(["reproduce", "--dataset", "esc10", "--quick", "--artifacts-dir", "art", "--notebooks-dir", str(nbs),
+                 "--no-data-check"]) == 0
     assert json.loads((tmp_path / "reports-quick" / "esc10" / "results.json").read_text())["quick"] is True
     assert (tmp_path / "reports-quick" / "index.html").is_file()
     assert not (tmp_path / "reports").exists()
+
+
+def test_log_is_one_line_per_notebook_and_no_kernel_transport_warning(project, capfd):
+    """The kernel runs over IPC sockets: no "TCP without encryption" warning; each notebook is one line."""
+    import re
+
+    project()
+    out, err = capfd.readouterr()
+    assert "without encryption" not in out + err and "IPKernelApp" not in out + err
+    lines = out.splitlines()
+    for i, name in enumerate(("00_data.ipynb", "01_numbers.ipynb"), start=1):
+        mine = [ln for ln in lines if name in ln]
+        assert len(mine) == 1 and re.fullmatch(rf"\[{i}/2\] {name} \(esc10, cpu, quick\): \d+\.\d s -> \S+\.html",
+                                               mine[0]), mine
+    assert re.fullmatch(r"esc10: 2 ran, 0 skipped, total \d+\.\d s; reports in \S+/ \(index: \S+index\.html\)", lines[-1])
