@@ -360,7 +360,8 @@ def reproduce(dataset: str = "esc10", preset: str = "cpu", *, quick: bool = Fals
 
 
 def machine_info() -> dict:
-    """Where the timings come from: CPU model, cores, torch threads, GPU, bfloat16 autocast."""
+    """Where the timings come from: CPU model, cores, torch threads, GPU, the CPU capability ATen uses
+    (and any ISA cap from the environment), bfloat16 autocast."""
     import os
     import platform
 
@@ -377,7 +378,12 @@ def machine_info() -> dict:
     except OSError:
         pass
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    # What the kernels could use: ATen's vector ISA (AVX2, AVX512, ...) and any cap set in the environment
+    # (ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2: the README's "as an AVX2 CPU").
+    caps = {k: os.environ[k] for k in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
+            if os.environ.get(k)}
     return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "gpu": gpu,
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "isa_caps": caps,
             "bf16_autocast": native_bf16("cuda" if gpu else "cpu"), "torch": torch.__version__,
             "python": platform.python_version()}
 

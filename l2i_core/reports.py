@@ -305,7 +305,14 @@ def headline_rows(record: dict) -> list[HeadlineRow]:
 
 def _machine(record: dict) -> str:
     m = record.get("machine") or {}
-    return f"{m.get('gpu') or m.get('cpu', '?')}, {m.get('cores', '?')} cores" if m else ""
+    if not m:
+        return ""
+    what = f"{m.get('gpu') or m.get('cpu', '?')}, {m.get('cores', '?')} cores"
+    if not m.get("gpu") and m.get("cpu_capability"):  # the ISA the kernels ran with, and whether bf16 was native
+        what += f", {m['cpu_capability']}{', bf16' if m.get('bf16_autocast') else ', no bf16'}"
+        if m.get("isa_caps"):
+            what += " (capped)"
+    return what
 
 
 def steps_seconds(record: dict) -> float:
