@@ -38,6 +38,7 @@ from pathlib import Path
 from ._errors import L2IError, ParameterError
 from .cli import STEP_COMMANDS, add_step_commands, run_step
 from .data.registry import ensure_datasets
+from .explain_files import add_explain_command, run_explain
 from .paper import PAPER
 from .reports import steps_seconds, write_index, write_readme
 from .run import notebook_parameters, run_config
@@ -418,6 +419,7 @@ def main(argv: list[str] | None = None) -> int:
         ben.add_argument(a, **kw)
     ben.add_argument("--quick", action="store_true", help="tiny data, for a smoke test")
     add_step_commands(sub)  # learn-dictionary, train-classifier, build-cache, train-interpreter, train-lmac, evaluate
+    add_explain_command(sub)  # l2i explain PATH... --artifacts-dir DIR --out OUT
     idx = sub.add_parser("index", help="rewrite reports/index.html from reports/*/results.json")
     idx.add_argument("--reports-dir", default="reports")
     rdm = sub.add_parser("readme", help="regenerate the README's results and 'Measured so far' tables")
@@ -429,6 +431,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in STEP_COMMANDS:
             run_step(args)
             return 0
+        if args.command == "explain":
+            return run_explain(args)
         if args.command == "index":
             print(write_index(args.reports_dir))
             return 0
