@@ -59,13 +59,17 @@ WAV_SUBTYPE = "FLOAT"
 
 
 def window_samples(explainer: L2IExplainer) -> int:
-    """Samples per window: the training clip length, as the interpreter's number of frames implies.
+    """Samples per window: the training clip length.
 
-    The sidecars record the interpreter's frames ``T`` (not the clip duration): the window is the
-    duration rounded to 0.1 s when that gives ``T`` frames (5 s → 110 250 samples for ESC at 22 050 Hz),
-    else the shortest length that does, ``(T - 1) · hop``.
+    The classifier's sidecar records its clips' ``duration``; for a sidecar without it, the window is what
+    the interpreter's number of frames ``T`` implies: the duration
+    rounded to 0.1 s when that gives ``T`` frames (5 s → 110 250 samples for ESC at 22 050 Hz), else the
+    shortest length that does, ``(T - 1) · hop``.
     """
     p, T = explainer.preset, int(explainer.interpreter.n_frames)
+    duration = (getattr(explainer, "meta", None) or {}).get("classifier", {}).get("duration")
+    if duration and p.n_frames(float(duration)) == T:
+        return p.n_samples(float(duration))
     shortest = (T - 1) * p.hop_length
     rounded = round(shortest / p.sr, 1)
     return p.n_samples(rounded) if rounded > 0 and p.n_frames(rounded) == T else shortest

@@ -328,6 +328,7 @@ def finetune_pretrained(dataset, preset: str | Preset = "aisfx", config: Finetun
         model=model, history=best["history"], best_epoch=best["best_epoch"], best_metric=best["validation"],
         metric_name=metric, thresholds=thresholds, seconds=time.perf_counter() - t0,
         meta={"dataset": dataset.name, "protocol": dataset.protocol, "preset": p.name, "classes": dataset.classes,
+              "duration": dataset.duration,
               "multilabel": ml, "arch": model.config(), "config": dataclasses.asdict(cfg), "device": str(dev),
               "n_train": len(train_ds), "n_validation": len(val_ds), "l2i_version": __version__,
               "backbone": AISFX_CREDIT, "trainable": best["trainable"], "prep_seconds": prep,

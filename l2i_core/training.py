@@ -351,6 +351,7 @@ def train_classifier(dataset, preset: str | Preset = "cpu", config: TrainConfig 
         model=model, history=loop.history, best_epoch=loop.best_epoch, best_metric=loop.best_score,
         metric_name=metric_name, thresholds=thresholds, seconds=time.perf_counter() - t0,
         meta={"dataset": dataset.name, "protocol": dataset.protocol, "preset": p.name, "classes": dataset.classes,
+              "duration": dataset.duration,
               "multilabel": ml, "arch": dataclasses.asdict(model.arch), "config": dataclasses.asdict(cfg),
               "device": str(dev), "n_train": len(train_ds), "n_validation": len(val_ds),
               "l2i_version": __version__},
