@@ -7,6 +7,13 @@ export L2I_DATA
 DATASET ?= esc10
 PRESET ?= cpu
 
+# `make reproduce AS_AVX2=1`: run as a CPU with AVX2 but no AVX-512 and no native bf16 (l2i_core.engine.AVX2_NO_BF16_ENV).
+ifdef AS_AVX2
+export ATEN_CPU_CAPABILITY = avx2
+export ONEDNN_MAX_CPU_ISA = AVX2
+export MKL_ENABLE_INSTRUCTIONS = AVX2
+endif
+
 .PHONY: install test test-fast reproduce readme lint clean
 
 install:

@@ -47,10 +47,18 @@ from ._utils import resolve_device
 from .checkpoints import cpu_state, load_training_state, save_training_state
 from .distributed import dist_info, gather_map
 
-__all__ = ["EMA", "Engine", "LoopResult", "native_bf16", "autocast_context", "seeded_generator"]
+__all__ = ["EMA", "Engine", "LoopResult", "native_bf16", "autocast_context", "seeded_generator", "AVX2_NO_BF16_ENV"]
 
 TrainStep = Callable[[torch.Tensor, int], tuple[torch.Tensor, dict]]
 Validate = Callable[[nn.Module], tuple[float, dict]]
+
+
+#: The environment that makes PyTorch run as a CPU with AVX2 but no AVX-512 and no native bfloat16 (a common
+#: laptop or cloud CPU), on a machine that has more: ATen's vector kernels, oneDNN and MKL are capped, and
+#: since oneDNN then reports no bf16, :func:`native_bf16` is false and autocast stays off.
+#: ``make reproduce AS_AVX2=1`` sets it; ``benchmarks/bench_cpu_capability.py`` checks that it takes effect.
+#: It must be set before the process starts (the libraries read it once, at load time).
+AVX2_NO_BF16_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
 
 
 def native_bf16(device: str | torch.device) -> bool:

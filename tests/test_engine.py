@@ -141,3 +141,22 @@ def test_autocast_context_only_where_bf16_is_native(monkeypatch):
     with autocast_context("cpu"):
         assert lin(x).dtype == torch.bfloat16
     assert lin(x).dtype == torch.float32  # only inside the context
+
+
+def test_the_avx2_cap_takes_effect_in_a_fresh_process():
+    """``AVX2_NO_BF16_ENV`` makes ATen report AVX2 (or less, on a smaller CPU) and turns bf16 autocast off."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from l2i_core.engine import AVX2_NO_BF16_ENV
+
+    code = ("import json, torch; from l2i_core.engine import native_bf16; "
+            "print(json.dumps([torch.backends.cpu.get_cpu_capability(), native_bf16('cpu')]))")
+    root = str(Path(__file__).resolve().parents[1])
+    r = subprocess.run([sys.executable, "-c", code], env={**os.environ, **AVX2_NO_BF16_ENV, "PYTHONPATH": root},
+                       capture_output=True, text=True, check=True)
+    capability, bf16 = json.loads(r.stdout.strip().splitlines()[-1])
+    assert capability in ("AVX2", "DEFAULT") and bf16 is False
