@@ -39,6 +39,7 @@ from ._errors import L2IError, ParameterError
 from .cli import STEP_COMMANDS, add_step_commands, run_step
 from .data.registry import ensure_datasets
 from .explain_files import add_explain_command, run_explain
+from .lab import add_lab_command, run_lab
 from .paper import PAPER
 from .reports import steps_seconds, write_index, write_readme
 from .run import notebook_parameters, run_config
@@ -420,6 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     ben.add_argument("--quick", action="store_true", help="tiny data, for a smoke test")
     add_step_commands(sub)  # learn-dictionary, train-classifier, build-cache, train-interpreter, train-lmac, evaluate
     add_explain_command(sub)  # l2i explain PATH... --artifacts-dir DIR --out OUT
+    add_lab_command(sub)  # lab: notebook 07's listening lab as a web app (Voila)
     idx = sub.add_parser("index", help="rewrite reports/index.html from reports/*/results.json")
     idx.add_argument("--reports-dir", default="reports")
     rdm = sub.add_parser("readme", help="regenerate the README's results and 'Measured so far' tables")
@@ -427,6 +429,8 @@ def main(argv: list[str] | None = None) -> int:
     rdm.add_argument("--reports-dir", default="reports")
     rdm.add_argument("--benchmarks-dir", default="benchmarks/results")
     args = parser.parse_args(argv)
+    if args.command == "lab":
+        return run_lab(args)
     try:
         if args.command in STEP_COMMANDS:
             run_step(args)

@@ -42,6 +42,12 @@ __all__ = ["ListeningLab", "Gallery", "gallery", "interpretation_from_components
 ALL_CLASSES = -1
 #: The choices of the correctness filter.
 CORRECTNESS = ("all", "correct", "wrong")
+#: CSS class of each widget of :class:`ListeningLab` (attribute -> class); component toggles also get
+#: ``l2i-component``, players ``l2i-player`` and ``l2i-player-<name>`` (spaces as dashes).
+CSS_CLASSES = {"widget": "l2i-lab", "class_select": "l2i-class", "correct_select": "l2i-correct",
+               "clip_select": "l2i-clip", "target_select": "l2i-target", "tau_slider": "l2i-tau",
+               "topk_slider": "l2i-topk", "topk_all": "l2i-topk-all", "toggle_box": "l2i-components",
+               "info": "l2i-info", "player_box": "l2i-players", "output": "l2i-plots"}
 
 
 # -- pure helpers (also used by the tests) ---------------------------------------------------------
@@ -205,6 +211,13 @@ class ListeningLab:
     clips : AudioDataset
         The records offered; ``f_logits`` ``(n_clips, C)`` and ``correct`` ``(n_clips,)`` describe f on them.
 
+    Notes
+    -----
+    Each widget carries a CSS class (:data:`CSS_CLASSES`), a stable hook for browser tests and page
+    styles (``l2i lab`` serves the lab as a web page): ``l2i-tau`` on the τ slider, ``l2i-component``
+    on every component toggle, ``l2i-player`` and ``l2i-player-<name>`` (``l2i-player-interpretation``,
+    ``l2i-player-component-3``) on the ``<audio>`` players, ``l2i-plots`` on :attr:`output`, ...
+
     Examples
     --------
     >>> lab = ListeningLab(explainer, ds, split="test")   # doctest: +SKIP
@@ -276,6 +289,8 @@ class ListeningLab:
             w.HTML("<b>components</b> (most relevant first; switch them on and off)"),
             self.toggle_box, self.info, self.player_box, self.licence, self.output,
         ])
+        for attr, css in CSS_CLASSES.items():
+            getattr(self, attr).add_class(css)
 
         self.class_select.observe(self._on_filter, names="value")
         self.correct_select.observe(self._on_filter, names="value")
@@ -434,7 +449,7 @@ class ListeningLab:
             self.component_toggles = {
                 k: w.ToggleButton(value=False, description=f"{k} · r={r[k]:.2f}",
                                   tooltip=f"component {k}, relevance {r[k]:.3f}",
-                                  layout=w.Layout(width="auto"))
+                                  layout=w.Layout(width="auto")).add_class("l2i-component")
                 for k in candidates}
             for t in self.component_toggles.values():
                 t.observe(self._on_toggle, names="value")
@@ -475,6 +490,7 @@ class ListeningLab:
         for name, y in players.items():
             audio = w.Audio(value=encode_audio(np.asarray(y, dtype=np.float32), sr), format="ogg", autoplay=False,
                             loop=False, controls=True)
+            audio.add_class("l2i-player").add_class("l2i-player-" + "-".join(name.split()))
             self.player_widgets[name] = audio
             boxes.append(w.VBox([w.HTML(f'<span style="font-size:90%">{html.escape(name)}</span>'), audio]))
         self.players = list(players)

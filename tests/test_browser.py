@@ -19,10 +19,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from _browser import chromium
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 LOCAL = ("file:", "data:", "blob:", "about:")
 
 pytestmark = pytest.mark.browser
@@ -56,32 +55,11 @@ IMAGE_STATE = """async () => {
 }"""
 
 
-def _need(ok: bool, what: str) -> None:
-    if ok:
-        return
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI=true and {what}")
-    pytest.skip(what)
-
-
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
     """A persistent Chromium context on a fresh profile (``--user-data-dir`` in a temporary folder)."""
-    _need(CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK),
-          f"Chromium not found at {CHROMIUM}; install it: apt-get install -y chromium (.ci/run does)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _need(False, "the playwright package is missing; pip install -e '.[dev]'")
-    with sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")), executable_path=str(CHROMIUM), headless=True,
-            args=FLAGS, viewport={"width": 1280, "height": 900},
-        )
-        try:
-            yield context
-        finally:
-            context.close()
+    with chromium(tmp_path_factory.mktemp("chromium-profile")) as context:
+        yield context
 
 
 @pytest.fixture(scope="module")

@@ -252,3 +252,13 @@ def test_gallery_is_static_html(toy, toy_multilabel):
     assert len(capped) == 2 and "the first 2 of 6 shown" in capped.html
     ml, ds2, _ = toy_multilabel
     assert "<audio controls" in gallery(ml, ds2.subset([0, 1])).html
+
+
+def test_widgets_carry_css_hooks_for_the_browser(lab):
+    """`l2i lab` serves the lab as a page; tests/test_lab_browser.py finds its widgets by these classes."""
+    assert "l2i-tau" in lab.tau_slider._dom_classes and "l2i-plots" in lab.output._dom_classes
+    assert "l2i-lab" in lab.widget._dom_classes and "l2i-info" in lab.info._dom_classes
+    assert lab.component_toggles and all("l2i-component" in t._dom_classes for t in lab.component_toggles.values())
+    assert {"l2i-player", "l2i-player-interpretation"} <= set(lab.player_widgets["interpretation"]._dom_classes)
+    comp = next(name for name in lab.players if name.startswith("component "))
+    assert f"l2i-player-component-{comp.split()[1]}" in lab.player_widgets[comp]._dom_classes
