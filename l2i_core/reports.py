@@ -553,7 +553,28 @@ def _bench_distributed(d: dict) -> list[tuple[str, str, str]]:
     return out
 
 
-_BENCHMARKS = (("distributed_*", _bench_distributed), ("bench_classifier_*", _bench_classifier), ("bench_interpreter_*", _bench_interpreter),
+def _bench_cpu_capability(d: dict) -> list[tuple[str, str, str]]:
+    """Rows of cpu_capability.json: what the capped process saw, and the capped / native time ratios."""
+    st, r = d.get("settings") or {}, d.get("ratios_capped_over_native") or {}
+    cap = next((v for k, v in st.items() if k != "native"), {})
+    if not cap or not r:
+        return []
+    return [("as an AVX2 CPU without bf16 (ISA capped) / native: time ratio",
+             f"{(d.get('machine') or {}).get('cpu', '?')}; capped process: {cap.get('cpu_capability')}, "
+             f"bf16 autocast {cap.get('bf16_autocast')}",
+             f"GEMM {_num(r.get('gemm_seconds'))}x; classifier training steps {_num(r.get('classifier_5_steps_seconds'))}x")]
+
+
+def _bench_profile(d: dict) -> list[tuple[str, str, str]]:
+    """Rows of profile_default_run.json: each hot function, native and capped to AVX2 without bf16."""
+    return [(f"profile: {task}", str(d.get("data", "")),
+             f"{_num(r.get('native'))} s native, {_num(r.get('avx2_no_bf16'))} s as AVX2/no bf16 "
+             f"(x{_num(r.get('ratio_avx2_over_native'))})")
+            for task, r in (d.get("tasks") or {}).items()]
+
+
+_BENCHMARKS = (("cpu_capability", _bench_cpu_capability), ("profile_*", _bench_profile),
+               ("distributed_*", _bench_distributed), ("bench_classifier_*", _bench_classifier), ("bench_interpreter_*", _bench_interpreter),
                ("bench_nmf_*", _bench_nmf), ("bench_explain_*", _bench_explain), ("interpreter_*", _bench_interpreter_run),
                ("paper_preset_*", _bench_interpreter_run), ("*_sweep", _bench_sweep))
 
