@@ -40,6 +40,7 @@ __all__ = [
     "gradient_attribution",
     "mel_to_linear",
     "top_fraction_mask",
+    "bin_ranks",
     "gradient_interpretation",
 ]
 
@@ -285,12 +286,8 @@ def top_fraction_mask(score, keep_fraction) -> np.ndarray:
         If ``score`` has fewer than 2 dimensions or non-finite values, or ``keep_fraction`` is
         outside (0, 1] or has the wrong length.
     """
-    s = score.detach().cpu().numpy() if torch.is_tensor(score) else np.asarray(score)
-    if s.ndim < 2 or s.shape[0] == 0 or s[0].size == 0:
-        raise ParameterError(f"score must have shape (batch, n_freq, n_frames), got {s.shape}")
-    if not np.all(np.isfinite(s)):
-        raise ParameterError("score contains NaN or inf values")
-    B, n_bins = s.shape[0], int(np.prod(s.shape[1:]))
+    ranks = bin_ranks(score)
+    B, n_bins = ranks.shape[0], int(np.prod(ranks.shape[1:]))
     frac = np.asarray(keep_fraction, dtype=np.float64).reshape(-1)
     if frac.size == 1:
         frac = np.full(B, frac.item())
@@ -298,13 +295,39 @@ def top_fraction_mask(score, keep_fraction) -> np.ndarray:
         raise ParameterError(f"keep_fraction has {frac.size} values for {B} clips; give one or one per clip")
     if not np.all((frac > 0) & (frac <= 1)):
         raise ParameterError(f"keep_fraction must be in (0, 1], got {frac.tolist()}")
+    k = np.maximum(1, np.rint(frac * n_bins).astype(np.int64))
+    return (ranks < k.reshape((B,) + (1,) * (ranks.ndim - 1))).astype(np.float32)
+
+
+def bin_ranks(score) -> np.ndarray:
+    """Per clip, the rank of every bin by decreasing score (0: the largest), ties in C order.
+
+    ``bin_ranks(score) < k`` is the mask of the ``k`` largest bins, exactly as :func:`top_fraction_mask`
+    keeps them; computing the ranks once serves every share of a deletion / insertion curve (one sort
+    per clip instead of one per share).
+
+    Parameters
+    ----------
+    score : np.ndarray or torch.Tensor [shape=(B, F, T)]
+        Any finite scores; larger means more relevant.
+
+    Returns
+    -------
+    np.ndarray [shape=(B, F, T), dtype=int32 or int64]
+    """
+    s = score.detach().cpu().numpy() if torch.is_tensor(score) else np.asarray(score)
+    if s.ndim < 2 or s.shape[0] == 0 or s[0].size == 0:
+        raise ParameterError(f"score must have shape (batch, n_freq, n_frames), got {s.shape}")
+    if not np.all(np.isfinite(s)):
+        raise ParameterError("score contains NaN or inf values")
+    B, n_bins = s.shape[0], int(np.prod(s.shape[1:]))
     flat = s.reshape(B, n_bins)
-    mask = np.zeros((B, n_bins), dtype=np.float32)
+    ranks = np.empty((B, n_bins), dtype=np.int32 if n_bins < 2**31 else np.int64)
+    positions = np.arange(n_bins, dtype=ranks.dtype)
     for i in range(B):
-        k = max(1, int(np.rint(frac[i] * n_bins)))
         order = np.argsort(-flat[i], kind="stable")  # stable: ties keep C order
-        mask[i, order[:k]] = 1.0
-    return mask.reshape(s.shape)
+        ranks[i, order] = positions
+    return ranks.reshape(s.shape)
 
 
 # -- 4. the whole baseline --------------------------------------------------------------------------

@@ -36,7 +36,7 @@ import torch
 
 from . import metrics, stats
 from ._errors import ParameterError
-from .baselines import top_fraction_mask
+from .baselines import bin_ranks
 from .explainers import AudioModel, Explainer, Explanation
 from .paper import SPEECHBRAIN_ESC50
 
@@ -183,15 +183,24 @@ def scene_condition(dataset, preset, *, split: str = "test", max_scenes: int | N
                      note="each labelled class of each test scene, explained against its own stem")
 
 
-def _curves(model: AudioModel, exp: Explanation, fractions: Sequence[float]) -> dict[str, np.ndarray]:
+def _top(ranks: np.ndarray, q: float) -> torch.Tensor:
+    """``top_fraction_mask(mask, q)`` from the mask's :func:`~l2i_core.baselines.bin_ranks`: the same
+    ``max(1, round(q · n_bins))`` bins per clip, without sorting again."""
+    n_bins = int(np.prod(ranks.shape[1:]))
+    return torch.from_numpy((ranks < max(1, int(np.rint(q * n_bins)))).astype(np.float32))
+
+
+def _curves(model: AudioModel, exp: Explanation, fractions: Sequence[float],
+            ranks: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Deletion and insertion areas: f's probability of the target with the top share of bins (ranked
     by the mask) removed / alone, for each share (magnitude path, no round trip)."""
     V = torch.from_numpy(exp.V)
     ph = None if model.fe.shared_stft else torch.from_numpy(exp.phase)  # f with its own STFT: through audio
     rows = np.arange(len(exp))
+    ranks = bin_ranks(exp.mask) if ranks is None else ranks  # one sort per clip for every share
     dele, ins = [], []
     for q in fractions:
-        keep = torch.from_numpy(top_fraction_mask(exp.mask, max(q, 1e-9))) if q > 0 else torch.zeros_like(V)
+        keep = _top(ranks, max(q, 1e-9)) if q > 0 else torch.zeros_like(V)
         for out, spec in ((dele, (1 - keep) * V), (ins, keep * V)):
             lg = model.logits_of(spec, ph, length=None if ph is None else exp.audio.shape[-1])
             out.append(model.probabilities(lg).cpu().numpy()[rows, exp.target])
@@ -240,7 +249,8 @@ def score_explanation(exp: Explanation, model: AudioModel, *, inputs=None, stem=
     mi = metrics.mask_in_metrics(p, q, target=t)["per_clip"]
     if model.multilabel:  # Fid-In: f still decides the explained class on the explanation alone
         mi["fid_in"] = (q[rows, t] > model.f_thresholds[t]).astype(np.float64)
-    binary = torch.from_numpy(top_fraction_mask(exp.mask, ff_fraction))
+    ranks = bin_ranks(exp.mask)  # sorted once: FF_matched and every share of the curves
+    binary = _top(ranks, ff_fraction)
     matched = model.logits_of((1 - binary) * V, ph, length=n).cpu()
     df = pd.DataFrame({
         "row": rows, "method": exp.method, "target": t, **{k: mi[k] for k in ("AI", "AD", "AG", "fid_in")},
@@ -252,7 +262,7 @@ def score_explanation(exp: Explanation, model: AudioModel, *, inputs=None, stem=
         sb = metrics.mask_in_metrics_speechbrain(p, q, fid_in_class=speechbrain_fid_class)["per_clip"]
         df["AD_speechbrain"], df["fid_in_speechbrain"] = sb["AD"], sb["fid_in"]
     if curves:
-        for k, v in _curves(model, exp, fractions).items():
+        for k, v in _curves(model, exp, fractions, ranks).items():
             df[k] = v
     if stem is not None:
         if inputs is None:

@@ -573,7 +573,21 @@ def _bench_profile(d: dict) -> list[tuple[str, str, str]]:
             for task, r in (d.get("tasks") or {}).items()]
 
 
-_BENCHMARKS = (("cpu_capability", _bench_cpu_capability), ("profile_*", _bench_profile),
+def _bench_scoring(d: dict) -> list[tuple[str, str, str]]:
+    """Rows of bench_scoring.json: the masks of every share from one sort per clip, against one sort per share."""
+    if "ratio_per_share_over_once" not in d:
+        return []
+    rows = [("notebook 08 scoring: binarising at 6 shares, a sort per share / ranks once (time ratio)",
+             str(d.get("data", "")),
+             f"{_num(d['sort_per_share_seconds'])} s / {_num(d['ranks_once_seconds'])} s = "
+             f"{_num(d['ratio_per_share_over_once'])}x (identical masks)")]
+    if d.get("score_explanation_clean_random_seconds") is not None:
+        rows.append(("notebook 08: score_explanation of one explainer, clean condition with curves",
+                     "esc10 test fold (80 clips), cpu preset f", f"{_num(d['score_explanation_clean_random_seconds'])} s"))
+    return rows
+
+
+_BENCHMARKS = (("cpu_capability", _bench_cpu_capability), ("bench_scoring", _bench_scoring), ("profile_*", _bench_profile),
                ("distributed_*", _bench_distributed), ("bench_classifier_*", _bench_classifier), ("bench_interpreter_*", _bench_interpreter),
                ("bench_nmf_*", _bench_nmf), ("bench_explain_*", _bench_explain), ("interpreter_*", _bench_interpreter_run),
                ("paper_preset_*", _bench_interpreter_run), ("*_sweep", _bench_sweep))

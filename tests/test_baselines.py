@@ -207,3 +207,16 @@ def test_bad_arguments_raise_parameter_error(waves):
         gradient_attribution(model, np.zeros((1, 2, 100)), 1)
     with pytest.raises(ParameterError, match="keep_fraction"):
         gradient_interpretation(model, waves, 1, keep_fraction=0)
+
+
+def test_ranks_give_exactly_the_top_fraction_masks():
+    """One sort per clip (bin_ranks) serves every share: the masks equal top_fraction_mask's, ties included."""
+    from l2i_core.baselines import bin_ranks
+    from l2i_core.compare import _top
+
+    rng = np.random.default_rng(0)
+    score = rng.integers(0, 5, size=(3, 7, 11)).astype(np.float32)  # many ties
+    ranks = bin_ranks(score)
+    assert sorted(ranks[0].ravel().tolist()) == list(range(77))
+    for q in (1e-9, 0.05, 0.1, 0.2, 0.5, 1.0):
+        np.testing.assert_array_equal(_top(ranks, q).numpy(), top_fraction_mask(score, q))
