@@ -116,7 +116,11 @@ def lab_parameters(artifacts_dir, *, dataset: str | None = None, data_dir: str |
 
 
 def write_lab_notebook(parameters: dict, folder, *, notebook=None) -> Path:
-    """Write notebook 07 with ``parameters`` injected (papermill's "injected-parameters" cell) into ``folder``."""
+    """Write notebook 07 with ``parameters`` injected (papermill's "injected-parameters" cell) into ``folder``.
+
+    With ``show_gallery=False`` the cells tagged ``gallery`` (the static gallery's heading and cell) are
+    left out of the copy, so the page starts with the explainer and goes on to the lab.
+    """
     import nbformat
     from papermill.iorw import load_notebook_node
     from papermill.parameterize import parameterize_notebook
@@ -125,6 +129,8 @@ def write_lab_notebook(parameters: dict, folder, *, notebook=None) -> Path:
     if not source.is_file():
         raise ParameterError(f"{source}: the listening-lab notebook is missing (l2i lab runs from a checkout)")
     nb = parameterize_notebook(load_notebook_node(str(source)), dict(parameters))  # as papermill does
+    if parameters.get("show_gallery") is False:
+        nb.cells = [c for c in nb.cells if "gallery" not in c.get("metadata", {}).get("tags", [])]
     target = Path(folder) / source.name
     nbformat.write(nb, target)
     return target

@@ -62,7 +62,12 @@ def test_notebook_copy_has_the_parameters_injected(tmp_path):
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert len(injected) == 1 and "show_gallery = False" in injected[0].source
     assert f'artifacts_dir = "{params["artifacts_dir"]}"' in injected[0].source
-    assert nbformat.read(LAB_NOTEBOOK, as_version=4).cells[1].source.count("show_gallery: bool = True") == 1
+    source = nbformat.read(LAB_NOTEBOOK, as_version=4)
+    assert source.cells[1].source.count("show_gallery: bool = True") == 1
+    # the gallery's heading and cell are left out of the lab page, and only they
+    gallery = [c for c in source.cells if "gallery" in c.metadata.get("tags", [])]
+    assert len(gallery) == 2 and "## Gallery" in gallery[0].source and "show_gallery" in gallery[1].source
+    assert not any("## Gallery" in c.source for c in nb.cells) and len(nb.cells) == len(source.cells) - 1
 
 
 def test_cli_fails_in_one_line_without_artifacts(tmp_path, capsys):
