@@ -42,6 +42,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import soundfile as sf
+from tqdm.auto import tqdm
 
 from . import metrics
 from ._errors import L2IError, ParameterError
@@ -56,6 +57,8 @@ __all__ = ["add_explain_command", "run_explain", "explain_file", "window_samples
 DEFAULT_TOP_K = 5
 #: soundfile subtype of every WAV written: 32-bit float, so loud components are not clipped.
 WAV_SUBTYPE = "FLOAT"
+#: Windows of a long file explained together (f, Ψ, Θ and the masks of one batch in memory at a time).
+WINDOWS_PER_BATCH = 16
 
 
 def window_samples(explainer: L2IExplainer) -> int:
@@ -133,18 +136,7 @@ def explain_file(explainer: L2IExplainer, path: str | Path, folder: str | Path, 
     if n_windows > 1 and len(y) - (n_windows - 1) * n < explainer.preset.hop_length:
         n_windows -= 1  # a tail shorter than one STFT hop (a decoder's padding) is cropped, not a window
     starts = [w * n for w in range(n_windows)]
-    x = np.stack([peak_normalize(fix_duration(y[s : s + n], n)) for s in starts]).astype(np.float32)
-    analysis = explainer.analyse(x)
-    interps = explainer.attribute(x, target, tau=tau, top_k=top_k, analysis=analysis)
-    probs = explainer.probabilities(analysis.f_logits).cpu().numpy()
-    logits = analysis.f_logits.float().cpu().numpy()
     names = _class_names(explainer)
-    if explainer.multilabel:
-        decided = metrics.classifier_decisions(logits, explainer.f_thresholds)
-        predictions = [[names[c] for c in np.flatnonzero(row)] for row in decided]
-    else:
-        predictions = [names[int(c)] for c in logits.argmax(1)]
-
     folder.mkdir(parents=True, exist_ok=True)
     written: list[str] = []
 
@@ -155,35 +147,49 @@ def explain_file(explainer: L2IExplainer, path: str | Path, folder: str | Path, 
         return str(target_path)
 
     windows = []
-    for w, s in enumerate(starts):
-        length = min(n, len(y) - s)
-        windows.append({
-            "index": w, "start_s": s / sr, "end_s": (s + length) / sr, "padding_s": (n - length) / sr,
-            "prediction": predictions[w],
-            "probabilities": {name: float(p) for name, p in zip(names, probs[w])},
-            "input": wav(f"window_{w:02d}_input.wav", x[w], length), "interpretations": [],
-        })
-    for it in interps:
-        w = it.clip
-        length = min(n, len(y) - starts[w])
-        cname = names[it.target]
-        stem = f"window_{w:02d}_{_safe(cname) or it.target}"
-        comps = [{"index": int(k), "name": f"component {int(k)}", "relevance": float(it.relevance[k]),
-                  "audio": wav(f"{stem}_component_{int(k):03d}.wav", audio, length)}
-                 for k, audio in zip(it.components, it.component_audio)]
-        fig = plot_interpretation(it, explainer.preset, title=(
-            f"{path.name}, window {w} ({windows[w]['start_s']:.2f}-{windows[w]['end_s']:.2f} s): {cname}, "
-            f"f p = {it.f_probability:.2f}, Θ p = {it.theta_probability:.2f}"))
-        figure = folder / f"{stem}.png"
-        fig.savefig(figure, dpi=100)
-        plt.close(fig)
-        written.append(str(figure))
-        windows[w]["interpretations"].append({
-            "class": cname, "class_index": int(it.target), "f_probability": it.f_probability,
-            "theta_probability": it.theta_probability, "mask_mean": it.sparsity, "components": comps,
-            "interpretation": wav(f"{stem}_interpretation.wav", it.audio, length),
-            "residual": wav(f"{stem}_residual.wav", it.residual_audio, length), "figure": str(figure),
-        })
+    chunks = range(0, n_windows, WINDOWS_PER_BATCH)  # a long file in batches of windows: bounded memory
+    for c0 in tqdm(chunks, desc=f"{path.name}: windows", unit="batch", disable=None if len(chunks) > 1 else True,
+                   leave=False):
+        cs = starts[c0 : c0 + WINDOWS_PER_BATCH]
+        x = np.stack([peak_normalize(fix_duration(y[s : s + n], n)) for s in cs]).astype(np.float32)
+        analysis = explainer.analyse(x)
+        interps = explainer.attribute(x, target, tau=tau, top_k=top_k, analysis=analysis)
+        probs = explainer.probabilities(analysis.f_logits).cpu().numpy()
+        logits = analysis.f_logits.float().cpu().numpy()
+        if explainer.multilabel:
+            decided = metrics.classifier_decisions(logits, explainer.f_thresholds)
+            predictions = [[names[c] for c in np.flatnonzero(row)] for row in decided]
+        else:
+            predictions = [names[int(c)] for c in logits.argmax(1)]
+        for j, s in enumerate(cs):
+            w, length = c0 + j, min(n, len(y) - s)
+            windows.append({
+                "index": w, "start_s": s / sr, "end_s": (s + length) / sr, "padding_s": (n - length) / sr,
+                "prediction": predictions[j],
+                "probabilities": {name: float(p) for name, p in zip(names, probs[j])},
+                "input": wav(f"window_{w:02d}_input.wav", x[j], length), "interpretations": [],
+            })
+        for it in interps:
+            w = c0 + it.clip
+            length = min(n, len(y) - starts[w])
+            cname = names[it.target]
+            stem = f"window_{w:02d}_{_safe(cname) or it.target}"
+            comps = [{"index": int(k), "name": f"component {int(k)}", "relevance": float(it.relevance[k]),
+                      "audio": wav(f"{stem}_component_{int(k):03d}.wav", audio, length)}
+                     for k, audio in zip(it.components, it.component_audio)]
+            fig = plot_interpretation(it, explainer.preset, title=(
+                f"{path.name}, window {w} ({windows[w]['start_s']:.2f}-{windows[w]['end_s']:.2f} s): {cname}, "
+                f"f p = {it.f_probability:.2f}, Θ p = {it.theta_probability:.2f}"))
+            figure = folder / f"{stem}.png"
+            fig.savefig(figure, dpi=100)
+            plt.close(fig)
+            written.append(str(figure))
+            windows[w]["interpretations"].append({
+                "class": cname, "class_index": int(it.target), "f_probability": it.f_probability,
+                "theta_probability": it.theta_probability, "mask_mean": it.sparsity, "components": comps,
+                "interpretation": wav(f"{stem}_interpretation.wav", it.audio, length),
+                "residual": wav(f"{stem}_residual.wav", it.residual_audio, length), "figure": str(figure),
+            })
     summary_path = folder / "summary.json"
     written.append(str(summary_path))
     meta = getattr(explainer, "meta", {})

@@ -238,3 +238,25 @@ def test_exit_status_through_the_command(artifacts, tmp_path):
                                                "check the path or set L2I_DATA"]
     assert (tmp_path / "out" / "good" / "summary.json").is_file()
     assert "1 of 2 file(s) explained" in res.stdout
+
+
+def test_batches_of_windows_give_the_same_summary(artifacts, tmp_path, capsys, monkeypatch):
+    """A long file is explained in batches of windows (bounded memory); the batch size changes nothing."""
+    from l2i_core import explain_files
+
+    path = tmp_path / "long.wav"
+    sf.write(path, _sound(18.0, 22050), 22050)
+    summaries = []
+    for per_batch in (16, 1):
+        monkeypatch.setattr(explain_files, "WINDOWS_PER_BATCH", per_batch)
+        code, _, _ = _explain(capsys, path, "--artifacts-dir", artifacts, "--out", tmp_path / f"out{per_batch}")
+        assert code == 0
+        s = json.loads((tmp_path / f"out{per_batch}" / "long" / "summary.json").read_text())
+        summaries.append(json.loads(json.dumps(s).replace(f"out{per_batch}", "out")))
+    for a, b in zip(summaries[0]["windows"], summaries[1]["windows"]):
+        assert a["prediction"] == b["prediction"] and a["input"] == b["input"]
+        np.testing.assert_allclose(list(a["probabilities"].values()), list(b["probabilities"].values()), rtol=1e-5)
+        assert [i["class"] for i in a["interpretations"]] == [i["class"] for i in b["interpretations"]]
+        assert ([c["index"] for i in a["interpretations"] for c in i["components"]]
+                == [c["index"] for i in b["interpretations"] for c in i["components"]])
+    assert sorted(summaries[0]["files"]) == sorted(summaries[1]["files"])
