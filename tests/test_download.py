@@ -233,3 +233,28 @@ def test_full_archive_matches_the_real_manifest(esc10_root, isolated_env, server
     root = registry.download_dataset("esc10")
     assert (root / "meta" / "esc10.csv").read_bytes() == (esc10_root / "meta" / "esc10.csv").read_bytes()
     assert len(load_dataset("esc10")) == 400
+
+
+def test_esc50_fold4_is_cut_from_an_esc50_folder_on_disk(esc50_fold4_root, isolated_env, monkeypatch):
+    """With ESC-50 already on disk, the subset is copied from it: no download, the source left untouched."""
+    import shutil
+
+    meta = pd.read_csv(esc50_fold4_root / "meta" / "esc50.csv", dtype=str)
+    keep = meta.head(3)
+    monkeypatch.setattr(registry, "_FOLD4", frozenset(f.rsplit(".", 1)[0] for f in keep["filename"]))
+    monkeypatch.setattr(registry, "ESC50_FOLD4_STEMS", tuple(f.rsplit(".", 1)[0] for f in keep["filename"]))
+    esc50 = isolated_env / "data" / "esc50"
+    (esc50 / "audio").mkdir(parents=True)
+    (esc50 / "meta").mkdir()
+    meta.head(5).to_csv(esc50 / "meta" / "esc50.csv", index=False)
+    for f in meta.head(5)["filename"]:
+        shutil.copy(esc50_fold4_root / "audio" / f, esc50 / "audio" / f)
+    monkeypatch.setenv("L2I_DATA", str(isolated_env / "data"))
+    monkeypatch.setattr(registry.pooch, "retrieve", lambda *a, **k: pytest.fail("nothing should be downloaded"))
+    (isolated_env / "data" / "fsdd").symlink_to(esc50_fold4_root.parent / "fsdd")
+    found = registry.ensure_datasets("esc50-fold4")
+    root = found["esc50-fold4"]
+    assert root == isolated_env / "cache" / "esc50_fold4"
+    assert sorted(p.name for p in (root / "audio").iterdir()) == sorted(keep["filename"])
+    assert len(list((esc50 / "audio").iterdir())) == 5  # copied, not moved
+    assert len(pd.read_csv(root / "meta" / "esc50.csv")) == 3

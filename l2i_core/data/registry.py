@@ -50,7 +50,7 @@ from ._manifests import ESC10_COMMIT as _ESC10_COMMIT
 from ._manifests import ESC10_FILES, ESC50_FOLD4_STEMS
 
 __all__ = ["Remote", "DatasetSource", "SOURCES", "cache_dir", "find_dataset_dir", "download", "offline",
-           "required_datasets", "ensure_datasets"]
+           "required_datasets", "ensure_datasets", "esc50_fold4_from_esc50"]
 
 
 @dataclass(frozen=True)
@@ -172,21 +172,42 @@ def _esc50_fold4_member(name: str) -> bool:
     return len(parts) == 3 and parts[1] == "audio" and parts[2].rsplit(".", 1)[0] in _FOLD4
 
 
-def _prepare_esc50_fold4(root: Path, out: Path) -> Path:
-    """The full ESC-50 archive's fold-4 subset: its clips and their rows of ``meta/esc50.csv``."""
+def _prepare_esc50_fold4(root: Path, out: Path, *, copy: bool = False) -> Path:
+    """The full ESC-50's fold-4 subset: its clips and their rows of ``meta/esc50.csv`` (moved out of an
+    unpacked archive, or copied from an ESC-50 folder already on disk with ``copy=True``)."""
     import pandas as pd
 
+    transfer = shutil.copy2 if copy else shutil.move
     df = pd.read_csv(root / "meta" / "esc50.csv", dtype=str)
     keep = df[df["filename"].str.rsplit(".", n=1).str[0].isin(set(ESC50_FOLD4_STEMS))]
     if len(keep) != len(ESC50_FOLD4_STEMS):
         raise ValueError(f"the ESC-50 CSV lists {len(keep)} of the {len(ESC50_FOLD4_STEMS)} clips of esc50-fold4")
     (out / "audio").mkdir(parents=True)
     for f in keep["filename"]:
-        shutil.move(root / "audio" / f, out / "audio" / f)
+        transfer(root / "audio" / f, out / "audio" / f)
     _write_csv(keep.to_dict("records"), out / "meta" / "esc50.csv")
     if (root / "LICENSE").is_file():
-        shutil.move(root / "LICENSE", out / "LICENSE")
+        transfer(root / "LICENSE", out / "LICENSE")
     return out
+
+
+def esc50_fold4_from_esc50(esc50_root: str | os.PathLike) -> Path:
+    """Cut ``esc50-fold4`` (its 414 clips and CSV rows) from an ESC-50 folder already on disk, into the cache.
+
+    What :func:`ensure_datasets` does instead of downloading the 600 MB archive when ESC-50 is there.
+    The copy is made in a temporary folder and moved into ``<cache>/esc50_fold4`` in one rename.
+    """
+    target = cache_dir() / SOURCES["esc50-fold4"].folders[0]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".esc50_fold4-partial-", dir=target.parent) as tmp:
+        try:
+            out = _prepare_esc50_fold4(Path(esc50_root), Path(tmp) / "prepared", copy=True)
+        except (ValueError, OSError) as err:
+            raise DataNotFoundError(f"esc50-fold4: cannot cut it from {esc50_root} ({_first_line(err)}); "
+                                    f"get it with {SOURCES['esc50-fold4'].how_to_get}") from None
+        os.replace(out, target)
+    print(f"esc50-fold4: its 414 clips copied from {esc50_root} into {target}", file=sys.stderr, flush=True)
+    return target
 
 
 # Checksums as published by the hosts: ESC-50's GitHub archive (md5, as in soundata and HEAR; a
@@ -488,6 +509,14 @@ download = download_dataset
 _RUN_EXTRAS = {"urbanmix": ("esc10", "esc50-fold4")}
 
 
+def _found(name: str) -> bool:
+    try:
+        find_dataset_dir(name)
+    except DataNotFoundError:
+        return False
+    return True
+
+
 def required_datasets(dataset: str) -> list[str]:
     """The registry datasets a run of every notebook on ``dataset`` reads, the dataset itself first.
 
@@ -506,7 +535,8 @@ def ensure_datasets(dataset: str, data_dir: str | os.PathLike | None = None, *,
     A missing one with a registered source is downloaded into the user cache (:func:`download_dataset`),
     unless ``download`` is false or :func:`offline` (then one :class:`~l2i_core.DataNotFoundError` line
     says what to do). ``data_dir`` applies to ``dataset`` itself. ``urbanmix`` is found, or built by notebook
-    00 from its ESC sources (``None`` in the result).
+    00 from its ESC sources (``None`` in the result). ``esc50-fold4`` is cut from an ESC-50 folder when one
+    is on disk (:func:`esc50_fold4_from_esc50`) rather than downloaded.
 
     Returns
     -------
@@ -521,14 +551,14 @@ def ensure_datasets(dataset: str, data_dir: str | os.PathLike | None = None, *,
             out[name] = None  # found or (re)built by load_urbanmix with the run's parameters
             continue
         try:
-            out[name] = find_dataset_dir(name, explicit, download=download and not explicit)
-        except DataNotFoundError as err:
-            if name == "esc50-fold4" and dataset == "urbanmix":
-                try:  # urbanmix mixes from the full ESC-50 when it is there
-                    out["esc50"] = find_dataset_dir("esc50")
+            if name == "esc50-fold4" and not explicit and not _found(name):
+                try:  # ESC-50 on disk holds the subset: cut it from there rather than download 600 MB
+                    out[name] = esc50_fold4_from_esc50(find_dataset_dir("esc50"))
                     continue
                 except DataNotFoundError:
                     pass
+            out[name] = find_dataset_dir(name, explicit, download=download and not explicit)
+        except DataNotFoundError as err:
             if not download and SOURCES.get(name) and SOURCES[name].remotes and not explicit:
                 raise DataNotFoundError(f"{err}; downloads are off (--offline or L2I_OFFLINE=1)") from None
             raise
