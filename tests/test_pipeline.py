@@ -279,3 +279,31 @@ def test_log_is_one_line_per_notebook_and_no_kernel_transport_warning(project, c
         assert len(mine) == 1 and re.fullmatch(rf"\[{i}/2\] {name} \(esc10, cpu, quick\): \d+\.\d s -> \S+\.html",
                                                mine[0]), mine
     assert re.fullmatch(r"esc10: 2 ran, 0 skipped, total \d+\.\d s; reports in \S+/ \(index: \S+index\.html\)", lines[-1])
+
+
+def test_the_final_summary_says_when_browser_tests_did_not_run(tmp_path):
+    """``make test`` without Chromium: the summary names the skipped browser tests and how to run them."""
+    import subprocess
+    import sys
+
+    conftest = Path(__file__).with_name("conftest.py")
+    (tmp_path / "conftest.py").write_text(
+        "import importlib.util\n"
+        f"spec = importlib.util.spec_from_file_location('l2i_conftest', {str(conftest)!r})\n"
+        "mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)\n"
+        "pytest_terminal_summary = mod.pytest_terminal_summary\n"
+        "def pytest_configure(config):\n"
+        "    config.addinivalue_line('markers', 'browser: needs Chromium')\n")
+    (tmp_path / "test_x.py").write_text(
+        "import pytest\n"
+        "@pytest.mark.browser\n"
+        "def test_page():\n"
+        "    pytest.skip('Chromium not found at /usr/bin/chromium')\n"
+        "def test_other():\n"
+        "    pass\n")
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+                       cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout
+    assert "browser tests did not run" in r.stdout
+    assert "1 browser test(s) skipped: Chromium not found at /usr/bin/chromium" in r.stdout
+    assert "apt-get install -y chromium" in r.stdout and "python -m pytest -m browser" in r.stdout
