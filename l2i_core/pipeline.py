@@ -113,6 +113,11 @@ def _kernel_transport() -> dict:
 
     if os.name != "posix":  # pragma: no cover - Windows has no IPC transport
         return {}
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    # a socket path is at most ~104 bytes: <runtime>/kernel-<36-character id>-ipc-<n>; else stay on TCP
+    if len(os.fsencode(jupyter_runtime_dir())) + 52 > 100:  # pragma: no cover - unusually long runtime dirs
+        return {}
     from jupyter_client.manager import AsyncKernelManager
     from traitlets import default
 
