@@ -587,7 +587,18 @@ def _bench_scoring(d: dict) -> list[tuple[str, str, str]]:
     return rows
 
 
-_BENCHMARKS = (("cpu_capability", _bench_cpu_capability), ("bench_scoring", _bench_scoring), ("profile_*", _bench_profile),
+def _bench_capped_run(d: dict) -> list[tuple[str, str, str]]:
+    """Rows of run_*_capped.json: a whole run as an AVX2 CPU without bf16, beside the committed native one."""
+    if "minutes" not in d:
+        return []
+    nat = d.get("committed_native_bf16") or {}
+    return [("whole run as an AVX2 CPU without bf16 (ISA capped), notebook minutes", str(d.get("data", "")),
+             f"{_num(d['minutes'])} min capped vs {_num(nat.get('minutes'))} min committed with native bf16 "
+             f"(notebook 02: {_num(d['notebook_seconds'].get('02_train_classifier.ipynb'))} s, 08: "
+             f"{_num(d['notebook_seconds'].get('08_compare_explainers.ipynb'))} s)")]
+
+
+_BENCHMARKS = (("cpu_capability", _bench_cpu_capability), ("run_*_capped", _bench_capped_run), ("bench_scoring", _bench_scoring), ("profile_*", _bench_profile),
                ("distributed_*", _bench_distributed), ("bench_classifier_*", _bench_classifier), ("bench_interpreter_*", _bench_interpreter),
                ("bench_nmf_*", _bench_nmf), ("bench_explain_*", _bench_explain), ("interpreter_*", _bench_interpreter_run),
                ("paper_preset_*", _bench_interpreter_run), ("*_sweep", _bench_sweep))
