@@ -28,7 +28,7 @@ from ._errors import L2IError
 from .benchmark import ensure_lmac
 from .cache import build_cache, load_cache
 from .checkpoints import load_classifier, load_interpreter
-from .distributed import barrier, dist_info, init_distributed, is_main
+from .distributed import barrier, dist_info, init_distributed, is_main, shutdown_distributed
 from .run import run_config
 from .training import InterpreterResult, compute_features
 
@@ -186,7 +186,9 @@ def main(argv: list[str] | None = None) -> int:
         run_step(args)
     except L2IError as err:
         print(f"l2i: error (rank {dist_info().rank}): {err}", file=sys.stderr)
+        shutdown_distributed(wait=False)
         return 1
+    shutdown_distributed()
     return 0
 
 

@@ -28,7 +28,7 @@ import torch.distributed as dist
 
 from ._errors import ParameterError
 
-__all__ = ["DistInfo", "init_distributed", "dist_info", "is_main", "rank_seed", "shard_range", "gather_rows",
+__all__ = ["DistInfo", "init_distributed", "shutdown_distributed", "dist_info", "is_main", "rank_seed", "shard_range", "gather_rows",
            "gather_map", "barrier", "RANK_SEED_STRIDE"]
 
 RANK_SEED_STRIDE = 1_000_003
@@ -96,6 +96,21 @@ def init_distributed(device: str | None = None) -> DistInfo:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
     dist.init_process_group(backend="nccl" if cuda else "gloo")
     return dist_info()
+
+
+def shutdown_distributed(*, wait: bool = True) -> None:
+    """End the process group started by :func:`init_distributed` (a no-op without one).
+
+    Every rank waits for the others first (``wait``; pass ``False`` after an error, so that a rank that
+    failed does not hang on a barrier the others never reach), then ``destroy_process_group``: a process
+    that exits with its group alive may abort in gloo's threads ("terminate called without an active
+    exception").
+    """
+    if not _active():
+        return
+    if wait:
+        dist.barrier()
+    dist.destroy_process_group()
 
 
 def rank_seed(seed: int, rank: int | None = None) -> int:

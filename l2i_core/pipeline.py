@@ -38,6 +38,7 @@ from pathlib import Path
 from ._errors import L2IError, ParameterError
 from .cli import STEP_COMMANDS, add_step_commands, run_step
 from .data.registry import ensure_datasets
+from .distributed import shutdown_distributed
 from .explain_files import add_explain_command, run_explain
 from .lab import add_lab_command, run_lab
 from .paper import PAPER
@@ -438,7 +439,12 @@ def main(argv: list[str] | None = None) -> int:
         return run_lab(args)
     try:
         if args.command in STEP_COMMANDS:
-            run_step(args)
+            try:
+                run_step(args)
+            except L2IError:
+                shutdown_distributed(wait=False)
+                raise
+            shutdown_distributed()
             return 0
         if args.command == "explain":
             return run_explain(args)
