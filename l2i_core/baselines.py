@@ -41,6 +41,7 @@ __all__ = [
     "mel_to_linear",
     "top_fraction_mask",
     "bin_ranks",
+    "top_fraction_mask_from_ranks",
     "gradient_interpretation",
 ]
 
@@ -286,7 +287,23 @@ def top_fraction_mask(score, keep_fraction) -> np.ndarray:
         If ``score`` has fewer than 2 dimensions or non-finite values, or ``keep_fraction`` is
         outside (0, 1] or has the wrong length.
     """
-    ranks = bin_ranks(score)
+    return top_fraction_mask_from_ranks(bin_ranks(score), keep_fraction)
+
+
+def top_fraction_mask_from_ranks(ranks: np.ndarray, keep_fraction) -> np.ndarray:
+    """:func:`top_fraction_mask` of the scores whose :func:`bin_ranks` are ``ranks``, without sorting again.
+
+    Parameters
+    ----------
+    ranks : np.ndarray [shape=(B, F, T)]
+        From :func:`bin_ranks`.
+    keep_fraction : float or array-like [shape=(B,)]
+        As :func:`top_fraction_mask`'s.
+
+    Returns
+    -------
+    mask : np.ndarray [shape=(B, F, T), dtype=float32]
+    """
     B, n_bins = ranks.shape[0], int(np.prod(ranks.shape[1:]))
     frac = np.asarray(keep_fraction, dtype=np.float64).reshape(-1)
     if frac.size == 1:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -28,11 +29,11 @@ from ._errors import L2IError
 from .benchmark import ensure_lmac
 from .cache import build_cache, load_cache
 from .checkpoints import load_classifier, load_interpreter
-from .distributed import barrier, dist_info, init_distributed, is_main, shutdown_distributed
+from .distributed import barrier, init_distributed, is_main, shutdown_distributed
 from .run import run_config
 from .training import InterpreterResult, compute_features
 
-__all__ = ["add_step_commands", "run_step", "STEP_COMMANDS", "main"]
+__all__ = ["add_step_commands", "run_step", "run_step_command", "STEP_COMMANDS", "main"]
 
 STEP_COMMANDS = ("learn-dictionary", "train-classifier", "build-cache", "train-interpreter", "train-lmac", "evaluate")
 SPLITS = ("train", "validation", "test")
@@ -176,6 +177,17 @@ def run_step(args) -> dict:
     return out
 
 
+def run_step_command(args) -> dict:
+    """:func:`run_step`, then end the process group (after an error too, without waiting for the others)."""
+    try:
+        out = run_step(args)
+    except L2IError:
+        shutdown_distributed(wait=False)
+        raise
+    shutdown_distributed()
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m l2i_core.cli <command>`` (the same commands as ``l2i <command>``), for torchrun."""
     parser = argparse.ArgumentParser(prog="l2i", description="The heavy steps of L2I, on one process or under torchrun.")
@@ -183,12 +195,11 @@ def main(argv: list[str] | None = None) -> int:
     add_step_commands(sub)
     args = parser.parse_args(argv)
     try:
-        run_step(args)
+        run_step_command(args)
     except L2IError as err:
-        print(f"l2i: error (rank {dist_info().rank}): {err}", file=sys.stderr)
-        shutdown_distributed(wait=False)
+        # torchrun's RANK: the process group is already ended here, so dist_info() would say rank 0
+        print(f"l2i: error (rank {os.environ.get('RANK', '0')}): {err}", file=sys.stderr)
         return 1
-    shutdown_distributed()
     return 0
 
 

@@ -36,7 +36,7 @@ import torch
 
 from . import metrics, stats
 from ._errors import ParameterError
-from .baselines import bin_ranks
+from .baselines import bin_ranks, top_fraction_mask_from_ranks
 from .explainers import AudioModel, Explainer, Explanation
 from .paper import SPEECHBRAIN_ESC50
 
@@ -184,10 +184,8 @@ def scene_condition(dataset, preset, *, split: str = "test", max_scenes: int | N
 
 
 def _top(ranks: np.ndarray, q: float) -> torch.Tensor:
-    """``top_fraction_mask(mask, q)`` from the mask's :func:`~l2i_core.baselines.bin_ranks`: the same
-    ``max(1, round(q · n_bins))`` bins per clip, without sorting again."""
-    n_bins = int(np.prod(ranks.shape[1:]))
-    return torch.from_numpy((ranks < max(1, int(np.rint(q * n_bins)))).astype(np.float32))
+    """``top_fraction_mask(mask, q)`` from the mask's :func:`~l2i_core.baselines.bin_ranks`, without sorting again."""
+    return torch.from_numpy(top_fraction_mask_from_ranks(ranks, q))
 
 
 def _curves(model: AudioModel, exp: Explanation, fractions: Sequence[float],

@@ -36,9 +36,8 @@ import time
 from pathlib import Path
 
 from ._errors import L2IError, ParameterError
-from .cli import STEP_COMMANDS, add_step_commands, run_step
+from .cli import STEP_COMMANDS, add_step_commands, run_step_command
 from .data.registry import ensure_datasets
-from .distributed import shutdown_distributed
 from .explain_files import add_explain_command, run_explain
 from .lab import add_lab_command, run_lab
 from .paper import PAPER
@@ -375,7 +374,7 @@ def machine_info() -> dict:
 
     import torch
 
-    from .engine import native_bf16
+    from .engine import AVX2_NO_BF16_ENV, native_bf16
 
     cpu = platform.processor() or platform.machine()
     try:
@@ -388,8 +387,7 @@ def machine_info() -> dict:
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     # What the kernels could use: ATen's vector ISA (AVX2, AVX512, ...) and any cap set in the environment
     # (ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2: the README's "as an AVX2 CPU").
-    caps = {k: os.environ[k] for k in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
-            if os.environ.get(k)}
+    caps = {k: os.environ[k] for k in AVX2_NO_BF16_ENV if os.environ.get(k)}
     return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "gpu": gpu,
             "cpu_capability": torch.backends.cpu.get_cpu_capability(), "isa_caps": caps,
             "bf16_autocast": native_bf16("cuda" if gpu else "cpu"), "torch": torch.__version__,
@@ -439,12 +437,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_lab(args)
     try:
         if args.command in STEP_COMMANDS:
-            try:
-                run_step(args)
-            except L2IError:
-                shutdown_distributed(wait=False)
-                raise
-            shutdown_distributed()
+            run_step_command(args)
             return 0
         if args.command == "explain":
             return run_explain(args)

@@ -207,7 +207,6 @@ def test_esc50_fold4_is_cut_from_the_esc50_archive(esc50_fold4_root, isolated_en
     meta = pd.read_csv(esc50_fold4_root / "meta" / "esc50.csv", dtype=str)
     keep = meta.head(3)
     monkeypatch.setattr(registry, "_FOLD4", frozenset(f.rsplit(".", 1)[0] for f in keep["filename"]))
-    monkeypatch.setattr(registry, "ESC50_FOLD4_STEMS", tuple(f.rsplit(".", 1)[0] for f in keep["filename"]))
     other = meta.iloc[[0]].assign(filename="1-999999-A-0.flac", fold="1")
     csv = pd.concat([keep, other]).to_csv(index=False)
     with zipfile.ZipFile(server.root / "esc50.zip", "w") as zf:
@@ -242,7 +241,6 @@ def test_esc50_fold4_is_cut_from_an_esc50_folder_on_disk(esc50_fold4_root, isola
     meta = pd.read_csv(esc50_fold4_root / "meta" / "esc50.csv", dtype=str)
     keep = meta.head(3)
     monkeypatch.setattr(registry, "_FOLD4", frozenset(f.rsplit(".", 1)[0] for f in keep["filename"]))
-    monkeypatch.setattr(registry, "ESC50_FOLD4_STEMS", tuple(f.rsplit(".", 1)[0] for f in keep["filename"]))
     esc50 = isolated_env / "data" / "esc50"
     (esc50 / "audio").mkdir(parents=True)
     (esc50 / "meta").mkdir()

@@ -179,9 +179,9 @@ def _prepare_esc50_fold4(root: Path, out: Path, *, copy: bool = False) -> Path:
 
     transfer = shutil.copy2 if copy else shutil.move
     df = pd.read_csv(root / "meta" / "esc50.csv", dtype=str)
-    keep = df[df["filename"].str.rsplit(".", n=1).str[0].isin(set(ESC50_FOLD4_STEMS))]
-    if len(keep) != len(ESC50_FOLD4_STEMS):
-        raise ValueError(f"the ESC-50 CSV lists {len(keep)} of the {len(ESC50_FOLD4_STEMS)} clips of esc50-fold4")
+    keep = df[df["filename"].str.rsplit(".", n=1).str[0].isin(_FOLD4)]
+    if len(keep) != len(_FOLD4):
+        raise ValueError(f"the ESC-50 CSV lists {len(keep)} of the {len(_FOLD4)} clips of esc50-fold4")
     (out / "audio").mkdir(parents=True)
     for f in keep["filename"]:
         transfer(root / "audio" / f, out / "audio" / f)
