@@ -34,6 +34,7 @@ import webbrowser
 from pathlib import Path
 
 from ._errors import L2IError, ParameterError
+from .steps import interpreter_reusable
 
 __all__ = ["LAB_NOTEBOOK", "lab_parameters", "write_lab_notebook", "LabServer", "start_lab", "serve_lab",
            "free_port", "add_lab_command", "run_lab"]
@@ -102,8 +103,7 @@ def lab_parameters(artifacts_dir, *, dataset: str | None = None, data_dir: str |
         raise ParameterError(f"{d / 'classifier.json'} does not say which dataset f was trained on; pass --dataset")
     preset = clf.get("preset") or "cpu"
     # What ensure_interpreter checks before reusing an interpreter: anything else would make notebook 07 train.
-    if (interp.get("dataset"), interp.get("preset"), interp.get("classes")) != (dataset, preset, clf.get("classes")) \
-            or "best_selection_score" not in interp:
+    if not interpreter_reusable(interp, dataset=dataset, preset=preset, classes=clf.get("classes")):
         raise ParameterError(f"{d / f'interpreter_{pooling}.json'} does not match the classifier of {d} "
                              f"({dataset}, preset {preset}); run notebook 03 (03_train_interpreter.ipynb) again")
     if quick is None:

@@ -34,7 +34,7 @@ from .training import (
     train_interpreter,
 )
 
-__all__ = ["ensure_dictionary", "learn_dictionary_step", "ensure_classifier", "train_classifier_step",
+__all__ = ["trained_for", "interpreter_reusable", "ensure_dictionary", "learn_dictionary_step", "ensure_classifier", "train_classifier_step",
            "score_classifier_step", "finetune_step", "training_summary", "learning_history", "ensure_interpreter", "train_interpreter_step", "nmf_relative_error",
            "interpreter_test_summary",
            "default_interpreter_epochs"]
@@ -47,7 +47,18 @@ def _artifact_meta(cfg, dataset) -> dict:
 
 def _trained_for(meta: dict, cfg, dataset) -> bool:
     """Whether a saved classifier or interpreter was trained on this dataset, preset and classes."""
-    return all(meta.get(k) == v for k, v in _artifact_meta(cfg, dataset).items())
+    return trained_for(meta, **_artifact_meta(cfg, dataset))
+
+
+def trained_for(meta: dict, *, dataset: str, preset: str, classes) -> bool:
+    """Whether a sidecar ``meta`` records this dataset name, preset name and class list (what reuse checks)."""
+    return (meta.get("dataset"), meta.get("preset"), meta.get("classes")) == (dataset, preset, classes)
+
+
+def interpreter_reusable(meta: dict, **run) -> bool:
+    """Whether :func:`ensure_interpreter` reuses the interpreter of sidecar ``meta`` for ``run``
+    (``dataset, preset, classes`` as :func:`trained_for`) rather than training it again."""
+    return trained_for(meta, **run) and "best_selection_score" in meta
 
 
 def ensure_dictionary(cfg, dataset, *, n_components: int = 100, sparsity: float = 0.8, max_iter: int = 200,
@@ -228,7 +239,7 @@ def ensure_interpreter(cfg, dataset, pooling: str = "attention", *, epochs: int 
     why = "none was found"
     if side.is_file() and (d / "classifier.pt").is_file():
         m = json.loads(side.read_text())
-        if _trained_for(m, cfg, dataset) and "best_selection_score" in m:
+        if interpreter_reusable(m, **_artifact_meta(cfg, dataset)):
             ex = L2IExplainer.from_artifacts(d, pooling)
             return ex, (f"reused the {pooling} interpreter of notebook 03: {d / f'interpreter_{pooling}.pt'} "
                         f"(epoch {m['best_epoch']}, validation {m['selection_metric']} {m['best_selection_score']:.3f})")
