@@ -598,7 +598,22 @@ def _bench_capped_run(d: dict) -> list[tuple[str, str, str]]:
              f"{_num(d['notebook_seconds'].get('08_compare_explainers.ipynb'))} s)")]
 
 
-_BENCHMARKS = (("cpu_capability", _bench_cpu_capability), ("run_*_capped", _bench_capped_run), ("bench_scoring", _bench_scoring), ("profile_*", _bench_profile),
+def _bench_curves(d: dict) -> list[tuple[str, str, str]]:
+    """Rows of validation_curves.json: where each trained model's validation curve peaked, and what early
+    stopping (patience 10) would have saved and whether it keeps the same checkpoint."""
+    rows = []
+    for run, models in (d.get("runs") or {}).items():
+        for name, s in models.items():
+            p = s.get("patience_10") or {}
+            rows.append((f"validation curve: {run} {name}", f"{run}, validation split ({s.get('score')})",
+                         f"best at epoch {s.get('best_epoch')} of {s.get('epochs')} ({_num(s.get('best'))}); "
+                         f"patience 10 stops after {p.get('stops_after_epoch')}, "
+                         f"{'same' if p.get('same_checkpoint') else 'another'} checkpoint, "
+                         f"{_num(p.get('seconds_saved'))} s of {_num(s.get('seconds'))} s saved"))
+    return rows
+
+
+_BENCHMARKS = (("cpu_capability", _bench_cpu_capability), ("validation_curves", _bench_curves), ("run_*_capped", _bench_capped_run), ("bench_scoring", _bench_scoring), ("profile_*", _bench_profile),
                ("distributed_*", _bench_distributed), ("bench_classifier_*", _bench_classifier), ("bench_interpreter_*", _bench_interpreter),
                ("bench_nmf_*", _bench_nmf), ("bench_explain_*", _bench_explain), ("interpreter_*", _bench_interpreter_run),
                ("paper_preset_*", _bench_interpreter_run), ("*_sweep", _bench_sweep))

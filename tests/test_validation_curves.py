@@ -1,0 +1,44 @@
+"""benchmarks/validation_curves.py on curves whose early-stopping points are known by construction."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("validation_curves", ROOT / "benchmarks" / "validation_curves.py")
+vc = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(vc)
+
+
+def _hist(scores, key="val_selection_score"):
+    return [{"epoch": e, key: s, "seconds": 1.0} for e, s in enumerate(scores)]
+
+
+def test_patience_stops_after_the_best_and_keeps_its_checkpoint():
+    scores = [0.0, 0.5, 0.99, 0.995, 0.9, 1.0] + [0.8] * 14  # best at epoch 5, then 14 worse epochs
+    s = vc.curve_summary(_hist(scores), "val_selection_score")
+    assert (s["epochs"], s["best_epoch"], s["best"]) == (20, 5, 1.0)
+    assert s["patience_5"] == {"stops_after_epoch": 10, "same_checkpoint": True, "seconds_saved": 9.0}
+    assert s["patience_10"] == {"stops_after_epoch": 15, "same_checkpoint": True, "seconds_saved": 4.0}
+    assert s["near_best"]["epoch"] == 2  # 0.99 is within 2 % of the gain 1.0
+    assert s["near_best"]["seconds_after"] == 17.0
+
+
+def test_a_late_best_is_another_checkpoint_under_patience():
+    scores = [0.1, 0.6] + [0.5] * 6 + [0.9]  # a plateau of 6 epochs, then the best at the last epoch
+    s = vc.curve_summary(_hist(scores), "val_selection_score", patience=(5,))
+    assert s["best_epoch"] == 8
+    assert s["patience_5"]["stops_after_epoch"] == 6 and not s["patience_5"]["same_checkpoint"]
+    assert s["near_best"]["epoch"] == 8 and s["near_best"]["seconds_after"] == 0.0
+
+
+def test_run_curves_reads_every_sidecar_with_a_history(tmp_path):
+    (tmp_path / "classifier.json").write_text(json.dumps({
+        "metric": "accuracy", "history": _hist([0.2, 0.4, 0.3], "val_accuracy"),
+        "histories": {"head": _hist([0.1, 0.2], "val_accuracy")}}))
+    (tmp_path / "lmac.json").write_text(json.dumps({"history": _hist([3.0, 2.0, 2.5], "val_loss")}))
+    (tmp_path / "dictionary.json").write_text(json.dumps({"n_components": 100}))
+    out = vc.run_curves(tmp_path)
+    assert set(out) == {"classifier", "classifier:head", "lmac"}
+    assert out["classifier"]["score"] == "val_accuracy" and out["classifier"]["best_epoch"] == 1
+    assert out["lmac"]["score"] == "val_minus_loss" and out["lmac"]["best"] == -2.0 and out["lmac"]["best_epoch"] == 1
