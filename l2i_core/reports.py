@@ -587,15 +587,26 @@ def _bench_scoring(d: dict) -> list[tuple[str, str, str]]:
     return rows
 
 
-def _bench_capped_run(d: dict) -> list[tuple[str, str, str]]:
-    """Rows of run_*_capped.json: a whole run as an AVX2 CPU without bf16, beside the committed native one."""
+def _bench_run(d: dict) -> list[tuple[str, str, str]]:
+    """Rows of run_*.json: a whole run of one dataset (capped to AVX2 without bf16, or native on another
+    machine; benchmarks/record_run.py), beside the committed one."""
     if "minutes" not in d:
         return []
-    nat = d.get("committed_native_bf16") or {}
-    return [("whole run as an AVX2 CPU without bf16 (ISA capped), notebook minutes", str(d.get("data", "")),
-             f"{_num(d['minutes'])} min capped vs {_num(nat.get('minutes'))} min committed with native bf16 "
-             f"(notebook 02: {_num(d['notebook_seconds'].get('02_train_classifier.ipynb'))} s, 08: "
-             f"{_num(d['notebook_seconds'].get('08_compare_explainers.ipynb'))} s)")]
+    m = d.get("machine") or {}
+    kind = (f"{m.get('cpu', 'CPU')}, {m.get('cpu_capability', '?')}, bf16 {'on' if m.get('bf16_autocast') else 'off'}"
+            f"{', ISA capped' if m.get('isa_caps') else ''}")
+    ref = d.get("committed") or d.get("committed_native_bf16") or {}
+    secs = d.get("notebook_seconds") or {}
+    text = (f"{_num(d['minutes'])} min vs {_num(ref.get('minutes'))} min committed (notebook 02: "
+            f"{_num(secs.get('02_train_classifier.ipynb'))} s, 08: {_num(secs.get('08_compare_explainers.ipynb'))} s")
+    if d.get("notebook_08_without_lmac_training_seconds") is not None:
+        text += f", 08 without training L-MAC: {_num(d['notebook_08_without_lmac_training_seconds'])} s"
+    if d.get("notebook_08_with_explainers_trained_seconds") is not None:
+        text += f", 08 rerun with the explainers trained: {_num(d['notebook_08_with_explainers_trained_seconds'])} s"
+    agree = ref.get("agreement")
+    if agree:
+        text += f"; {agree['identical']} of {agree['shared']} results as committed"
+    return [(f"whole run, notebook minutes ({kind})", str(d.get("data", "")), text + ")")]
 
 
 def _bench_curves(d: dict) -> list[tuple[str, str, str]]:
@@ -613,7 +624,7 @@ def _bench_curves(d: dict) -> list[tuple[str, str, str]]:
     return rows
 
 
-_BENCHMARKS = (("cpu_capability", _bench_cpu_capability), ("validation_curves", _bench_curves), ("run_*_capped", _bench_capped_run), ("bench_scoring", _bench_scoring), ("profile_*", _bench_profile),
+_BENCHMARKS = (("cpu_capability", _bench_cpu_capability), ("validation_curves", _bench_curves), ("run_*", _bench_run), ("bench_scoring", _bench_scoring), ("profile_*", _bench_profile),
                ("distributed_*", _bench_distributed), ("bench_classifier_*", _bench_classifier), ("bench_interpreter_*", _bench_interpreter),
                ("bench_nmf_*", _bench_nmf), ("bench_explain_*", _bench_explain), ("interpreter_*", _bench_interpreter_run),
                ("paper_preset_*", _bench_interpreter_run), ("*_sweep", _bench_sweep))

@@ -1,13 +1,21 @@
-"""benchmarks/validation_curves.py on curves whose early-stopping points are known by construction."""
+"""benchmarks/validation_curves.py on curves whose early-stopping points are known by construction, and
+benchmarks/record_run.py's agreement count on result trees built to differ in known places."""
 
 import importlib.util
 import json
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("validation_curves", ROOT / "benchmarks" / "validation_curves.py")
-vc = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(vc)
+
+
+def _script(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+vc = _script("validation_curves")
 
 
 def _hist(scores, key="val_selection_score"):
@@ -42,3 +50,17 @@ def test_run_curves_reads_every_sidecar_with_a_history(tmp_path):
     assert set(out) == {"classifier", "classifier:head", "lmac"}
     assert out["classifier"]["score"] == "val_accuracy" and out["classifier"]["best_epoch"] == 1
     assert out["lmac"]["score"] == "val_minus_loss" and out["lmac"]["best"] == -2.0 and out["lmac"]["best_epoch"] == 1
+
+
+def test_record_run_counts_agreeing_results_and_ignores_timings():
+    rr = _script("record_run")
+    a = {"classifier": {"accuracy": 0.8625, "train_seconds": 100.0, "best_epoch": 27},
+         "fidelity": {"top1": [86.25, 97.5], "nan": float("nan")}, "comparison": {"seconds": {"clean / L-MAC": 3.0}},
+         "flag": True}
+    b = {"classifier": {"accuracy": 0.8625 + 1e-9, "train_seconds": 200.0, "best_epoch": 26},
+         "fidelity": {"top1": [86.25, 97.0], "nan": float("nan")}, "comparison": {"seconds": {"clean / L-MAC": 9.0}},
+         "only_here": 1.0}
+    got = rr.agreement(a, b)
+    assert got["shared"] == 5  # accuracy, best_epoch, top1/0, top1/1, nan: no timings, no booleans
+    assert got["identical"] == 3
+    assert sorted(got["differ"]) == ["/classifier/best_epoch", "/fidelity/top1/1"]

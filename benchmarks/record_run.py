@@ -1,0 +1,103 @@
+"""Record a whole run of one dataset (``l2i reproduce`` into a scratch reports folder) as a benchmark.
+
+Reads ``REPORTS_DIR/<dataset>/results.json`` of that run and writes
+``benchmarks/results/run_<name>.json``: the machine it ran on (CPU, ATen capability, instruction-set
+caps, bf16 autocast), the seconds of each notebook, the minutes in all, notebook 08's seconds without
+the L-MAC training it did (the time of 08 "with the explainers already trained"), and the committed
+run of ``reports/<dataset>/results.json`` beside it: its notebook seconds, and how many of the numbers
+both runs recorded agree (to 1e-6 relative), so a reader sees whether a faster or slower machine
+changed any result::
+
+    l2i reproduce --dataset esc10 --reports-dir /tmp/run/reports --artifacts-dir /tmp/run/art --force
+    python benchmarks/record_run.py /tmp/run/reports esc10 esc10_native_rerun
+
+With ``--rerun-08 DIR`` (the reports folder of ``l2i reproduce ... --only 08 --force`` into a copy,
+after the full run, so L-MAC and the interpreters are reused), notebook 08's measured seconds with
+the explainers already trained are recorded too.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _numbers(d, prefix: str = "") -> dict[str, float]:
+    """Every number of a results tree by its path, timings left out (they are not results)."""
+    out: dict[str, float] = {}
+    items = d.items() if isinstance(d, dict) else enumerate(d) if isinstance(d, list) else ()
+    for k, v in items:
+        path = f"{prefix}/{k}"
+        if isinstance(v, bool):
+            continue
+        if isinstance(v, (int, float)):
+            if not any(t in path for t in ("second", "time")):
+                out[path] = float(v)
+        else:
+            out.update(_numbers(v, path))
+    return out
+
+
+def agreement(a: dict, b: dict, *, rtol: float = 1e-6) -> dict:
+    """How many numbers recorded in both result trees agree to ``rtol`` (NaN agrees with NaN)."""
+    na, nb = _numbers(a), _numbers(b)
+    shared = sorted(set(na) & set(nb))
+
+    def same(x: float, y: float) -> bool:
+        return (x != x and y != y) or abs(x - y) <= rtol * max(1.0, abs(y))
+
+    differ = [k for k in shared if not same(na[k], nb[k])]
+    return {"shared": len(shared), "identical": len(shared) - len(differ), "differ": differ[:20], "rtol": rtol}
+
+
+def record(reports_dir: Path, dataset: str, name: str, committed: Path = ROOT / "reports",
+           rerun_08: Path | None = None) -> dict:
+    run = json.loads((reports_dir / dataset / "results.json").read_text())
+    secs = {s["notebook"]: s["seconds"] for s in run["steps"] if s.get("status") == "ran"}
+    out = {"data": f"{dataset}, preset {run['preset']}, notebooks at their full-run parameters (l2i reproduce)",
+           "machine": run.get("machine"), "package_sha256": run.get("package_sha256"), "notebook_seconds": secs,
+           "minutes": round(sum(secs.values()) / 60, 1)}
+    lmac = (run.get("results", {}).get("comparison") or {}).get("lmac") or {}
+    if "08_compare_explainers.ipynb" in secs and lmac.get("train_seconds"):
+        out["notebook_08_without_lmac_training_seconds"] = round(secs["08_compare_explainers.ipynb"]
+                                                                 - lmac["train_seconds"], 1)
+    if rerun_08 is not None:
+        again = json.loads((rerun_08 / dataset / "results.json").read_text())
+        step = next(s for s in again["steps"] if s["notebook"] == "08_compare_explainers.ipynb")
+        out["notebook_08_with_explainers_trained_seconds"] = step["seconds"]
+    ref_path = committed / dataset / "results.json"
+    if ref_path.is_file():
+        ref = json.loads(ref_path.read_text())
+        ref_secs = {s["notebook"]: s["seconds"] for s in ref["steps"]}
+        out["committed"] = {"machine": ref.get("machine"), "notebook_seconds": ref_secs,
+                            "minutes": round(sum(ref_secs.values()) / 60, 1),
+                            "agreement": agreement(run.get("results", {}), ref.get("results", {}))}
+    return out
+
+
+def main(argv: list[str]) -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser(description="record a whole run of one dataset as a benchmark")
+    ap.add_argument("reports_dir", type=Path)
+    ap.add_argument("dataset")
+    ap.add_argument("name")
+    ap.add_argument("--rerun-08", type=Path, default=None, help="reports folder of a rerun of notebook 08 alone")
+    args = ap.parse_args(argv)
+    reports_dir, dataset, name = args.reports_dir, args.dataset, args.name
+    if not (reports_dir / dataset / "results.json").is_file():
+        raise SystemExit(f"{reports_dir / dataset / 'results.json'}: not found; run `l2i reproduce --dataset "
+                         f"{dataset} --reports-dir {reports_dir}` first")
+    out = record(reports_dir, dataset, name, rerun_08=args.rerun_08)
+    path = ROOT / "benchmarks" / "results" / f"run_{name}.json"
+    path.write_text(json.dumps(out, indent=2) + "\n")
+    agree = (out.get("committed") or {}).get("agreement") or {}
+    print(f"{dataset}: {out['minutes']} min of notebooks; {agree.get('identical')}/{agree.get('shared')} numbers "
+          f"as committed -> {path}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
