@@ -53,7 +53,7 @@ def agreement(a: dict, b: dict, *, rtol: float = 1e-6) -> dict:
     return {"shared": len(shared), "identical": len(shared) - len(differ), "differ": differ[:20], "rtol": rtol}
 
 
-def record(reports_dir: Path, dataset: str, name: str, committed: Path = ROOT / "reports",
+def record(reports_dir: Path, dataset: str, committed: Path = ROOT / "reports",
            rerun_08: Path | None = None) -> dict:
     run = json.loads((reports_dir / dataset / "results.json").read_text())
     secs = {s["notebook"]: s["seconds"] for s in run["steps"] if s.get("status") == "ran"}
@@ -91,7 +91,7 @@ def main(argv: list[str]) -> None:
     if not (reports_dir / dataset / "results.json").is_file():
         raise SystemExit(f"{reports_dir / dataset / 'results.json'}: not found; run `l2i reproduce --dataset "
                          f"{dataset} --reports-dir {reports_dir}` first")
-    out = record(reports_dir, dataset, name, rerun_08=args.rerun_08)
+    out = record(reports_dir, dataset, rerun_08=args.rerun_08)
     path = ROOT / "benchmarks" / "results" / f"run_{name}.json"
     path.write_text(json.dumps(out, indent=2) + "\n")
     agree = (out.get("committed") or {}).get("agreement") or {}

@@ -32,8 +32,9 @@ PATIENCE = (5, 10)
 
 
 def _score_key(side: dict, history: list[dict]) -> str | None:
-    """The column the engine selected on: ``val_<metric>`` for f, else the one score column."""
-    keys = [k for k in ("val_selection_score", "val_minus_loss") if k in history[0]]
+    """The column the engine selected on: ``val_<metric>`` for f, else ``val_selection_score`` (the Θ heads);
+    None where the history has neither (L-MAC, which selects on minus its ``val_loss``)."""
+    keys = [k for k in ("val_selection_score",) if k in history[0]]
     if side.get("metric") and f"val_{side['metric']}" in history[0]:
         keys.insert(0, f"val_{side['metric']}")
     return keys[0] if keys else None

@@ -595,7 +595,7 @@ def _bench_run(d: dict) -> list[tuple[str, str, str]]:
     m = d.get("machine") or {}
     kind = (f"{m.get('cpu', 'CPU')}, {m.get('cpu_capability', '?')}, bf16 {'on' if m.get('bf16_autocast') else 'off'}"
             f"{', ISA capped' if m.get('isa_caps') else ''}")
-    ref = d.get("committed") or d.get("committed_native_bf16") or {}
+    ref = d.get("committed") or {}
     secs = d.get("notebook_seconds") or {}
     text = (f"{_num(d['minutes'])} min vs {_num(ref.get('minutes'))} min committed (notebook 02: "
             f"{_num(secs.get('02_train_classifier.ipynb'))} s, 08: {_num(secs.get('08_compare_explainers.ipynb'))} s")
@@ -611,14 +611,15 @@ def _bench_run(d: dict) -> list[tuple[str, str, str]]:
 
 def _bench_curves(d: dict) -> list[tuple[str, str, str]]:
     """Rows of validation_curves.json: where each trained model's validation curve peaked, and what early
-    stopping (patience 10) would have saved and whether it keeps the same checkpoint."""
+    stopping (the file's longest patience) would have saved and whether it keeps the same checkpoint."""
     rows = []
+    patience = max(d.get("patience") or [10])
     for run, models in (d.get("runs") or {}).items():
         for name, s in models.items():
-            p = s.get("patience_10") or {}
+            p = s.get(f"patience_{patience}") or {}
             rows.append((f"validation curve: {run} {name}", f"{run}, validation split ({s.get('score')})",
                          f"best at epoch {s.get('best_epoch')} of {s.get('epochs')} ({_num(s.get('best'))}); "
-                         f"patience 10 stops after {p.get('stops_after_epoch')}, "
+                         f"patience {patience} stops after {p.get('stops_after_epoch')}, "
                          f"{'same' if p.get('same_checkpoint') else 'another'} checkpoint, "
                          f"{_num(p.get('seconds_saved'))} s of {_num(s.get('seconds'))} s saved"))
     return rows
