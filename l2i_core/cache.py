@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ._errors import ParameterError
-from ._utils import batch_starts, resolve_device
+from ._utils import INFERENCE_BATCH_SIZE, batch_starts, resolve_device
 from .audio import FrontEnd
 from .classifier import FeatureTap
 from .config import Preset, get_preset
@@ -104,7 +104,7 @@ def _alloc(shape, path: Path | None, name: str) -> torch.Tensor:
 
 @torch.no_grad()
 def build_cache(model: nn.Module, dataset, preset: str | Preset = "cpu", *, layer_names=None, device: str | None = None,
-                batch_size: int = 16, memmap_dir: str | Path | None = None, max_memory_gb: float = 4.0,
+                batch_size: int = INFERENCE_BATCH_SIZE, memmap_dir: str | Path | None = None, max_memory_gb: float = 4.0,
                 input_fn: Callable[[torch.Tensor], torch.Tensor] | None = None, progress: bool = True,
                 shard_dir: str | Path | None = None) -> ActivationCache:
     """Run the frozen classifier once over ``dataset`` and keep what the interpreter needs.

@@ -30,7 +30,7 @@ from torch import nn
 
 from . import metrics
 from ._errors import ParameterError
-from ._utils import batch_starts, check_class_target, module_device, probabilities
+from ._utils import INFERENCE_BATCH_SIZE, batch_starts, check_class_target, module_device, probabilities
 from .audio import FrontEnd, as_waveform_batch
 from .checkpoints import load_classifier, load_interpreter
 from .classifier import FeatureTap
@@ -197,7 +197,8 @@ class L2IExplainer:
     classes : sequence of str or None
     device : str or None
     batch_size : int
-        Clips per forward pass.
+        Clips per forward pass (default :data:`~l2i_core._utils.INFERENCE_BATCH_SIZE`); f is in eval
+        mode, so it changes the time, not the results.
 
     Examples
     --------
@@ -209,7 +210,7 @@ class L2IExplainer:
     def __init__(self, classifier: nn.Module, interpreter: nn.Module, preset: str | Preset = "cpu", *,
                  layer_names: Sequence[str] | None = None, input_fn=None, multilabel: bool | None = None,
                  f_thresholds=None, classes: Sequence[str] | None = None, device: str | None = None,
-                 batch_size: int = 32, eps: float = 1e-8):
+                 batch_size: int = INFERENCE_BATCH_SIZE, eps: float = 1e-8):
         self.preset = get_preset(preset)
         self.device = module_device(interpreter, device)
         names = list(layer_names) if layer_names is not None else list(getattr(classifier, "tap_layers", []))
@@ -413,7 +414,7 @@ class L2IExplainer:
 
 @torch.no_grad()
 def spectrogram_logits(classifier: nn.Module, fe: FrontEnd, V: torch.Tensor, phase: torch.Tensor | None = None, *,
-                       length: int | None = None, batch_size: int = 32, device=None, input_fn=None) -> torch.Tensor:
+                       length: int | None = None, batch_size: int = INFERENCE_BATCH_SIZE, device=None, input_fn=None) -> torch.Tensor:
     """f's logits of log1p-magnitude spectrograms ``V`` ``(B, F, T)``, in batches.
 
     With ``phase`` the spectrogram is first made audio (input phase, iSTFT) and re-analysed by

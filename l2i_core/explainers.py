@@ -43,7 +43,7 @@ from torch import nn
 
 from . import metrics
 from ._errors import ParameterError
-from ._utils import batch_starts, check_class_target, module_device, probabilities
+from ._utils import INFERENCE_BATCH_SIZE, batch_starts, check_class_target, module_device, probabilities
 from .audio import FrontEnd, as_waveform_batch
 from .baselines import METHODS as GRADIENT_METHODS
 from .baselines import gradient_attribution, mel_to_linear
@@ -128,11 +128,13 @@ class AudioModel:
     classes : sequence of str or None
     device : str or None
     batch_size : int
+        Clips per forward pass (default :data:`~l2i_core._utils.INFERENCE_BATCH_SIZE`); f is in eval
+        mode, so it changes the time, not the results.
     """
 
     def __init__(self, classifier: nn.Module, preset: str | Preset = "cpu", *, multilabel: bool | None = None,
                  f_thresholds=None, classes: Sequence[str] | None = None, device: str | None = None,
-                 batch_size: int = 32):
+                 batch_size: int = INFERENCE_BATCH_SIZE):
         self.preset = get_preset(preset)
         self.device = module_device(classifier, device)
         self.classifier = classifier.to(self.device).eval()

@@ -53,7 +53,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._errors import ParameterError
-from ._utils import batch_starts, check_class_target, module_device, resolve_device
+from ._utils import INFERENCE_BATCH_SIZE, batch_starts, check_class_target, module_device, resolve_device
 from ._version import __version__
 from .audio import FrontEnd, as_waveform_batch
 from .checkpoints import _read, _write
@@ -582,7 +582,7 @@ def lmac_masks(decoder: LMACDecoder, maps: Sequence[torch.Tensor]) -> torch.Tens
 
 @torch.no_grad()
 def lmac_attribute(decoder: LMACDecoder, classifier: nn.Module, x, preset: str | Preset, *, target=None,
-                   batch_size: int = 32, device=None, layer_names: Sequence[str] | None = None
+                   batch_size: int = INFERENCE_BATCH_SIZE, device=None, layer_names: Sequence[str] | None = None
                    ) -> tuple[torch.Tensor, torch.Tensor]:
     """L-MAC masks of waveforms: f's maps (:class:`~l2i_core.classifier.FeatureTap`) → the decoder.
 
@@ -599,6 +599,8 @@ def lmac_attribute(decoder: LMACDecoder, classifier: nn.Module, x, preset: str |
         target raises); with one mask per class, an int applies to all clips, a sequence gives one
         class per clip.
     batch_size : int
+        Clips per forward pass (default :data:`~l2i_core._utils.INFERENCE_BATCH_SIZE`); f is in eval
+        mode, so it changes the time, not the results.
     device : str or None
         Default: the decoder's.
     layer_names : sequence of str or None

@@ -587,6 +587,20 @@ def _bench_scoring(d: dict) -> list[tuple[str, str, str]]:
     return rows
 
 
+def _bench_inference_batch(d: dict) -> list[tuple[str, str, str]]:
+    """Rows of bench_inference_batch.json: eval-mode passes at 32 clips against 4, one row per setting."""
+    by_setting: dict[str, list[str]] = {}
+    same: dict[str, bool] = {}
+    for key, v in (d.get("speedup_over_reference") or {}).items():
+        setting, task = key.split("/", 1)
+        by_setting.setdefault(setting, []).append(f"{task} {_num(v['at_4'])}x")
+        same[setting] = same.get(setting, True) and bool(v["identical_at_4"])
+    return [(f"inference passes, 32 clips / 4 clips per pass (time ratio, {setting.replace('_', ' ')})",
+             str(d.get("data", "")),
+             ", ".join(parts) + ("; outputs identical" if same[setting] else "; outputs differ"))
+            for setting, parts in by_setting.items()]
+
+
 def _bench_run(d: dict) -> list[tuple[str, str, str]]:
     """Rows of run_*.json: a whole run of one dataset (capped to AVX2 without bf16, or native on another
     machine; benchmarks/record_run.py), beside the committed one."""
@@ -625,7 +639,7 @@ def _bench_curves(d: dict) -> list[tuple[str, str, str]]:
     return rows
 
 
-_BENCHMARKS = (("cpu_capability", _bench_cpu_capability), ("validation_curves", _bench_curves), ("run_*", _bench_run), ("bench_scoring", _bench_scoring), ("profile_*", _bench_profile),
+_BENCHMARKS = (("cpu_capability", _bench_cpu_capability), ("validation_curves", _bench_curves), ("run_*", _bench_run), ("bench_scoring", _bench_scoring), ("bench_inference_batch", _bench_inference_batch), ("profile_*", _bench_profile),
                ("distributed_*", _bench_distributed), ("bench_classifier_*", _bench_classifier), ("bench_interpreter_*", _bench_interpreter),
                ("bench_nmf_*", _bench_nmf), ("bench_explain_*", _bench_explain), ("interpreter_*", _bench_interpreter_run),
                ("paper_preset_*", _bench_interpreter_run), ("*_sweep", _bench_sweep))

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._errors import ParameterError
-from ._utils import batch_starts, module_device, resolve_device
+from ._utils import INFERENCE_BATCH_SIZE, batch_starts, module_device, resolve_device
 from ._version import __version__
 from .audio import FrontEnd
 from .checkpoints import save_classifier, save_interpreter
@@ -192,7 +192,7 @@ def _mixup(x: torch.Tensor, soft: torch.Tensor, alpha: float, g: torch.Generator
 
 
 @torch.no_grad()
-def predict_logits(model: nn.Module, features: torch.Tensor, *, batch_size: int = 64,
+def predict_logits(model: nn.Module, features: torch.Tensor, *, batch_size: int = INFERENCE_BATCH_SIZE,
                    device: str | torch.device | None = None) -> torch.Tensor:
     """Logits of ``model`` for cached features, in eval mode, on the CPU."""
     dev = module_device(model, device)
@@ -403,7 +403,7 @@ SELECTION_METRICS = {False: "top-1 agreement with f", True: "macro average preci
 
 
 @torch.no_grad()
-def interpreter_outputs(interpreter: nn.Module, cache, *, batch_size: int = 64, device=None, gather=None) -> dict:
+def interpreter_outputs(interpreter: nn.Module, cache, *, batch_size: int = INFERENCE_BATCH_SIZE, device=None, gather=None) -> dict:
     """Θ logits, pooled z and the relative reconstruction error ‖WH − V‖/‖V‖ on a cache (eval mode).
 
     ``gather``: :meth:`Engine.gather <l2i_core.engine.Engine.gather>` under DDP (each rank computes
