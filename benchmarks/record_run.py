@@ -13,7 +13,13 @@ changed any result::
 
 With ``--rerun-08 DIR`` (the reports folder of ``l2i reproduce ... --only 08 --force`` into a copy,
 after the full run, so L-MAC and the interpreters are reused), notebook 08's measured seconds with
-the explainers already trained are recorded too.
+the explainers already trained are recorded too. With ``--before-08 DIR`` as well (the same 08-only
+rerun, on the same machine and artifacts, with the code before a speed change: e.g. a worktree of the
+previous commit first on ``PYTHONPATH``), the file pairs the two: notebook 08's seconds and its scoring
+seconds before and after, their ratio, and how many results the two agree on::
+
+    PYTHONPATH=/tmp/old l2i reproduce --dataset esc10 --reports-dir /tmp/old/reports --artifacts-dir /tmp/old/art --only 08 --force
+    python benchmarks/record_run.py /tmp/run/reports esc10 esc10_x --rerun-08 /tmp/new/reports --before-08 /tmp/old/reports
 """
 
 from __future__ import annotations
@@ -53,8 +59,16 @@ def agreement(a: dict, b: dict, *, rtol: float = 1e-6) -> dict:
     return {"shared": len(shared), "identical": len(shared) - len(differ), "differ": differ[:20], "rtol": rtol}
 
 
+def _notebook_08(reports_dir: Path, dataset: str) -> tuple[dict, dict]:
+    """The results tree of an 08-only rerun and its times: the notebook's and its scoring's seconds."""
+    again = json.loads((reports_dir / dataset / "results.json").read_text())
+    step = next(s for s in again["steps"] if s["notebook"] == "08_compare_explainers.ipynb")
+    scoring = (again.get("results", {}).get("comparison") or {}).get("seconds") or {}
+    return again, {"notebook_seconds": step["seconds"], "scoring_seconds": round(sum(scoring.values()), 1)}
+
+
 def record(reports_dir: Path, dataset: str, committed: Path = ROOT / "reports",
-           rerun_08: Path | None = None) -> dict:
+           rerun_08: Path | None = None, before_08: Path | None = None) -> dict:
     run = json.loads((reports_dir / dataset / "results.json").read_text())
     secs = {s["notebook"]: s["seconds"] for s in run["steps"] if s.get("status") == "ran"}
     out = {"data": f"{dataset}, preset {run['preset']}, notebooks at their full-run parameters (l2i reproduce)",
@@ -65,9 +79,14 @@ def record(reports_dir: Path, dataset: str, committed: Path = ROOT / "reports",
         out["notebook_08_without_lmac_training_seconds"] = round(secs["08_compare_explainers.ipynb"]
                                                                  - lmac["train_seconds"], 1)
     if rerun_08 is not None:
-        again = json.loads((rerun_08 / dataset / "results.json").read_text())
-        step = next(s for s in again["steps"] if s["notebook"] == "08_compare_explainers.ipynb")
-        out["notebook_08_with_explainers_trained_seconds"] = step["seconds"]
+        after, t_after = _notebook_08(rerun_08, dataset)
+        out["notebook_08_with_explainers_trained_seconds"] = t_after["notebook_seconds"]
+        if before_08 is not None:
+            before, t_before = _notebook_08(before_08, dataset)
+            out["notebook_08_before_after"] = {
+                "before": t_before, "after": t_after,
+                "ratio_before_over_after": {k: round(t_before[k] / t_after[k], 2) for k in t_after if t_after[k]},
+                "agreement": agreement(after.get("results", {}), before.get("results", {}))}
     ref_path = committed / dataset / "results.json"
     if ref_path.is_file():
         ref = json.loads(ref_path.read_text())
@@ -86,12 +105,16 @@ def main(argv: list[str]) -> None:
     ap.add_argument("dataset")
     ap.add_argument("name")
     ap.add_argument("--rerun-08", type=Path, default=None, help="reports folder of a rerun of notebook 08 alone")
+    ap.add_argument("--before-08", type=Path, default=None,
+                    help="the same 08-only rerun with the code before a change (needs --rerun-08)")
     args = ap.parse_args(argv)
     reports_dir, dataset, name = args.reports_dir, args.dataset, args.name
     if not (reports_dir / dataset / "results.json").is_file():
         raise SystemExit(f"{reports_dir / dataset / 'results.json'}: not found; run `l2i reproduce --dataset "
                          f"{dataset} --reports-dir {reports_dir}` first")
-    out = record(reports_dir, dataset, rerun_08=args.rerun_08)
+    if args.before_08 is not None and args.rerun_08 is None:
+        raise SystemExit("--before-08 pairs with --rerun-08: pass the 08-only rerun of the new code too")
+    out = record(reports_dir, dataset, rerun_08=args.rerun_08, before_08=args.before_08)
     path = ROOT / "benchmarks" / "results" / f"run_{name}.json"
     path.write_text(json.dumps(out, indent=2) + "\n")
     agree = (out.get("committed") or {}).get("agreement") or {}

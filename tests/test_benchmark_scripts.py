@@ -64,3 +64,30 @@ def test_record_run_counts_agreeing_results_and_ignores_timings():
     assert got["shared"] == 5  # accuracy, best_epoch, top1/0, top1/1, nan: no timings, no booleans
     assert got["identical"] == 3
     assert sorted(got["differ"]) == ["/classifier/best_epoch", "/fidelity/top1/1"]
+
+
+def test_record_run_pairs_two_reruns_of_notebook_08(tmp_path):
+    """--before-08: seconds before / after and the agreement of the two result trees, from files built here."""
+    rr = _script("record_run")
+
+    def run(where, seconds, scoring, accuracy):
+        d = where / "esc10"
+        d.mkdir(parents=True)
+        d.joinpath("results.json").write_text(json.dumps({
+            "preset": "cpu", "machine": {"cpu": "test"}, "package_sha256": "x",
+            "steps": [{"notebook": "08_compare_explainers.ipynb", "seconds": seconds, "status": "ran"}],
+            "results": {"comparison": {"seconds": scoring, "lmac": {"train_seconds": 1.0}},
+                        "classifier": {"accuracy": accuracy}}}))
+        return where
+
+    full = run(tmp_path / "full", 10.0, {"a": 4.0}, 0.5)
+    new = run(tmp_path / "new", 6.0, {"a": 1.0, "b": 2.0}, 0.5)
+    old = run(tmp_path / "old", 9.0, {"a": 4.0, "b": 5.0}, 0.5)
+    out = rr.record(full, "esc10", committed=tmp_path / "none", rerun_08=new, before_08=old)
+    pair = out["notebook_08_before_after"]
+    assert out["notebook_08_with_explainers_trained_seconds"] == 6.0
+    assert pair["before"] == {"notebook_seconds": 9.0, "scoring_seconds": 9.0}
+    assert pair["after"] == {"notebook_seconds": 6.0, "scoring_seconds": 3.0}
+    assert pair["ratio_before_over_after"] == {"notebook_seconds": 1.5, "scoring_seconds": 3.0}
+    assert pair["agreement"]["shared"] == 1 and pair["agreement"]["identical"] == 1
+    assert "committed" not in out  # no committed run in that folder

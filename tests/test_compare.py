@@ -10,6 +10,7 @@ from _planted import DISTRACTOR_HZ, SR, TONES_HZ, band_bins, planted_caches, pla
 from _toys import toy_explainer
 
 from l2i_core import compare
+from l2i_core._utils import INFERENCE_BATCH_SIZE
 from l2i_core.audio import FrontEnd
 from l2i_core.explainers import AudioModel, GradientMask, L2IMask, OracleIRM, RandomMask, log1p_mask
 from l2i_core.masks import mask_to_audio
@@ -42,6 +43,20 @@ def test_l2i_mask_is_the_sum_of_its_interpretations_masks(toy):
     e = L2IMask(l2i, tau=-np.inf).attribute(x, target=1, with_audio=False)
     its = l2i.attribute(x, 1, tau=-np.inf, with_audio=False)
     np.testing.assert_allclose(e.mask, np.clip(np.stack([it.mask for it in its]), 0, 1), atol=1e-6)
+
+
+def test_inference_batch_size_changes_no_score(toy):
+    """f is in eval mode, so each clip's logits are its own: the default small inference batch and one
+    pass over every clip give the same explanation and the same scores (up to float rounding)."""
+    l2i, model, x4 = toy
+    assert model.batch_size == l2i.batch_size == INFERENCE_BATCH_SIZE
+    x = np.random.default_rng(1).standard_normal((7, x4.shape[1])).astype(np.float32) * 0.1
+    exp = RandomMask(model, seed=3).attribute(x)
+    one_pass = AudioModel(model.classifier, model.preset, classes=model.classes, batch_size=len(x))
+    pd.testing.assert_frame_equal(compare.score_explanation(exp, model, curves=True),
+                                  compare.score_explanation(exp, one_pass, curves=True), rtol=1e-6)
+    a, b = l2i.analyse(x), l2i.analyse(x[:3])
+    np.testing.assert_allclose(a.theta_logits[:3], b.theta_logits, rtol=1e-6, atol=1e-7)
 
 
 def test_log1p_mask_gives_the_linear_mask_exactly():
