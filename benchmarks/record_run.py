@@ -20,6 +20,10 @@ seconds before and after, their ratio, and how many results the two agree on::
 
     PYTHONPATH=/tmp/old l2i reproduce --dataset esc10 --reports-dir /tmp/old/reports --artifacts-dir /tmp/old/art --only 08 --force
     python benchmarks/record_run.py /tmp/run/reports esc10 esc10_x --rerun-08 /tmp/new/reports --before-08 /tmp/old/reports
+
+``--pair-08 LABEL AFTER BEFORE`` adds another such pair (for example both reruns capped to AVX2 without
+bf16), kept under ``notebook_08_before_after_LABEL`` with the machine it ran on. ``--committed DIR``
+compares with another reports folder than the repository's ``reports/`` (the run before a regeneration).
 """
 
 from __future__ import annotations
@@ -67,8 +71,18 @@ def _notebook_08(reports_dir: Path, dataset: str) -> tuple[dict, dict]:
     return again, {"notebook_seconds": step["seconds"], "scoring_seconds": round(sum(scoring.values()), 1)}
 
 
+def pair_08(after_dir: Path, before_dir: Path, dataset: str) -> dict:
+    """Two 08-only reruns of the same artifacts, after and before a change: times, ratio, agreement."""
+    after, t_after = _notebook_08(after_dir, dataset)
+    before, t_before = _notebook_08(before_dir, dataset)
+    return {"machine": after.get("machine"), "before": t_before, "after": t_after,
+            "ratio_before_over_after": {k: round(t_before[k] / t_after[k], 2) for k in t_after if t_after[k]},
+            "agreement": agreement(after.get("results", {}), before.get("results", {}))}
+
+
 def record(reports_dir: Path, dataset: str, committed: Path = ROOT / "reports",
-           rerun_08: Path | None = None, before_08: Path | None = None) -> dict:
+           rerun_08: Path | None = None, before_08: Path | None = None,
+           pairs: dict[str, tuple[Path, Path]] | None = None) -> dict:
     run = json.loads((reports_dir / dataset / "results.json").read_text())
     secs = {s["notebook"]: s["seconds"] for s in run["steps"] if s.get("status") == "ran"}
     out = {"data": f"{dataset}, preset {run['preset']}, notebooks at their full-run parameters (l2i reproduce)",
@@ -79,14 +93,11 @@ def record(reports_dir: Path, dataset: str, committed: Path = ROOT / "reports",
         out["notebook_08_without_lmac_training_seconds"] = round(secs["08_compare_explainers.ipynb"]
                                                                  - lmac["train_seconds"], 1)
     if rerun_08 is not None:
-        after, t_after = _notebook_08(rerun_08, dataset)
-        out["notebook_08_with_explainers_trained_seconds"] = t_after["notebook_seconds"]
+        out["notebook_08_with_explainers_trained_seconds"] = _notebook_08(rerun_08, dataset)[1]["notebook_seconds"]
         if before_08 is not None:
-            before, t_before = _notebook_08(before_08, dataset)
-            out["notebook_08_before_after"] = {
-                "before": t_before, "after": t_after,
-                "ratio_before_over_after": {k: round(t_before[k] / t_after[k], 2) for k in t_after if t_after[k]},
-                "agreement": agreement(after.get("results", {}), before.get("results", {}))}
+            out["notebook_08_before_after"] = pair_08(rerun_08, before_08, dataset)
+    for label, (after_dir, before_dir) in (pairs or {}).items():
+        out[f"notebook_08_before_after_{label}"] = pair_08(after_dir, before_dir, dataset)
     ref_path = committed / dataset / "results.json"
     if ref_path.is_file():
         ref = json.loads(ref_path.read_text())
@@ -107,6 +118,11 @@ def main(argv: list[str]) -> None:
     ap.add_argument("--rerun-08", type=Path, default=None, help="reports folder of a rerun of notebook 08 alone")
     ap.add_argument("--before-08", type=Path, default=None,
                     help="the same 08-only rerun with the code before a change (needs --rerun-08)")
+    ap.add_argument("--committed", type=Path, default=ROOT / "reports",
+                    help="the reports folder of the run to compare with (default: the repository's reports/)")
+    ap.add_argument("--pair-08", nargs=3, action="append", default=[], metavar=("LABEL", "AFTER", "BEFORE"),
+                    help="another after / before pair of 08-only reruns (e.g. capped to AVX2), kept as "
+                         "notebook_08_before_after_LABEL; may be repeated")
     args = ap.parse_args(argv)
     reports_dir, dataset, name = args.reports_dir, args.dataset, args.name
     if not (reports_dir / dataset / "results.json").is_file():
@@ -114,7 +130,9 @@ def main(argv: list[str]) -> None:
                          f"{dataset} --reports-dir {reports_dir}` first")
     if args.before_08 is not None and args.rerun_08 is None:
         raise SystemExit("--before-08 pairs with --rerun-08: pass the 08-only rerun of the new code too")
-    out = record(reports_dir, dataset, rerun_08=args.rerun_08, before_08=args.before_08)
+    pairs = {label: (Path(after), Path(before)) for label, after, before in args.pair_08}
+    out = record(reports_dir, dataset, committed=args.committed, rerun_08=args.rerun_08, before_08=args.before_08,
+                 pairs=pairs)
     path = ROOT / "benchmarks" / "results" / f"run_{name}.json"
     path.write_text(json.dumps(out, indent=2) + "\n")
     agree = (out.get("committed") or {}).get("agreement") or {}

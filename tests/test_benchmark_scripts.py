@@ -83,8 +83,10 @@ def test_record_run_pairs_two_reruns_of_notebook_08(tmp_path):
     full = run(tmp_path / "full", 10.0, {"a": 4.0}, 0.5)
     new = run(tmp_path / "new", 6.0, {"a": 1.0, "b": 2.0}, 0.5)
     old = run(tmp_path / "old", 9.0, {"a": 4.0, "b": 5.0}, 0.5)
-    out = rr.record(full, "esc10", committed=tmp_path / "none", rerun_08=new, before_08=old)
+    out = rr.record(full, "esc10", committed=tmp_path / "none", rerun_08=new, before_08=old,
+                    pairs={"capped": (new, old)})
     pair = out["notebook_08_before_after"]
+    assert out["notebook_08_before_after_capped"] == pair and pair["machine"] == {"cpu": "test"}
     assert out["notebook_08_with_explainers_trained_seconds"] == 6.0
     assert pair["before"] == {"notebook_seconds": 9.0, "scoring_seconds": 9.0}
     assert pair["after"] == {"notebook_seconds": 6.0, "scoring_seconds": 3.0}
