@@ -29,7 +29,7 @@ from captum.attr import IntegratedGradients, NoiseTunnel, Saliency
 from torch import nn
 
 from ._errors import ParameterError
-from ._utils import check_class_target, module_device
+from ._utils import INFERENCE_BATCH_SIZE, check_class_target, module_device
 from .audio import FrontEnd, as_waveform_batch
 from .config import Preset, get_preset
 from .masks import mask_to_audio
@@ -75,19 +75,32 @@ def _targets(target, n_clips: int, n_classes: int, device: torch.device) -> torc
 
 
 class _Logits(nn.Module):
-    """The classifier seen by captum: logits only (a tuple/dict output gives its first item)."""
+    """The classifier seen by captum: logits only (a tuple/dict output gives its first item).
 
-    def __init__(self, classifier: nn.Module):
+    With ``batch_size``, a pass over more rows runs ``batch_size`` rows at a time and concatenates the
+    logits, so autograd's backward also runs chunk by chunk. captum's own batching (IG steps,
+    SmoothGrad noise) is untouched; in eval mode each row's logits and gradient are its own, so only
+    the time changes.
+    """
+
+    def __init__(self, classifier: nn.Module, batch_size: int | None = None):
         super().__init__()
         self.classifier = classifier
+        self.batch_size = None if batch_size is None else int(batch_size)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def _one(self, z: torch.Tensor) -> torch.Tensor:
         out = self.classifier(z)
         if isinstance(out, dict):
             out = next(iter(out.values()))
         elif isinstance(out, (tuple, list)):
             out = out[0]
         return out
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        b = self.batch_size
+        if b is None or len(z) <= b:
+            return self._one(z)
+        return torch.cat([self._one(part) for part in z.split(b)])  # split: one concatenation in the backward
 
 
 # -- 1. attribution on the classifier's input ----------------------------------------------------
@@ -103,6 +116,7 @@ def gradient_attribution(
     stdev: float = 0.15,
     seed: int = 0,
     device: str | torch.device | None = None,
+    batch_size: int | None = INFERENCE_BATCH_SIZE,
 ) -> np.ndarray:
     """Gradient attribution of a target logit to the classifier's log-mel input (captum).
 
@@ -146,6 +160,11 @@ def gradient_attribution(
     device : str, torch.device or None
         Where to compute; ``None`` uses the classifier's device. A given device moves the classifier
         there (``classifier.to(device)``).
+    batch_size : int or None
+        Rows per forward and backward pass through f (default
+        :data:`~l2i_core._utils.INFERENCE_BATCH_SIZE`; ``None``: each of captum's passes whole). It
+        changes the time, not the attribution: captum's steps and noise are drawn as without it, and
+        in eval mode each row's gradient is its own.
 
     Returns
     -------
@@ -168,6 +187,8 @@ def gradient_attribution(
     _check_method(method)
     if int(n_steps) < 1 or int(nt_samples) < 1:
         raise ParameterError(f"n_steps and nt_samples must be >= 1, got n_steps={n_steps}, nt_samples={nt_samples}")
+    if batch_size is not None and int(batch_size) < 1:
+        raise ParameterError(f"batch_size must be >= 1 or None, got {batch_size}")
     if not np.isfinite(stdev) or stdev < 0:
         raise ParameterError(f"stdev must be a finite number >= 0, got {stdev}")
     x = as_waveform_batch(x)
@@ -177,7 +198,7 @@ def gradient_attribution(
     with torch.no_grad():
         L = front.logmel(x.to(device)).contiguous()  # (B, n_mels, T)
     B = L.shape[0]
-    forward = _Logits(classifier)
+    forward = _Logits(classifier, batch_size)
 
     was_training = classifier.training
     requires = [p.requires_grad for p in classifier.parameters()]

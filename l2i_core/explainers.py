@@ -353,7 +353,7 @@ class GradientMask(Explainer):
 
     def masks(self, x, target, V, f_logits, *, stems=None):
         attr = gradient_attribution(self.model.classifier, x, target, method=self.method, preset=self.model.preset,
-                                    device=str(self.model.device), **self.kwargs)
+                                    device=str(self.model.device), **{"batch_size": self.model.batch_size, **self.kwargs})
         lin = mel_to_linear(attr, self.model.preset, n_frames=V.shape[-1])
         peak = lin.reshape(len(lin), -1).max(axis=1).reshape(-1, 1, 1)
         mask = np.divide(lin, peak, out=np.zeros_like(lin), where=peak > 0)

@@ -271,7 +271,8 @@ def lmac_loss(in_logits: torch.Tensor, out_logits: torch.Tensor, mask: torch.Ten
 
 
 def masked_logits(classifier: nn.Module, front_end: FrontEnd, V: torch.Tensor, M: torch.Tensor, *,
-                  phase: torch.Tensor | None = None, length: int | None = None, amp: bool = False) -> torch.Tensor:
+                  phase: torch.Tensor | None = None, length: int | None = None, amp: bool = False,
+                  batch_size: int | None = None) -> torch.Tensor:
     """f's logits of the log-mel of ``expm1(M ⊙ V)``: differentiable in ``M``, no iSTFT where f reads V's STFT.
 
     The features are those of :meth:`L2IExplainer.predict_spectrogram <l2i_core.explain.L2IExplainer.predict_spectrogram>`
@@ -289,6 +290,10 @@ def masked_logits(classifier: nn.Module, front_end: FrontEnd, V: torch.Tensor, M
         ``log1p|STFT(x)|``.
     M : torch.Tensor [shape=(B, F, T)]
         The mask (``1 − M`` for mask-out).
+    batch_size : int or None
+        Rows per pass through the front end and ``classifier`` (None: all at once). With f in eval
+        mode each row's logits, and the gradient that flows back through them, are its own, so this
+        changes the time (small passes stay in cache), not the result.
 
     Returns
     -------
@@ -296,9 +301,15 @@ def masked_logits(classifier: nn.Module, front_end: FrontEnd, V: torch.Tensor, M
     """
     if M.shape != V.shape:
         raise ParameterError(f"mask {tuple(M.shape)} and V {tuple(V.shape)} must have the same shape (B, F, T)")
-    feats = front_end.features_from_magnitude(torch.expm1(M.float() * V).clamp_min(0), phase, length=length)
-    with autocast_context(V.device, amp):
-        return classifier(feats).float()
+    b = len(V) if batch_size is None else max(1, int(batch_size))
+    out = []
+    # split, not slices: its backward is one concatenation, where each slice's would write a full-size zero gradient
+    for i, (m, v) in enumerate(zip(M.split(b), V.split(b))):
+        ph = None if phase is None else phase[i * b : (i + 1) * b]
+        feats = front_end.features_from_magnitude(torch.expm1(m.float() * v).clamp_min(0), ph, length=length)
+        with autocast_context(V.device, amp):
+            out.append(classifier(feats).float())
+    return torch.cat(out)
 
 
 def lmac_targets(f_logits: torch.Tensor, *, multilabel: bool, f_thresholds=None,
@@ -381,9 +392,11 @@ class LMACResult:
 
 
 def _masked_pair(classifier, fe, V, M, amp: bool, phase=None, length=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """f's logits of mask-in and mask-out, in one pass over the two stacked batches."""
+    """f's logits of mask-in and mask-out: the two batches stacked, f run on them
+    :data:`~l2i_core._utils.INFERENCE_BATCH_SIZE` rows at a time (f is frozen, in eval mode)."""
     ph = None if phase is None else torch.cat([phase, phase])
-    logits = masked_logits(classifier, fe, torch.cat([V, V]), torch.cat([M, 1 - M]), phase=ph, length=length, amp=amp)
+    logits = masked_logits(classifier, fe, torch.cat([V, V]), torch.cat([M, 1 - M]), phase=ph, length=length, amp=amp,
+                           batch_size=INFERENCE_BATCH_SIZE)
     return logits[: len(V)], logits[len(V):]
 
 

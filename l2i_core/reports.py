@@ -601,6 +601,30 @@ def _bench_inference_batch(d: dict) -> list[tuple[str, str, str]]:
             for setting, parts in by_setting.items()]
 
 
+def _bench_chunked_gradients(d: dict) -> list[tuple[str, str, str]]:
+    """Rows of bench_chunked_gradients.json: gradients through a frozen f, whole passes against chunks of 4."""
+    rows = []
+    for setting, run in (d.get("runs") or {}).items():
+        tasks = run.get("tasks") or {}
+        parts = [f"{name} {_num(t['seconds']['None'])} / {_num(t['seconds']['4'])} s = {_num(t['speedup'])}x"
+                 for name, t in tasks.items()]
+        same = all(t.get("max_abs_diff") == 0.0 for t in tasks.values())
+        rows.append((f"gradients through frozen f, whole pass / {d.get('chunk', 4)} rows per pass "
+                     f"({setting.replace('_', ' ')})", str(d.get("data", "")),
+                     ", ".join(parts) + ("; results identical" if same else "; results differ")))
+    return rows
+
+
+def _bench_parallel_runs(d: dict) -> list[tuple[str, str, str]]:
+    """Rows of bench_parallel_runs.json: two runs one after the other on every thread, or side by side."""
+    tasks = d.get("tasks") or {}
+    if not tasks:
+        return []
+    parts = [f"{name} x{_num(t['speedup'])}" for name, t in tasks.items()]
+    return [(f"two runs side by side ({d.get('threads_parallel')} thread each) / one after the other "
+             f"({d.get('threads_sequential')} threads): time ratio", str(d.get("data", "")), ", ".join(parts))]
+
+
 def _bench_run(d: dict) -> list[tuple[str, str, str]]:
     """Rows of run_*.json: a whole run of one dataset (capped to AVX2 without bf16, or native on another
     machine; benchmarks/record_run.py), beside the committed one."""
@@ -639,7 +663,8 @@ def _bench_curves(d: dict) -> list[tuple[str, str, str]]:
     return rows
 
 
-_BENCHMARKS = (("cpu_capability", _bench_cpu_capability), ("validation_curves", _bench_curves), ("run_*", _bench_run), ("bench_scoring", _bench_scoring), ("bench_inference_batch", _bench_inference_batch), ("profile_*", _bench_profile),
+_BENCHMARKS = (("cpu_capability", _bench_cpu_capability), ("validation_curves", _bench_curves), ("run_*", _bench_run), ("bench_scoring", _bench_scoring), ("bench_inference_batch", _bench_inference_batch),
+               ("bench_chunked_gradients", _bench_chunked_gradients), ("bench_parallel_runs", _bench_parallel_runs), ("profile_*", _bench_profile),
                ("distributed_*", _bench_distributed), ("bench_classifier_*", _bench_classifier), ("bench_interpreter_*", _bench_interpreter),
                ("bench_nmf_*", _bench_nmf), ("bench_explain_*", _bench_explain), ("interpreter_*", _bench_interpreter_run),
                ("paper_preset_*", _bench_interpreter_run), ("*_sweep", _bench_sweep))

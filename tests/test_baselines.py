@@ -107,6 +107,23 @@ def test_integrated_gradients_of_a_linear_model_is_input_minus_baseline_times_we
     np.testing.assert_allclose(a.sum(axis=(1, 2)), gap, rtol=1e-4)  # completeness
 
 
+@pytest.mark.parametrize("method", METHODS)
+def test_batch_size_changes_no_attribution(method):
+    """Rows through f a few at a time (the default) give every clip the gradient of one whole pass:
+    captum's IG steps and SmoothGrad noise are drawn as before, and an eval-mode CNN's rows are independent."""
+    torch.manual_seed(0)
+    net = AudioCNN(3, "cpu").eval()
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((5, SR // 2)).astype(np.float32) * 0.1
+    kw = {"integrated_gradients": {"n_steps": 4}, "smoothgrad": {"nt_samples": 3, "seed": 3}}.get(method, {})
+    whole = gradient_attribution(net, x, [0, 1, 2, 1, 0], method=method, batch_size=None, **kw)
+    for b in (1, 2, 4):
+        chunked = gradient_attribution(net, x, [0, 1, 2, 1, 0], method=method, batch_size=b, **kw)
+        np.testing.assert_allclose(chunked, whole, rtol=1e-4, atol=1e-5 * float(np.abs(whole).max()))
+    with pytest.raises(ParameterError, match="batch_size"):
+        gradient_attribution(net, x, 0, method=method, batch_size=0, **kw)
+
+
 def test_smoothgrad_is_seeded_and_leaves_the_global_rng_alone(waves):
     model = BandLinear(square=True)
     torch.manual_seed(123)

@@ -138,6 +138,23 @@ def test_gradient_reaches_the_mask_and_not_f():
     assert all(q.grad is None for q in f.parameters())
 
 
+def test_masked_logits_in_chunks_give_the_same_logits_and_mask_gradient():
+    """f frozen in eval mode: running it a few rows at a time changes neither the logits nor the gradient
+    that reaches the mask (what L-MAC's training and validation now do)."""
+    f = _random_f().requires_grad_(False)
+    V = FE.log_magnitude(torch.from_numpy(planted_clips(5)[0]))
+    grads, outs = [], []
+    for b in (None, 2, 3):
+        M = torch.linspace(0.1, 0.9, V.numel()).reshape(V.shape).requires_grad_(True)
+        out = masked_logits(f, FE, V, M, batch_size=b)
+        (out * torch.arange(1.0, out.shape[1] + 1)).sum().backward()
+        outs.append(out.detach())
+        grads.append(M.grad)
+    for o, g in zip(outs[1:], grads[1:]):
+        torch.testing.assert_close(o, outs[0], rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(g, grads[0], rtol=1e-5, atol=1e-8)
+
+
 def test_targets_multiclass_top_and_multilabel_drawn_among_decisions():
     logits = torch.tensor([[3.0, -3.0, 2.0], [-5.0, -4.0, -6.0], [0.0, 5.0, -1.0]])
     assert lmac_targets(logits, multilabel=False).tolist() == [0, 1, 1]
