@@ -29,9 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -106,17 +104,12 @@ def main() -> None:
     if args.child:
         print("JSON" + json.dumps(measure(args.esc10, args.repeats)))
         return
-    from l2i_core.benchmark import GRADIENT_SETTINGS
-    from l2i_core.engine import AVX2_NO_BF16_ENV
+    from _capped import native_and_capped
 
-    runs = {}
-    for setting, extra in (("native", {}), ("avx2_no_bf16", AVX2_NO_BF16_ENV)):
-        cmd = [sys.executable, __file__, "--child", "--esc10", str(args.esc10), "--repeats", str(args.repeats)]
-        proc = subprocess.run(cmd, env={**os.environ, **extra}, capture_output=True, text=True)
-        line = next((s for s in proc.stdout.splitlines() if s.startswith("JSON")), None)
-        if proc.returncode or line is None:
-            sys.exit(f"{setting} run failed:\n{proc.stderr[-2000:]}")
-        runs[setting] = json.loads(line[4:])
+    from l2i_core.benchmark import GRADIENT_SETTINGS
+
+    runs = native_and_capped(__file__, ["--esc10", str(args.esc10), "--repeats", str(args.repeats)])
+    for setting in runs:
         for name, t in runs[setting]["tasks"].items():
             print(f"{setting}/{name}: whole {t['seconds']['None']} s, chunks of 4 {t['seconds']['4']} s "
                   f"(x{t['speedup']}), max difference {t['max_abs_diff']}", flush=True)

@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -119,16 +117,9 @@ def main() -> None:
     if args.child:
         print("JSON" + json.dumps(measure(args.esc10, aisfx)))
         return
-    from l2i_core.engine import AVX2_NO_BF16_ENV
+    from _capped import native_and_capped
 
-    runs = {}
-    for setting, extra in (("native", {}), ("avx2_no_bf16", AVX2_NO_BF16_ENV)):
-        cmd = [sys.executable, __file__, "--child", "--esc10", str(args.esc10), "--aisfx", str(args.aisfx)]
-        proc = subprocess.run(cmd, env={**os.environ, **extra}, capture_output=True, text=True)
-        line = next((s for s in proc.stdout.splitlines() if s.startswith("JSON")), None)
-        if proc.returncode or line is None:
-            sys.exit(f"{setting} run failed:\n{proc.stderr[-2000:]}")
-        runs[setting] = json.loads(line[4:])
+    runs = native_and_capped(__file__, ["--esc10", str(args.esc10), "--aisfx", str(args.aisfx)])
     result = {"data": "esc10 test split (80 clips, cpu preset) and 32 esc50-fold4 test clips (aisfx), "
                       "random masks, the models of a finished run", "sizes": list(SIZES), "reference": REFERENCE,
               "repeats": REPEATS, "runs": runs, "speedup_over_reference": {}}
