@@ -9,6 +9,8 @@ second. This benchmark measures that on the hot functions of the default run
 * ``parallel``: the task twice at the same time, two processes with ``cores / 2`` threads each.
 
 ``speedup`` = sequential / parallel seconds: above 1, running two datasets side by side would pay.
+``classifier_2_epochs_by_threads``: whether f trained for 2 epochs on every core and on one thread has
+the same weights (a digest each); where it does not, running side by side would move every trained number.
 Each setting is measured ``--repeats`` times, interleaved, and the fastest kept (noisy machine).
 Writes ``benchmarks/results/bench_parallel_runs.json``::
 
@@ -29,6 +31,38 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PROFILE = ROOT / "benchmarks" / "profile_default_run.py"
 DEFAULT_TASKS = ("classifier_epoch", "interpreter_epoch", "lmac_epoch", "cache", "faithfulness_40")
+
+
+def _digest_child() -> None:
+    """Two epochs of f on esc10 (as profile_default_run's classifier task), then one line: the weights' digest."""
+    import hashlib
+
+    import torch
+
+    from l2i_core.data import load_dataset
+    from l2i_core.training import compute_features, default_train_config, train_classifier
+
+    torch.manual_seed(0)
+    ds = load_dataset("esc10")
+    feats = {s: compute_features(ds.split(s), "cpu", progress=False) for s in ("train", "validation")}
+    res = train_classifier(ds, "cpu", default_train_config(False, "cpu", epochs=2, warmup_epochs=0), features=feats)
+    h = hashlib.sha256()
+    for v in res.model.state_dict().values():
+        h.update(v.detach().float().numpy().tobytes())
+    print("JSON" + json.dumps({"digest": h.hexdigest()[:16], "train_loss": res.history[-1]["train_loss"]}))
+
+
+def same_weights(cores: int) -> dict:
+    """Does the thread count change what training computes? f trained 2 epochs on ``cores`` threads and on 1."""
+    out = {}
+    for threads in (cores, 1):
+        r = subprocess.run([sys.executable, __file__, "--digest-child"], cwd=ROOT, env=_env(threads),
+                           capture_output=True, text=True)
+        if r.returncode:
+            sys.exit(f"digest child ({threads} threads) failed:\n{r.stderr[-3000:]}")
+        out[f"{threads}_threads"] = json.loads(next(s for s in r.stdout.splitlines() if s.startswith("JSON"))[4:])
+    out["identical"] = len({v["digest"] for v in out.values()}) == 1
+    return out
 
 
 def _env(threads: int) -> dict:
@@ -58,6 +92,9 @@ def measure(task: str, cores: int) -> dict:
 
 
 def main() -> None:
+    if sys.argv[1:] == ["--digest-child"]:
+        _digest_child()
+        return
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tasks", nargs="+", default=list(DEFAULT_TASKS))
     ap.add_argument("--repeats", type=int, default=2)
@@ -79,6 +116,8 @@ def main() -> None:
                "side_by_side_over_alone": round(par / (seq / 2), 2)}
         out["tasks"][task] = row
         print(f"{task:18s} 2 x in sequence {seq:7.2f} s   2 x side by side {par:7.2f} s   x{row['speedup']}", flush=True)
+    out["classifier_2_epochs_by_threads"] = same_weights(cores)
+    print("f after 2 epochs, by thread count:", out["classifier_2_epochs_by_threads"], flush=True)
     path = ROOT / "benchmarks" / "results" / "bench_parallel_runs.json"
     path.write_text(json.dumps(out, indent=2) + "\n")
     print(f"-> {path}")
