@@ -62,12 +62,12 @@ def _tasks(esc10: Path) -> dict:
                                                                batch_size=b, **kw))
 
     def lmac_epoch(b):
-        lmac.INFERENCE_BATCH_SIZE = b  # what _masked_pair passes to masked_logits
+        before, lmac.INFERENCE_BATCH_SIZE = lmac.INFERENCE_BATCH_SIZE, b  # what _masked_pair passes to masked_logits
         try:
             r = lmac.train_lmac(caches["train"], caches["validation"], f, "cpu", multilabel=False,
                                 config=lmac.LMACConfig(epochs=1, progress=False))
         finally:
-            lmac.INFERENCE_BATCH_SIZE = 4
+            lmac.INFERENCE_BATCH_SIZE = before
         return torch.cat([p.detach().flatten() for p in r.decoder.state_dict().values() if p.is_floating_point()])
 
     return {**{m: gradients(m) for m in ("saliency", "integrated_gradients", "smoothgrad")}, "lmac_epoch": lmac_epoch}
