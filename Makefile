@@ -7,7 +7,7 @@ export L2I_DATA
 DATASET ?= esc10
 PRESET ?= cpu
 
-# `make reproduce AS_AVX2=1`: run as a CPU with AVX2 but no AVX-512 and no native bf16 (l2i_core.engine.AVX2_NO_BF16_ENV).
+# `make reproduce AS_AVX2=1`: run as a CPU with AVX2 but no AVX-512 and no native bf16 (l2i_core.train.engine.AVX2_NO_BF16_ENV).
 ifdef AS_AVX2
 export ATEN_CPU_CAPABILITY = avx2
 export ONEDNN_MAX_CPU_ISA = AVX2
@@ -36,14 +36,14 @@ REPRODUCE_FLAGS = --preset $(PRESET) $(if $(FORCE),--force)
 # Each notebook is one line of the log (its time and report); the last line is the total and where the reports are.
 reproduce: install
 	@start=$$(date +%s) && \
-	$(PYTHON) -m l2i_core.pipeline reproduce --dataset $(DATASET) $(REPRODUCE_FLAGS) && \
-	$(PYTHON) -m l2i_core.pipeline reproduce --dataset urbanmix $(REPRODUCE_FLAGS) && \
-	$(PYTHON) -m l2i_core.pipeline reproduce --dataset esc50-fold4 --preset aisfx $(if $(FORCE),--force) && \
-	$(PYTHON) -m l2i_core.pipeline readme && \
+	$(PYTHON) -m l2i_core reproduce --dataset $(DATASET) $(REPRODUCE_FLAGS) && \
+	$(PYTHON) -m l2i_core reproduce --dataset urbanmix $(REPRODUCE_FLAGS) && \
+	$(PYTHON) -m l2i_core reproduce --dataset esc50-fold4 --preset aisfx $(if $(FORCE),--force) && \
+	$(PYTHON) -m l2i_core readme && \
 	echo "make reproduce: total $$(( $$(date +%s) - start )) s; reports in reports/ (open reports/index.html)"
 
 readme:
-	$(PYTHON) -m l2i_core.pipeline readme
+	$(PYTHON) -m l2i_core readme
 
 lint:
 	$(PYTHON) -m ruff check .

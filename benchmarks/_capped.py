@@ -1,7 +1,7 @@
 """A benchmark's measurement run twice in child processes: natively and as an AVX2 CPU without native bf16.
 
 The child is the calling script itself with ``--child`` and the given arguments; it prints one line
-``JSON{...}`` (its measurement). The cap is :data:`l2i_core.engine.AVX2_NO_BF16_ENV`, set before the
+``JSON{...}`` (its measurement). The cap is :data:`l2i_core.train.engine.AVX2_NO_BF16_ENV`, set before the
 child starts, since ATen, oneDNN and MKL read it once at start-up.
 """
 
@@ -15,7 +15,7 @@ import sys
 
 def native_and_capped(script: str, args: list[str]) -> dict[str, dict]:
     """``{"native": ..., "avx2_no_bf16": ...}``: the JSON each child printed; exits with its stderr on a failure."""
-    from l2i_core.engine import AVX2_NO_BF16_ENV
+    from l2i_core.train.engine import AVX2_NO_BF16_ENV
 
     runs = {}
     for setting, extra in (("native", {}), ("avx2_no_bf16", AVX2_NO_BF16_ENV)):

@@ -9,16 +9,16 @@ flows back through them do not depend on the rows beside it. So the passes can b
 task                  what (notebook 08; the sanity check repeats them on 16 clips)
 ====================  ==========================================================================
 saliency              captum Saliency on the 80 esc10 test clips (``batch_size`` of
-                      :func:`~l2i_core.baselines.gradient_attribution`)
+                      :func:`~l2i_core.explain.gradients.gradient_attribution`)
 integrated_gradients  captum IntegratedGradients, the harness's 8 steps (its steps per pass unchanged)
 smoothgrad            captum NoiseTunnel(Saliency), the harness's 6 samples (its noise unchanged)
 lmac_epoch            one epoch of L-MAC on the 240 training clips' cache, validation included:
-                      f's mask-in / mask-out pass (``batch_size`` of :func:`~l2i_core.lmac.masked_logits`)
+                      f's mask-in / mask-out pass (``batch_size`` of :func:`~l2i_core.train.lmac.masked_logits`)
 ====================  ==========================================================================
 
 Each task runs whole (``None``: one pass over every row, the code before) and chunked (4 rows),
 interleaved ``--repeats`` times, natively and (in a child process) as an AVX2 CPU without native bf16
-(:data:`l2i_core.engine.AVX2_NO_BF16_ENV`). ``max_abs_diff`` is the largest difference between the
+(:data:`l2i_core.train.engine.AVX2_NO_BF16_ENV`). ``max_abs_diff`` is the largest difference between the
 two (the attributions; for L-MAC every trained weight of the decoder). On the trained models of a
 finished esc10 run; writes ``benchmarks/results/bench_chunked_gradients.json``::
 
@@ -42,10 +42,11 @@ def _tasks(esc10: Path) -> dict:
     """name -> function(batch_size) returning a tensor, on the finished run's f."""
     import torch
 
-    from l2i_core import benchmark, lmac
-    from l2i_core.baselines import gradient_attribution
-    from l2i_core.cache import build_cache
-    from l2i_core.run import run_config
+    from l2i_core.explain.gradients import gradient_attribution
+    from l2i_core.pipeline import explainer_benchmark as benchmark
+    from l2i_core.pipeline.run import run_config
+    from l2i_core.train import lmac
+    from l2i_core.train.cache import build_cache
 
     torch.manual_seed(0)
     cfg = run_config(dataset="esc10", preset="cpu", seed=0, artifacts_dir=str(esc10))
@@ -74,7 +75,7 @@ def _tasks(esc10: Path) -> dict:
 
 
 def measure(esc10: Path, repeats: int) -> dict:
-    from l2i_core.pipeline import machine_info
+    from l2i_core.pipeline.notebooks import machine_info
 
     out = {"machine": machine_info(), "tasks": {}}
     for name, fn in _tasks(esc10).items():
@@ -106,7 +107,7 @@ def main() -> None:
         return
     from _capped import native_and_capped
 
-    from l2i_core.benchmark import GRADIENT_SETTINGS
+    from l2i_core.pipeline.explainer_benchmark import GRADIENT_SETTINGS
 
     runs = native_and_capped(__file__, ["--esc10", str(args.esc10), "--repeats", str(args.repeats)])
     for setting in runs:

@@ -20,7 +20,7 @@ import time
 import numpy as np
 
 from l2i_core.data import load_dataset
-from l2i_core.training import (
+from l2i_core.train.recipes import (
     compute_features,
     default_train_config,
     evaluate_classifier,

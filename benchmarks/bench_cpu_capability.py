@@ -7,7 +7,7 @@ CPU can be measured on a bigger one by capping the instruction sets PyTorch's ke
     make reproduce AS_AVX2=1                     # the same three variables, for the whole pipeline
 
 With ``ONEDNN_MAX_CPU_ISA=AVX2`` oneDNN reports no native bf16, so l2i's autocast
-(:func:`l2i_core.engine.native_bf16`) stays off by itself, as on the real CPU. This benchmark runs the
+(:func:`l2i_core.train.engine.native_bf16`) stays off by itself, as on the real CPU. This benchmark runs the
 same child script natively and capped, interleaved, ``REPEATS`` times each, and prints what each child
 saw (``torch.backends.cpu.get_cpu_capability()``, bf16 autocast) and the capped / native time ratio of
 
@@ -33,9 +33,9 @@ REPEATS = 3
 
 CHILD = r"""
 import json, time, torch
-from l2i_core.classifier import AudioCNN
+from l2i_core.models.classifier import AudioCNN
 from l2i_core.config import get_preset
-from l2i_core.engine import autocast_context, native_bf16
+from l2i_core.train.engine import autocast_context, native_bf16
 torch.manual_seed(0)
 a = torch.randn(2048, 2048)
 a @ a
@@ -63,8 +63,8 @@ def child(env: dict) -> dict:
 
 
 def main() -> None:
-    from l2i_core.engine import AVX2_NO_BF16_ENV
-    from l2i_core.pipeline import machine_info
+    from l2i_core.pipeline.notebooks import machine_info
+    from l2i_core.train.engine import AVX2_NO_BF16_ENV
 
     base = {k: v for k, v in os.environ.items() if k not in AVX2_NO_BF16_ENV}
     base["PYTHONPATH"] = os.pathsep.join([str(ROOT), base.get("PYTHONPATH", "")]).rstrip(os.pathsep)

@@ -30,7 +30,7 @@ def l2i(args, *, nproc: int, threads: int, device: str = "cpu") -> tuple[dict, f
     launch = ([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"]
               if nproc > 1 else [sys.executable])
     t0 = time.perf_counter()
-    r = subprocess.run([*launch, "-m", "l2i_core.cli", *args, "--device", device], cwd=ROOT, env=env,
+    r = subprocess.run([*launch, "-m", "l2i_core.pipeline.cli", *args, "--device", device], cwd=ROOT, env=env,
                        capture_output=True, text=True)
     wall = time.perf_counter() - t0
     if r.returncode:
@@ -41,7 +41,7 @@ def l2i(args, *, nproc: int, threads: int, device: str = "cpu") -> tuple[dict, f
 def main() -> None:
     import torch
 
-    from l2i_core.pipeline import machine_info
+    from l2i_core.pipeline.notebooks import machine_info
 
     common = ["--dataset", "esc10", "--artifacts-dir", str(ART)]
     if not (ART / "classifier.pt").is_file():

@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 from l2i_core.data import load_dataset
-from l2i_core.explain import L2IExplainer
+from l2i_core.explain.l2i import L2IExplainer
 
 TARGET = 20.0
 
@@ -56,8 +56,8 @@ def explainer(args):
     if (art / f"interpreter_{args.pooling}.pt").is_file():
         ex = L2IExplainer.from_artifacts(art, args.pooling, device=args.device, batch_size=args.batch_size)
         return ex, f"trained ({art})"
-    from l2i_core.classifier import AudioCNN
-    from l2i_core.interpreter import L2IInterpreter
+    from l2i_core.models.classifier import AudioCNN
+    from l2i_core.models.interpreter import L2IInterpreter
 
     torch.manual_seed(0)
     f = AudioCNN(10, "cpu")

@@ -18,7 +18,7 @@ aisfx_audio       the pretrained aiSFX f on 32 esc50-fold4 test clips through au
 ================  =========================================================================
 
 for each batch size in :data:`SIZES`, natively and (in a child process) as an AVX2 CPU without native
-bf16 (:data:`l2i_core.engine.AVX2_NO_BF16_ENV`), and checks that every size gives the outputs of
+bf16 (:data:`l2i_core.train.engine.AVX2_NO_BF16_ENV`), and checks that every size gives the outputs of
 batch 32 bit for bit (``max_abs_diff``). Writes ``benchmarks/results/bench_inference_batch.json``.
 
     L2I_DATA=/path/to/data python benchmarks/bench_inference_batch.py \\
@@ -43,10 +43,10 @@ def _tasks(esc10: Path, aisfx: Path | None) -> dict:
     """name -> function(batch_size) returning a tensor, built on the finished run's models."""
     import torch
 
-    from l2i_core import benchmark
-    from l2i_core.cache import build_cache
-    from l2i_core.explain import spectrogram_logits
-    from l2i_core.run import run_config
+    from l2i_core.explain.interface import spectrogram_logits
+    from l2i_core.pipeline import explainer_benchmark as benchmark
+    from l2i_core.pipeline.run import run_config
+    from l2i_core.train.cache import build_cache
 
     torch.manual_seed(0)
     cfg = run_config(dataset="esc10", preset="cpu", seed=0, artifacts_dir=str(esc10))
@@ -85,7 +85,7 @@ def measure(esc10: Path, aisfx: Path | None) -> dict:
     """Seconds (median of :data:`REPEATS`) and the largest difference from batch 32, per task and size."""
     import statistics
 
-    from l2i_core.pipeline import machine_info
+    from l2i_core.pipeline.notebooks import machine_info
 
     out = {"machine": machine_info(), "tasks": {}}
     for name, fn in _tasks(esc10, aisfx).items():

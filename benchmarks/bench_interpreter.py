@@ -19,12 +19,12 @@ import time
 import numpy as np
 import torch
 
-from l2i_core.audio import FrontEnd
-from l2i_core.cache import build_cache
-from l2i_core.classifier import AudioCNN, FeatureTap
+from l2i_core.audio.frontend import FrontEnd
 from l2i_core.data import load_dataset
-from l2i_core.interpreter import L2IInterpreter
-from l2i_core.losses import l2i_loss
+from l2i_core.models.classifier import AudioCNN, FeatureTap
+from l2i_core.models.interpreter import L2IInterpreter
+from l2i_core.train.cache import build_cache
+from l2i_core.train.losses import l2i_loss
 
 
 def sync(dev):

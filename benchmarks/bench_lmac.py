@@ -9,13 +9,13 @@ decoder does not depend on its weights; L2I's does, through the number of kept c
 
 Measured in one run, both methods on the same caches and clips:
 
-* epochs: ``--rounds`` rounds, each one epoch of :func:`l2i_core.training.train_interpreter` and one of
-  :func:`l2i_core.lmac.train_lmac` (order alternating between rounds), each through the one engine with
+* epochs: ``--rounds`` rounds, each one epoch of :func:`l2i_core.train.recipes.train_interpreter` and one of
+  :func:`l2i_core.train.lmac.train_lmac` (order alternating between rounds), each through the one engine with
   its recipe's defaults, validation included; the first round is a warm-up and not counted;
 * explanations of the test clips, from waveforms: L2I ``attribute`` (audio of the interpretation,
   the residual and every kept component) and ``attribute`` without audio; L-MAC
-  :func:`~l2i_core.lmac.lmac_attribute` (the mask) and the mask made audio with the input phase
-  (:func:`~l2i_core.masks.mask_to_audio`, one iSTFT per clip). One untimed warm-up, then
+  :func:`~l2i_core.explain.lmac.lmac_attribute` (the mask) and the mask made audio with the input phase
+  (:func:`~l2i_core.audio.masks.mask_to_audio`, one iSTFT per clip). One untimed warm-up, then
   ``--repeats`` interleaved rounds with the order rotating; medians and min/max.
 
 Usage::
@@ -38,12 +38,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from l2i_core.audio import FrontEnd
-from l2i_core.cache import build_cache
-from l2i_core.explain import L2IExplainer
-from l2i_core.lmac import LMACConfig, lmac_attribute, load_lmac, train_lmac
-from l2i_core.masks import mask_to_audio
-from l2i_core.training import InterpreterConfig, train_interpreter
+from l2i_core.audio.frontend import FrontEnd
+from l2i_core.audio.masks import mask_to_audio
+from l2i_core.explain.l2i import L2IExplainer
+from l2i_core.explain.lmac import lmac_attribute
+from l2i_core.models.checkpoints import load_lmac
+from l2i_core.train.cache import build_cache
+from l2i_core.train.lmac import LMACConfig, train_lmac
+from l2i_core.train.recipes import InterpreterConfig, train_interpreter
 
 RESULTS = Path(__file__).resolve().parent / "results" / "lmac.json"
 
@@ -91,8 +93,8 @@ def models(art: Path, pooling: str, device: str):
     """``(L2IExplainer, description)``: the trained artifacts when present, else random weights."""
     if (art / "classifier.pt").is_file() and (art / f"interpreter_{pooling}.pt").is_file():
         return L2IExplainer.from_artifacts(art, pooling, device=device), f"trained ({art})"
-    from l2i_core.classifier import AudioCNN
-    from l2i_core.interpreter import L2IInterpreter
+    from l2i_core.models.classifier import AudioCNN
+    from l2i_core.models.interpreter import L2IInterpreter
 
     torch.manual_seed(0)
     f = AudioCNN(10, "cpu")

@@ -58,8 +58,8 @@ from sklearn.decomposition import NMF
 from threadpoolctl import threadpool_info
 
 from l2i_core.data import load_dataset
-from l2i_core.dictionary import gather_frames
-from l2i_core.nmf import SparseNMF, denormals_flushed, flush_denormals
+from l2i_core.nmf.dictionary import gather_frames
+from l2i_core.nmf.sparse_nmf import SparseNMF, denormals_flushed, flush_denormals
 
 K = 100
 

@@ -40,7 +40,7 @@ def _digest_child() -> None:
     import torch
 
     from l2i_core.data import load_dataset
-    from l2i_core.training import compute_features, default_train_config, train_classifier
+    from l2i_core.train.recipes import compute_features, default_train_config, train_classifier
 
     torch.manual_seed(0)
     ds = load_dataset("esc10")
@@ -99,7 +99,7 @@ def main() -> None:
     ap.add_argument("--tasks", nargs="+", default=list(DEFAULT_TASKS))
     ap.add_argument("--repeats", type=int, default=2)
     args = ap.parse_args()
-    from l2i_core.pipeline import machine_info
+    from l2i_core.pipeline.notebooks import machine_info
 
     cores = os.cpu_count() or 1
     if cores < 2:

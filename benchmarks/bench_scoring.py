@@ -2,8 +2,8 @@
 
 ``score_explanation`` binarises each mask at FF's matched share (10 %) and, on the clean condition, at
 every share of the deletion / insertion curves (5, 10, 20, 50, 100 %). It used to sort each clip's
-bins once per share (:func:`l2i_core.baselines.top_fraction_mask`); now it ranks them once
-(:func:`l2i_core.baselines.bin_ranks`) and thresholds the ranks, which gives the same masks bit for bit
+bins once per share (:func:`l2i_core.explain.gradients.top_fraction_mask`); now it ranks them once
+(:func:`l2i_core.explain.gradients.bin_ranks`) and thresholds the ranks, which gives the same masks bit for bit
 (a test checks it). This times both ways on masks of the clean condition's shape (80 ESC-10 test clips
 × 513 × 216 bins), interleaved, and the whole ``score_explanation`` of the random explainer with the
 esc10 classifier when ``artifacts/esc10-cpu`` has one. Writes ``benchmarks/results/bench_scoring.json``.
@@ -26,9 +26,9 @@ REPEATS = 3
 
 
 def main() -> None:
-    from l2i_core.baselines import bin_ranks, top_fraction_mask
-    from l2i_core.compare import _top
-    from l2i_core.pipeline import machine_info
+    from l2i_core.evaluate.compare import _top
+    from l2i_core.explain.gradients import bin_ranks, top_fraction_mask
+    from l2i_core.pipeline.notebooks import machine_info
 
     mask = np.random.default_rng(0).random((80, 513, 216), dtype=np.float32)
     per_share, ranked = [], []
@@ -49,10 +49,11 @@ def main() -> None:
     out["ratio_per_share_over_once"] = round(out["sort_per_share_seconds"] / out["ranks_once_seconds"], 2)
     art = ROOT / "artifacts" / "esc10-cpu" / "classifier.pt"
     if art.is_file():
-        from l2i_core.checkpoints import load_classifier
-        from l2i_core.compare import score_explanation
         from l2i_core.data import load_dataset
-        from l2i_core.explainers import AudioModel, RandomMask
+        from l2i_core.evaluate.compare import score_explanation
+        from l2i_core.explain.interface import AudioModel
+        from l2i_core.explain.references import RandomMask
+        from l2i_core.models.checkpoints import load_classifier
 
         clf, meta = load_classifier(art)
         x = load_dataset("esc10").split("test").load_batch(None, "cpu")

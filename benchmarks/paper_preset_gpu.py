@@ -19,12 +19,12 @@ import time
 import numpy as np
 import torch
 
-from l2i_core.cache import build_cache
 from l2i_core.data import load_dataset
-from l2i_core.dictionary import learn_dictionary
-from l2i_core.losses import LossWeights
 from l2i_core.metrics import topk_fidelity
-from l2i_core.training import (
+from l2i_core.nmf.dictionary import learn_dictionary
+from l2i_core.train.cache import build_cache
+from l2i_core.train.losses import LossWeights
+from l2i_core.train.recipes import (
     InterpreterConfig,
     TrainConfig,
     evaluate_classifier,

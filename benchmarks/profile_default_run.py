@@ -1,7 +1,7 @@
 """Where the default run's time goes: its hot functions, natively and as an AVX2 CPU without native bf16.
 
 Each hot function of the esc10 run (cpu preset) is timed in a fresh process, once natively and once
-with :data:`l2i_core.engine.AVX2_NO_BF16_ENV` (interleaved, so a slow spell of the machine hits both),
+with :data:`l2i_core.train.engine.AVX2_NO_BF16_ENV` (interleaved, so a slow spell of the machine hits both),
 on the real ESC-10 clips of ``$L2I_DATA`` and with the run's own code paths; models start from random
 weights (an epoch costs the same):
 
@@ -53,11 +53,11 @@ def _task(name: str) -> float:
         import nbformat
         import papermill as pm
 
-        from l2i_core.pipeline import _kernel_transport, render_html
+        from l2i_core.pipeline.notebooks import _kernel_transport, render_html
 
         cells = ["x = 1"] if name == "kernel_start" else [
             "import matplotlib.pyplot as plt, numpy as np\n"
-            "from l2i_core.display import AudioPlayer\n"
+            "from l2i_core.report.plots import AudioPlayer\n"
             "for i in range(4):\n    plt.figure(figsize=(8, 3)); plt.imshow(np.random.rand(64, 216)); plt.show()",
             "AudioPlayer(np.random.rand(22050 * 5).astype('float32') - 0.5, 22050)"]
         with tempfile.TemporaryDirectory() as d:
@@ -73,7 +73,7 @@ def _task(name: str) -> float:
             t = time.perf_counter()
             render_html(Path(d) / "o.ipynb")
             return time.perf_counter() - t
-    from l2i_core.training import compute_features
+    from l2i_core.train.recipes import compute_features
 
     ds = load_dataset("esc10")
     train, val, test = ds.split("train"), ds.split("validation"), ds.split("test")
@@ -82,12 +82,12 @@ def _task(name: str) -> float:
         compute_features(train, "cpu", progress=False)
         return time.perf_counter() - t
     if name == "nmf_20_iter":
-        from l2i_core.dictionary import learn_dictionary
+        from l2i_core.nmf.dictionary import learn_dictionary
 
         t = time.perf_counter()
         learn_dictionary(train, "cpu", n_components=100, max_iter=20, progress=False)
         return time.perf_counter() - t
-    from l2i_core.training import default_train_config, train_classifier
+    from l2i_core.train.recipes import default_train_config, train_classifier
 
     feats = {"train": compute_features(train, "cpu", progress=False), "validation": compute_features(val, "cpu", progress=False)}
     if name == "classifier_epoch":
@@ -95,8 +95,8 @@ def _task(name: str) -> float:
         t = time.perf_counter()
         train_classifier(ds, "cpu", cfg, features=feats)
         return time.perf_counter() - t
-    from l2i_core.cache import build_cache
-    from l2i_core.classifier import AudioCNN
+    from l2i_core.models.classifier import AudioCNN
+    from l2i_core.train.cache import build_cache
 
     f = AudioCNN(len(ds.classes), "cpu").eval()
     t = time.perf_counter()
@@ -105,7 +105,7 @@ def _task(name: str) -> float:
         return time.perf_counter() - t
     caches["validation"] = build_cache(f, val, "cpu", progress=False)
     if name == "interpreter_epoch":
-        from l2i_core.training import InterpreterConfig, train_interpreter
+        from l2i_core.train.recipes import InterpreterConfig, train_interpreter
 
         W = np.abs(np.random.default_rng(0).standard_normal((513, 100))).astype(np.float32)
         t = time.perf_counter()
@@ -113,15 +113,15 @@ def _task(name: str) -> float:
                           config=InterpreterConfig(epochs=1))
         return time.perf_counter() - t
     if name == "lmac_epoch":
-        from l2i_core.lmac import LMACConfig, train_lmac
+        from l2i_core.train.lmac import LMACConfig, train_lmac
 
         t = time.perf_counter()
         train_lmac(caches["train"], caches["validation"], f, "cpu", multilabel=False, config=LMACConfig(epochs=1))
         return time.perf_counter() - t
     if name == "faithfulness_40":
-        from l2i_core.evaluation import faithfulness
-        from l2i_core.explain import L2IExplainer
-        from l2i_core.interpreter import L2IInterpreter
+        from l2i_core.evaluate.protocols import faithfulness
+        from l2i_core.explain.l2i import L2IExplainer
+        from l2i_core.models.interpreter import L2IInterpreter
 
         W = np.abs(np.random.default_rng(0).standard_normal((513, 100))).astype(np.float32) / 10
         chans = [f.arch.channels[i - 1] for i in f.arch.taps]
@@ -138,8 +138,8 @@ def main() -> None:
     if len(sys.argv) == 3 and sys.argv[1] == "--child":
         print(json.dumps({"seconds": _task(sys.argv[2])}))
         return
-    from l2i_core.engine import AVX2_NO_BF16_ENV
-    from l2i_core.pipeline import machine_info
+    from l2i_core.pipeline.notebooks import machine_info
+    from l2i_core.train.engine import AVX2_NO_BF16_ENV
 
     base = {k: v for k, v in os.environ.items() if k not in AVX2_NO_BF16_ENV}
     base["PYTHONPATH"] = os.pathsep.join([str(ROOT), base.get("PYTHONPATH", "")]).rstrip(os.pathsep)

@@ -93,7 +93,7 @@ def run_curves(artifacts_dir: Path) -> dict:
 
 
 def main(argv: list[str]) -> None:
-    from l2i_core.pipeline import machine_info
+    from l2i_core.pipeline.notebooks import machine_info
 
     if not argv:
         raise SystemExit("usage: python benchmarks/validation_curves.py ARTIFACTS_DIR [ARTIFACTS_DIR ...] "

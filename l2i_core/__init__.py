@@ -1,62 +1,73 @@
 """l2i: Listen to Interpret (Parekh et al., NeurIPS 2022) as a reproducible, listenable companion.
 
-Modules
--------
-audio       loading, validation, STFT / iSTFT / log-mel front end (torch)
-config      presets (``cpu``, ``paper``), a leaf module
-paper       the published reference numbers (paper, SpeechBrain tables)
-run         notebook parameters (RunConfig) and the sizes of a quick run
-data        datasets (ESC-10/50, FSDD, SONYC-UST layout, urbanmix, user folders), corruptions
-nmf         SparseNMF: sparse NMF with unit-norm atoms in torch (CPU/GPU), scikit-learn style
-dictionary  learning W on a training split (single or per-class), saving/loading, atom audio
-classifier  AudioCNN with named taps (cpu / paper presets), FeatureTap for any model
-interpreter Psi decoder, Theta heads (attention, max), fixed NMF decoder, L2IInterpreter
-losses      the L2I loss (fidelity, reconstruction, sparsity) with the official schedule
-cache       the frozen classifier's maps, logits and V, computed once per clip
-engine      the one training loop: resume, EMA, best-on-validation, checkpoints of the state, autocast
-checkpoints save / load of every model (state dicts, ``weights_only=True``, JSON sidecars)
-training    the classifier and interpreter recipes over the engine, validation selection
-steps       reuse-or-build the dictionary, the classifier and the interpreter from artifacts_dir
-masks       soft component masks M_k = w_k h_kᵀ / (WH + ε), the mask of a set, mask → audio
-explain     relevance, component selection, interpretation audio (L2IExplainer, interpret)
-metrics     top-k / multi-label fidelity, FF drops, mask-in AI/AD/AG/Fid-In, curve areas, SI-SDR, ...
-evaluation  the paper's protocols: faithfulness, mask-in, deletion/insertion, mixtures, noise, scenes
-baselines   listenable gradient baselines (captum Saliency, Integrated Gradients, SmoothGrad)
-lmac        L-MAC (Paissan et al., 2024) for any tapped classifier: decoder, loss, training, masks
-explainers  one ``attribute(x, target)`` interface: L2I, L-MAC, gradient methods, random, oracle IRM
-stats       bootstrap confidence intervals, paired Wilcoxon tests, "61.6 [58.2, 64.9]" formatting
-compare     every explainer on the same clips and conditions, every protocol, the sanity check
-benchmark   what notebook 08 and ``l2i benchmark`` run: build, train, compare one dataset
-widgets     the ipywidgets listening lab and a static gallery
-results     typed results.json sections (dataclasses) written by the notebooks
-reports     index.html and the README's tables from one set of headline rows
-display     plots and compressed audio players for notebooks and HTML reports
-pipeline    papermill runner, fingerprints and the ``l2i`` command
+The names a user types are here::
 
-Layers: each module imports only from modules below it (``tests/test_architecture.py`` checks that
-there is no cycle, none hidden in a function body); ``config`` and ``paper`` are leaves.
+    from l2i_core import load_dataset, learn_dictionary, train_interpreter, L2IExplainer
+
+The package is filed by stage, each folder re-exporting its public names (``__all__``); a folder
+imports only from the folders below it (``tests/test_architecture.py`` checks it; the drawing is in
+``docs/architecture.md``):
+
+============  ===============================================================================
+folder        what it holds
+============  ===============================================================================
+(leaves)      ``config`` (presets), ``paper`` (published numbers), ``metrics`` (numpy formulas),
+              ``_errors``, ``_utils``, ``_numpy``, ``_version``
+audio/        waveforms in and out, every front end (STFT / iSTFT, log1p|X|, log-mel), soft masks
+data/         datasets (ESC-10/50, FSDD, SONYC-UST layout, urbanmix, folders), corruptions
+nmf/          SparseNMF and the dictionary W learned on a training split
+models/       the classifier f with taps, pretrained backbones, Ψ and Θ, L-MAC's decoder, checkpoints
+train/        the one training loop, distributed helpers, the activation cache, losses, recipes
+explain/      one contract (Explainer → Explanation): L2I, L-MAC, gradient methods, references
+evaluate/     the paper's protocols, the any-explainer comparison, statistics
+report/       results.json sections, index.html / README tables, plots, players, widgets
+pipeline/     the ``l2i`` command, papermill runner, run parameters, reuse-or-build steps, lab
+============  ===============================================================================
+
+Layers, bottom up: leaves → audio, data → nmf, models → train, explain → evaluate, report → pipeline.
 """
 
-from ._errors import AudioError, DataNotFoundError, L2IError, ParameterError
-from ._version import __version__
-from .config import PRESETS, Preset, get_preset
+from l2i_core._errors import AudioError, DataNotFoundError, L2IError, ParameterError
+from l2i_core._version import __version__
+from l2i_core.config import PRESETS, Preset, get_preset
+
+#: The flagship names, imported on first use so that ``import l2i_core`` stays light.
+_LAZY = {
+    "PAPER": "l2i_core.paper",
+    "load_dataset": "l2i_core.data",
+    "load_audio": "l2i_core.audio.waveform",
+    "FrontEnd": "l2i_core.audio.frontend",
+    "SparseNMF": "l2i_core.nmf.sparse_nmf",
+    "learn_dictionary": "l2i_core.nmf.dictionary",
+    "load_dictionary": "l2i_core.nmf.dictionary",
+    "AudioCNN": "l2i_core.models.classifier",
+    "load_classifier": "l2i_core.models.checkpoints",
+    "train_classifier": "l2i_core.train.recipes",
+    "train_interpreter": "l2i_core.train.recipes",
+    "build_cache": "l2i_core.train.cache",
+    "Explainer": "l2i_core.explain.interface",
+    "Explanation": "l2i_core.explain.interface",
+    "AudioModel": "l2i_core.explain.interface",
+    "L2IExplainer": "l2i_core.explain.l2i",
+    "LMACMask": "l2i_core.explain.lmac",
+    "GradientMask": "l2i_core.explain.gradients",
+    "RandomMask": "l2i_core.explain.references",
+    "OracleIRM": "l2i_core.explain.references",
+    "run_config": "l2i_core.pipeline.run",
+}
 
 
-def __getattr__(name):  # ``l2i_core.PAPER`` without importing l2i_core.paper with every submodule
-    if name == "PAPER":
-        from .paper import PAPER
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
 
-        return PAPER
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'l2i_core' has no attribute {name!r}")
 
-__all__ = [
-    "AudioError",
-    "DataNotFoundError",
-    "L2IError",
-    "ParameterError",
-    "PAPER",
-    "PRESETS",
-    "Preset",
-    "get_preset",
-    "__version__",
-]
+
+def __dir__():
+    return sorted([*globals(), *_LAZY])
+
+
+__all__ = ["AudioError", "DataNotFoundError", "L2IError", "ParameterError", "PRESETS", "Preset", "get_preset",
+           "__version__", *_LAZY]

@@ -1,12 +1,12 @@
 """Numerically stable numpy sigmoid and softmax, and the float64 conversion of numeric input, in a
-torch-free leaf so that :mod:`l2i_core.metrics`, :mod:`l2i_core.stats` and :mod:`l2i_core._utils`
+torch-free leaf so that :mod:`l2i_core.metrics`, :mod:`l2i_core.evaluate.stats` and :mod:`l2i_core._utils`
 share one copy."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from ._errors import ParameterError
+from l2i_core._errors import ParameterError
 
 __all__ = ["sigmoid", "softmax", "as_float64"]
 

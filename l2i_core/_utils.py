@@ -13,8 +13,8 @@ from collections.abc import Iterable
 
 import torch
 
-from ._errors import ParameterError
-from ._numpy import sigmoid, softmax  # re-exported: the numpy forms live in a torch-free leaf
+from l2i_core._errors import ParameterError
+from l2i_core._numpy import sigmoid, softmax  # re-exported: the numpy forms live in a torch-free leaf
 
 __all__ = ["resolve_device", "module_device", "sigmoid", "softmax", "probabilities", "check_class_target", "batch_starts"]
 

@@ -22,7 +22,7 @@ normalisation). Audio is peak-normalised on loading for every preset, as aiSFX d
 
 This module is a leaf: it imports nothing of l2i but the error types, so any module may import it.
 The paper's reference numbers live in :mod:`l2i_core.paper`; run parameters (notebook parameters,
-quick-mode sizes) in :mod:`l2i_core.run`.
+quick-mode sizes) in :mod:`l2i_core.pipeline.run`.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from ._errors import ParameterError
+from l2i_core._errors import ParameterError
 
 __all__ = ["Preset", "PRESETS", "get_preset"]
 
@@ -71,8 +71,8 @@ class Preset:
     mel_norm : 'slaney', float or None
         librosa's mel filter normalisation: ``'slaney'`` (area to 2/width) or ``1`` (unit sum, aiSFX).
     classifier : str
-        Which f the pipeline trains: ``'cnn'`` (an :class:`~l2i_core.classifier.AudioCNN` from
-        scratch) or ``'aisfx'`` (the pretrained backbone of :mod:`l2i_core.pretrained`, fine-tuned).
+        Which f the pipeline trains: ``'cnn'`` (an :class:`~l2i_core.models.classifier.AudioCNN` from
+        scratch) or ``'aisfx'`` (the pretrained backbone of :mod:`l2i_core.models.pretrained`, fine-tuned).
     """
 
     name: str

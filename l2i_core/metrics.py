@@ -33,10 +33,10 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from ._errors import ParameterError
-from ._numpy import as_float64
-from ._numpy import sigmoid as _sigmoid
-from ._numpy import softmax as _softmax
+from l2i_core._errors import ParameterError
+from l2i_core._numpy import as_float64
+from l2i_core._numpy import sigmoid as _sigmoid
+from l2i_core._numpy import softmax as _softmax
 
 __all__ = [
     "PAPER_THRESHOLDS",

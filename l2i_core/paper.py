@@ -6,7 +6,7 @@
   README (CNN14 on ESC-50), the only public L2I / L-MAC head-to-head.
 
 A number from here may only be shown beside the *identical* quantity of ours (same metric, same
-Θ head, same τ); :mod:`l2i_core.reports` enforces that through one table of headline rows.
+Θ head, same τ); :mod:`l2i_core.report.headline` enforces that through one table of headline rows.
 This module is a leaf: it imports nothing.
 """
 

@@ -11,8 +11,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from l2i_core.distributed import rank_seed
-from l2i_core.engine import Engine, seeded_generator
+from l2i_core.train.distributed import rank_seed
+from l2i_core.train.engine import Engine, seeded_generator
 
 N, D, C = 24, 8, 3
 
@@ -67,7 +67,7 @@ def toy_dataset():
 
 
 def toy_classifier():
-    from l2i_core.classifier import AudioCNN
+    from l2i_core.models.classifier import AudioCNN
 
     torch.manual_seed(0)
     return AudioCNN(2, "cpu").eval()
@@ -81,7 +81,7 @@ def worker(rank: int, world: int, rdzv: str, out: str, scenario: str, kwargs: di
         if scenario == "train":
             train_toy(out_dir, **kwargs)
         elif scenario == "cache":
-            from l2i_core.cache import build_cache
+            from l2i_core.train.cache import build_cache
 
             build_cache(toy_classifier(), toy_dataset(), "cpu", shard_dir=out_dir / "shards", progress=False,
                         batch_size=2, **kwargs)

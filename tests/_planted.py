@@ -8,7 +8,7 @@
   the band, over a loud band-limited noise distractor in :data:`DISTRACTOR_HZ` (outside the band)
   and a faint broadband noise floor.
 * :func:`train_planted` — trains the CNN in seconds (it reaches 100 % on its training clips);
-  :func:`planted_caches` — the :class:`~l2i_core.cache.ActivationCache` of the train and validation
+  :func:`planted_caches` — the :class:`~l2i_core.train.cache.ActivationCache` of the train and validation
   clips; :func:`band_bins` — the linear STFT bins f can see (the support of its kept mel filters).
 
 An explainer of this f must put its mask inside :func:`band_bins`.
@@ -22,10 +22,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from l2i_core.audio import FrontEnd
-from l2i_core.cache import ActivationCache
-from l2i_core.classifier import FeatureTap
+from l2i_core.audio.frontend import FrontEnd
 from l2i_core.config import get_preset
+from l2i_core.models.classifier import FeatureTap
+from l2i_core.train.cache import ActivationCache
 
 SR = 22050
 SECONDS = 1.0

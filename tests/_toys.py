@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from l2i_core.audio import FrontEnd
-from l2i_core.classifier import AudioCNN
+from l2i_core.audio.frontend import FrontEnd
 from l2i_core.config import get_preset
-from l2i_core.explain import Analysis, L2IExplainer, relevance
-from l2i_core.interpreter import L2IInterpreter
+from l2i_core.explain.l2i import Analysis, L2IExplainer, relevance
+from l2i_core.models.classifier import AudioCNN
+from l2i_core.models.interpreter import L2IInterpreter
 
 SR = 22050
 
@@ -36,7 +36,7 @@ class BandExplainer(L2IExplainer):
       computed from any spectrogram, so removing an atom changes exactly the logits that read it;
     * Θ pools H by its mean over time and scores ``z @ theta.T`` (``theta`` : (C, K)).
 
-    ``analyse`` returns ``fixed`` when given (an :class:`~l2i_core.explain.Analysis` built from
+    ``analyse`` returns ``fixed`` when given (an :class:`~l2i_core.explain.l2i.Analysis` built from
     activations by :meth:`from_activations`), else analyses real audio with the cpu front end
     (V = log1p|STFT|, H = Wᵀ V, which needs ``band * K = 513`` rows there).
     """

@@ -87,7 +87,7 @@ def quick_pipeline(data_root, tmp_path_factory) -> Path:
     Returns the working folder: ``reports/`` (HTML, executed notebooks, results.json, index.html) and
     ``artifacts/esc10-cpu-quick/``.
     """
-    from l2i_core.pipeline import reproduce
+    from l2i_core.pipeline.notebooks import reproduce
 
     work = tmp_path_factory.mktemp("quick_pipeline")
     with pytest.MonkeyPatch.context() as mp:

@@ -9,7 +9,8 @@ import soundfile as sf
 import torch
 
 from l2i_core import AudioError, ParameterError
-from l2i_core.audio import FrontEnd, encode_audio, fix_duration, load_audio, peak_normalize
+from l2i_core.audio.frontend import FrontEnd
+from l2i_core.audio.waveform import encode_audio, fix_duration, load_audio, peak_normalize
 from l2i_core.config import PRESETS, get_preset
 
 
@@ -241,7 +242,7 @@ def test_paper_preset_mel_is_of_the_magnitude_as_the_official_code():
     import numpy as np
     import torch
 
-    from l2i_core.audio import FrontEnd
+    from l2i_core.audio.frontend import FrontEnd
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal(44_100).astype(np.float32) * 0.1
@@ -285,7 +286,7 @@ def test_own_stft_front_end_goes_through_audio_and_refuses_a_bare_magnitude():
 
 def test_integer_pcm_arrays_are_scaled_as_a_file_is(tmp_path):
     """int16 / int32 arrays read from a file equal the same file read as float, once scaled; others are refused."""
-    from l2i_core.audio import as_float_samples, as_waveform_batch
+    from l2i_core.audio.waveform import as_float_samples, as_waveform_batch
 
     y = (0.5 * np.sin(np.linspace(0, 200, 8000))).astype(np.float32)
     for subtype, dtype in (("PCM_16", "int16"), ("PCM_32", "int32")):

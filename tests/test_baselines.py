@@ -1,4 +1,4 @@
-"""Listenable gradient baselines (l2i_core.baselines), checked on models whose gradients are known."""
+"""Listenable gradient baselines (l2i_core.explain.gradients), checked on models whose gradients are known."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import torch
 from torch import nn
 
 from l2i_core import ParameterError
-from l2i_core.audio import FrontEnd
-from l2i_core.baselines import (
+from l2i_core.audio.frontend import FrontEnd
+from l2i_core.config import get_preset
+from l2i_core.explain.gradients import (
     METHODS,
     GradientInterpretation,
     gradient_attribution,
@@ -17,8 +18,7 @@ from l2i_core.baselines import (
     mel_to_linear,
     top_fraction_mask,
 )
-from l2i_core.classifier import AudioCNN
-from l2i_core.config import get_preset
+from l2i_core.models.classifier import AudioCNN
 
 SR = get_preset("cpu").sr
 N_MELS = get_preset("cpu").n_mels
@@ -228,8 +228,8 @@ def test_bad_arguments_raise_parameter_error(waves):
 
 def test_ranks_give_exactly_the_top_fraction_masks():
     """One sort per clip (bin_ranks) serves every share: the masks equal top_fraction_mask's, ties included."""
-    from l2i_core.baselines import bin_ranks
-    from l2i_core.compare import _top
+    from l2i_core.evaluate.compare import _top
+    from l2i_core.explain.gradients import bin_ranks
 
     rng = np.random.default_rng(0)
     score = rng.integers(0, 5, size=(3, 7, 11)).astype(np.float32)  # many ties

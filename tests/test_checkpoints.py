@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from l2i_core import ParameterError
-from l2i_core.checkpoints import (
+from l2i_core.models.checkpoints import (
     load_classifier,
     load_interpreter,
     load_training_state,
@@ -18,8 +18,8 @@ from l2i_core.checkpoints import (
     save_interpreter,
     save_training_state,
 )
-from l2i_core.classifier import ARCHITECTURES, AudioCNN
-from l2i_core.interpreter import L2IInterpreter
+from l2i_core.models.classifier import ARCHITECTURES, AudioCNN
+from l2i_core.models.interpreter import L2IInterpreter
 
 
 class NotATensor:

@@ -10,10 +10,10 @@ import torch
 from torch import nn
 
 from l2i_core import ParameterError
-from l2i_core.checkpoints import load_classifier
-from l2i_core.classifier import AudioCNN, FeatureTap, count_parameters
 from l2i_core.data import AudioDataset, Record
-from l2i_core.training import (
+from l2i_core.models.checkpoints import load_classifier
+from l2i_core.models.classifier import AudioCNN, FeatureTap, count_parameters
+from l2i_core.train.recipes import (
     TrainConfig,
     choose_thresholds,
     default_train_config,

@@ -9,8 +9,7 @@ import sys
 
 import pytest
 
-from l2i_core.cli import STEP_COMMANDS
-from l2i_core.pipeline import main
+from l2i_core.pipeline.cli import STEP_COMMANDS, main
 
 
 def test_every_step_command_explains_itself(capsys):
@@ -30,7 +29,7 @@ def _l2i(args, *, cwd, nproc: int = 1, timeout: float = 300):
     env = {**os.environ, "OMP_NUM_THREADS": "1" if nproc > 1 else os.environ.get("OMP_NUM_THREADS", "2")}
     launch = ([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"]
               if nproc > 1 else [sys.executable])
-    r = subprocess.run([*launch, "-m", "l2i_core.cli", *args], cwd=cwd, env=env, capture_output=True, text=True,
+    r = subprocess.run([*launch, "-m", "l2i_core", *args], cwd=cwd, env=env, capture_output=True, text=True,
                        timeout=timeout)
     assert r.returncode == 0, r.stderr[-3000:]
     return json.loads(r.stdout[r.stdout.index("{"):r.stdout.rindex("}") + 1])
@@ -39,8 +38,8 @@ def _l2i(args, *, cwd, nproc: int = 1, timeout: float = 300):
 @pytest.mark.realdata
 @pytest.mark.slow
 def test_steps_from_the_command_line_one_then_two_processes(data_root, tmp_path):
-    from l2i_core import steps
-    from l2i_core.run import run_config
+    from l2i_core.pipeline import steps
+    from l2i_core.pipeline.run import run_config
 
     one, two = str(tmp_path / "one"), str(tmp_path / "two")
     common = ["--dataset", "esc10", "--quick"]

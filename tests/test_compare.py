@@ -9,11 +9,14 @@ import torch
 from _planted import DISTRACTOR_HZ, SR, TONES_HZ, band_bins, planted_caches, planted_clips, train_planted
 from _toys import toy_explainer
 
-from l2i_core import compare
 from l2i_core._utils import INFERENCE_BATCH_SIZE
-from l2i_core.audio import FrontEnd
-from l2i_core.explainers import AudioModel, GradientMask, L2IMask, OracleIRM, RandomMask, log1p_mask
-from l2i_core.masks import mask_to_audio
+from l2i_core.audio.frontend import FrontEnd
+from l2i_core.audio.masks import mask_to_audio
+from l2i_core.evaluate import compare
+from l2i_core.explain.gradients import GradientMask
+from l2i_core.explain.interface import AudioModel
+from l2i_core.explain.l2i import L2IMask
+from l2i_core.explain.references import OracleIRM, RandomMask, log1p_mask
 from l2i_core.metrics import ideal_ratio_mask, si_sdr
 
 
@@ -192,8 +195,8 @@ def _planted_dictionary() -> np.ndarray:
 def test_planted_band_holds_the_l2i_mask():
     """f sees only one band: an explanation of f should put its mask there (the distractor outside is louder).
     The dictionary is known by construction: one atom per tone, four distractor sub-bands, a floor."""
-    from l2i_core.explain import L2IExplainer
-    from l2i_core.training import InterpreterConfig, train_interpreter
+    from l2i_core.explain.l2i import L2IExplainer
+    from l2i_core.train.recipes import InterpreterConfig, train_interpreter
 
     f = train_planted()
     train, val, (x_val, _) = planted_caches(f)
@@ -207,7 +210,7 @@ def test_planted_band_holds_the_l2i_mask():
 
 
 def test_sanity_sentences_read_the_intervals():
-    from l2i_core.benchmark import sanity_sentences
+    from l2i_core.pipeline.explainer_benchmark import sanity_sentences
 
     rows = [("none (retrained, same f)", "A", 0.04, -0.08, 0.17), ("all layers", "A", -0.05, -0.16, 0.06),
             ("all layers", "B", 0.72, 0.62, 0.78), ("all layers", "C", 0.12, 0.07, 0.19)]

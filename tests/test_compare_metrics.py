@@ -1,4 +1,4 @@
-"""Tests of the comparison metrics (SPS, COMP, SpeechBrain-compatible AD / Fid-In) and l2i_core.stats.
+"""Tests of the comparison metrics (SPS, COMP, SpeechBrain-compatible AD / Fid-In) and l2i_core.evaluate.stats.
 
 SPS and COMP are checked against Quantus 0.5.3 itself (the dev extra installs it; it is a test
 oracle, never imported by l2i). Everything else is checked on cases whose answer is known by
@@ -20,8 +20,8 @@ import pytest
 import torch
 
 from l2i_core._errors import ParameterError
+from l2i_core.evaluate.stats import bootstrap_ci, format_ci, paired_test, summarize
 from l2i_core.metrics import QUANTUS_GINI_EPS, complexity, mask_in_metrics, mask_in_metrics_speechbrain, sparseness
-from l2i_core.stats import bootstrap_ci, format_ci, paired_test, summarize
 
 
 # --------------------------------------------------------------------------------------------------

@@ -139,7 +139,7 @@ def test_snr_helpers_known_values():
 
 @pytest.mark.realdata
 def test_white_noise_on_a_real_clip(esc10_root):
-    from l2i_core.audio import load_audio
+    from l2i_core.audio.waveform import load_audio
 
     path = sorted((esc10_root / "audio").glob("*.ogg"))[0]
     x = load_audio(path, sr=8000, duration=5.0)

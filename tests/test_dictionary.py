@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from l2i_core import ParameterError
-from l2i_core.dictionary import Dictionary, load_dictionary, save_dictionary
-from l2i_core.run import run_config
-from l2i_core.steps import ensure_dictionary
+from l2i_core.nmf.dictionary import Dictionary, load_dictionary, save_dictionary
+from l2i_core.pipeline.run import run_config
+from l2i_core.pipeline.steps import ensure_dictionary
 
 
 def _W(rows=513, K=4):

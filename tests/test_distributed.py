@@ -10,8 +10,8 @@ import torch
 import torch.multiprocessing as mp
 from _ddp_workers import toy_classifier, toy_data, toy_dataset, toy_model, train_toy, worker
 
-from l2i_core.cache import ShardedArray, build_cache, load_cache
-from l2i_core.distributed import gather_rows, rank_seed, shard_range
+from l2i_core.train.cache import ShardedArray, build_cache, load_cache
+from l2i_core.train.distributed import gather_rows, rank_seed, shard_range
 
 
 def _spawn(tmp_path, scenario: str, world: int = 2, **kwargs):

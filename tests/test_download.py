@@ -173,7 +173,7 @@ def test_offline_makes_no_request_and_says_what_to_do(esc10_root, isolated_env, 
 
 def test_reproduce_checks_data_before_any_notebook(isolated_env, tmp_path, monkeypatch):
     """Offline and with no data, ``reproduce`` stops at the check: no notebook starts, no report is written."""
-    from l2i_core import pipeline
+    from l2i_core.pipeline import notebooks as pipeline
 
     ran = []
     monkeypatch.setattr(pipeline, "run_notebook", lambda *a, **k: ran.append(a))

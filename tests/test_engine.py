@@ -9,9 +9,10 @@ from test_classifier import _cfg, _toy_dataset
 from test_interpreter import _toy
 from torch import nn
 
-from l2i_core import ParameterError, engine
-from l2i_core.checkpoints import load_training_state
-from l2i_core.engine import EMA, Engine, autocast_context, seeded_generator
+from l2i_core import ParameterError
+from l2i_core.models.checkpoints import load_training_state
+from l2i_core.train import engine
+from l2i_core.train.engine import EMA, Engine, autocast_context, seeded_generator
 
 
 def _regression(seed=0):
@@ -83,7 +84,7 @@ def test_engine_resume_equals_an_uninterrupted_run(tmp_path):
 
 
 def test_classifier_resume_gives_the_uninterrupted_weights(tmp_path):
-    from l2i_core.training import train_classifier
+    from l2i_core.train.recipes import train_classifier
 
     ds = _toy_dataset()
     full = train_classifier(ds, "cpu", _cfg(epochs=3), out_dir=tmp_path / "full")
@@ -95,9 +96,9 @@ def test_classifier_resume_gives_the_uninterrupted_weights(tmp_path):
 
 
 def test_interpreter_resume_gives_the_uninterrupted_weights(tmp_path):
-    from l2i_core.cache import build_cache
-    from l2i_core.classifier import AudioCNN
-    from l2i_core.training import InterpreterConfig, train_interpreter
+    from l2i_core.models.classifier import AudioCNN
+    from l2i_core.train.cache import build_cache
+    from l2i_core.train.recipes import InterpreterConfig, train_interpreter
 
     ds = _toy()
     torch.manual_seed(0)
@@ -151,9 +152,9 @@ def test_the_avx2_cap_takes_effect_in_a_fresh_process():
     import sys
     from pathlib import Path
 
-    from l2i_core.engine import AVX2_NO_BF16_ENV
+    from l2i_core.train.engine import AVX2_NO_BF16_ENV
 
-    code = ("import json, torch; from l2i_core.engine import native_bf16; "
+    code = ("import json, torch; from l2i_core.train.engine import native_bf16; "
             "print(json.dumps([torch.backends.cpu.get_cpu_capability(), native_bf16('cpu')]))")
     root = str(Path(__file__).resolve().parents[1])
     r = subprocess.run([sys.executable, "-c", code], env={**os.environ, **AVX2_NO_BF16_ENV, "PYTHONPATH": root},

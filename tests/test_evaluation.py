@@ -13,9 +13,10 @@ import pytest
 import soundfile as sf
 from _toys import SR, BandExplainer
 
-from l2i_core import evaluation, metrics
+from l2i_core import metrics
 from l2i_core._utils import softmax
 from l2i_core.data.records import AudioDataset, Record
+from l2i_core.evaluate import protocols as evaluation
 
 # clips with V = W H exactly: h = [3, 1, 2, 0] in every frame (atom 3 is silent), T = 3 frames.
 # f's logits = 6 h = [18, 6, 12, 0] (band of 4 bins at h/2 each, 3 frames), so f's class is 0.

@@ -8,7 +8,7 @@ import torch
 from _toys import SR, toy_explainer
 
 from l2i_core import ParameterError
-from l2i_core.evaluation import (
+from l2i_core.evaluate.protocols import (
     deletion_insertion,
     faithfulness,
     mask_in,
@@ -18,7 +18,7 @@ from l2i_core.evaluation import (
     summarize_faithfulness,
     summarize_mixtures,
 )
-from l2i_core.explain import interpret, relevance, select_components
+from l2i_core.explain.l2i import interpret, relevance, select_components
 
 
 def test_relevance_known_values():

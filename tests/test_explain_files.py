@@ -1,4 +1,4 @@
-"""``l2i explain``: one's own sound files explained from the command line (l2i_core.explain_files).
+"""``l2i explain``: one's own sound files explained from the command line (l2i_core.pipeline.explain_files).
 
 A random f and interpreter trained on 5 s clips at the ``cpu`` preset stand in for real artifacts, so
 no data is needed: the tests check the files, their sample rates and lengths, the windows, the JSON
@@ -20,14 +20,14 @@ import pytest
 import soundfile as sf
 import torch
 
-from l2i_core.audio import fix_duration, load_audio, peak_normalize
-from l2i_core.checkpoints import save_classifier, save_interpreter
-from l2i_core.classifier import ARCHITECTURES, AudioCNN
+from l2i_core.audio.waveform import fix_duration, load_audio, peak_normalize
 from l2i_core.config import get_preset
-from l2i_core.explain import L2IExplainer
-from l2i_core.explain_files import DEFAULT_TOP_K, output_folders, window_samples
-from l2i_core.interpreter import L2IInterpreter
-from l2i_core.pipeline import main
+from l2i_core.explain.l2i import L2IExplainer
+from l2i_core.models.checkpoints import save_classifier, save_interpreter
+from l2i_core.models.classifier import ARCHITECTURES, AudioCNN
+from l2i_core.models.interpreter import L2IInterpreter
+from l2i_core.pipeline.cli import main
+from l2i_core.pipeline.explain_files import DEFAULT_TOP_K, output_folders, window_samples
 
 ROOT = Path(__file__).resolve().parents[1]
 SR = 22050
@@ -230,7 +230,7 @@ def test_multilabel_default_explains_each_class_f_decides(tmp_path, capsys):
 def test_exit_status_through_the_command(artifacts, tmp_path):
     good = tmp_path / "good.wav"
     sf.write(good, _sound(1.0, SR), SR)
-    cmd = [sys.executable, "-m", "l2i_core.pipeline", "explain", str(good), str(tmp_path / "gone.wav"),
+    cmd = [sys.executable, "-m", "l2i_core", "explain", str(good), str(tmp_path / "gone.wav"),
            "--artifacts-dir", str(artifacts), "--out", str(tmp_path / "out")]
     res = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
     assert res.returncode == 1, res.stderr
@@ -242,7 +242,7 @@ def test_exit_status_through_the_command(artifacts, tmp_path):
 
 def test_batches_of_windows_give_the_same_summary(artifacts, tmp_path, capsys, monkeypatch):
     """A long file is explained in batches of windows (bounded memory); the batch size changes nothing."""
-    from l2i_core import explain_files
+    from l2i_core.pipeline import explain_files
 
     path = tmp_path / "long.wav"
     sf.write(path, _sound(18.0, 22050), 22050)

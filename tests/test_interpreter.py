@@ -8,12 +8,12 @@ import torch
 import torch.nn.functional as F
 
 from l2i_core import ParameterError
-from l2i_core.cache import build_cache
-from l2i_core.checkpoints import load_interpreter
-from l2i_core.classifier import AudioCNN
-from l2i_core.interpreter import AttentionTheta, L2IInterpreter, MaxTheta, PsiDecoder
-from l2i_core.losses import LossWeights, fidelity_loss, l2i_loss, soft_cross_entropy, target_loss
-from l2i_core.training import SELECTION_METRICS, InterpreterConfig, selection_score, train_interpreter
+from l2i_core.models.checkpoints import load_interpreter
+from l2i_core.models.classifier import AudioCNN
+from l2i_core.models.interpreter import AttentionTheta, L2IInterpreter, MaxTheta, PsiDecoder
+from l2i_core.train.cache import build_cache
+from l2i_core.train.losses import LossWeights, fidelity_loss, l2i_loss, soft_cross_entropy, target_loss
+from l2i_core.train.recipes import SELECTION_METRICS, InterpreterConfig, selection_score, train_interpreter
 
 
 def _maps(B=2, chans=(64, 128, 256), sizes=((16, 54), (8, 27), (4, 13))):
@@ -118,7 +118,7 @@ def test_cache_matches_direct_computation_and_memmap(tmp_path):
     f = AudioCNN(2, "cpu").eval()
     cache = build_cache(f, ds.split("train"), "cpu", progress=False, device="cpu")
     assert len(cache) == 12 and cache.tap_channels == [64, 128, 256] and cache.V.shape[1:] == (513, 44)
-    from l2i_core.audio import FrontEnd
+    from l2i_core.audio.frontend import FrontEnd
 
     x = torch.from_numpy(ds.split("train").load_batch([3], "cpu"))
     with torch.no_grad():
@@ -160,7 +160,7 @@ def test_train_interpreter_selects_on_validation_and_round_trips(tmp_path):
 
 
 def test_optional_nmf_target_term(tmp_path):
-    from l2i_core.dictionary import Dictionary
+    from l2i_core.nmf.dictionary import Dictionary
 
     H = torch.ones(1, 2, 3)
     f = torch.zeros(1, 2)

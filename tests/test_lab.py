@@ -9,8 +9,8 @@ import nbformat
 import pytest
 
 from l2i_core import ParameterError
-from l2i_core.lab import LAB_NOTEBOOK, lab_parameters, write_lab_notebook
-from l2i_core.pipeline import main
+from l2i_core.pipeline.cli import main
+from l2i_core.pipeline.lab import LAB_NOTEBOOK, lab_parameters, write_lab_notebook
 
 CLASSES = ["dog", "rooster"]
 

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import pytest
 from _browser import chromium
 
-from l2i_core.lab import free_port, start_lab
+from l2i_core.pipeline.lab import free_port, start_lab
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.realdata, pytest.mark.notebook]
 

@@ -13,21 +13,12 @@ import torch.nn.functional as F
 from _planted import PlantedCNN, band_bins, cache_of, planted_caches, planted_clips, train_planted
 
 from l2i_core import ParameterError
-from l2i_core.audio import FrontEnd
-from l2i_core.lmac import (
-    LMACConfig,
-    LMACDecoder,
-    LMACWeights,
-    freq_positions,
-    lmac_attribute,
-    lmac_loss,
-    lmac_masks,
-    lmac_targets,
-    load_lmac,
-    masked_logits,
-    total_variation,
-    train_lmac,
-)
+from l2i_core.audio.frontend import FrontEnd
+from l2i_core.explain.lmac import lmac_attribute
+from l2i_core.models.checkpoints import load_lmac
+from l2i_core.models.lmac import LMACDecoder, freq_positions, lmac_masks
+from l2i_core.train.lmac import LMACConfig, lmac_targets, masked_logits, train_lmac
+from l2i_core.train.losses import LMACWeights, lmac_loss, total_variation
 
 FE = FrontEnd("cpu")
 

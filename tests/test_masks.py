@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from l2i_core import ParameterError
-from l2i_core.audio import FrontEnd
-from l2i_core.masks import component_audio, component_masks, mask_to_audio, selection_mask
+from l2i_core.audio.frontend import FrontEnd
+from l2i_core.audio.masks import component_audio, component_masks, mask_to_audio, selection_mask
 
 
 def _WH(F=20, K=6, T=9, seed=0):

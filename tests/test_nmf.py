@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from l2i_core import ParameterError
-from l2i_core.dictionary import Dictionary, learn_dictionary, load_dictionary, save_dictionary
-from l2i_core.nmf import SparseNMF, denormals_flushed, flush_denormals, match_components
+from l2i_core.nmf.dictionary import Dictionary, learn_dictionary, load_dictionary, save_dictionary
+from l2i_core.nmf.sparse_nmf import SparseNMF, denormals_flushed, flush_denormals, match_components
 
 
 def _planted(F=64, K=8, N=3000, density=0.3, seed=0):

@@ -11,8 +11,8 @@ import numpy as np
 import papermill as pm
 import pytest
 
-from l2i_core.pipeline import NotebookFailed, find_notebooks, reproduce, run_notebook
-from l2i_core.run import SHARED_PARAMETERS
+from l2i_core.pipeline.notebooks import NotebookFailed, find_notebooks, reproduce, run_notebook
+from l2i_core.pipeline.run import SHARED_PARAMETERS
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = find_notebooks(ROOT / "notebooks")

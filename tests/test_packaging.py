@@ -78,11 +78,11 @@ def test_ci_script_runs_the_readme_test_command():
 
 
 def test_readme_results_table_matches_the_reports():
-    from l2i_core.reports import README_END, README_START, readme_markdown
+    from l2i_core.report.headline import README_END, README_START, readme_markdown
 
     readme = (ROOT / "README.md").read_text()
     block = readme.split(README_START, 1)[1].split(README_END, 1)[0].strip()
-    assert block == readme_markdown(ROOT / "reports").strip(), "run `l2i readme` (l2i_core.reports.write_readme)"
+    assert block == readme_markdown(ROOT / "reports").strip(), "run `l2i readme` (l2i_core.report.headline.write_readme)"
     if any((ROOT / "reports").glob("*/results.json")):
         assert block.count("\n") >= 3  # committed reports give rows
 
@@ -93,7 +93,7 @@ def test_readme_own_model_snippet_runs(tmp_path):
     import soundfile as sf
     import torch
 
-    from l2i_core.classifier import AudioCNN
+    from l2i_core.models.classifier import AudioCNN
 
     readme = (ROOT / "README.md").read_text()
     section = readme.split("### Interpret your own model", 1)[1]
@@ -111,7 +111,7 @@ def test_readme_own_model_snippet_runs(tmp_path):
     code = code.replace("n_components=100", "n_components=8, max_iter=20")
     code = code.replace("multilabel=False)", "multilabel=False, config=InterpreterConfig(epochs=1, progress=False))")
     env = {"my_trained_net": AudioCNN(3, "cpu"), "InterpreterConfig": __import__(
-        "l2i_core.training", fromlist=["InterpreterConfig"]).InterpreterConfig}
+        "l2i_core.train.recipes", fromlist=["InterpreterConfig"]).InterpreterConfig}
     code = code.replace('["layer2", "layer3", "layer4"]', '["blocks.0", "blocks.1", "blocks.2"]')
     exec(compile(code, "README", "exec"), env)
     interp = env["interp"]
@@ -155,7 +155,7 @@ def test_makefile_has_a_fast_tier_without_notebooks_and_browser():
 
 
 def test_aisfx_is_installed_without_its_dependencies_everywhere():
-    from l2i_core.pretrained import INSTALL_HINT
+    from l2i_core.models.pretrained import INSTALL_HINT
 
     assert INSTALL_HINT == "pip install --no-deps aisfx==0.1.2"
     make = (ROOT / "Makefile").read_text()

@@ -12,11 +12,14 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from l2i_core import pipeline
 from l2i_core.paper import PAPER
-from l2i_core.pipeline import NotebookFailed, main, reproduce, step_fingerprint
-from l2i_core.pipeline import package_digest as real_package_digest  # the real one: fixed_package pins the module's
-from l2i_core.reports import headline_rows, write_index
+from l2i_core.pipeline import notebooks as pipeline
+from l2i_core.pipeline.cli import main
+from l2i_core.pipeline.notebooks import NotebookFailed, reproduce, step_fingerprint
+from l2i_core.pipeline.notebooks import (
+    package_digest as real_package_digest,  # the real one: fixed_package pins the module's
+)
+from l2i_core.report.headline import headline_rows, write_index
 
 PARAMETERS = """dataset: str = "esc10"  # dataset name
 data_dir: str = ""  # dataset folder
@@ -32,7 +35,7 @@ with open(art / "log.txt", "a") as f:
     f.write("00\\n")"""
 
 STEP_01 = """from pathlib import Path
-from l2i_core.results import update_results
+from l2i_core.report.results import update_results
 art = Path(artifacts_dir)
 with open(art / "log.txt", "a") as f:
     f.write("01\\n")

@@ -11,15 +11,16 @@ import soundfile as sf
 import torch
 import torch.nn.functional as F
 
-from l2i_core import pretrained
 from l2i_core._errors import ParameterError
-from l2i_core.audio import AISFX_LOG_MAX, FrontEnd, load_audio
-from l2i_core.checkpoints import load_classifier
-from l2i_core.classifier import FeatureTap
+from l2i_core.audio.frontend import AISFX_LOG_MAX, FrontEnd
+from l2i_core.audio.waveform import load_audio
 from l2i_core.config import get_preset
 from l2i_core.data import AudioDataset, Record
-from l2i_core.finetune import FinetuneConfig, finetune_pretrained, linear_probe
-from l2i_core.pretrained import AiSFXClassifier, load_aisfx_checkpoint
+from l2i_core.models import pretrained
+from l2i_core.models.checkpoints import load_classifier
+from l2i_core.models.classifier import FeatureTap
+from l2i_core.models.pretrained import AiSFXClassifier, load_aisfx_checkpoint
+from l2i_core.train.finetune import FinetuneConfig, finetune_pretrained, linear_probe
 
 
 def _aisfx_librosa():
@@ -167,7 +168,7 @@ def test_finetune_selects_on_validation_and_round_trips(tmp_path):
 
 
 def test_cache_keeps_the_phase_where_f_has_its_own_stft():
-    from l2i_core.cache import build_cache
+    from l2i_core.train.cache import build_cache
 
     ds = _toy_dataset(seconds=1.0).split("test")
     model = AiSFXClassifier(3, pretrained=False).eval()
@@ -182,7 +183,7 @@ def test_cache_keeps_the_phase_where_f_has_its_own_stft():
 
 
 def test_mel_attribution_lands_on_v_grid_in_frequency_and_time():
-    from l2i_core.baselines import mel_to_linear
+    from l2i_core.explain.gradients import mel_to_linear
 
     p = get_preset("aisfx")
     T_f = 1 + p.n_samples(5.0) // p.f_hop_length

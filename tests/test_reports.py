@@ -1,4 +1,4 @@
-"""l2i_core.reports and the typed sections of l2i_core.results: the paper's value only beside the
+"""l2i_core.report.headline and the typed sections of l2i_core.report.results: the paper's value only beside the
 identical quantity, the index and the README tables from one set of rows, benchmarks with their files."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 
 from l2i_core._errors import ParameterError
 from l2i_core.paper import PAPER
-from l2i_core.reports import (
+from l2i_core.report.headline import (
     BENCHMARKS_END,
     BENCHMARKS_START,
     PAPER_VALUES,
@@ -27,7 +27,7 @@ from l2i_core.reports import (
     write_index,
     write_readme,
 )
-from l2i_core.results import FidelitySection, parse_section, read_sections, update_results
+from l2i_core.report.results import FidelitySection, parse_section, read_sections, update_results
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -179,7 +179,7 @@ def test_benchmark_rows_name_their_file_and_cover_every_file(tmp_path):
 def test_readme_tables_match_the_reports_and_the_benchmarks(tmp_path):
     readme = (ROOT / "README.md").read_text()
     block = readme.split(README_START, 1)[1].split(README_END, 1)[0].strip()
-    assert block == readme_markdown(ROOT / "reports").strip(), "run `l2i readme` (l2i_core.reports.write_readme)"
+    assert block == readme_markdown(ROOT / "reports").strip(), "run `l2i readme` (l2i_core.report.headline.write_readme)"
     bench = readme.split(BENCHMARKS_START, 1)[1].split(BENCHMARKS_END, 1)[0].strip()
     assert bench == benchmarks_markdown(ROOT / "benchmarks" / "results").strip(), "run `l2i readme`"
     copy = tmp_path / "README.md"

@@ -8,7 +8,7 @@ from _toys import toy_explainer
 
 from l2i_core import ParameterError
 from l2i_core.data.records import AudioDataset, Record
-from l2i_core.widgets import ListeningLab, clip_correctness, gallery, interpretation_from_components
+from l2i_core.report.widgets import ListeningLab, clip_correctness, gallery, interpretation_from_components
 
 SR = 22050
 C, K = 3, 8

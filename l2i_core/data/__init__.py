@@ -13,15 +13,53 @@ from __future__ import annotations
 
 import os
 
-from .._errors import ParameterError
-from .corrupt import add_white_noise, mix
-from .esc50 import ESC_NAMES, load_esc_dataset
-from .folder import load_folder
-from .fsdd import load_fsdd
-from .mixtures import build_urbanmix, load_urbanmix
-from .records import SPLITS, AudioDataset, Record
-from .registry import cache_dir, download, find_dataset_dir
-from .sonyc import load_sonyc
+from l2i_core._errors import ParameterError
+from l2i_core.data.corrupt import add_white_noise, gain_for_snr, mix, signal_energy, snr_db
+from l2i_core.data.esc50 import (
+    ESC10_LICENCE,
+    ESC50_LICENCE,
+    ESC_COLUMNS,
+    ESC_NAMES,
+    load_esc,
+    load_esc_dataset,
+    read_esc_meta,
+)
+from l2i_core.data.folder import load_folder
+from l2i_core.data.fsdd import FSDD_LICENCE, load_fsdd
+from l2i_core.data.mixtures import (
+    BACKGROUND_TARGETS,
+    DEFAULT_N_SCENES,
+    ESC_TO_COARSE,
+    ESC_TO_FINE,
+    SIDECAR,
+    build_urbanmix,
+    load_urbanmix,
+)
+from l2i_core.data.records import SPLITS, AudioDataset, Record
+from l2i_core.data.registry import (
+    SOURCES,
+    DatasetSource,
+    Remote,
+    cache_dir,
+    download,
+    ensure_datasets,
+    esc50_fold4_from_esc50,
+    find_dataset_dir,
+    offline,
+    required_datasets,
+)
+from l2i_core.data.sonyc import (
+    ANNOTATION_COLUMNS,
+    COARSE_CLASSES,
+    COARSE_COLUMNS,
+    FINE_CLASSES,
+    FINE_COLUMNS,
+    SONYC_LICENCE,
+    aggregate_labels,
+    load_sonyc,
+    read_annotations,
+)
+from l2i_core.data.splits import check_groups_within_splits, grouped_stratified_split
 
 __all__ = [
     "AudioDataset",
@@ -35,6 +73,41 @@ __all__ = [
     "build_urbanmix",
     "add_white_noise",
     "mix",
+    "snr_db",
+    "gain_for_snr",
+    "signal_energy",
+    "load_esc",
+    "read_esc_meta",
+    "ESC_COLUMNS",
+    "ESC10_LICENCE",
+    "ESC50_LICENCE",
+    "load_folder",
+    "load_fsdd",
+    "FSDD_LICENCE",
+    "load_urbanmix",
+    "ESC_TO_COARSE",
+    "ESC_TO_FINE",
+    "BACKGROUND_TARGETS",
+    "DEFAULT_N_SCENES",
+    "SIDECAR",
+    "Remote",
+    "DatasetSource",
+    "SOURCES",
+    "offline",
+    "required_datasets",
+    "ensure_datasets",
+    "esc50_fold4_from_esc50",
+    "load_sonyc",
+    "aggregate_labels",
+    "read_annotations",
+    "COARSE_CLASSES",
+    "COARSE_COLUMNS",
+    "FINE_CLASSES",
+    "FINE_COLUMNS",
+    "ANNOTATION_COLUMNS",
+    "SONYC_LICENCE",
+    "grouped_stratified_split",
+    "check_groups_within_splits",
 ]
 
 #: Names accepted by :func:`load_dataset`.

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .._errors import ParameterError
+from l2i_core._errors import ParameterError
 
 
 def read_csv_checked(csv_path: str | Path, required: Sequence[str], schema: str) -> pd.DataFrame:

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .._errors import AudioError, ParameterError
+from l2i_core._errors import AudioError, ParameterError
 
 __all__ = ["add_white_noise", "mix", "snr_db", "gain_for_snr", "signal_energy"]
 

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from .._errors import DataNotFoundError, ParameterError
-from ._csv import read_csv_checked
-from .records import AudioDataset, Record
-from .registry import find_dataset_dir
-from .splits import check_groups_within_splits, grouped_stratified_split
+from l2i_core._errors import DataNotFoundError, ParameterError
+from l2i_core.data._csv import read_csv_checked
+from l2i_core.data.records import AudioDataset, Record
+from l2i_core.data.registry import find_dataset_dir
+from l2i_core.data.splits import check_groups_within_splits, grouped_stratified_split
 
 __all__ = ["load_esc", "read_esc_meta", "ESC_COLUMNS", "ESC10_LICENCE", "ESC50_LICENCE"]
 

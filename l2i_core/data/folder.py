@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .._errors import DataNotFoundError, ParameterError
-from .records import AudioDataset, Record
-from .splits import grouped_stratified_split
+from l2i_core._errors import DataNotFoundError, ParameterError
+from l2i_core.data.records import AudioDataset, Record
+from l2i_core.data.splits import grouped_stratified_split
 
 __all__ = ["load_folder"]
 

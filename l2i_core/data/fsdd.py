@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .._errors import DataNotFoundError
-from .records import AudioDataset, Record
+from l2i_core._errors import DataNotFoundError
+from l2i_core.data.records import AudioDataset, Record
 
 __all__ = ["load_fsdd", "FSDD_LICENCE"]
 

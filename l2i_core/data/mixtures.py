@@ -61,13 +61,13 @@ import pandas as pd
 import soundfile as sf
 from tqdm.auto import tqdm
 
-from .._errors import AudioError, DataNotFoundError, ParameterError
-from .._version import __version__
-from ..audio import load_audio
-from .esc50 import ESC_NAMES, load_esc_dataset
-from .records import SPLITS, AudioDataset
-from .registry import cache_dir
-from .sonyc import ANNOTATION_COLUMNS, COARSE_CLASSES, COARSE_COLUMNS, FINE_COLUMNS, load_sonyc
+from l2i_core._errors import AudioError, DataNotFoundError, ParameterError
+from l2i_core._version import __version__
+from l2i_core.audio.waveform import load_audio
+from l2i_core.data.esc50 import ESC_NAMES, load_esc_dataset
+from l2i_core.data.records import SPLITS, AudioDataset
+from l2i_core.data.registry import cache_dir
+from l2i_core.data.sonyc import ANNOTATION_COLUMNS, COARSE_CLASSES, COARSE_COLUMNS, FINE_COLUMNS, load_sonyc
 
 __all__ = [
     "build_urbanmix",

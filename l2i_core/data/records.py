@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._errors import AudioError, ParameterError
-from ..audio import fix_duration, load_audio, peak_normalize, validate_waveform
-from ..config import Preset, get_preset
+from l2i_core._errors import AudioError, ParameterError
+from l2i_core.audio.waveform import fix_duration, load_audio, peak_normalize, validate_waveform
+from l2i_core.config import Preset, get_preset
 
 __all__ = ["Record", "AudioDataset", "SPLITS"]
 

@@ -45,9 +45,9 @@ from urllib.parse import urlparse
 
 import pooch
 
-from .._errors import DataNotFoundError, ParameterError
-from ._manifests import ESC10_COMMIT as _ESC10_COMMIT
-from ._manifests import ESC10_FILES, ESC50_FOLD4_STEMS
+from l2i_core._errors import DataNotFoundError, ParameterError
+from l2i_core.data._manifests import ESC10_COMMIT as _ESC10_COMMIT
+from l2i_core.data._manifests import ESC10_FILES, ESC50_FOLD4_STEMS
 
 __all__ = ["Remote", "DatasetSource", "SOURCES", "cache_dir", "find_dataset_dir", "download", "offline",
            "required_datasets", "ensure_datasets", "esc50_fold4_from_esc50"]

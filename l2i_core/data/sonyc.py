@@ -29,9 +29,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._errors import DataNotFoundError, ParameterError
-from ._csv import read_csv_checked
-from .records import AudioDataset, Record
+from l2i_core._errors import DataNotFoundError, ParameterError
+from l2i_core.data._csv import read_csv_checked
+from l2i_core.data.records import AudioDataset, Record
 
 __all__ = [
     "load_sonyc",

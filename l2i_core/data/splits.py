@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold
 
-from .._errors import ParameterError
+from l2i_core._errors import ParameterError
 
 __all__ = ["grouped_stratified_split", "check_groups_within_splits"]
 

@@ -1,0 +1,475 @@
+"""The comparison harness: every explainer on the same clips, scored by the same protocols.
+
+Any :class:`~l2i_core.explainers.Explainer` (L2I with either head, L-MAC, Saliency, Integrated
+Gradients, SmoothGrad, random, the oracle IRM) is run on each :class:`Condition` and every
+explanation row is scored by :func:`score_explanation`:
+
+* L-MAC's protocol (Paissan et al., 2024), on f's probabilities of the explained class c with the
+  explanation heard (mask-in audio ``iSTFT(expm1(M ⊙ V) e^{i∠X})``, re-analysed by f's front end):
+  AI, AD, AG, Fid-In (:func:`l2i_core.metrics.mask_in_metrics`), FF = the probability drop when the
+  explanation is removed (mask-out ``(1 − M) ⊙ V``), SPS (Gini index of M) and COMP (entropy of the
+  normalised M) (:func:`l2i_core.metrics.sparseness`, :func:`~l2i_core.metrics.complexity`); beside
+  them AD and Fid-In *as SpeechBrain's recipe computes them*
+  (:func:`l2i_core.metrics.mask_in_metrics_speechbrain`), so that a reader sees how much of its
+  published L2I row comes from those bugs;
+* L2I's protocol at matched sparsity: every mask binarised to its top ``ff_fraction`` of bins
+  (the same share for every method), those bins removed, resynthesised, re-analysed: f's logit drop;
+  deletion / insertion curves over the share of bins removed / kept, ranked by each mask;
+* ground truth, where the stem of the explained class is known (mixtures, noise, speech, scenes):
+  SI-SDR of the explanation against the true stem, its improvement over the input, and the share of
+  the explanation's energy inside the stem's time-frequency support.
+
+The conditions follow SpeechBrain's ``eval.py`` (:func:`make_conditions`): clean; a mixture with a
+clip of another class; white noise; speech contamination (FSDD's spoken digits here, where SpeechBrain
+uses LJSpeech). Every summary carries a 95 % bootstrap confidence interval (:mod:`l2i_core.stats`)
+and :func:`paired_comparison` gives the Wilcoxon signed-rank test of two methods on the same rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+
+import l2i_core.evaluate.stats as stats
+from l2i_core import metrics
+from l2i_core._errors import ParameterError
+from l2i_core.explain.gradients import bin_ranks, top_fraction_mask_from_ranks
+from l2i_core.explain.interface import AudioModel, Explainer, Explanation
+from l2i_core.paper import SPEECHBRAIN_ESC50
+
+__all__ = ["Condition", "make_conditions", "scene_condition", "speech_background", "score_explanation",
+           "compare", "summary_table", "paired_comparison", "CURVE_FRACTIONS", "METRIC_COLUMNS",
+           "GROUND_TRUTH_COLUMNS", "randomize_classifier", "mask_rank_correlation", "ComparisonStudy",
+           "leaders", "HIGHER_IS_BETTER", "speechbrain_table"]
+
+#: Shares of the time-frequency plane removed (deletion) or kept (insertion) along the curves.
+CURVE_FRACTIONS = (0.0, 0.05, 0.1, 0.2, 0.5, 1.0)
+
+#: Scored columns, in table order, with their display names.
+METRIC_COLUMNS = {"AI": "AI (%)", "AD": "AD (%)", "AG": "AG (%)", "fid_in": "Fid-In", "FF": "FF (prob)",
+                  "SPS": "SPS", "COMP": "COMP", "FF_matched": "FF matched (logit)",
+                  "deletion_area": "deletion AUC", "insertion_area": "insertion AUC", "mask_mean": "mask mean",
+                  "AD_speechbrain": "AD as SpeechBrain (%)", "fid_in_speechbrain": "Fid-In as SpeechBrain"}
+GROUND_TRUTH_COLUMNS = {"si_sdr": "SI-SDR (dB)", "si_sdri": "SI-SDRi (dB)",
+                        "energy_in_support": "energy in stem support"}
+
+
+@dataclass
+class Condition:
+    """One set of inputs every explainer is run on.
+
+    Attributes
+    ----------
+    name : str
+    x : np.ndarray [shape=(B, n_samples)]
+        The inputs (what f hears).
+    label : np.ndarray [shape=(B,)]
+        The true class of each input's stem (clean: its label).
+    stem : np.ndarray [shape=(B, n_samples)] or None
+        The part of ``x`` that is the labelled sound, when it is known.
+    target : np.ndarray [shape=(B,)] or None
+        Class explained in each row; ``None`` explains f's own prediction (as SpeechBrain's eval).
+    uid : list of str
+    note : str
+        How the inputs were made (printed under the tables).
+    """
+
+    name: str
+    x: np.ndarray
+    label: np.ndarray
+    stem: np.ndarray | None = None
+    target: np.ndarray | None = None
+    uid: list = field(default_factory=list)
+    note: str = ""
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def _peak(x: np.ndarray, *others: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Scale ``x`` (and ``others`` by the same gain) to a peak of 1, as f's inputs are."""
+    g = 1.0 / np.maximum(np.abs(x).max(axis=-1, keepdims=True), 1e-8)
+    return tuple((a * g).astype(np.float32) for a in (x, *others))
+
+
+def speech_background(fsdd, preset, n_clips: int, n_samples: int, *, split: str = "test", seed: int = 0) -> np.ndarray:
+    """``(n_clips, n_samples)`` of continuous speech: FSDD spoken digits of ``split`` drawn at random
+    (seeded) and concatenated until each clip is full."""
+    sub = fsdd.split(split)
+    rng = np.random.default_rng(seed)
+    out = np.zeros((n_clips, n_samples), np.float32)
+    for i in range(n_clips):
+        pos = 0
+        while pos < n_samples:
+            rec = sub[int(rng.integers(len(sub)))]
+            y = sub.load(rec, preset)
+            nz = np.flatnonzero(np.abs(y) > 1e-4)
+            y = y[nz[0] : nz[-1] + 1] if len(nz) else y
+            take = min(len(y), n_samples - pos)
+            out[i, pos : pos + take] = y[:take]
+            pos += take
+    return out
+
+
+def make_conditions(x, labels, *, speech=None, seed: int = 0, uids: Sequence[str] | None = None,
+                    mixture_gains: tuple[float, float] = (0.8, 0.2), noise_gain: float = 0.5,
+                    speech_gains: tuple[float, float] = (0.8, 0.2)) -> list[Condition]:
+    """SpeechBrain ``eval.py``'s conditions on clips ``x`` of classes ``labels`` (peak-normalised after).
+
+    * ``clean``: the clips;
+    * ``mixture``: ``0.8 s/‖s‖ + 0.2 n/‖n‖`` with ``n`` a clip of **another** class of the same set
+      (drawn at random, seeded); the stem is the first term. SpeechBrain draws ``n`` from another fold
+      without checking its class, so its "mixtures" are sometimes of one class;
+    * ``white noise``: ``s/‖s‖ + 0.5 n/‖n‖`` with Gaussian ``n`` (seeded here, unseeded there);
+    * ``speech``: ``0.8 s/‖s‖ + 0.2 n/‖n‖`` (its mixture formula) with ``n`` = ``speech``
+      (:func:`speech_background`; SpeechBrain uses LJSpeech); left out when ``speech`` is None.
+
+    Each contaminated input is scaled to a peak |value| of 1 (with its stem), like every input of f
+    (SpeechBrain divides by the maximum value).
+    """
+    x = np.asarray(x, np.float32)
+    y = np.asarray(labels, np.int64).reshape(-1)
+    if x.ndim != 2 or len(x) != len(y) or len(x) < 2:
+        raise ParameterError(f"x must be (B >= 2, n_samples) with one label per clip; got {x.shape} and {y.shape}")
+    rng = np.random.default_rng(seed)
+    uid = list(uids) if uids is not None else [str(i) for i in range(len(x))]
+    other = np.array([rng.choice(np.flatnonzero(y != c)) if (y != c).any() else (i + 1) % len(y)
+                      for i, c in enumerate(y)])
+    a, b = mixture_gains
+    out = [Condition("clean", x, y, stem=None, uid=uid, note="the test clips as they are")]
+    mix, stem = _peak(a * _unit(x) + b * _unit(x[other]), a * _unit(x))
+    out.append(Condition("mixture", mix, y, stem=stem, uid=uid,
+                         note=f"{a}·s/‖s‖ + {b}·n/‖n‖, n a test clip of another class (seed {seed})"))
+    noise = rng.standard_normal(x.shape).astype(np.float32)
+    noisy, stem = _peak(_unit(x) + noise_gain * _unit(noise), _unit(x))
+    out.append(Condition("white noise", noisy, y, stem=stem, uid=uid, note=f"s/‖s‖ + {noise_gain}·n/‖n‖, n Gaussian"))
+    if speech is not None:
+        sp = np.asarray(speech, np.float32)
+        if sp.shape != x.shape:
+            raise ParameterError(f"speech must have the clips' shape {x.shape}, got {sp.shape}")
+        a, b = speech_gains
+        talk, stem = _peak(a * _unit(x) + b * _unit(sp), a * _unit(x))
+        out.append(Condition("speech", talk, y, stem=stem, uid=uid,
+                             note=f"{a}·s/‖s‖ + {b}·n/‖n‖, n FSDD spoken digits concatenated (SpeechBrain: LJSpeech)"))
+    return out
+
+
+def scene_condition(dataset, preset, *, split: str = "test", max_scenes: int | None = None) -> Condition:
+    """Scenes with known stems (urbanmix): one row per labelled class of each scene, explaining that
+    class, its stem known; the scene is the exact sum of its stems, peak-normalised (stems alike)."""
+    sub = dataset.split(split)
+    if max_scenes is not None:
+        sub = sub.subset(range(min(max_scenes, len(sub))))
+    xs, stems, labels, uids = [], [], [], []
+    for rec in sub:
+        if not rec.labels:
+            continue
+        parts = sub.load_stems(rec, preset)
+        scene = np.sum(list(parts.values()), axis=0)
+        for c in rec.labels:
+            s, st = _peak(scene, parts[c])
+            xs.append(s)
+            stems.append(st)
+            labels.append(dataset.class_index(c))
+            uids.append(f"{rec.uid}:{c}")
+    if not xs:
+        raise ParameterError(f"{dataset.name}: no labelled scenes with stems in split {split!r}")
+    lab = np.array(labels)
+    return Condition("scenes", np.stack(xs), lab, stem=np.stack(stems), target=lab, uid=uids,
+                     note="each labelled class of each test scene, explained against its own stem")
+
+
+def _top(ranks: np.ndarray, q: float) -> torch.Tensor:
+    """``top_fraction_mask(mask, q)`` from the mask's :func:`~l2i_core.explain.gradients.bin_ranks`, without sorting again."""
+    return torch.from_numpy(top_fraction_mask_from_ranks(ranks, q))
+
+
+def _curves(model: AudioModel, exp: Explanation, fractions: Sequence[float],
+            ranks: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Deletion and insertion areas: f's probability of the target with the top share of bins (ranked
+    by the mask) removed / alone, for each share (magnitude path, no round trip)."""
+    V = torch.from_numpy(exp.V)
+    ph = None if model.fe.shared_stft else torch.from_numpy(exp.phase)  # f with its own STFT: through audio
+    rows = np.arange(len(exp))
+    ranks = bin_ranks(exp.mask) if ranks is None else ranks  # one sort per clip for every share
+    dele, ins = [], []
+    for q in fractions:
+        keep = _top(ranks, max(q, 1e-9)) if q > 0 else torch.zeros_like(V)
+        for out, spec in ((dele, (1 - keep) * V), (ins, keep * V)):
+            lg = model.logits_of(spec, ph, length=None if ph is None else exp.audio.shape[-1])
+            out.append(model.probabilities(lg).cpu().numpy()[rows, exp.target])
+    return {"deletion_area": metrics.curve_area(np.stack(dele, 1), x=np.asarray(fractions)),
+            "insertion_area": metrics.curve_area(np.stack(ins, 1), x=np.asarray(fractions))}
+
+
+@torch.no_grad()
+def score_explanation(exp: Explanation, model: AudioModel, *, inputs=None, stem=None, ff_fraction: float = 0.1,
+                      curves: bool = False, fractions: Sequence[float] = CURVE_FRACTIONS,
+                      speechbrain_fid_class: int | None = None) -> pd.DataFrame:
+    """Every protocol's score for each row of ``exp`` (see the module docstring).
+
+    Parameters
+    ----------
+    exp : Explanation
+        With its audio (``with_audio=True``).
+    model : AudioModel
+        The f that was explained.
+    inputs : np.ndarray [shape=(B, n_samples)] or None
+        The explained waveforms (needed with ``stem``).
+    stem : np.ndarray [shape=(B, n_samples)] or None
+        The true stem of the explained sound in each input: adds the ground-truth columns.
+    ff_fraction : float
+        The share of bins every mask is binarised to for ``FF_matched``.
+    curves : bool
+        Also the deletion / insertion areas over ``fractions``.
+    speechbrain_fid_class : int or None
+        The class SpeechBrain's buggy Fid-In compares with (0 for its L2I row); None: f's class.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per explanation: ``row``, ``method``, ``target`` and the columns of
+        :data:`METRIC_COLUMNS` (and :data:`GROUND_TRUTH_COLUMNS` with ``stem``).
+    """
+    if exp.audio is None:
+        raise ParameterError("score_explanation needs the explanations' audio: attribute(..., with_audio=True)")
+    n = exp.audio.shape[-1]
+    t, rows = exp.target, np.arange(len(exp))
+    M, V, ph = (torch.from_numpy(a) for a in (exp.mask, exp.V, exp.phase))
+    before = torch.from_numpy(exp.f_logits)
+    in_logits = model.logits_of(M * V, ph, length=n).cpu()
+    out_logits = model.logits_of((1 - M) * V, ph, length=n).cpu()
+    p, q = (model.probabilities(lg).cpu().numpy() for lg in (before, in_logits))
+    mi = metrics.mask_in_metrics(p, q, target=t)["per_clip"]
+    if model.multilabel:  # Fid-In: f still decides the explained class on the explanation alone
+        mi["fid_in"] = (q[rows, t] > model.f_thresholds[t]).astype(np.float64)
+    ranks = bin_ranks(exp.mask)  # sorted once: FF_matched and every share of the curves
+    binary = _top(ranks, ff_fraction)
+    matched = model.logits_of((1 - binary) * V, ph, length=n).cpu()
+    df = pd.DataFrame({
+        "row": rows, "method": exp.method, "target": t, **{k: mi[k] for k in ("AI", "AD", "AG", "fid_in")},
+        "FF": metrics.probability_drop(before, out_logits, t, multilabel=model.multilabel),
+        "FF_logit": metrics.logit_drop(before, out_logits, t),
+        "FF_matched": metrics.logit_drop(before, matched, t),
+        "SPS": metrics.sparseness(exp.mask), "COMP": metrics.complexity(exp.mask), "mask_mean": exp.sparsity})
+    if not model.multilabel:
+        sb = metrics.mask_in_metrics_speechbrain(p, q, fid_in_class=speechbrain_fid_class)["per_clip"]
+        df["AD_speechbrain"], df["fid_in_speechbrain"] = sb["AD"], sb["fid_in"]
+    if curves:
+        for k, v in _curves(model, exp, fractions, ranks).items():
+            df[k] = v
+    if stem is not None:
+        if inputs is None:
+            raise ParameterError("ground-truth scores need the inputs beside the stems: pass inputs=")
+        s, x = np.asarray(stem, np.float32), np.asarray(inputs, np.float32)
+        S = model.fe.stft(torch.from_numpy(s)).abs().cpu().numpy()
+        N = model.fe.stft(torch.from_numpy(x - s)).abs().cpu().numpy()
+        df["si_sdr"] = metrics.si_sdr(exp.audio, s)
+        df["si_sdri"] = metrics.si_sdr_improvement(exp.audio, x, s)
+        df["energy_in_support"] = metrics.energy_in_support(exp.magnitude, S, N)
+    return df
+
+
+def compare(explainers: Sequence[Explainer], model: AudioModel, conditions: Sequence[Condition], *,
+            ff_fraction: float = 0.1, curves: Sequence[str] = ("clean",), progress: bool = True) -> pd.DataFrame:
+    """Run every explainer on every condition and score it (:func:`score_explanation`).
+
+    The oracle (``needs_stems``) runs only where the stems are known. Each row records the
+    condition, the clip's ``uid``, its true ``label`` and ``explains_label`` (the explained class is
+    the stem's: where the ground truth applies). Seconds per explainer are in ``df.attrs['seconds']``.
+    """
+    import time
+
+    from tqdm.auto import tqdm
+
+    jobs = [(c, e) for c in conditions for e in explainers if c.stem is not None or not e.needs_stems]
+    frames, seconds = [], {}
+    for cond, ex in tqdm(jobs, desc="explainers × conditions", disable=not progress):
+        t0 = time.perf_counter()
+        exp = ex.attribute(cond.x, cond.target, stems=cond.stem)
+        sb_class = 0 if ex.name.startswith("L2I") else None
+        df = score_explanation(exp, model, inputs=cond.x, stem=cond.stem, ff_fraction=ff_fraction, curves=cond.name in curves,
+                               speechbrain_fid_class=sb_class)
+        df.insert(0, "condition", cond.name)
+        df["uid"] = [cond.uid[i] for i in df["row"]] if cond.uid else df["row"]
+        df["label"] = cond.label[df["row"].to_numpy()]
+        df["explains_label"] = df["target"].to_numpy() == df["label"].to_numpy()
+        frames.append(df)
+        seconds[(cond.name, ex.name)] = time.perf_counter() - t0
+    out = pd.concat(frames, ignore_index=True)
+    out.attrs["seconds"] = {f"{c} / {m}": s for (c, m), s in seconds.items()}
+    return out
+
+
+def summary_table(df: pd.DataFrame, condition: str, *, columns: Sequence[str] | None = None,
+                  ground_truth_only: bool = False, digits: int = 2, seed: int = 0) -> pd.DataFrame:
+    """One row per method, one column per metric: the mean and its 95 % bootstrap interval
+    (``"61.6 [58.2, 64.9]"``), over the rows of ``condition``. ``ground_truth_only`` keeps the rows
+    whose explained class is the stem's (so every method explains the same sound)."""
+    d = df[df["condition"] == condition]
+    if ground_truth_only:
+        d = d[d["explains_label"]]
+    names = {**METRIC_COLUMNS, **GROUND_TRUTH_COLUMNS}
+    cols = [c for c in (columns or names) if c in d.columns and d[c].notna().any()]
+    table = {}
+    for method, g in d.groupby("method", sort=False):
+        table[method] = {names.get(c, c): stats.format_ci(*stats.bootstrap_ci(g[c].to_numpy(), seed=seed), digits=digits)
+                         for c in cols}
+        table[method]["rows"] = str(len(g))
+    return pd.DataFrame(table).T
+
+
+def paired_comparison(df: pd.DataFrame, a: str, b: str, *, condition: str, column: str,
+                      ground_truth_only: bool = True) -> dict:
+    """Wilcoxon signed-rank test of methods ``a`` and ``b`` on ``column``, paired on the same rows of
+    ``condition`` (:func:`l2i_core.evaluate.stats.paired_test`), with the median of ``a − b``. No common rows
+    (f never predicts the stem's class, say): ``n = 0`` and a NaN p-value."""
+    d = df[df["condition"] == condition]
+    if ground_truth_only:
+        d = d[d["explains_label"]]
+    wide = d.pivot_table(index="row", columns="method", values=column)
+    pair = (wide[[a, b]].to_numpy().T if a in wide and b in wide else np.zeros((2, 0)))
+    return {"a": a, "b": b, "condition": condition, "column": column, **stats.paired_test(*pair)}
+
+
+# -- the randomisation sanity check (Adebayo et al., 2018) ------------------------------------------
+def randomize_classifier(classifier: torch.nn.Module, part: str = "output", *, seed: int = 0) -> torch.nn.Module:
+    """A copy of ``classifier`` with re-initialised weights: the output layer only (``'output'``: the
+    last ``nn.Linear``) or every layer with parameters (``'all'``), each by its own ``reset_parameters``
+    under ``torch.manual_seed(seed)`` (the global generator is restored afterwards)."""
+    import copy
+
+    if part not in ("output", "all"):
+        raise ParameterError(f"part must be 'output' or 'all', got {part!r}")
+    net = copy.deepcopy(classifier)
+    layers = [m for m in net.modules() if hasattr(m, "reset_parameters") and any(True for _ in m.parameters(False))]
+    if part == "output":
+        layers = [m for m in layers if isinstance(m, torch.nn.Linear)][-1:]
+        if not layers:
+            raise ParameterError("the classifier has no nn.Linear output layer to randomise")
+    with torch.random.fork_rng():
+        torch.manual_seed(int(seed))
+        for m in layers:
+            m.reset_parameters()
+    for m in net.modules():  # batch norm statistics of a randomised net: start afresh too
+        if part == "all" and isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.reset_running_stats()
+    return net.eval()
+
+
+def mask_rank_correlation(a, b) -> np.ndarray:
+    """``(B,)`` Spearman rank correlation of two masks per row (flattened; ``scipy.stats.spearmanr``).
+    A constant mask has no ranking: NaN."""
+    from scipy.stats import spearmanr
+
+    A, Bm = np.asarray(a), np.asarray(b)
+    if A.shape != Bm.shape:
+        raise ParameterError(f"masks of shapes {A.shape} and {Bm.shape} cannot be compared")
+    out = np.full(len(A), np.nan)
+    for i, (u, v) in enumerate(zip(A.reshape(len(A), -1), Bm.reshape(len(Bm), -1))):
+        if u.std() > 0 and v.std() > 0:
+            out[i] = spearmanr(u, v).statistic
+    return out
+
+
+@dataclass
+class ComparisonStudy:
+    """Notebook 08's result for one dataset: the scored rows, the paired tests, the sanity check."""
+
+    dataset: str
+    scores: pd.DataFrame
+    tests: list[dict] = field(default_factory=list)
+    randomization: pd.DataFrame | None = None
+    notes: dict = field(default_factory=dict)
+
+    def table(self, condition: str, **kwargs) -> pd.DataFrame:
+        """:func:`summary_table` of ``condition``."""
+        return summary_table(self.scores, condition, **kwargs)
+
+    def example_rows(self, condition: str, n: int = 3) -> list[int]:
+        """``n`` rows of ``condition`` to listen to: those whose explained class is the stem's first
+        (every method then explains the same sound), then the others."""
+        d = self.scores[self.scores["condition"] == condition]
+        good = sorted(set(d.loc[d["explains_label"], "row"]))
+        rest = sorted(set(d["row"]) - set(good))
+        return [int(r) for r in (good + rest)[: max(0, int(n))]]
+
+    def tests_table(self) -> pd.DataFrame:
+        """The paired tests, one row each (empty, with a note, when the two methods were not both run)."""
+        if not self.tests:
+            return pd.DataFrame({"note": ["L2I (attention) and L-MAC were not both among the methods"]})
+        return pd.DataFrame(self.tests).round(4)
+
+    def record(self) -> dict:
+        """The ``comparison`` section of ``results.json``: per condition and method, each metric's mean
+        and 95 % interval; the paired tests; the sanity check's correlations."""
+        out: dict = {"conditions": {}, "tests": self.tests, "notes": self.notes,
+                     "seconds": self.scores.attrs.get("seconds", {})}
+        for cond, d in self.scores.groupby("condition", sort=False):
+            per = {}
+            for method, g in d.groupby("method", sort=False):
+                per[method] = {"rows": int(len(g))}
+                for c in [*METRIC_COLUMNS, *GROUND_TRUTH_COLUMNS]:
+                    if c in g and g[c].notna().any():
+                        vals = g[c] if c not in GROUND_TRUTH_COLUMNS else g.loc[g["explains_label"], c]
+                        est, lo, hi = stats.bootstrap_ci(vals.to_numpy())
+                        per[method][c] = {"mean": est, "low": lo, "high": hi}
+            out["conditions"][cond] = per
+        if self.randomization is not None:
+            out["randomization"] = self.randomization.to_dict(orient="records")
+        return out
+
+
+#: Whether a larger value is better, per scored column (the direction the leader is read in).
+HIGHER_IS_BETTER = {"AI": True, "AD": False, "AG": True, "fid_in": True, "FF": True, "SPS": True, "COMP": False,
+                    "FF_matched": True, "deletion_area": False, "insertion_area": True, "si_sdr": True,
+                    "si_sdri": True, "energy_in_support": True}
+
+
+def leaders(df: pd.DataFrame, condition: str, *, exclude: Sequence[str] = ("oracle IRM", "random"),
+            seed: int = 0) -> list[str]:
+    """One sentence per metric: which method leads on ``condition`` (mean, 95 % interval) and whether
+    the runner-up's interval overlaps it (then the lead is not resolved by these clips). The oracle
+    and random masks are references, not contestants. Ground-truth metrics use the rows where the
+    explained class is the stem's."""
+    d = df[(df["condition"] == condition) & ~df["method"].isin(list(exclude))]
+    names = {**METRIC_COLUMNS, **GROUND_TRUTH_COLUMNS}
+    out = []
+    for col, higher in HIGHER_IS_BETTER.items():
+        if col not in d or not d[col].notna().any():
+            continue
+        rows = d[d["explains_label"]] if col in GROUND_TRUTH_COLUMNS else d
+        ci = {m: stats.bootstrap_ci(g[col].to_numpy(), seed=seed) for m, g in rows.groupby("method", sort=False)}
+        ci = {m: v for m, v in ci.items() if np.isfinite(v[0])}
+        if len(ci) < 2:
+            continue
+        order = sorted(ci, key=lambda m: ci[m][0], reverse=higher)
+        best, second = order[0], order[1]
+        (b, bl, bh), (s, sl, sh) = ci[best], ci[second]
+        overlap = bl <= sh and sl <= bh
+        out.append(f"{names.get(col, col)} ({'higher' if higher else 'lower'} is better): {best} leads with "
+                   f"{stats.format_ci(b, bl, bh)} against {second}'s {stats.format_ci(s, sl, sh)}"
+                   + ("; the intervals overlap, so these clips do not separate them." if overlap else "."))
+    return out
+
+
+#: Our columns beside SpeechBrain's published ones (its names first).
+_SPEECHBRAIN_COLUMNS = {"AI": "AI", "AD": "AD", "AG": "AG", "FF": "FF", "Fid-In": "fid_in", "SPS": "SPS",
+                        "COMP": "COMP", "AD as SpeechBrain": "AD_speechbrain",
+                        "Fid-In as SpeechBrain": "fid_in_speechbrain"}
+
+
+def speechbrain_table(df: pd.DataFrame, condition: str = "clean") -> pd.DataFrame:
+    """Our means on ``condition`` beside SpeechBrain's published L-MAC and L2I rows (CNN14 on ESC-50,
+    its validation fold: another setting, shown for reference; :data:`l2i_core.paper.SPEECHBRAIN_ESC50`)."""
+    d = df[df["condition"] == condition]
+    rows = {f"SpeechBrain README: {m} (CNN14, ESC-50)": {k: v.get(k, np.nan) for k in _SPEECHBRAIN_COLUMNS}
+            for m, v in SPEECHBRAIN_ESC50.items()}
+    for method, g in d.groupby("method", sort=False):
+        rows[f"ours: {method}"] = {k: float(g[c].mean()) if c in g else np.nan for k, c in _SPEECHBRAIN_COLUMNS.items()}
+    return pd.DataFrame(rows).T.round(3)

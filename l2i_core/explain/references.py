@@ -1,0 +1,50 @@
+"""The reference explainers: random masks (what knowing nothing scores) and the oracle ideal ratio mask (the ceiling of the ground truth).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from l2i_core import metrics
+from l2i_core._errors import ParameterError
+from l2i_core.explain.interface import AudioModel, Explainer
+
+__all__ = ["RandomMask", "OracleIRM", "log1p_mask"]
+
+
+class RandomMask(Explainer):
+    """I.i.d. uniform masks in [0, 1], from a generator seeded once (so a run is reproducible)."""
+
+    name = "random"
+
+    def __init__(self, model: AudioModel, *, seed: int = 0, name: str | None = None):
+        super().__init__(model, name)
+        self.rng = np.random.default_rng(seed)
+
+    def masks(self, x, target, V, f_logits, *, stems=None):
+        return torch.from_numpy(self.rng.random(tuple(V.shape), dtype=np.float32)), {}
+def log1p_mask(linear_mask, V) -> torch.Tensor:
+    """The mask ``M`` with ``expm1(M ⊙ V) = linear_mask · expm1(V)``: ``log1p(linear_mask · |X|) / V``
+    (0 where ``V = 0``). A linear mask in [0, 1] gives ``M`` in [0, 1]."""
+    V = torch.as_tensor(V)
+    L = torch.as_tensor(linear_mask, dtype=V.dtype, device=V.device)
+    M = torch.log1p(L * torch.expm1(V)) / V.clamp_min(1e-12)
+    return torch.where(V > 0, M, torch.zeros_like(M)).clamp(0, 1)
+class OracleIRM(Explainer):
+    """The ideal ratio mask of the true stem: ``|S| / (|S| + |X − S|)`` on the linear magnitude, in the
+    log1p convention (:func:`log1p_mask`). Needs ``stems`` in :meth:`attribute`; it explains the stem,
+    whatever the target."""
+
+    name = "oracle IRM"
+    needs_stems = True
+
+    def masks(self, x, target, V, f_logits, *, stems=None):
+        s = self.model.waveforms(stems)
+        if s.shape != x.shape:
+            raise ParameterError(f"stems {tuple(s.shape)} must have the inputs' shape {tuple(x.shape)}")
+        with torch.no_grad():
+            S = self.model.fe.stft(s).abs()
+            N = self.model.fe.stft(x - s).abs()
+        irm = torch.from_numpy(metrics.ideal_ratio_mask(S.cpu().numpy(), N.cpu().numpy())).to(V.device)
+        return log1p_mask(irm, V), {}

@@ -1,0 +1,64 @@
+"""The networks: the classifier f with named taps, the pretrained backbones, L2I's Ψ and Θ, L-MAC's decoder, and their checkpoints (state dicts, ``weights_only=True``).
+
+Modules
+-------
+classifier          The classifier to be interpreted, with named taps on three hidden layers, and FeatureTap.
+pretrained          A pretrained audio network that can be had here: the aiSFX backbone, loaded safely, with a new head.
+interpreter         The L2I interpreter: Ψ decodes the classifier's hidden maps into NMF activations H, Θ predicts
+lmac                The L-MAC decoder network (Paissan, Ravanelli, Subakan, ICML 2024): tapped maps of f → one soft mask per class (or one).
+checkpoints         Save and load every trained model: state dicts beside a JSON sidecar, read with ``weights_only=True``.
+"""
+
+from l2i_core.models.checkpoints import (
+    cpu_state,
+    load_classifier,
+    load_interpreter,
+    load_training_state,
+    save_classifier,
+    save_interpreter,
+    save_training_state,
+)
+from l2i_core.models.classifier import ARCHITECTURES, ArchConfig, AudioCNN, FeatureTap, count_parameters
+from l2i_core.models.interpreter import AttentionTheta, L2IInterpreter, MaxTheta, NMFDecoder, PsiDecoder, make_theta
+from l2i_core.models.lmac import LMACDecoder, freq_positions, lmac_masks, select_masks
+from l2i_core.models.pretrained import (
+    AISFX_CREDIT,
+    AISFX_SHA256,
+    INSTALL_HINT,
+    TRAINABLE_BLOCKS,
+    AiSFXClassifier,
+    aisfx_checkpoint_path,
+    load_aisfx_checkpoint,
+)
+
+__all__ = [
+    "ArchConfig",
+    "ARCHITECTURES",
+    "AudioCNN",
+    "FeatureTap",
+    "count_parameters",
+    "AISFX_SHA256",
+    "AISFX_CREDIT",
+    "INSTALL_HINT",
+    "aisfx_checkpoint_path",
+    "load_aisfx_checkpoint",
+    "AiSFXClassifier",
+    "TRAINABLE_BLOCKS",
+    "PsiDecoder",
+    "AttentionTheta",
+    "MaxTheta",
+    "NMFDecoder",
+    "L2IInterpreter",
+    "make_theta",
+    "LMACDecoder",
+    "freq_positions",
+    "lmac_masks",
+    "select_masks",
+    "save_classifier",
+    "load_classifier",
+    "save_interpreter",
+    "load_interpreter",
+    "save_training_state",
+    "load_training_state",
+    "cpu_state",
+]

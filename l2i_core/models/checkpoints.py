@@ -1,0 +1,168 @@
+"""Save and load every trained model: state dicts beside a JSON sidecar, read with ``weights_only=True``.
+
+* A model checkpoint is two files: ``<name>.pt``, a plain state dict written with ``torch.save``, and
+  ``<name>.json``, everything needed to rebuild the module (preset, classes, architecture, ...) and
+  what its training recorded (history, selected epoch, thresholds).
+* Every ``torch.load`` here passes ``weights_only=True``: a checkpoint can hold tensors, numbers,
+  strings, lists and dicts, never pickled code.
+* :func:`save_training_state` / :func:`load_training_state` hold the resumable state of a run
+  (``<name>_last.pt``: model, optimiser, EMA, best state, random generators) for
+  :mod:`l2i_core.engine`.
+
+================  =====================================  ==========================================
+model             files                                  written by
+================  =====================================  ==========================================
+classifier f      ``classifier.pt`` + ``.json``          :func:`l2i_core.training.train_classifier`
+interpreter Ψ, Θ  ``interpreter_<pooling>.pt`` + ``.json``  :func:`l2i_core.training.train_interpreter`
+================  =====================================  ==========================================
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from l2i_core._errors import ParameterError
+from l2i_core.models.classifier import ArchConfig, AudioCNN
+from l2i_core.models.interpreter import L2IInterpreter
+from l2i_core.models.lmac import LMACDecoder
+from l2i_core.models.pretrained import AiSFXClassifier
+
+__all__ = ["save_classifier", "load_classifier", "save_interpreter", "load_interpreter", "save_training_state",
+           "load_training_state", "cpu_state"]
+
+
+def cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
+    """A detached CPU copy of ``module``'s state dict."""
+    return {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
+
+
+def _write(model: nn.Module, pt: Path, sidecar: dict) -> Path:
+    pt.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, pt)
+    pt.with_suffix(".json").write_text(json.dumps(sidecar, indent=2, default=float) + "\n")
+    return pt
+
+
+def _read(pt: Path, what: str, notebook: str) -> tuple[dict, dict]:
+    side = pt.with_suffix(".json")
+    if not pt.is_file() or not side.is_file():
+        raise ParameterError(f"{pt}: no {what} checkpoint (.pt + .json); train one with notebook {notebook}")
+    return torch.load(pt, map_location="cpu", weights_only=True), json.loads(side.read_text())
+
+
+def save_classifier(model: AudioCNN, out_dir: str | Path, *, meta: dict) -> Path:
+    """Write ``classifier.pt`` (state dict) and ``classifier.json`` (``meta``) in ``out_dir``.
+
+    Parameters
+    ----------
+    model : AudioCNN
+    out_dir : path
+    meta : dict
+        The sidecar; :func:`load_classifier` needs ``classes``, ``preset``, ``multilabel`` and ``arch``
+        (``dataclasses.asdict`` of the :class:`~l2i_core.models.classifier.ArchConfig`).
+
+    Returns
+    -------
+    Path
+        The ``.pt`` file.
+    """
+    missing = {"classes", "preset", "multilabel", "arch"} - set(meta)
+    if missing:
+        raise ParameterError(f"classifier sidecar lacks {sorted(missing)}; load_classifier needs them")
+    return _write(model, Path(out_dir) / "classifier.pt", meta)
+
+
+def load_classifier(path: str | Path, *, device: str | torch.device | None = "cpu") -> tuple[AudioCNN, dict]:
+    """Rebuild a classifier saved by :func:`save_classifier` (``weights_only=True``), in eval mode.
+
+    Parameters
+    ----------
+    path : path
+        ``classifier.pt`` or the folder holding it.
+    device : str or None
+
+    Returns
+    -------
+    model : AudioCNN
+    meta : dict
+        Preset, classes, thresholds, history, ...
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "classifier.pt"
+    state, meta = _read(path, "classifier", "02")
+    if meta["arch"].get("kind") == "aisfx":
+        a = meta["arch"]
+        model = AiSFXClassifier(len(meta["classes"]), meta["preset"], multilabel=meta["multilabel"], hidden=a["hidden"],
+                                dropout=a["dropout"], trainable=a["trainable"], pretrained=False)
+        model.load_state_dict(state)
+        return model.to(device or "cpu").eval(), meta
+    arch = ArchConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["arch"].items()})
+    model = AudioCNN(len(meta["classes"]), meta["preset"], multilabel=meta["multilabel"], arch=arch)
+    model.load_state_dict(state)
+    return model.to(device or "cpu").eval(), meta
+
+
+def save_interpreter(model: L2IInterpreter, out_dir: str | Path, *, meta: dict) -> Path:
+    """Write ``interpreter_<pooling>.pt`` (state dict, W included) and its ``.json`` sidecar.
+
+    The sidecar is ``meta`` plus :meth:`~l2i_core.models.interpreter.L2IInterpreter.config` (tap channels,
+    classes, frames, pooling, K, dropout), which :func:`load_interpreter` rebuilds the module from.
+    """
+    return _write(model, Path(out_dir) / f"interpreter_{model.pooling}.pt", {**meta, **model.config()})
+
+
+def load_interpreter(path: str | Path, *, device: str | torch.device | None = "cpu") -> tuple[L2IInterpreter, dict]:
+    """Rebuild an interpreter saved by :func:`save_interpreter` (``weights_only=True``), in eval mode.
+
+    Returns
+    -------
+    interpreter : L2IInterpreter
+    meta : dict
+    """
+    state, meta = _read(Path(path).with_suffix(".pt"), "interpreter", "03")
+    model = L2IInterpreter(state["decoder.W"].numpy(), meta["tap_channels"], meta["n_classes"], meta["n_frames"],
+                           pooling=meta["pooling"], dropout=meta.get("dropout", 0.4))
+    model.load_state_dict(state)
+    return model.to(device or "cpu").eval(), meta
+
+
+def save_training_state(state: dict, path: str | Path) -> Path:
+    """Write the resumable state of a run (tensors, numbers, lists and dicts only) to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, path)
+    return path
+
+
+def load_training_state(path: str | Path, *, device: str | torch.device = "cpu") -> dict:
+    """Read a state written by :func:`save_training_state` (``weights_only=True``)."""
+    return torch.load(Path(path), map_location=device, weights_only=True)
+def save_lmac(decoder: LMACDecoder, out_dir: str | Path, *, meta: dict) -> Path:
+    """Write ``lmac.pt`` (state dict) and ``lmac.json`` (``meta`` + :meth:`LMACDecoder.config`) in ``out_dir``."""
+    return _write(decoder, Path(out_dir) / "lmac.pt", {**meta, **decoder.config()})
+def load_lmac(path: str | Path, *, device: str | torch.device | None = "cpu") -> tuple[LMACDecoder, dict]:
+    """Rebuild a decoder saved by :func:`save_lmac` (``weights_only=True``), in eval mode.
+
+    Parameters
+    ----------
+    path : path
+        ``lmac.pt`` or the folder holding it.
+
+    Returns
+    -------
+    decoder : LMACDecoder
+    meta : dict
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "lmac.pt"
+    state, meta = _read(path, "L-MAC", "08")
+    dec = LMACDecoder(meta["tap_channels"], meta["n_freq"], meta["n_frames"], n_masks=meta["n_masks"],
+                      width=meta["width"], head_width=meta["head_width"])
+    dec.load_state_dict(state)
+    return dec.to(device or "cpu").eval(), meta

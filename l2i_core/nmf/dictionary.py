@@ -1,0 +1,392 @@
+"""Learning, saving and loading the L2I dictionary W from a dataset's training split.
+
+The official L2I code ships only the learned ``.npy`` dictionaries; this module is the learning code:
+
+* :func:`gather_frames` — log1p-magnitude frames of the **training split only** (never validation
+  or test), optionally without near-silent frames;
+* :func:`learn_dictionary` — one dictionary of K atoms (ESC recipe, K = 100, µ = 0.8), or the
+  per-class recipe of the paper's SONYC-UST experiments: for each class, ``per_class`` atoms learned
+  on the frames of clips of that class next to as many frozen "noise" atoms, which are dropped
+  afterwards (K = 8 × 10 = 80 for SONYC-UST);
+* :func:`save_dictionary` / :func:`load_dictionary` — ``W.npy`` plus a JSON sidecar that records the
+  sample rate and ``n_fft`` W was learned with; loading for a preset refuses a dictionary of another
+  sample rate or frequency grid (a 513-row W learned at 44.1 kHz is not a 22.05 kHz dictionary,
+  although it has the same shape), and a bare ``.npy`` is accepted only with its ``sr`` stated.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from l2i_core._errors import ParameterError
+from l2i_core._utils import batch_starts, resolve_device
+from l2i_core._version import __version__
+from l2i_core.audio.frontend import FrontEnd
+from l2i_core.audio.masks import component_audio
+from l2i_core.config import Preset, get_preset
+from l2i_core.nmf.sparse_nmf import SparseNMF
+
+__all__ = [
+    "Dictionary",
+    "gather_frames",
+    "learn_dictionary",
+    "save_dictionary",
+    "load_dictionary",
+    "listen_to_atoms",
+]
+
+
+@dataclass
+class Dictionary:
+    """A learned dictionary and where it comes from.
+
+    Attributes
+    ----------
+    W : np.ndarray [shape=(n_freq, K), dtype=float32]
+        Unit-L2, non-negative atoms.
+    meta : dict
+        Preset, dataset, K, µ, seed, objective history, timings, per-class layout, ...
+    """
+
+    W: np.ndarray
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def n_components(self) -> int:
+        return self.W.shape[1]
+
+    def atom_classes(self) -> list[str] | None:
+        """For per-class dictionaries, the class each atom belongs to."""
+        return self.meta.get("atom_classes")
+
+    def estimator(self, *, max_iter: int = 200, device: str | None = "cpu") -> SparseNMF:
+        """A fitted :class:`SparseNMF` holding this W (same µ), ready for ``transform``."""
+        nmf = SparseNMF(self.n_components, sparsity=float(self.meta.get("sparsity", 0.8)),
+                        beta_loss=self.meta.get("beta_loss", 2), max_iter=max_iter, tol=0, progress=False,
+                        device=device)
+        nmf.components_ = self.W
+        nmf.n_components_ = self.n_components
+        return nmf
+
+    def transform(self, V, *, max_iter: int = 200, device: str | None = "cpu") -> np.ndarray:
+        """Activations H ``(K, n_frames)`` of log-magnitude frames ``V`` ``(n_freq, n_frames)`` for fixed W."""
+        return self.estimator(max_iter=max_iter, device=device).transform(V)
+
+    def reconstruct(self, x, preset: str | Preset = "cpu", *, max_iter: int = 200) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """A clip through the dictionary: H solved with W fixed, ``W H`` and its audio.
+
+        Returns ``(V, W H, audio)``: the clip's log1p magnitude ``(n_freq, n_frames)``, its
+        reconstruction, and the reconstruction made audible with the clip's own phase
+        (:func:`l2i_core.audio.masks.component_audio` of every atom), as long as ``x``.
+        """
+        fe = FrontEnd(preset)
+        x = torch.as_tensor(np.asarray(x, dtype=np.float32))
+        V, phase = fe.magnitude_phase(x)
+        H = self.transform(V.numpy(), max_iter=max_iter)
+        y = component_audio(self.W, H, V, phase, range(self.n_components), fe, length=x.shape[-1])
+        return V.numpy(), self.W @ H, y
+
+    def spectral_centroids(self, preset: str | Preset = "cpu") -> np.ndarray:
+        """Spectral centroid of every atom in Hz, ``(K,)``."""
+        p = get_preset(preset)
+        freqs = np.linspace(0, p.sr / 2, self.W.shape[0])
+        return (freqs[:, None] * self.W).sum(axis=0) / self.W.sum(axis=0).clip(1e-12)
+
+
+def listen_to_atoms(dictionary: Dictionary, dataset, atoms, preset: str | Preset = "cpu", *, split: str = "train",
+                    max_clips: int = 24, window: float = 2.0, max_iter: int = 100):
+    """For each atom, the clip where it is most active and its audio there.
+
+    The atom's soft-masked part of that clip is resynthesised with the clip's phase and cropped to
+    ``window`` seconds around the frame of peak activation.
+
+    Returns
+    -------
+    list of dict
+        ``{"atom", "uid", "label", "start_s", "audio"}`` per atom.
+    """
+    p = get_preset(preset)
+    fe = FrontEnd(p)
+    sub = dataset.split(split)
+    sub = sub.subset(range(min(max_clips, len(sub))))
+    x = torch.from_numpy(sub.load_batch(preset=p))
+    V, phase = fe.magnitude_phase(x)
+    Hs = [dictionary.transform(V[i].numpy(), max_iter=max_iter) for i in range(len(sub))]
+    out = []
+    half = int(window * p.sr / 2)
+    for k in atoms:
+        # the clip where atom k carries the largest *share* of the activation (not merely the
+        # loudest clip, which would pick the same broadband clip for most atoms)
+        best = int(np.argmax([H[k].sum() / max(float(H.sum()), 1e-12) for H in Hs]))
+        y = component_audio(dictionary.W, Hs[best], V[best], phase[best], [k], fe, length=x.shape[-1])
+        centre = int(np.argmax(Hs[best][k])) * p.hop_length
+        start = max(0, min(centre - half, len(y) - 2 * half))
+        r = sub[best]
+        out.append({"atom": int(k), "uid": r.uid, "label": "+".join(r.labels), "start_s": start / p.sr,
+                    "audio": y[start : start + 2 * half]})
+    return out
+
+
+def gather_frames(dataset, preset: str | Preset = "cpu", *, split: str = "train", silence_db: float | None = 60.0,
+                  max_clips: int | None = None, batch_size: int = 16, progress: bool = True,
+                  label: str | None = None) -> np.ndarray:
+    """Stack the log1p-magnitude frames ``V = log(1 + |STFT|)`` of one split.
+
+    Parameters
+    ----------
+    dataset : AudioDataset
+    preset : str or Preset
+    split : str
+        ``'train'`` by default: the dictionary must never see validation or test audio.
+    silence_db : float or None
+        Drop frames whose energy is more than ``silence_db`` dB below the loudest frame of their
+        clip (ESC clips are padded with digital silence). ``None`` keeps every frame.
+    max_clips : int or None
+        Use at most this many clips (in dataset order), for quick runs.
+    batch_size : int
+        Clips per STFT batch.
+    label : str or None
+        Only clips carrying this label (per-class dictionaries).
+
+    Returns
+    -------
+    V : np.ndarray [shape=(n_freq, n_frames), dtype=float32]
+    """
+    p = get_preset(preset)
+    sub = _select_clips(dataset, split, label=label, max_clips=max_clips)
+    frames = _clip_frames(sub, p, silence_db=silence_db, batch_size=batch_size, progress=progress)
+    return torch.cat(frames, dim=1).numpy()
+
+
+def _select_clips(dataset, split: str = "train", *, label: str | None = None, max_clips: int | None = None):
+    """The clips :func:`gather_frames` uses: one split, optionally one label, at most ``max_clips``."""
+    sub = dataset.split(split)
+    if label is not None:
+        sub = sub.subset([i for i, r in enumerate(sub) if label in r.labels])
+    if max_clips is not None:
+        sub = sub.subset(range(min(max_clips, len(sub))))
+    if len(sub) == 0:
+        raise ParameterError(f"{dataset.name}: no {split} clips{f' of class {label!r}' if label else ''} to learn from")
+    return sub
+
+
+def _clip_frames(sub, p: Preset, *, silence_db: float | None, batch_size: int = 16,
+                 progress: bool = True) -> list[torch.Tensor]:
+    """Kept log1p-magnitude frames of every clip of ``sub``, one ``(n_freq, n_kept)`` tensor per clip."""
+    fe = FrontEnd(p)
+    chunks = []
+    with torch.no_grad():
+        for s in batch_starts(len(sub), batch_size, progress=progress, desc=f"frames of {sub.name}"):
+            x = torch.from_numpy(sub.load_batch(range(s, min(s + batch_size, len(sub))), p))
+            V = fe.log_magnitude(x)  # (B, F, T)
+            if silence_db is not None:
+                energy = torch.expm1(V).pow(2).sum(dim=1)  # (B, T)
+                ref = energy.amax(dim=1, keepdim=True)
+                keep = 10 * torch.log10(energy.clamp_min(1e-20) / ref.clamp_min(1e-20)) > -silence_db
+            else:
+                keep = torch.ones(V.shape[0], V.shape[2], dtype=torch.bool)
+            chunks += [V[b][:, keep[b]] for b in range(V.shape[0])]
+    return chunks
+
+
+def learn_dictionary(
+    dataset,
+    preset: str | Preset = "cpu",
+    *,
+    n_components: int = 100,
+    sparsity: float = 0.8,
+    per_class: int | None = None,
+    beta_loss: float | str = 2,
+    max_iter: int = 200,
+    tol: float = 1e-4,
+    seed: int = 0,
+    silence_db: float | None = 60.0,
+    max_clips: int | None = None,
+    device: str | None = None,
+    progress: bool = True,
+) -> Dictionary:
+    """Learn the L2I dictionary on the training split of ``dataset``.
+
+    Parameters
+    ----------
+    dataset : AudioDataset
+    preset : str or Preset
+    n_components : int
+        K for the single-dictionary mode (ESC: 100).
+    sparsity : float
+        µ, the L1 weight on the activations (0.8 in the official dictionaries).
+    per_class : int or None
+        Per-class mode: atoms per class (SONYC-UST: 10). Each class's atoms are learned on the
+        frames of its training clips next to ``per_class`` frozen noise atoms (learned first on
+        frames of all training clips), which are dropped afterwards. Classes with no training clip
+        get no atoms (and are listed in ``meta['classes_without_atoms']``).
+    beta_loss, max_iter, tol, seed, device, progress
+        Passed to :class:`~l2i_core.nmf.sparse_nmf.SparseNMF`.
+    silence_db, max_clips
+        Passed to :func:`gather_frames`.
+
+    Returns
+    -------
+    Dictionary
+    """
+    p = get_preset(preset)
+    t0 = time.perf_counter()
+    common = dict(sparsity=sparsity, beta_loss=beta_loss, max_iter=max_iter, tol=tol, random_state=seed,
+                  device=device, progress=progress)
+    meta = {
+        "dataset": dataset.name, "preset": p.to_dict(), "sr": p.sr, "n_fft": p.n_fft, "split": "train",
+        "sparsity": sparsity,
+        "beta_loss": beta_loss, "max_iter": max_iter, "tol": tol, "seed": seed, "silence_db": silence_db,
+        "max_clips": max_clips, "l2i_version": __version__,
+    }
+    if per_class is None:
+        V = gather_frames(dataset, p, silence_db=silence_db, max_clips=max_clips, progress=progress)
+        nmf = SparseNMF(n_components, **common)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            nmf.fit(V)
+        W = nmf.components_
+        meta.update(
+            mode="single", n_components=int(W.shape[1]), n_frames=int(V.shape[1]),
+            objective=nmf.objective_, reconstruction_err=nmf.reconstruction_err_, n_iter=nmf.n_iter_,
+            objective_history=nmf.objective_history_,
+            converged=not any("max_iter" in str(w.message) for w in caught),
+            relative_error=float(np.sqrt(2 * nmf.reconstruction_err_) / np.linalg.norm(V)) if beta_loss in (2, "frobenius") else None,
+        )
+    else:
+        # Each clip is decoded and analysed once, however many of the fits (noise, its classes) use it.
+        selections = {None: _select_clips(dataset, max_clips=max_clips)}
+        empty = []
+        for c in dataset.classes:
+            try:
+                selections[c] = _select_clips(dataset, label=c, max_clips=max_clips)
+            except ParameterError:
+                empty.append(c)
+        needed = {r.uid: r for sel in selections.values() for r in sel}
+        union = dataset.replace_records(list(needed.values()))
+        by_uid = dict(zip(needed, _clip_frames(union, p, silence_db=silence_db, progress=progress)))
+
+        def frames_of(sel) -> np.ndarray:
+            return torch.cat([by_uid[r.uid] for r in sel], dim=1).numpy()
+
+        V_all = frames_of(selections[None])
+        common["tol"] = 0  # per-class fits run their max_iter iterations each
+        noise = SparseNMF(per_class, **common).fit(V_all)
+        atoms, atom_classes, per_class_meta = [], [], {}
+        for c in dataset.classes:
+            if c in empty:
+                continue
+            Vc = frames_of(selections[c])
+            nmf = SparseNMF(per_class, fixed_components=noise.components_, **common)
+            nmf.fit(Vc)
+            atoms.append(nmf.components_[:, per_class:])  # drop the frozen noise atoms
+            atom_classes += [c] * per_class
+            per_class_meta[c] = {"n_frames": int(Vc.shape[1]), "objective": nmf.objective_,
+                                 "n_iter": nmf.n_iter_, "objective_history": nmf.objective_history_}
+        if not atoms:
+            raise ParameterError(f"{dataset.name}: no class has training clips; cannot learn per-class atoms")
+        W = np.concatenate(atoms, axis=1)
+        meta.update(
+            mode="per_class", per_class=per_class, n_components=int(W.shape[1]), atom_classes=atom_classes,
+            classes_without_atoms=empty, per_class_fits=per_class_meta, noise_objective=noise.objective_,
+            n_frames=int(V_all.shape[1]),
+        )
+    meta["seconds"] = round(time.perf_counter() - t0, 2)
+    meta["device"] = str(resolve_device(device))
+    return Dictionary(W=W.astype(np.float32), meta=meta)
+
+
+def save_dictionary(dictionary: Dictionary, path: str | Path, *, preset: str | Preset | None = None) -> Path:
+    """Write ``<path>.npy`` (W) and ``<path>.json`` (metadata); returns the ``.npy`` path.
+
+    The sidecar records ``sr`` and ``n_fft``: from ``preset`` when given (W must then have
+    ``preset.n_freq`` rows), else from the dictionary's own metadata (``learn_dictionary`` records
+    them). A dictionary whose sample rate is unknown is written with ``sr: null``, and
+    :func:`load_dictionary` then needs ``sr=`` to use it with a preset.
+    """
+    meta = dict(dictionary.meta)
+    if preset is not None:
+        p = get_preset(preset)
+        _check_grid(dictionary.W, {**meta, "sr": meta.get("sr", p.sr), "n_fft": meta.get("n_fft", p.n_fft)},
+                    p, Path(path).name)
+        meta.update(sr=p.sr, n_fft=p.n_fft)
+    else:
+        meta.update(sr=_recorded(meta, "sr"), n_fft=_recorded(meta, "n_fft"))
+    path = Path(path).with_suffix(".npy")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, dictionary.W)
+    path.with_suffix(".json").write_text(json.dumps(meta, indent=2, default=float) + "\n")
+    return path
+
+
+def _recorded(meta: dict, key: str):
+    """``sr`` or ``n_fft`` as a sidecar records it (top level, or inside the ``preset`` it was learned with)."""
+    value = meta.get(key)
+    if value is None and isinstance(meta.get("preset"), dict):
+        value = meta["preset"].get(key)
+    return None if value is None else int(value)
+
+
+def _check_grid(W: np.ndarray, meta: dict, p: Preset, name: str) -> None:
+    """Refuse, in one line, a dictionary whose sample rate, n_fft or row count is not ``p``'s."""
+    sr, n_fft = _recorded(meta, "sr"), _recorded(meta, "n_fft")
+    if W.shape[0] != p.n_freq:
+        raise ParameterError(f"{name} has {W.shape[0]} frequency rows but preset {p.name!r} has {p.n_freq} bins "
+                             f"(n_fft {p.n_fft}); learn a dictionary for this preset (notebook 01)")
+    if sr is not None and sr != p.sr:
+        raise ParameterError(f"{name} was learned at {sr} Hz but preset {p.name!r} runs at {p.sr} Hz; use a preset "
+                             f"at {sr} Hz or learn a dictionary for this one (notebook 01)")
+    if n_fft is not None and n_fft != p.n_fft:
+        raise ParameterError(f"{name} was learned with n_fft {n_fft} but preset {p.name!r} uses n_fft {p.n_fft}; "
+                             "learn a dictionary for this preset (notebook 01)")
+
+
+def load_dictionary(path: str | Path, *, preset: str | Preset | None = None, sr: int | None = None) -> Dictionary:
+    """Read a dictionary written by :func:`save_dictionary`, checked against the preset in use.
+
+    Parameters
+    ----------
+    path : path
+        ``W.npy`` (the ``.json`` sidecar beside it is read when present).
+    preset : str, Preset or None
+        The preset the dictionary will be used with: its sample rate, ``n_fft`` and number of
+        frequency bins must be the dictionary's. None checks nothing against a preset.
+    sr : int or None
+        The sample rate W was learned at, for a file whose sidecar does not record it (a bare
+        ``.npy``, e.g. the official ``initW_*.npy`` dictionaries: 44 100 Hz, n_fft 1024).
+
+    Raises
+    ------
+    ParameterError
+        A missing or invalid file; a bare ``.npy`` without ``sr`` (or a sidecar that records no rate,
+        loaded for a preset); ``sr`` contradicting the sidecar; a sample rate, ``n_fft`` or row count
+        that is not the preset's.
+    """
+    path = Path(path).with_suffix(".npy")
+    if not path.is_file():
+        raise ParameterError(f"{path}: no dictionary file; learn one with learn_dictionary() or notebook 01")
+    W = np.load(path, allow_pickle=False)
+    if W.ndim != 2 or (W < 0).any() or not np.isfinite(W).all():
+        raise ParameterError(f"{path}: not a valid dictionary (must be a finite, non-negative 2-D array)")
+    side = path.with_suffix(".json")
+    meta = json.loads(side.read_text()) if side.is_file() else {}
+    recorded = _recorded(meta, "sr")
+    if sr is not None:
+        if recorded is not None and recorded != int(sr):
+            raise ParameterError(f"{path}: sr={sr} was given but its sidecar records {recorded} Hz")
+        meta.setdefault("n_fft", 2 * (W.shape[0] - 1))
+        meta["sr"] = int(sr)
+    elif recorded is None and (preset is not None or not side.is_file()):
+        what = "has no sidecar (.json)" if not side.is_file() else "has a sidecar that records no sample rate"
+        raise ParameterError(f"{path} {what}: state the rate it was learned at, e.g. load_dictionary(path, "
+                             "preset=..., sr=44100), or save it with save_dictionary(d, path, preset=...)")
+    if preset is not None:
+        _check_grid(W, meta, get_preset(preset), path.name)
+    return Dictionary(W=W.astype(np.float32), meta=meta)

@@ -1,0 +1,156 @@
+"""Run parameters: the notebooks' shared parameters, validated once into a :class:`RunConfig`, and the
+sizes of a quick run, decided here and nowhere else.
+
+>>> cfg = run_config(dataset="esc10", quick=True)       # doctest: +SKIP
+>>> cfg.size("classifier_epochs", 40)                    # doctest: +SKIP
+2
+
+A full run uses the value it is given (a notebook parameter or a library default); a quick run
+(``quick=True``, the tests and ``l2i reproduce --quick``) replaces it by :data:`QUICK_SIZES`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+from l2i_core._errors import ParameterError
+from l2i_core.config import Preset, get_preset
+from l2i_core.data import DATASETS, load_dataset
+
+__all__ = ["RunConfig", "run_config", "SHARED_PARAMETERS", "QUICK_SIZES", "PRESET_PARAMETERS", "notebook_parameters"]
+
+#: The parameters every notebook exposes (checked by a test with ``papermill.inspect_notebook``).
+SHARED_PARAMETERS = ("dataset", "data_dir", "preset", "seed", "quick", "artifacts_dir")
+
+#: Every size a quick run changes, by name; :meth:`RunConfig.size` reads them.
+QUICK_SIZES: dict = {
+    "clips": 24,  # clips kept of each dataset (ds.head), all splits together
+    "urbanmix_scenes": {"train": 24, "validation": 8, "test": 8},
+    "dictionary_max_iter": 30,
+    "dictionary_max_clips": 16,
+    "classifier_epochs": 2,
+    "interpreter_epochs": 2,
+    "atom_examples": 3,  # atoms played in notebook 01
+    "atom_max_clips": 6,
+    "activation_plots": 2,  # test clips whose activations notebook 03 plots
+    "stem_examples": 1,
+    "spectrogram_examples": 4,  # clips whose spectrograms notebook 00 draws  # urbanmix scenes whose stems notebook 00 plays
+    "curve_steps": 3,  # deletion / insertion steps
+    "mixture_pairs": 6,  # random mixture pairs of notebook 06
+    "mixtures_per_kind": 2,  # pairs of each of the paper's kinds
+    "baseline_pairs": 2,  # pairs scored with the gradient baselines
+    "scenes": 4,  # urbanmix test scenes scored against their stems
+    "compare_clips": 4,  # test clips (or scenes) of notebook 08's comparison
+    "sanity_clips": 3,  # clips whose masks notebook 08's sanity check compares
+}
+
+
+#: Notebook parameters the pipeline passes in a *full* run of a preset whose f is too costly for the
+#: notebooks' defaults on a 2-core CPU, by notebook-name prefix. The aiSFX backbone costs about 65 ms
+#: per 5 s clip forward (0.2 s with the backward pass that L-MAC and the gradient methods need) and,
+#: having its own STFT, sees every masked spectrogram through audio: at the defaults notebook 08 alone
+#: would take over an hour. The executed notebooks show these values in their injected-parameters cell.
+PRESET_PARAMETERS: dict = {
+    "aisfx": {  # and fewer players (44.1 kHz audio, 50 classes): the reports stay within their budget
+        "00": {"max_classes": 4},
+        "05": {"curve_steps": 5},
+        "06": {"n_pairs": 40, "baseline_pairs": 12},
+        "08": {"methods": "l2i-attention, l2i-max, lmac, integrated_gradients, random, oracle", "n_clips": 24,
+               "lmac_epochs": 6, "sanity": False},
+        "07": {"max_clips": 4},
+    },
+}
+
+
+def notebook_parameters(notebook: str, preset: str, *, quick: bool) -> dict:
+    """The :data:`PRESET_PARAMETERS` of ``notebook`` (a file name such as ``08_compare_explainers.ipynb``)
+    for a full run of ``preset`` (none in a quick run: :data:`QUICK_SIZES` decide there)."""
+    if quick:
+        return {}
+    return dict(PRESET_PARAMETERS.get(preset, {}).get(Path(notebook).name[:2], {}))
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Validated notebook parameters. Build it with :func:`run_config`."""
+
+    dataset: str
+    data_dir: str | None
+    preset: Preset
+    seed: int
+    quick: bool
+    artifacts_dir: Path
+    extra: dict = dataclasses.field(default_factory=dict)
+
+    def size(self, name: str, full):
+        """The quick run's size ``name`` (:data:`QUICK_SIZES`) in a quick run, else ``full``."""
+        if name not in QUICK_SIZES:
+            raise ParameterError(f"unknown run size {name!r}; choose one of {sorted(QUICK_SIZES)}")
+        return QUICK_SIZES[name] if self.quick else full
+
+    def load_dataset(self, *, head: bool = True, **kwargs):
+        """Load ``self.dataset`` from ``self.data_dir`` with ``self.seed``.
+
+        A quick run builds a small urbanmix and, with ``head=True``, keeps the first
+        ``QUICK_SIZES['clips']`` clips of every dataset.
+        """
+        if self.quick and self.dataset == "urbanmix":
+            kwargs.setdefault("n_scenes", QUICK_SIZES["urbanmix_scenes"])
+        ds = load_dataset(self.dataset, data_dir=self.data_dir, seed=self.seed, **kwargs)
+        return ds.head(QUICK_SIZES["clips"]) if self.quick and head else ds
+
+    def __getattr__(self, name):  # extra parameters read like fields: cfg.epochs
+        extra = self.__dict__.get("extra", {})
+        if name in extra:
+            return extra[name]
+        raise AttributeError(name)
+
+
+def _as_bool(name: str, v) -> bool:
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, (int, float)) and v in (0, 1):
+        return bool(v)
+    if isinstance(v, str) and v.strip().lower() in ("true", "false", "1", "0", "yes", "no"):
+        return v.strip().lower() in ("true", "1", "yes")
+    raise ParameterError(f"parameter {name}={v!r} must be true or false")
+
+
+def _as_int(name: str, v) -> int:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        raise ParameterError(f"parameter {name}={v!r} must be an integer") from None
+    if f != int(f):
+        raise ParameterError(f"parameter {name}={v!r} must be an integer")
+    return int(f)
+
+
+def run_config(*, dataset: str, data_dir=None, preset="cpu", seed=0, quick=False, artifacts_dir=None,
+               **extra) -> RunConfig:
+    """Validate and coerce a notebook's parameters in one call.
+
+    papermill's ``-p`` guesses types (``-p seed 1e0`` arrives as the float 1.0, ``-p quick True``
+    as a bool but ``-p quick true`` as a string); this turns them into the right types or raises
+    one clear :class:`ParameterError`. Empty strings mean "not given".
+
+    Returns
+    -------
+    RunConfig
+        ``artifacts_dir`` defaults to ``artifacts/<dataset>-<preset>`` (``-quick`` appended for
+        quick runs) in the working directory.
+    """
+    name = str(dataset).strip().lower()
+    if name not in DATASETS:
+        raise ParameterError(f"parameter dataset={dataset!r} is not one of {list(DATASETS)}")
+    p = get_preset(str(preset).strip().lower() if isinstance(preset, str) else preset)
+    quick = _as_bool("quick", quick)
+    data_dir = str(data_dir).strip() if data_dir not in (None, "") else None
+    if artifacts_dir in (None, ""):
+        artifacts_dir = Path("artifacts") / f"{name}-{p.name}{'-quick' if quick else ''}"
+    return RunConfig(
+        dataset=name, data_dir=data_dir, preset=p, seed=_as_int("seed", seed), quick=quick,
+        artifacts_dir=Path(artifacts_dir), extra=dict(extra),
+    )

@@ -1,0 +1,711 @@
+"""``reports/index.html`` and the README's tables, written from one table of headline rows.
+
+:func:`headline_rows` turns one ``reports/<dataset>/results.json`` (its typed sections, see
+:mod:`l2i_core.results`) into :class:`HeadlineRow` objects; :func:`write_index` renders every row,
+:func:`readme_markdown` the rows marked ``readme``. A row may carry the key of a paper value
+(:data:`PAPER_VALUES`, built from :mod:`l2i_core.paper`) only when that value is the *identical*
+quantity: same metric, same Θ head, same τ. :func:`headline_rows` refuses anything else, and a test
+checks every row of the index and of the README table. So the paper's faithfulness stands only beside
+the attention head's median logit drop at the same τ (never beside component counts, probability
+drops or the max-pool head, which the paper does not report), and its 11-threshold AUPRC never
+beside scikit-learn's average precision.
+
+:func:`benchmarks_markdown` writes the README's "Measured so far" table from
+``benchmarks/results/*.json``, each row naming its file; :func:`write_readme` refreshes both blocks.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import html as _html
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from l2i_core.paper import PAPER, PAPER_TAUS, SPEECHBRAIN_ESC50
+from l2i_core.report.results import (
+    ClassifierSection,
+    ComparisonSection,
+    CorruptionsSection,
+    FaithfulnessSection,
+    FidelitySection,
+    InterpreterSection,
+    read_sections,
+)
+
+__all__ = [
+    "PaperValue", "PAPER_VALUES", "HeadlineRow", "headline_rows", "steps_seconds", "write_index",
+    "readme_markdown", "benchmark_rows", "benchmarks_markdown", "write_readme", "README_START", "README_END",
+    "BENCHMARKS_START", "BENCHMARKS_END",
+]
+
+# -- the paper's values, each named by what it measures ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class PaperValue:
+    """One published number and exactly what it measures (metric id, Θ head, τ)."""
+
+    key: str
+    metric: str
+    head: str | None
+    tau: float | None
+    value: float
+    percent: bool
+    where: str
+
+
+_HEADS = {"attention": "L2I attention", "max": "L2I max-pool"}  # our head name -> the paper's
+_ESC = "ESC-50, 5-fold CV (paper)"
+_SONYC = "SONYC-UST v2, official test split (paper)"
+
+
+def _paper_values() -> dict[str, PaperValue]:
+    out = [PaperValue("classifier/esc50_accuracy", "classifier_accuracy", None, None,
+                      100 * PAPER["classifier"]["esc50_accuracy"], True, f"{_ESC}, AudioSet-pretrained CNN")]
+    for head, name in _HEADS.items():
+        for k in ("top1", "top3", "top5"):
+            out.append(PaperValue(f"fidelity_esc50/{name}/{k}", f"{k}_fidelity", head, None,
+                                  PAPER["fidelity_esc50"][name][k], True, f"{_ESC}, {k[:3]}-{k[3:]} fidelity"))
+        for k in ("macro_auprc", "micro_auprc", "max_f1"):
+            out.append(PaperValue(f"fidelity_sonyc/{name}/{k}", f"fidelity_{k}", head, None,
+                                  PAPER["fidelity_sonyc"][name][k], False,
+                                  f"{_SONYC}, 11-threshold {k.replace('_', '-')}"))
+    for tau in PAPER_TAUS:
+        out.append(PaperValue(f"faithfulness_esc50/{tau}", "ff_median_logit_drop", "attention", tau,
+                              PAPER["faithfulness_esc50"][tau], False,
+                              f"ESC-50, attention Θ, median logit drop at τ = {tau} (paper; random < 1e-4)"))
+    return {p.key: p for p in out}
+
+
+#: Every paper number a row may stand beside, by key.
+PAPER_VALUES: dict[str, PaperValue] = _paper_values()
+
+# -- headline rows ----------------------------------------------------------------------------------
+
+
+@dataclass
+class HeadlineRow:
+    """One number of ours: what it is (``metric`` id, ``head``, ``tau``), where it was measured, and
+    the key of the identical paper value, if the paper has one."""
+
+    dataset: str
+    section: str
+    metric: str
+    label: str
+    value: float | None
+    where: str
+    head: str | None = None
+    tau: float | None = None
+    percent: bool = False
+    baseline: str = ""
+    paper_key: str | None = None
+    readme: bool = False
+    preset: str = ""
+
+    @property
+    def data(self) -> str:
+        """The README's data column: the dataset, and the classifier where it is the pretrained one."""
+        return f"{self.dataset} (f: aiSFX, pretrained)" if self.preset == "aisfx" else self.dataset
+
+    def __post_init__(self):
+        if self.paper_key is not None:
+            p = PAPER_VALUES[self.paper_key]
+            if (p.metric, p.head, p.tau) != (self.metric, self.head, self.tau):
+                raise ValueError(f"paper value {self.paper_key} ({p.metric}, {p.head}, τ {p.tau}) is not the "
+                                 f"quantity of row {self.label!r} ({self.metric}, {self.head}, τ {self.tau})")
+
+    @property
+    def paper(self) -> PaperValue | None:
+        return PAPER_VALUES[self.paper_key] if self.paper_key else None
+
+    @property
+    def ours(self) -> str:
+        return _fmt(self.value, self.percent)
+
+    @property
+    def paper_text(self) -> str:
+        return _fmt(self.paper.value, self.paper.percent) if self.paper else ""
+
+
+def _fmt(value, percent: bool = False) -> str:
+    if value is None:
+        return "–"
+    if percent:
+        return f"{value:.1f} %"
+    if isinstance(value, int) or float(value).is_integer() and abs(value) >= 1:
+        return str(int(value))
+    return f"{value:.3g}" if abs(value) < 1 else f"{value:.2f}"
+
+
+def _paper_key(metric: str, head: str | None, tau: float | None = None) -> str | None:
+    """The key of the paper value that is exactly (metric, head, τ), or None."""
+    for p in PAPER_VALUES.values():
+        if (p.metric, p.head, p.tau) == (metric, head, tau):
+            return p.key
+    return None
+
+
+def _classifier_rows(s: ClassifierSection, add) -> None:
+    if s.accuracy is not None:
+        label, base = "classifier accuracy", ""
+        if s.trainable:  # the pretrained backbone: which candidate, and the others' test accuracy
+            label = f"classifier accuracy (aiSFX backbone, fine-tuned: {s.trainable}, kept on validation)"
+            base = "; ".join(f"{c['trainable']} {100 * c['test']:.1f} %" for c in s.fine_tuning
+                             if isinstance(c.get("test"), (int, float)))
+        add("classifier_accuracy", label, 100 * s.accuracy, percent=True, paired=True, readme=True, baseline=base)
+    if s.macro_auprc is not None:  # scikit-learn's average precision: the paper's AUPRC is not this
+        add("classifier_macro_ap", "classifier macro average precision (scikit-learn)", s.macro_auprc, readme=True)
+
+
+def _interpreter_rows(s: InterpreterSection, add) -> None:
+    for head, h in s.heads.items():
+        for k in ("top1", "top3", "top5", "macro_auprc", "micro_auprc", "max_f1"):
+            if isinstance(h.fidelity.get(k), (int, float)):
+                metric = f"{k}_fidelity" if k.startswith("top") else f"fidelity_{k}"
+                add(metric, f"{head} Θ {_label(k)} (notebook 03)", float(h.fidelity[k]), head=head,
+                    percent=k.startswith("top"), paired=True)
+        add("interpreter_relative_error", f"{head} Θ reconstruction ‖WH − V‖/‖V‖", h.relative_error, head=head,
+            baseline=_opt("NMF with W fixed", s.nmf_relative_error))
+
+
+def _label(k: str) -> str:
+    return {"top1": "top-1 fidelity", "top3": "top-3 fidelity", "top5": "top-5 fidelity",
+            "macro_auprc": "fidelity macro-AUPRC", "micro_auprc": "fidelity micro-AUPRC (all classes)",
+            "max_f1": "fidelity max-F1 (all classes)"}[k]
+
+
+def _opt(name: str, value, percent: bool = False) -> str:
+    return f"{name} {_fmt(value, percent)}" if value is not None else ""
+
+
+def _fidelity_rows(s: FidelitySection, add) -> None:
+    for head, h in s.heads.items():
+        for k in ("top1", "top3", "top5"):
+            add(f"{k}_fidelity", f"{head} Θ {_label(k)}", getattr(h, k), head=head, percent=True, paired=True,
+                readme=True)
+        if h.macro_auprc is None:
+            continue
+        add("fidelity_macro_auprc", f"{head} Θ {_label('macro_auprc')}", h.macro_auprc, head=head, paired=True,
+            readme=True, baseline=_excluded(h))
+        official = h.micro_over == "all"  # older runs summed over the classes f predicts only
+        for k, only in (("micro_auprc", h.micro_auprc_predicted_only), ("max_f1", h.max_f1_predicted_only)):
+            if official:
+                add(f"fidelity_{k}", f"{head} Θ {_label(k)}", getattr(h, k), head=head, paired=True, readme=True,
+                    baseline=_opt("predicted classes only", only))
+            else:
+                add(f"fidelity_{k}_predicted_only", f"{head} Θ fidelity {k.replace('_', '-')} (predicted classes only)",
+                    getattr(h, k), head=head, readme=True)
+        add("fidelity_ap_macro", f"{head} Θ macro average precision (scikit-learn)", h.ap_macro, head=head)
+
+
+def _excluded(h) -> str:
+    return f"excluded (f never predicts): {', '.join(map(str, h.excluded_classes))}" if h.excluded_classes else ""
+
+
+def _faithfulness_rows(s: FaithfulnessSection, add) -> None:
+    head = s.head or None
+    for tau_text, r in s.ff.items():
+        tau = float(tau_text)
+        base = "; ".join(x for x in (_opt("random comps.", r.random), _opt("random active comps.", r.random_active),
+                                     _opt("beats random active", r.beats_random_active_pct, True)) if x)
+        add("ff_median_logit_drop", f"{head} Θ FF median logit drop, τ = {tau}", r.median_logit_drop, head=head,
+            tau=tau, paired=True, baseline=base, readme=tau in (0.5, 0.3, 0.1) and head == "attention")
+        add("ff_median_prob_drop", f"{head} Θ FF median probability drop, τ = {tau}", r.median_prob_drop,
+            head=head, tau=tau)
+        add("ff_components_median", f"{head} Θ components removed (median), τ = {tau}", r.components_median,
+            head=head, tau=tau)
+    for kind in ("deletion", "insertion"):
+        add(f"{kind}_area", f"{head} Θ {kind} curve area", getattr(s, f"{kind}_area"), head=head,
+            baseline=_opt("random order", getattr(s, f"random_{kind}_area")))
+    for k in ("AI", "AD", "AG", "fid_in"):
+        if isinstance(s.mask_in.get(k), (int, float)):
+            add(f"mask_in_{k}", f"{head} Θ mask-in {k.replace('_', '-')}", float(s.mask_in[k]), head=head)
+
+
+def _corruption_rows(s: CorruptionsSection, add) -> None:
+    head = s.head or None
+    n = s.noise
+    if isinstance(n.get("fidelity_noisy"), (int, float)):
+        add("noise_fidelity", f"{head} Θ fidelity ({n.get('fidelity_metric', '?')}) at {n.get('snr_db', '?')} dB noise",
+            float(n["fidelity_noisy"]), head=head, baseline=_opt("clean", n.get("fidelity_clean")))
+    mx = s.mixtures
+    if isinstance(mx.get("l2i_beats_random_si_sdr_pct"), (int, float)):
+        add("mixtures_beats_random_pct", "mixtures x1 + λx2: L2I closer to x1 than random comps. (SI-SDR, % of pairs)",
+            float(mx["l2i_beats_random_si_sdr_pct"]), head=head, percent=True, readme=True,
+            baseline=f"{mx.get('pairs', '?')} pairs")
+    for part, what in ((mx, "mixtures: SI-SDR vs true stem, median dB"), (s.scenes, "scenes: SI-SDR vs class stem, median dB")):
+        bm = part.get("by_method") or {}
+        if isinstance((bm.get("L2I") or {}).get("si_sdr_median"), (int, float)):
+            others = "; ".join(_opt(m, (bm.get(m) or {}).get("si_sdr_median")) for m in ("random", "oracle IRM"))
+            add(f"{'mixtures' if part is mx else 'scenes'}_si_sdr_median", what, float(bm["L2I"]["si_sdr_median"]),
+                head=head, readme=True, baseline=others)
+
+
+#: Notebook 08's rows: (condition, metric, label, percent, README); the methods shown in the README.
+_COMPARISON = (("clean", "AI", "AI (%)", False, True), ("clean", "fid_in", "Fid-In", False, True),
+               ("clean", "FF", "FF (probability drop)", False, False), ("clean", "FF_matched", "FF at 10 % of bins (logit)", False, False),
+               ("mixture", "si_sdr", "SI-SDR vs true stem (dB), 0.8/0.2 mixtures", False, True),
+               ("scenes", "si_sdr", "SI-SDR vs class stem (dB), scenes", False, True))
+_README_METHODS = ("L2I (attention)", "L-MAC", "Integrated Gradients", "oracle IRM")
+_SPEECHBRAIN_KEYS = {"AI": "AI", "fid_in": "Fid-In", "FF": "FF"}
+
+
+def _comparison_rows(s: ComparisonSection, add) -> None:
+    for cond, metric, label, percent, readme in _COMPARISON:
+        for method, scores in (s.conditions.get(cond) or {}).items():
+            v = scores.get(metric) if isinstance(scores, dict) else None
+            if not isinstance(v, dict) or not isinstance(v.get("mean"), (int, float)):
+                continue
+            sb = SPEECHBRAIN_ESC50.get(method, {}).get(_SPEECHBRAIN_KEYS.get(metric, ""), None) if cond == "clean" else None
+            base = f"95 % CI [{_fmt(v.get('low'))}, {_fmt(v.get('high'))}]" + (
+                f"; SpeechBrain's {method} on CNN14/ESC-50: {sb}" if sb is not None else "")
+            add(f"compare_{cond}_{metric}", f"{method}: {label}, {cond}", float(v["mean"]), percent=percent,
+                baseline=base, readme=readme and method in _README_METHODS)
+
+
+_ROWS: dict[type, Callable] = {ClassifierSection: _classifier_rows, InterpreterSection: _interpreter_rows,
+                               FidelitySection: _fidelity_rows, FaithfulnessSection: _faithfulness_rows,
+                               CorruptionsSection: _corruption_rows, ComparisonSection: _comparison_rows}
+_ORDER = ("classifier", "interpreter", "fidelity", "faithfulness", "corruptions", "comparison")
+
+
+def headline_rows(record: dict) -> list[HeadlineRow]:
+    """Every headline row of one ``reports/<dataset>/results.json``, in the order of the notebooks."""
+    dataset = str(record.get("dataset", "?"))
+    sections = read_sections(record.get("results") or {})
+    rows: list[HeadlineRow] = []
+    for name in sorted(sections, key=lambda n: next((i for i, o in enumerate(_ORDER) if n.startswith(o)), 9)):
+        s = sections[name]
+        where = [dataset] + ([f"{s.split} split"] if s.split else []) + ([s.protocol] if s.protocol else [])
+        if s.quick or record.get("quick"):
+            where.append("quick run on tiny data: not a result")
+        where_text = "; ".join(where)
+
+        def add(metric, label, value, *, head=None, tau=None, percent=False, paired=False, baseline="",
+                readme=False, _name=name, _where=where_text):
+            if value is None:
+                return
+            key = _paper_key(metric, head, tau) if paired else None
+            if metric == "classifier_accuracy" and dataset not in ("esc10", "esc50", "esc50-fold4"):
+                key = None  # the paper's accuracy is ESC-50's
+            rows.append(HeadlineRow(dataset, _name, metric, label, float(value), _where, head=head, tau=tau,
+                                    percent=percent, baseline=baseline, paper_key=key, readme=readme,
+                                    preset=str(record.get("preset", ""))))
+
+        _ROWS[type(s)](s, add)
+    steps = [st for st in record.get("steps", []) if isinstance(st, dict)]
+    if steps and all(isinstance(st.get("seconds"), (int, float)) for st in steps):
+        rows.append(HeadlineRow(dataset, "run", "notebook_minutes", f"notebooks {len(steps)}: sum of step times (min)",
+                                round(steps_seconds(record) / 60, 1), _machine(record), readme=True,
+                                preset=str(record.get("preset", ""))))
+    return rows
+
+
+def _machine(record: dict) -> str:
+    m = record.get("machine") or {}
+    if not m:
+        return ""
+    what = f"{m.get('gpu') or m.get('cpu', '?')}, {m.get('cores', '?')} cores"
+    if not m.get("gpu") and m.get("cpu_capability"):  # the ISA the kernels ran with, and whether bf16 was native
+        what += f", {m['cpu_capability']}{', bf16' if m.get('bf16_autocast') else ', no bf16'}"
+        if m.get("isa_caps"):
+            what += " (capped)"
+    return what
+
+
+def steps_seconds(record: dict) -> float:
+    """Notebook time behind a dataset's reports: the sum of its recorded steps' seconds, skipped
+    (current) steps included, since their outputs are part of the reports."""
+    return float(sum(float(s.get("seconds", 0.0)) for s in record.get("steps", []) if isinstance(s, dict)))
+
+
+def _minutes(seconds) -> str:
+    try:
+        return f"{float(seconds) / 60:.1f} min"
+    except (TypeError, ValueError):
+        return "?"
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+# -- index.html -------------------------------------------------------------------------------------
+
+_INDEX_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 72em;
+       padding: 0 1em; color: #222; line-height: 1.45; }
+h1 { font-size: 1.6em; margin-bottom: .2em; } h2 { margin-top: 1.8em; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; width: 100%; font-size: .92em; margin: .6em 0 1.2em; }
+th, td { border: 1px solid #ddd; padding: .3em .5em; text-align: left; vertical-align: top; }
+th { background: #f4f4f4; } td.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
+.muted { color: #666; font-size: .9em; } .failed { color: #b00020; font-weight: 600; }
+"""
+
+
+def _esc(x) -> str:
+    return _html.escape(str(x), quote=True)
+
+
+def _records(reports_dir: Path) -> list[tuple[str, dict]]:
+    out = []
+    for p in sorted(reports_dir.glob("*/results.json")):
+        data = _read_json(p)
+        out.append((p.parent.name, data if isinstance(data, dict) else {}))
+    return out
+
+
+def _index_dataset(reports_dir: Path, name: str, record: dict) -> list[str]:
+    """The index's section of one dataset: its runs, its notebooks' reports, its headline rows."""
+    quick = " · quick run (tiny data)" if record.get("quick") else ""
+    parts = [f'<h2 id="{_esc(name)}">{_esc(name)}</h2>',
+             f'<p class="muted">preset {_esc(record.get("preset", "?"))}{quick} · seed '
+             f'{_esc(record.get("parameters", {}).get("seed", "?"))} · total '
+             f'{_esc(_minutes(steps_seconds(record)))} of notebooks'
+             + (f' · finished {_esc(record["finished_at"])}' if record.get("finished_at") else "") + "</p>"]
+    if record.get("failed"):
+        parts.append(f'<p class="failed">Failed: {_esc(record["failed"].get("error", ""))}</p>')
+    backbone = ((record.get("results") or {}).get("classifier") or {}).get("backbone")
+    if backbone:  # a pretrained f: name the model, its paper and its licence
+        parts.append(f'<p class="muted">Classifier f: {_esc(backbone)}.</p>')
+    parts.append("<ul>")
+    for step in record.get("steps", []):
+        html_name, label = step.get("html"), _esc(Path(step.get("notebook", "?")).stem)
+        status = f', {_esc(step["status"])}' if step.get("status") else ""
+        if html_name and (reports_dir / name / html_name).is_file():
+            parts.append(f'<li><a href="{_esc(f"{name}/{html_name}")}">{label}</a> <span class="muted">'
+                         f'({_esc(step.get("seconds", "?"))} s{status})</span></li>')
+        else:
+            parts.append(f'<li>{label} <span class="muted">(no HTML report)</span></li>')
+    parts.append("</ul>")
+    rows = headline_rows(record)
+    if not rows:
+        return parts + ['<p class="muted">No headline numbers yet (the notebooks that measure them have not run).</p>']
+    parts.append("<table><thead><tr><th>section</th><th>metric</th><th>ours</th><th>beside it</th>"
+                 "<th>data / split / protocol</th><th>paper</th><th>paper's data / protocol</th></tr></thead><tbody>")
+    for r in rows:
+        parts.append(f'<tr data-metric="{_esc(r.metric)}" data-paper-key="{_esc(r.paper_key or "")}">'
+                     f'<td>{_esc(r.section)}</td><td>{_esc(r.label)}</td><td class="num">{_esc(r.ours)}</td>'
+                     f'<td>{_esc(r.baseline)}</td><td>{_esc(r.where)}</td><td class="num">{_esc(r.paper_text) or "–"}</td>'
+                     f'<td>{_esc(r.paper.where if r.paper else "")}</td></tr>')
+    return parts + ["</tbody></table>"]
+
+
+def write_index(reports_dir: str | Path = "reports") -> Path:
+    """Write ``reports/index.html``: every dataset's reports and headline rows, self-contained."""
+    reports_dir = Path(reports_dir)
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    parts = [
+        "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        "<title>l2i reports</title>", f"<style>{_INDEX_CSS}</style>", "</head>", "<body>", "<h1>l2i reports</h1>",
+        '<p class="muted">Listen to Interpret (Parekh et al., NeurIPS 2022), reproduced with l2i. Each number '
+        "names its data, split and protocol; the paper's number is beside it only when it is the same quantity "
+        "(same metric, same Θ head, same τ). "
+        f"Written {_esc(_dt.datetime.now().astimezone().isoformat(timespec='seconds'))}.</p>",
+    ]
+    records = _records(reports_dir)
+    if not records:
+        parts.append("<p>No reports yet: run <code>l2i reproduce --dataset esc10</code>.</p>")
+    full = [(n, r) for n, r in records if r and not r.get("quick")]
+    if full:
+        where = f" on {_esc(_machine(full[0][1]))}" if _machine(full[0][1]) else ""
+        parts.append(f'<p>Computing these reports ({", ".join(_esc(n) for n, _ in full)}) took '
+                     f'{_esc(_minutes(sum(steps_seconds(r) for _, r in full)))} of notebook time{where} (the sum of '
+                     "the steps below; <code>make reproduce</code> adds the installs).</p>")
+    for name, record in records:
+        parts += _index_dataset(reports_dir, name, record)
+    target = reports_dir / "index.html"
+    target.write_text("\n".join([*parts, "</body>", "</html>", ""]), encoding="utf-8")
+    return target
+
+
+# -- the README's tables ----------------------------------------------------------------------------
+
+README_START = "<!-- results:start (generated from reports/*/results.json by l2i_core.report.headline.write_readme) -->"
+README_END = "<!-- results:end -->"
+BENCHMARKS_START = "<!-- benchmarks:start (generated from benchmarks/results/*.json by l2i_core.report.headline.write_readme) -->"
+BENCHMARKS_END = "<!-- benchmarks:end -->"
+
+
+def readme_rows(reports_dir: str | Path = "reports") -> list[HeadlineRow]:
+    """The rows marked ``readme`` of every full (not quick) run under ``reports_dir``."""
+    return [r for _, rec in _records(Path(reports_dir)) if rec and not rec.get("quick")
+            for r in headline_rows(rec) if r.readme]
+
+
+def readme_markdown(reports_dir: str | Path = "reports") -> str:
+    """The README's results table: our headline numbers beside the paper's identical quantity."""
+    lines = ["| data (test split) | metric | ours | beside it | paper | paper's data |", "|---|---|---|---|---|---|"]
+    for r in readme_rows(reports_dir):
+        paper_where = r.paper.where.replace(" (paper)", "") if r.paper else ""
+        lines.append(f"| {r.data} | {r.label} | {r.ours} | {r.baseline} | {r.paper_text or '–'} | {paper_where} |")
+    return "\n".join(lines)
+
+
+# -- "Measured so far": benchmarks/results/*.json ---------------------------------------------------
+
+def _num(v, digits: int = 3) -> str:
+    return f"{v:.{digits}g}" if isinstance(v, (int, float)) and not isinstance(v, bool) else "?"
+
+
+def _bench_classifier(d: dict) -> list[tuple[str, str, str]]:
+    runs = d.get("runs") or [{}]
+    metric = runs[0].get("metric", "?")
+    scale, unit = (100, " %") if metric == "accuracy" else (1, "")
+    spread = f" ± {_num(scale * d.get('std', 0))}{unit}" if len(runs) > 1 else ""
+    data = f"{d.get('dataset', '?')}, {len(runs)} folds" if len(runs) > 1 else f"{d.get('dataset', '?')}, test split, 1 run"
+    epochs = "the default epochs" if d.get("epochs") == 0 else f"{d.get('epochs', '?')} epochs"  # 0: the recipe's own
+    return [(f"classifier, {d.get('preset', '?')} preset, device {d.get('device', '?')}, {epochs}", data,
+             f"test {metric} {_num(scale * d.get('mean', float('nan')))}{unit}{spread}; "
+             f"{_num(d.get('mean_train_seconds'))} s of training per run")]
+
+
+def _bench_interpreter(d: dict) -> list[tuple[str, str, str]]:
+    return [(f"interpreter epoch on the activation cache vs recomputing f per batch ({d.get('device', '?')}, "
+             f"{d.get('threads', '?')} threads)", "ESC-10 train split",
+             f"{_num(d.get('cached_epoch_seconds'))} s vs {_num(d.get('recompute_epoch_seconds'))} s: {_num(d.get('ratio'), 2)}×")]
+
+
+def _bench_nmf(d: dict) -> list[tuple[str, str, str]]:
+    """Rows of bench_nmf_*.json: the same-problem comparison (µ = 0), what µ > 0 solves, GPU timings."""
+    rows = []
+    sp, w = d.get("same_problem"), d.get("what_is_solved")
+    if isinstance(sp, dict):
+        m = d.get("machine") or {}
+        setting = (f"{d.get('n_frames', '?')} × {d.get('n_freq', '?')} ESC-10 train frames, K = {d.get('K', '?')}, "
+                   f"{d.get('dtype', '?')}, same init, denormals flushed on both sides: {d.get('denormals_flushed_both_sides', '?')}, "
+                   f"{m.get('torch_threads', '?')} threads; target: scikit-learn's float64 objective after "
+                   f"{d.get('iterations', '?')} iterations; median [min, max] of {d.get('repeats', '?')} interleaved repeats")
+        for key, s in (sp.get("sides") or {}).items():
+            if not key.startswith("l2i_inner_iter_") or "per_iteration_time_ratio" not in s:
+                continue
+            p, q = s["per_iteration_time_ratio"], s["time_to_same_objective_ratio"]
+            rows.append((f"SparseNMF (inner_iter={key.rsplit('_', 1)[1]}) vs scikit-learn {m.get('sklearn', '')} NMF(solver='mu'), "
+                         "same problem (µ = 0)", setting,
+                         f"scikit-learn / SparseNMF time per iteration {_num(p['median'], 3)} [{_num(p['min'], 3)}, {_num(p['max'], 3)}]; "
+                         f"to the same objective {_num(q['median'], 3)} [{_num(q['min'], 3)}, {_num(q['max'], 3)}] "
+                         f"({s.get('iterations', '?')} iterations; > 1: SparseNMF faster)"))
+    if isinstance(w, dict):
+        rows.append((f"what µ = {w.get('mu', '?')} solves: SparseNMF (unit-norm atoms) vs scikit-learn alpha_W L1 (atoms free)",
+                     f"{d.get('n_frames', '?')} × {d.get('n_freq', '?')} frames, {w.get('iterations', '?')} iterations",
+                     f"scikit-learn mean atom norm {_num(w.get('sklearn_mean_atom_norm'))}, relative error "
+                     f"{_num(w.get('sklearn_relative_error'))} vs SparseNMF {_num(w.get('l2i_relative_error'))}; "
+                     "different problems, no speed comparison"))
+    for name, p in d.items():
+        if isinstance(p, dict) and "seconds" in p and "device" in p:  # a timing of SparseNMF alone (GPU)
+            rows.append((f"SparseNMF, {name} ({p.get('device', '?')})", f"{p.get('n_frames', '?')} × {p.get('n_freq', '?')} "
+                         f"frames, {p.get('iterations', '?')} iterations", f"{_num(p.get('seconds'))} s"))
+    return rows
+
+
+def _bench_explain(d: dict) -> list[tuple[str, str, str]]:
+    weights = f", {d['weights']} weights" if d.get("weights") else ""
+    return [(f"explain: {k} ({d.get('device', '?')}, {d.get('threads', '?')} threads{weights})",
+             f"{d.get('clips', '?')} clips", f"{_num(r.get('clips_per_s'))} clips/s (median)")
+            for k, r in (d.get("rows") or {}).items()]
+
+
+def _bench_interpreter_run(d: dict) -> list[tuple[str, str, str]]:
+    rows = []
+    for head in ("attention", "max"):
+        h = d.get(head) or {}
+        if "top1" in h:
+            ours = " / ".join(_num(100 * h[k]) for k in ("top1", "top3", "top5") if k in h) + " % top-1/3/5 fidelity"
+        else:
+            ours = "; ".join(f"{k} {_num(v)}" for k, v in h.items() if isinstance(v, (int, float)))
+        rows.append((f"interpreter, {head} Θ, {d.get('preset', 'cpu')} preset, {d.get('device', 'cpu')}",
+                     str(d.get("data", "ESC-10 test fold 1")), ours))
+    if isinstance((d.get("classifier") or {}).get("test_accuracy"), (int, float)):
+        rows.append((f"classifier, {d.get('preset', '?')} preset, {d.get('device', '?')}", "ESC-10 test fold 1",
+                     f"test accuracy {_num(100 * d['classifier']['test_accuracy'])} %"))
+    return rows
+
+
+def _bench_sweep(d) -> list[tuple[str, str, str]]:
+    runs = d.get("runs", []) if isinstance(d, dict) else d
+    out = []
+    for r in runs:
+        what = r.get("kind") or ", ".join(f"{k} {r[k]}" for k in ("epochs", "lr", "mixup") if k in r)
+        val = r.get("val", r.get("val_macro_auprc"))
+        test = r.get("test", r.get("test_macro_auprc"))
+        out.append((f"sweep: {what}", str(r.get("dataset", "urbanmix")),
+                    f"validation {_num(val)}, test {_num(test)}, {_num(r.get('seconds'))} s"))
+    return out
+
+
+def _bench_distributed(d: dict) -> list[tuple[str, str, str]]:
+    out = []
+    for name, r in (d.get("runs") or {}).items():
+        if "build_cache_seconds" in r:
+            out.append((f"build-cache, {name}", str(d.get("data", "")), f"{_num(r['build_cache_seconds'])} s"))
+        out.append((f"train-interpreter epoch, {name}", str(d.get("data", "")),
+                    f"{_num(r.get('interpreter_seconds_per_epoch'))} s"))
+    ratio = d.get("ratio_2proc_over_1proc") or {}
+    if ratio:
+        out.append(("2 processes / 1 process (time ratio)", "build-cache; interpreter epoch",
+                    f"{_num(ratio.get('build_cache'))}; {_num(ratio.get('interpreter_epoch'))}"))
+    return out
+
+
+def _bench_cpu_capability(d: dict) -> list[tuple[str, str, str]]:
+    """Rows of cpu_capability.json: what the capped process saw, and the capped / native time ratios."""
+    st, r = d.get("settings") or {}, d.get("ratios_capped_over_native") or {}
+    cap = next((v for k, v in st.items() if k != "native"), {})
+    if not cap or not r:
+        return []
+    return [("as an AVX2 CPU without bf16 (ISA capped) / native: time ratio",
+             f"{(d.get('machine') or {}).get('cpu', '?')}; capped process: {cap.get('cpu_capability')}, "
+             f"bf16 autocast {cap.get('bf16_autocast')}",
+             f"GEMM {_num(r.get('gemm_seconds'))}x; classifier training steps {_num(r.get('classifier_5_steps_seconds'))}x")]
+
+
+def _bench_profile(d: dict) -> list[tuple[str, str, str]]:
+    """Rows of profile_default_run.json: each hot function, native and capped to AVX2 without bf16."""
+    return [(f"profile: {task}", str(d.get("data", "")),
+             f"{_num(r.get('native'))} s native, {_num(r.get('avx2_no_bf16'))} s as AVX2/no bf16 "
+             f"(x{_num(r.get('ratio_avx2_over_native'))})")
+            for task, r in (d.get("tasks") or {}).items()]
+
+
+def _bench_scoring(d: dict) -> list[tuple[str, str, str]]:
+    """Rows of bench_scoring.json: the masks of every share from one sort per clip, against one sort per share."""
+    if "ratio_per_share_over_once" not in d:
+        return []
+    rows = [("notebook 08 scoring: binarising at 6 shares, a sort per share / ranks once (time ratio)",
+             str(d.get("data", "")),
+             f"{_num(d['sort_per_share_seconds'])} s / {_num(d['ranks_once_seconds'])} s = "
+             f"{_num(d['ratio_per_share_over_once'])}x (identical masks)")]
+    if d.get("score_explanation_clean_random_seconds") is not None:
+        rows.append(("notebook 08: score_explanation of one explainer, clean condition with curves",
+                     "esc10 test fold (80 clips), cpu preset f", f"{_num(d['score_explanation_clean_random_seconds'])} s"))
+    return rows
+
+
+def _bench_inference_batch(d: dict) -> list[tuple[str, str, str]]:
+    """Rows of bench_inference_batch.json: eval-mode passes at 32 clips against 4, one row per setting."""
+    by_setting: dict[str, list[str]] = {}
+    same: dict[str, bool] = {}
+    for key, v in (d.get("speedup_over_reference") or {}).items():
+        setting, task = key.split("/", 1)
+        by_setting.setdefault(setting, []).append(f"{task} {_num(v['at_4'])}x")
+        same[setting] = same.get(setting, True) and bool(v["identical_at_4"])
+    return [(f"inference passes, 32 clips / 4 clips per pass (time ratio, {setting.replace('_', ' ')})",
+             str(d.get("data", "")),
+             ", ".join(parts) + ("; outputs identical" if same[setting] else "; outputs differ"))
+            for setting, parts in by_setting.items()]
+
+
+def _bench_chunked_gradients(d: dict) -> list[tuple[str, str, str]]:
+    """Rows of bench_chunked_gradients.json: gradients through a frozen f, whole passes against chunks of 4."""
+    rows = []
+    for setting, run in (d.get("runs") or {}).items():
+        tasks = run.get("tasks") or {}
+        parts = [f"{name} {_num(t['seconds']['None'])} / {_num(t['seconds']['4'])} s = {_num(t['speedup'])}x"
+                 for name, t in tasks.items()]
+        same = all(t.get("max_abs_diff") == 0.0 for t in tasks.values())
+        rows.append((f"gradients through frozen f, whole pass / {d.get('chunk', 4)} rows per pass "
+                     f"({setting.replace('_', ' ')})", str(d.get("data", "")),
+                     ", ".join(parts) + ("; results identical" if same else "; results differ")))
+    return rows
+
+
+def _bench_parallel_runs(d: dict) -> list[tuple[str, str, str]]:
+    """Rows of bench_parallel_runs.json: two runs one after the other on every thread, or side by side."""
+    tasks = d.get("tasks") or {}
+    if not tasks:
+        return []
+    parts = [f"{name} x{_num(t['speedup'])}" for name, t in tasks.items()]
+    return [(f"two runs side by side ({d.get('threads_parallel')} thread each) / one after the other "
+             f"({d.get('threads_sequential')} threads): time ratio", str(d.get("data", "")), ", ".join(parts))]
+
+
+def _bench_run(d: dict) -> list[tuple[str, str, str]]:
+    """Rows of run_*.json: a whole run of one dataset (capped to AVX2 without bf16, or native on another
+    machine; benchmarks/record_run.py), beside the committed one."""
+    if "minutes" not in d:
+        return []
+    m = d.get("machine") or {}
+    kind = (f"{m.get('cpu', 'CPU')}, {m.get('cpu_capability', '?')}, bf16 {'on' if m.get('bf16_autocast') else 'off'}"
+            f"{', ISA capped' if m.get('isa_caps') else ''}")
+    ref = d.get("committed") or {}
+    secs = d.get("notebook_seconds") or {}
+    text = (f"{_num(d['minutes'])} min vs {_num(ref.get('minutes'))} min committed (notebook 02: "
+            f"{_num(secs.get('02_train_classifier.ipynb'))} s, 08: {_num(secs.get('08_compare_explainers.ipynb'))} s")
+    if d.get("notebook_08_without_lmac_training_seconds") is not None:
+        text += f", 08 without training L-MAC: {_num(d['notebook_08_without_lmac_training_seconds'])} s"
+    if d.get("notebook_08_with_explainers_trained_seconds") is not None:
+        text += f", 08 rerun with the explainers trained: {_num(d['notebook_08_with_explainers_trained_seconds'])} s"
+    agree = ref.get("agreement")
+    if agree:
+        text += f"; {agree['identical']} of {agree['shared']} results as committed"
+    return [(f"whole run, notebook minutes ({kind})", str(d.get("data", "")), text + ")")]
+
+
+def _bench_curves(d: dict) -> list[tuple[str, str, str]]:
+    """Rows of validation_curves.json: where each trained model's validation curve peaked, and what early
+    stopping (the file's longest patience) would have saved and whether it keeps the same checkpoint."""
+    rows = []
+    patience = max(d.get("patience") or [10])
+    for run, models in (d.get("runs") or {}).items():
+        for name, s in models.items():
+            p = s.get(f"patience_{patience}") or {}
+            rows.append((f"validation curve: {run} {name}", f"{run}, validation split ({s.get('score')})",
+                         f"best at epoch {s.get('best_epoch')} of {s.get('epochs')} ({_num(s.get('best'))}); "
+                         f"patience {patience} stops after {p.get('stops_after_epoch')}, "
+                         f"{'same' if p.get('same_checkpoint') else 'another'} checkpoint, "
+                         f"{_num(p.get('seconds_saved'))} s of {_num(s.get('seconds'))} s saved"))
+    return rows
+
+
+_BENCHMARKS = (("cpu_capability", _bench_cpu_capability), ("validation_curves", _bench_curves), ("run_*", _bench_run), ("bench_scoring", _bench_scoring), ("bench_inference_batch", _bench_inference_batch),
+               ("bench_chunked_gradients", _bench_chunked_gradients), ("bench_parallel_runs", _bench_parallel_runs), ("profile_*", _bench_profile),
+               ("distributed_*", _bench_distributed), ("bench_classifier_*", _bench_classifier), ("bench_interpreter_*", _bench_interpreter),
+               ("bench_nmf_*", _bench_nmf), ("bench_explain_*", _bench_explain), ("interpreter_*", _bench_interpreter_run),
+               ("paper_preset_*", _bench_interpreter_run), ("*_sweep", _bench_sweep))
+
+
+def benchmark_rows(results_dir: str | Path = "benchmarks/results") -> list[dict]:
+    """One row per measurement of every ``benchmarks/results/*.json``: ``what``, ``data``, ``ours``, ``file``.
+
+    A file no summariser knows (or whose layout its summariser does not read) still gets one row
+    that names it.
+    """
+    rows = []
+    for path in sorted(Path(results_dir).glob("*.json")):
+        data = _read_json(path)
+        fn = next((f for pattern, f in _BENCHMARKS if path.match(pattern + ".json")), None)
+        found = (fn(data) if fn and data else []) or [("(no summary: read the file)", "", "")]
+        rows += [{"what": w, "data": d, "ours": o, "file": path.name} for w, d, o in found]
+    return rows
+
+
+def benchmarks_markdown(results_dir: str | Path = "benchmarks/results") -> str:
+    """The README's "Measured so far" table, every row naming the JSON file it comes from."""
+    lines = ["| what | data | measured | file |", "|---|---|---|---|"]
+    lines += [f"| {r['what']} | {r['data']} | {r['ours']} | `benchmarks/results/{r['file']}` |"
+              for r in benchmark_rows(results_dir)]
+    return "\n".join(lines)
+
+
+def _replace_block(text: str, start: str, end: str, body: str, where: Path) -> str:
+    if start not in text or end not in text:
+        raise ValueError(f"{where}: no generated-table markers; add {start!r} and {end!r}")
+    head, rest = text.split(start, 1)
+    return head + start + "\n" + body + "\n" + end + rest.split(end, 1)[1]
+
+
+def write_readme(readme: str | Path = "README.md", reports_dir: str | Path = "reports",
+                 benchmarks_dir: str | Path = "benchmarks/results") -> bool:
+    """Regenerate the README's results and "Measured so far" tables; True when the file changed."""
+    readme = Path(readme)
+    text = readme.read_text()
+    new = _replace_block(text, README_START, README_END, readme_markdown(reports_dir), readme)
+    new = _replace_block(new, BENCHMARKS_START, BENCHMARKS_END, benchmarks_markdown(benchmarks_dir), readme)
+    readme.write_text(new)
+    return new != text

@@ -1,0 +1,123 @@
+"""Compressed ``<audio>`` players for notebooks and static HTML reports.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from collections.abc import Sequence
+
+import numpy as np
+
+from l2i_core.audio.waveform import encode_audio
+from l2i_core.config import Preset, get_preset
+from l2i_core.report.plots import get_preset_for_sr
+
+__all__ = ["AudioPlayer", "audio_player", "player_table", "player_rows", "example_players", "stem_players", "interpretation_players", "explanation_players"]
+
+
+class AudioPlayer:
+    """An embeddable ``<audio controls>`` player (OGG/Vorbis data URI) with an optional caption.
+
+    Displays in Jupyter through ``_repr_html_`` and survives ``nbconvert --to html``.
+    """
+
+    def __init__(self, y: np.ndarray, sr: int, *, title: str | None = None, format: str = "ogg"):
+        self.sr = int(sr)
+        self.title = title
+        self.format = format
+        self.data = encode_audio(np.asarray(y, dtype=np.float32), self.sr, format=format)
+        self.duration = len(y) / self.sr
+
+    @property
+    def mime(self) -> str:
+        return {"ogg": "audio/ogg", "wav": "audio/wav", "flac": "audio/flac"}[self.format.lower()]
+
+    def to_html(self) -> str:
+        b64 = base64.b64encode(self.data).decode("ascii")
+        caption = f'<div style="font-size:90%">{html.escape(self.title)}</div>' if self.title else ""
+        return (
+            f'<div style="display:inline-block;margin:2px 8px 2px 0">{caption}'
+            f'<audio controls preload="metadata" src="data:{self.mime};base64,{b64}"></audio></div>'
+        )
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+def audio_player(y: np.ndarray, sr: int, *, title: str | None = None, format: str = "ogg") -> AudioPlayer:
+    """Return an :class:`AudioPlayer` for waveform ``y`` (not autoplaying, not looping)."""
+    return AudioPlayer(y, sr, title=title, format=format)
+class _HTML:
+    def __init__(self, text: str):
+        self.text = text
+
+    def _repr_html_(self) -> str:
+        return self.text
+def player_table(players: Sequence[AudioPlayer], *, columns: int = 3):
+    """Lay several players out in a grid (an object with ``_repr_html_``)."""
+    cells = [p.to_html() for p in players]
+    rows = ["".join(f"<td>{c}</td>" for c in cells[i : i + columns]) for i in range(0, len(cells), columns)]
+    return _HTML("<table>" + "".join(f"<tr>{r}</tr>" for r in rows) + "</table>")
+def player_rows(examples: Sequence[dict], sr: int):
+    """One row of players per example, each example a ``{title: waveform}`` dict (e.g.
+    :func:`l2i_core.evaluate.protocols.mixture_examples`); an object with ``_repr_html_``."""
+    return _HTML("".join(player_table([AudioPlayer(y, sr, title=t) for t, y in ex.items()],
+                                      columns=max(1, len(ex))).text for ex in examples))
+def example_players(ds, preset: str | Preset = "cpu", *, per_class: int = 1, split: str | None = None,
+                    columns: int = 4, max_clips: int | None = None):
+    """One player per class (first label) of dataset ``ds``: a quick way to listen to the data.
+
+    ``max_clips``: at most this many players (the first classes); each 5 s clip embeds about 60 kB,
+    and a report stays under 5 MB (ESC-50 has 50 classes). None: every class.
+    """
+    p = get_preset(preset)
+    sub = ds.per_class(per_class, split=split)
+    if max_clips is not None and len(sub) > max_clips:
+        sub = sub.subset(range(int(max_clips)))
+    players = [audio_player(sub.load(r, p), p.sr, title=f"{'+'.join(r.labels) or '(no label)'} · {r.uid}") for r in sub]
+    return player_table(players, columns=columns)
+def stem_players(ds, record, preset: str | Preset = "cpu", *, columns: int = 4):
+    """Players for a mixture and each of its stems (mixtures with known sources only).
+
+    The mixture and the stems are played at their true relative levels (no normalisation).
+    """
+    p = get_preset(preset)
+    mix = ds.load(record, p, normalize=False)
+    players = [audio_player(mix, p.sr, title=f"mixture {record.uid}: {', '.join(record.labels) or 'no event'}")]
+    players += [audio_player(y, p.sr, title=f"stem: {name}") for name, y in ds.load_stems(record, p).items()]
+    return player_table(players, columns=columns)
+def interpretation_players(interp, *, max_components: int = 5, original: np.ndarray | None = None,
+                           columns: int = 4):
+    """Players for one :class:`~l2i_core.explain.l2i.Interpretation`: the input, the interpretation,
+    each kept component (most relevant first, at most ``max_components``) and the residual.
+
+    ``original`` is the input waveform; when omitted it is resynthesised from V and the phase.
+    """
+    import torch
+
+    from l2i_core.audio.frontend import FrontEnd
+
+    if interp.audio is None:
+        raise ValueError("this interpretation has no audio; call attribute(..., with_audio=True)")
+    sr = interp.sr
+    if original is None:
+        fe = FrontEnd(get_preset_for_sr(sr))
+        original = fe.synthesize(torch.from_numpy(interp.V), torch.from_numpy(interp.phase),
+                                 length=len(interp.audio)).numpy()
+    name = interp.class_name if interp.class_name is not None else f"class {interp.target}"
+    players = [AudioPlayer(original, sr, title="input"),
+               AudioPlayer(interp.audio, sr, title=f"interpretation of {name} ({len(interp.components)} comp.)")]
+    for k, y in list(zip(interp.components, interp.component_audio))[:max_components]:
+        players.append(AudioPlayer(y, sr, title=f"component {int(k)} (r = {interp.relevance[k]:.2f})"))
+    players.append(AudioPlayer(interp.residual_audio, sr, title="residual (input minus interpretation)"))
+    return player_table(players, columns=columns)
+def explanation_players(explanations: dict, rows, *, inputs, stems=None, labels=None):
+    """For each row: players for the input, its true stem (when known) and every explanation, side by side."""
+    examples = []
+    for i in rows:
+        ex = {f"input{f' ({labels[i]})' if labels is not None else ''}": inputs[i]}
+        if stems is not None:
+            ex["true stem"] = stems[i]
+        ex.update({name: e.audio[i] for name, e in explanations.items() if e.audio is not None})
+        examples.append(ex)
+    sr = next(iter(explanations.values())).sr
+    return player_rows(examples, sr)
