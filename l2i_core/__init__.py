@@ -24,7 +24,9 @@ report/       results.json sections, index.html / README tables, plots, players,
 pipeline/     the ``l2i`` command, papermill runner, run parameters, reuse-or-build steps, lab
 ============  ===============================================================================
 
-Layers, bottom up: leaves → audio, data → nmf, models → train, explain → evaluate, report → pipeline.
+Layers, bottom up: leaves → audio → data → nmf, models → train, explain → evaluate, report → pipeline →
+``__main__``; folders on one layer (``nmf``/``models``, ``train``/``explain``, ``evaluate``/``report``) never
+import each other.
 """
 
 from l2i_core._errors import AudioError, DataNotFoundError, L2IError, ParameterError
@@ -52,6 +54,7 @@ _LAZY = {
     "LMACMask": "l2i_core.explain.lmac",
     "GradientMask": "l2i_core.explain.gradients",
     "RandomMask": "l2i_core.explain.references",
+    "IdentityMask": "l2i_core.explain.references",
     "OracleIRM": "l2i_core.explain.references",
     "run_config": "l2i_core.pipeline.run",
 }
