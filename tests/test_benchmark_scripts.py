@@ -93,3 +93,17 @@ def test_record_run_pairs_two_reruns_of_notebook_08(tmp_path):
     assert pair["ratio_before_over_after"] == {"notebook_seconds": 1.5, "scoring_seconds": 3.0}
     assert pair["agreement"]["shared"] == 1 and pair["agreement"]["identical"] == 1
     assert "committed" not in out  # no committed run in that folder
+
+
+def test_quick_run_agreement_counts_the_numbers_that_moved(tmp_path):
+    qa = _script("quick_run_agreement")
+    results = {"fidelity": {"top1": 0.9, "top3": 1.0}, "faithfulness": [0.5, float("nan")], "seconds": 12.0}
+    moved = {"fidelity": {"top1": 0.9, "top3": 0.8}, "faithfulness": [0.5, float("nan")], "seconds": 99.0}
+    for where, res in (("before", results), ("after", moved)):
+        (tmp_path / where / "esc10").mkdir(parents=True)
+        (tmp_path / where / "esc10" / "results.json").write_text(json.dumps({"results": res, "package_sha256": where}))
+    out = qa.compare_runs(tmp_path / "before", tmp_path / "after", ["esc10"])["esc10"]
+    # 4 numbers (the timing is left out), NaN agrees with NaN, one number moved
+    assert (out["shared"], out["identical"]) == (4, 3)
+    assert out["differ"] == ["/fidelity/top3"]
+    assert out["package_sha256"] == {"before": "before", "after": "after"}
