@@ -20,6 +20,28 @@ while the classifier f sees the front end the aiSFX network was trained on (Ma a
 spectrogram, ``log10(10⁴·S + 1)`` divided by aiSFX's fixed maximum 9.4578 (its ``'original'``
 normalisation). Audio is peak-normalised on loading for every preset, as aiSFX does.
 
+Where a preset is resolved
+--------------------------
+A preset *name* is turned into a :class:`Preset` once, where it enters the package, and the object
+travels inward from there:
+
+* **The edges** accept ``str | Preset`` and call :func:`get_preset` once, at their top: the run
+  parameters (:func:`~l2i_core.pipeline.run.run_config`, so :class:`~l2i_core.pipeline.run.RunConfig`
+  holds a ``Preset`` and the ``l2i`` command and the notebooks pass ``cfg.preset`` on); the
+  constructors a user (or a checkpoint's sidecar, which records a name) calls with a name
+  (``FrontEnd``, ``AudioCNN``, ``AiSFXClassifier``, the explainers); a dataset's ``load``,
+  ``load_batch`` and ``load_stems``; and the public functions a user calls with a name
+  (``learn_dictionary``, ``train_classifier``, ``build_cache``, ``train_lmac``, the plots, ...).
+* **Everything below them** takes ``preset: Preset`` (annotated so) and never calls
+  :func:`get_preset`: private helpers, and functions only the package calls with a resolved preset
+  (e.g. :func:`~l2i_core.models.lmac.freq_positions`).
+* When an edge calls another edge inside the package (``train_classifier`` builds a ``FrontEnd``),
+  it passes the resolved ``Preset``, which :func:`get_preset` hands back as it is: a name is looked up
+  once per call from outside, never once per layer, batch or clip.
+
+``tests/test_presets.py`` holds the list of edges, fails on a call of :func:`get_preset` anywhere
+else, and counts the calls of a run of the ``l2i`` step commands.
+
 This module is a leaf: it imports nothing of l2i but the error types, so any module may import it.
 The paper's reference numbers live in :mod:`l2i_core.paper`; run parameters (notebook parameters,
 quick-mode sizes) in :mod:`l2i_core.pipeline.run`.

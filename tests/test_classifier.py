@@ -122,14 +122,13 @@ def test_learns_a_separable_task_and_saves_a_weights_only_checkpoint(tmp_path):
 def test_selection_never_reads_the_test_split(tmp_path, monkeypatch):
     ds = _toy_dataset()
     loaded = []
-    orig = AudioDataset.load
+    orig = AudioDataset.load_batch
 
-    def spy(self, item, *a, **k):
-        r = self.records[item] if isinstance(item, (int, np.integer)) else item
-        loaded.append(r.split)
-        return orig(self, item, *a, **k)
+    def spy(self, items=None, *a, **k):
+        loaded.extend(self.records[i].split for i in (range(len(self)) if items is None else items))
+        return orig(self, items, *a, **k)
 
-    monkeypatch.setattr(AudioDataset, "load", spy)
+    monkeypatch.setattr(AudioDataset, "load_batch", spy)
     train_classifier(ds, "cpu", _cfg(epochs=1))
     assert loaded and "test" not in loaded
 

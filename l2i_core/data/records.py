@@ -232,8 +232,13 @@ class AudioDataset:
         -------
         y : np.ndarray [shape=(preset.n_samples(duration),), dtype=float32]
         """
-        r = self.records[item] if isinstance(item, (int, np.integer)) else item
-        p = get_preset(preset)
+        return self._read(self._record(item), get_preset(preset), normalize)
+
+    def _record(self, item: int | Record) -> Record:
+        return self.records[item] if isinstance(item, (int, np.integer)) else item
+
+    def _read(self, r: Record, p: Preset, normalize: bool = True) -> np.ndarray:
+        """One record's waveform at the resolved preset ``p`` (:meth:`load`; :meth:`load_batch` per clip)."""
         if r.path is not None:
             return load_audio(r.path, sr=p.sr, duration=self.duration, normalize=normalize)
         import librosa  # local: only needed for in-memory records
@@ -249,17 +254,19 @@ class AudioDataset:
 
     def load_batch(self, items: Sequence[int | Record] | None = None, preset: str | Preset = "cpu", *,
                    progress: bool = False) -> np.ndarray:
-        """Waveforms of several records stacked, ``(n_items, n_samples)`` float32 (all by default)."""
+        """Waveforms of several records stacked, ``(n_items, n_samples)`` float32 (all by default), each as
+        :meth:`load` reads it (the preset resolved once for the batch)."""
+        p = get_preset(preset)
         items = range(len(self)) if items is None else items
         if progress:
             from tqdm.auto import tqdm
 
             items = tqdm(items, desc=f"loading {self.name}", unit="clip")
-        return np.stack([self.load(i, preset) for i in items]) if len(self) else np.zeros((0, 0), np.float32)
+        return np.stack([self._read(self._record(i), p) for i in items]) if len(self) else np.zeros((0, 0), np.float32)
 
     def load_stems(self, item: int | Record, preset: str | Preset = "cpu") -> dict[str, np.ndarray]:
         """Per-class stems of a mixture at the preset's rate, *not* normalised (they sum to the mix)."""
-        r = self.records[item] if isinstance(item, (int, np.integer)) else item
+        r = self._record(item)
         if not r.stems:
             raise AudioError(f"{self.name}:{r.uid}: no stems are known for this clip")
         p = get_preset(preset)

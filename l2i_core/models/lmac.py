@@ -13,12 +13,12 @@ from torch import nn
 
 from l2i_core._errors import ParameterError
 from l2i_core._utils import module_device
-from l2i_core.config import Preset, get_preset
+from l2i_core.config import Preset
 
 __all__ = ["LMACDecoder", "freq_positions", "lmac_masks", "select_masks"]
 
 
-def freq_positions(preset: str | Preset) -> np.ndarray:
+def freq_positions(preset: Preset) -> np.ndarray:
     """Where every STFT bin lies along the preset's log-mel frequency axis, in [0, 1].
 
     The convention is that of a map with ``R`` rows pooled uniformly from the mel bands: row ``r`` is
@@ -26,16 +26,22 @@ def freq_positions(preset: str | Preset) -> np.ndarray:
     A bin at ``f`` Hz sits at fractional band ``(n_mels + 1) · u(f) − 1`` with ``u`` the mel scale of
     librosa's filterbank (Slaney) normalised to [fmin, fmax]; values are clipped to [0, 1].
 
+    Parameters
+    ----------
+    preset : Preset
+        A resolved preset (:func:`~l2i_core.config.get_preset` turns a name into one): only the
+        package calls this, from :func:`~l2i_core.train.lmac.train_lmac`, which resolved it.
+
     Returns
     -------
     np.ndarray [shape=(n_freq,), dtype=float32]
     """
-    p = get_preset(preset)
-    fmax = p.fmax if p.fmax is not None else p.sr / 2
-    lo, hi = librosa.hz_to_mel(p.fmin), librosa.hz_to_mel(fmax)
-    u = (librosa.hz_to_mel(librosa.fft_frequencies(sr=p.sr, n_fft=p.n_fft)) - lo) / (hi - lo)
-    band = (p.n_mels + 1) * u - 1  # band j's centre is at mel point j + 1 of n_mels + 2
-    return np.clip((band + 0.5) / p.n_mels, 0.0, 1.0).astype(np.float32)
+    fmax = preset.fmax if preset.fmax is not None else preset.sr / 2
+    lo, hi = librosa.hz_to_mel(preset.fmin), librosa.hz_to_mel(fmax)
+    u = (librosa.hz_to_mel(librosa.fft_frequencies(sr=preset.sr, n_fft=preset.n_fft)) - lo) / (hi - lo)
+    n_mels = preset.n_mels
+    band = (n_mels + 1) * u - 1  # band j's centre is at mel point j + 1 of n_mels + 2
+    return np.clip((band + 0.5) / n_mels, 0.0, 1.0).astype(np.float32)
 def _resize_matrix(positions: torch.Tensor, rows: int) -> torch.Tensor:
     """``(n_freq, rows)`` linear-interpolation weights reading each bin's position from ``rows`` rows."""
     r = (positions * rows - 0.5).clamp(0, rows - 1)

@@ -161,8 +161,12 @@ def gather_frames(dataset, preset: str | Preset = "cpu", *, split: str = "train"
     """
     p = get_preset(preset)
     sub = _select_clips(dataset, split, label=label, max_clips=max_clips)
-    frames = _clip_frames(sub, p, silence_db=silence_db, batch_size=batch_size, progress=progress)
-    return torch.cat(frames, dim=1).numpy()
+    return _frames(sub, p, silence_db=silence_db, batch_size=batch_size, progress=progress)
+
+
+def _frames(sub, p: Preset, **kwargs) -> np.ndarray:
+    """The kept frames of every clip of ``sub`` side by side, ``(n_freq, n_frames)`` (:func:`_clip_frames`)."""
+    return torch.cat(_clip_frames(sub, p, **kwargs), dim=1).numpy()
 
 
 def _select_clips(dataset, split: str = "train", *, label: str | None = None, max_clips: int | None = None):
@@ -230,7 +234,7 @@ def learn_dictionary(
     beta_loss, max_iter, tol, seed, device, progress
         Passed to :class:`~l2i_core.nmf.sparse_nmf.SparseNMF`.
     silence_db, max_clips
-        Passed to :func:`gather_frames`.
+        As in :func:`gather_frames` (the frames are gathered the same way).
 
     Returns
     -------
@@ -247,7 +251,7 @@ def learn_dictionary(
         "max_clips": max_clips, "l2i_version": __version__,
     }
     if per_class is None:
-        V = gather_frames(dataset, p, silence_db=silence_db, max_clips=max_clips, progress=progress)
+        V = _frames(_select_clips(dataset, max_clips=max_clips), p, silence_db=silence_db, progress=progress)
         nmf = SparseNMF(n_components, **common)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

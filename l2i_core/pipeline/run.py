@@ -84,6 +84,10 @@ class RunConfig:
     artifacts_dir: Path
     extra: dict = dataclasses.field(default_factory=dict)
 
+    def __post_init__(self):
+        if not isinstance(self.preset, Preset):  # resolved once, by run_config: the steps pass it on as it is
+            raise ParameterError(f"RunConfig.preset must be a Preset, got {self.preset!r}; build it with run_config")
+
     def size(self, name: str, full):
         """The quick run's size ``name`` (:data:`QUICK_SIZES`) in a quick run, else ``full``."""
         if name not in QUICK_SIZES:
@@ -128,13 +132,15 @@ def _as_int(name: str, v) -> int:
     return int(f)
 
 
-def run_config(*, dataset: str, data_dir=None, preset="cpu", seed=0, quick=False, artifacts_dir=None,
+def run_config(*, dataset: str, data_dir=None, preset: str | Preset = "cpu", seed=0, quick=False, artifacts_dir=None,
                **extra) -> RunConfig:
     """Validate and coerce a notebook's parameters in one call.
 
     papermill's ``-p`` guesses types (``-p seed 1e0`` arrives as the float 1.0, ``-p quick True``
     as a bool but ``-p quick true`` as a string); this turns them into the right types or raises
-    one clear :class:`ParameterError`. Empty strings mean "not given".
+    one clear :class:`ParameterError`. Empty strings mean "not given". ``preset`` (a name or a
+    :class:`~l2i_core.config.Preset`) is resolved here, once: :attr:`RunConfig.preset` is a ``Preset``,
+    and everything the run calls receives that object.
 
     Returns
     -------
