@@ -23,6 +23,12 @@ from l2i_core.audio.waveform import (
 )
 
 __all__ = [
+    "FrontEnd",
+    "DEFAULT_EPS",
+    "component_masks",
+    "selection_mask",
+    "mask_to_audio",
+    "component_audio",
     "SILENCE_THRESHOLD",
     "PCM_FULL_SCALE",
     "validate_waveform",
@@ -33,10 +39,4 @@ __all__ = [
     "peak_normalize",
     "load_audio",
     "encode_audio",
-    "FrontEnd",
-    "DEFAULT_EPS",
-    "component_masks",
-    "selection_mask",
-    "mask_to_audio",
-    "component_audio",
 ]

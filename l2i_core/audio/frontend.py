@@ -1,7 +1,6 @@
-"""Audio input/output and the time-frequency front end.
+"""The time-frequency front end of every preset: STFT / iSTFT, ``log1p|X|``, log-mel.
 
-Loading is done with :mod:`soundfile` (WAV, FLAC, OGG and anything else libsndfile reads) and
-:func:`librosa.resample`; the STFT, its inverse and the log-mel features are computed with
+(Loading, validating and encoding waveforms is :mod:`l2i_core.audio.waveform`.) The STFT, its inverse and the log-mel features are computed with
 ``torch.stft`` / ``torch.istft`` so that they run batched on any device. There is deliberately no
 torchaudio dependency (see the README).
 

@@ -7,7 +7,7 @@ With the dictionary W ``(F, K)`` and the activations H ``(K, T)`` of one clip (D
 * :func:`selection_mask` — the mask of a chosen set of components, ``Σ_{k ∈ S} M_k =
   (W diag(1_S) H) / (W H + ε)``, batched over clips;
 * :func:`mask_to_audio` — a mask made audible: magnitude ``expm1(mask ⊙ V)`` with
-  ``V = log1p|STFT(x)|``, the input's own phase, inverse STFT (:meth:`~l2i_core.audio.FrontEnd.synthesize`);
+  ``V = log1p|STFT(x)|``, the input's own phase, inverse STFT (:meth:`~l2i_core.audio.frontend.FrontEnd.synthesize`);
 * :func:`component_audio` — the audio of a set of components of one clip, the two steps together.
 
 The oracle ideal ratio mask lives with the other formulas scored on known stems, in

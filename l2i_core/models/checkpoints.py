@@ -7,13 +7,13 @@
   strings, lists and dicts, never pickled code.
 * :func:`save_training_state` / :func:`load_training_state` hold the resumable state of a run
   (``<name>_last.pt``: model, optimiser, EMA, best state, random generators) for
-  :mod:`l2i_core.engine`.
+  :mod:`l2i_core.train.engine`.
 
 ================  =====================================  ==========================================
 model             files                                  written by
 ================  =====================================  ==========================================
-classifier f      ``classifier.pt`` + ``.json``          :func:`l2i_core.training.train_classifier`
-interpreter Ψ, Θ  ``interpreter_<pooling>.pt`` + ``.json``  :func:`l2i_core.training.train_interpreter`
+classifier f      ``classifier.pt`` + ``.json``          :func:`l2i_core.train.recipes.train_classifier`
+interpreter Ψ, Θ  ``interpreter_<pooling>.pt`` + ``.json``  :func:`l2i_core.train.recipes.train_interpreter`
 ================  =====================================  ==========================================
 """
 
@@ -32,7 +32,7 @@ from l2i_core.models.lmac import LMACDecoder
 from l2i_core.models.pretrained import AiSFXClassifier
 
 __all__ = ["save_classifier", "load_classifier", "save_interpreter", "load_interpreter", "save_training_state",
-           "load_training_state", "cpu_state"]
+           "load_training_state", "cpu_state", "save_lmac", "load_lmac"]
 
 
 def cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:

@@ -2,7 +2,7 @@
 
 L2I interprets a *frozen* classifier f through three of its hidden feature maps. No pretrained
 weights of the paper's backbone (Kumar et al., 2018, trained on AudioSet) can be obtained here, so
-l2i trains its own VGG-style CNN on log-mel input (:mod:`l2i_core.training`), in two sizes:
+l2i trains its own VGG-style CNN on log-mel input (:mod:`l2i_core.train.recipes`), in two sizes:
 
 ========  ===============================  ==============================  =============
 preset    blocks (channels)                taps low / mid / high           parameters

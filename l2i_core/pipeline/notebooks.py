@@ -1,6 +1,6 @@
 """Run the numbered notebooks with papermill and render them to self-contained HTML reports.
 
-``l2i reproduce --dataset esc10 --preset cpu`` (also ``python -m l2i_core.pipeline``) executes
+``l2i reproduce --dataset esc10 --preset cpu`` (also ``python -m l2i_core.pipeline.notebooks``) executes
 ``notebooks/00_*.ipynb``, ``01_*.ipynb``, ... in order with the shared parameters and one
 ``artifacts_dir``, writes the executed notebooks and their HTML to ``reports/<dataset>/``, and
 records in ``reports/<dataset>/results.json``:
@@ -14,7 +14,7 @@ records in ``reports/<dataset>/results.json``:
   (:data:`l2i_core.paper.PAPER`);
 * the total time of the run.
 
-``reports/index.html`` (written by :mod:`l2i_core.reports`) links every report of every dataset under
+``reports/index.html`` (written by :mod:`l2i_core.report.headline`) links every report of every dataset under
 ``reports/`` and tabulates the headline numbers, each with its data, split and protocol, beside the
 paper's identical quantity where there is one. Reports and index are self-contained: no script, style
 or font is fetched from the network (MathJax, require.js and the

@@ -38,7 +38,7 @@ from l2i_core.train.recipes import (
 __all__ = ["trained_for", "interpreter_reusable", "ensure_dictionary", "learn_dictionary_step", "ensure_classifier", "train_classifier_step",
            "score_classifier_step", "finetune_step", "training_summary", "learning_history", "ensure_interpreter", "train_interpreter_step", "nmf_relative_error",
            "interpreter_test_summary",
-           "default_interpreter_epochs"]
+           "default_interpreter_epochs", "ensure_lmac"]
 
 
 def _artifact_meta(cfg, dataset) -> dict:

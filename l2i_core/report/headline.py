@@ -1,7 +1,7 @@
 """``reports/index.html`` and the README's tables, written from one table of headline rows.
 
 :func:`headline_rows` turns one ``reports/<dataset>/results.json`` (its typed sections, see
-:mod:`l2i_core.results`) into :class:`HeadlineRow` objects; :func:`write_index` renders every row,
+:mod:`l2i_core.report.results`) into :class:`HeadlineRow` objects; :func:`write_index` renders every row,
 :func:`readme_markdown` the rows marked ``readme``. A row may carry the key of a paper value
 (:data:`PAPER_VALUES`, built from :mod:`l2i_core.paper`) only when that value is the *identical*
 quantity: same metric, same Θ head, same τ. :func:`headline_rows` refuses anything else, and a test

@@ -6,7 +6,7 @@ distributed         More than one process: PyTorch's own distributed engine, and
 engine              The one training loop: every model of l2i is trained by :class:`Engine`; recipes only say what a step is.
 losses              The L2I training loss: fidelity to the classifier, reconstruction through W, sparsity of H.
 cache               Activation cache: what the frozen classifier says about each clip, computed once.
-recipes             Training recipes over :class:`~l2i_core.engine.Engine`: the classifier f, and the interpreter Ψ, Θ.
+recipes             Training recipes over :class:`~l2i_core.train.engine.Engine`: the classifier f, and the interpreter Ψ, Θ.
 finetune            Fine-tuning the pretrained aiSFX backbone on the target data, selected on validation.
 lmac                L-MAC, Listenable Maps for Audio Classifiers (Paissan, Ravanelli, Subakan, ICML 2024), for any tapped classifier.
 """
@@ -36,7 +36,16 @@ from l2i_core.train.engine import (
 )
 from l2i_core.train.finetune import CANDIDATES, FinetuneConfig, bottom_features, finetune_pretrained, linear_probe
 from l2i_core.train.lmac import SELECTION_METRIC, LMACConfig, LMACResult, lmac_targets, masked_logits, train_lmac
-from l2i_core.train.losses import LossWeights, fidelity_loss, l2i_loss, soft_cross_entropy, target_loss
+from l2i_core.train.losses import (
+    LMACWeights,
+    LossWeights,
+    fidelity_loss,
+    l2i_loss,
+    lmac_loss,
+    soft_cross_entropy,
+    target_loss,
+    total_variation,
+)
 from l2i_core.train.recipes import (
     SELECTION_METRICS,
     InterpreterConfig,
@@ -55,6 +64,11 @@ from l2i_core.train.recipes import (
 )
 
 __all__ = [
+    "ActivationCache",
+    "build_cache",
+    "load_cache",
+    "ShardedArray",
+    "per_clip_bytes",
     "DistInfo",
     "init_distributed",
     "shutdown_distributed",
@@ -73,16 +87,25 @@ __all__ = [
     "autocast_context",
     "seeded_generator",
     "AVX2_NO_BF16_ENV",
+    "FinetuneConfig",
+    "CANDIDATES",
+    "finetune_pretrained",
+    "linear_probe",
+    "bottom_features",
+    "LMACConfig",
+    "LMACResult",
+    "SELECTION_METRIC",
+    "masked_logits",
+    "lmac_targets",
+    "train_lmac",
     "LossWeights",
     "soft_cross_entropy",
     "target_loss",
     "fidelity_loss",
     "l2i_loss",
-    "ActivationCache",
-    "build_cache",
-    "load_cache",
-    "ShardedArray",
-    "per_clip_bytes",
+    "LMACWeights",
+    "total_variation",
+    "lmac_loss",
     "TrainConfig",
     "TrainResult",
     "default_train_config",
@@ -97,15 +120,4 @@ __all__ = [
     "interpreter_outputs",
     "selection_score",
     "SELECTION_METRICS",
-    "FinetuneConfig",
-    "CANDIDATES",
-    "finetune_pretrained",
-    "linear_probe",
-    "bottom_features",
-    "LMACConfig",
-    "LMACResult",
-    "SELECTION_METRIC",
-    "masked_logits",
-    "lmac_targets",
-    "train_lmac",
 ]

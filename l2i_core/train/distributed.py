@@ -3,7 +3,7 @@
 Under ``torchrun`` (which sets ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` and
 ``MASTER_PORT``), :func:`init_distributed` starts the process group from the environment — gloo on
 CPU, NCCL on CUDA — and every training recipe then runs through
-:class:`~torch.nn.parallel.DistributedDataParallel` inside :class:`~l2i_core.engine.Engine`:
+:class:`~torch.nn.parallel.DistributedDataParallel` inside :class:`~l2i_core.train.engine.Engine`:
 
 * the trained module only is wrapped (the frozen f is never), with its gradients averaged by DDP;
 * each epoch's order comes from :class:`~torch.utils.data.DistributedSampler` (``set_epoch`` every

@@ -1,6 +1,6 @@
 """The one training loop: every model of l2i is trained by :class:`Engine`; recipes only say what a step is.
 
-A recipe (:func:`l2i_core.training.train_classifier`, :func:`~l2i_core.training.train_interpreter`)
+A recipe (:func:`l2i_core.train.recipes.train_classifier`, :func:`~l2i_core.train.recipes.train_interpreter`)
 builds the module and its optimiser, then hands the engine
 
 * ``train_step(idx, epoch) -> (loss, logs)``: the forward pass on the clips ``idx`` (inside
@@ -20,7 +20,7 @@ The engine owns everything else, once:
 * the resumable state ``<name>_last.pt`` after every epoch, and resuming from it;
 * the tqdm bar.
 
-Under ``torchrun`` (a process group started by :func:`l2i_core.distributed.init_distributed`) the
+Under ``torchrun`` (a process group started by :func:`l2i_core.train.distributed.init_distributed`) the
 engine runs PyTorch's DistributedDataParallel: the trained module is wrapped (recipes call
 :attr:`Engine.train_module` in their step, so DDP averages the gradients), each epoch's order comes
 from ``DistributedSampler`` (``set_epoch`` every epoch; the per-process batch size stays

@@ -1,6 +1,6 @@
 """Fine-tuning the pretrained aiSFX backbone on the target data, selected on validation.
 
-Three candidates, all :class:`~l2i_core.pretrained.AiSFXClassifier` modules (so any of them can be
+Three candidates, all :class:`~l2i_core.models.pretrained.AiSFXClassifier` modules (so any of them can be
 interpreted), scored on the validation split; the best is the classifier f the pipeline interprets:
 
 ``probe``
@@ -18,7 +18,7 @@ interpreted), scored on the validation split; the best is the classifier f the p
 The frozen bottom is computed once per clip (blocks 1–3 for ``last``, the pooled embedding for
 ``head`` and ``probe``), so an epoch only runs what trains: on a 2-core CPU the head trains in
 seconds and block 4 in minutes. Every candidate trains through the one training loop
-(:class:`~l2i_core.engine.Engine`: resume, EMA, best-on-validation, checkpoints, autocast).
+(:class:`~l2i_core.train.engine.Engine`: resume, EMA, best-on-validation, checkpoints, autocast).
 """
 
 from __future__ import annotations

@@ -31,8 +31,8 @@ Two choices of ours, where SpeechBrain's code has none to copy:
   the test fold (0.86-0.94 on validation over the epochs); the formula's gives masks of mean 0.45
   and Fid-In 0.93-0.98 on validation, its masks keeping almost half of the time-frequency plane.
 
-Training runs through :class:`~l2i_core.engine.Engine` (resumable ``lmac_last.pt``, tqdm, CPU or
-CUDA, bfloat16 autocast where native) on an :class:`~l2i_core.cache.ActivationCache`; only the two
+Training runs through :class:`~l2i_core.train.engine.Engine` (resumable ``lmac_last.pt``, tqdm, CPU or
+CUDA, bfloat16 autocast where native) on an :class:`~l2i_core.train.cache.ActivationCache`; only the two
 masked passes through f run per step. :func:`save_lmac` / :func:`load_lmac` keep the decoder as
 ``lmac.pt`` + ``lmac.json``; :func:`lmac_attribute` explains waveforms.
 """

@@ -1,4 +1,7 @@
-"""The L2I training loss: fidelity to the classifier, reconstruction through W, sparsity of H.
+"""Every training loss: L2I's (fidelity to the classifier, reconstruction through W, sparsity of H)
+and L-MAC's (mask-in, mask-out, L1, total variation; :func:`lmac_loss`).
+
+L2I:
 
     L = w_fid(epoch) · L_fid(Θ(H), f(x)) + α · MSE(W H, V) + β · mean |H|
 
@@ -22,7 +25,8 @@ import torch.nn.functional as F
 from l2i_core._errors import ParameterError
 from l2i_core._utils import probabilities
 
-__all__ = ["LossWeights", "soft_cross_entropy", "target_loss", "fidelity_loss", "l2i_loss"]
+__all__ = ["LossWeights", "soft_cross_entropy", "target_loss", "fidelity_loss", "l2i_loss", "LMACWeights",
+           "total_variation", "lmac_loss"]
 
 
 @dataclass(frozen=True)

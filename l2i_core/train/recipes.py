@@ -1,4 +1,4 @@
-"""Training recipes over :class:`~l2i_core.engine.Engine`: the classifier f, and the interpreter Ψ, Θ.
+"""Training recipes over :class:`~l2i_core.train.engine.Engine`: the classifier f, and the interpreter Ψ, Θ.
 
 * Log-mel features of every clip are computed once (:func:`compute_features`) and kept in memory.
 * Adam with a warm-up + cosine learning-rate schedule, and an exponential moving average (EMA) of
@@ -14,7 +14,7 @@
   names it): top-1 agreement with f, or macro average precision against f's decisions. The paper's
   fidelity is :func:`l2i_core.metrics.paper_fidelity`, reported on the test split.
 * The loop itself (resume, EMA, best-on-validation, the resume state, tqdm, bfloat16 autocast) is
-  :mod:`l2i_core.engine`; checkpoints are written and read by :mod:`l2i_core.checkpoints`.
+  :mod:`l2i_core.train.engine`; checkpoints are written and read by :mod:`l2i_core.models.checkpoints`.
 * Every random draw comes from the seed: two CPU runs with the same seed give the same weights.
 """
 
