@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from l2i_core.pipeline.cli import STEP_COMMANDS, main
+from l2i_core.pipeline.cli import COMMANDS, STEP_COMMANDS, build_parser, main
 
 
 def test_every_step_command_explains_itself(capsys):
@@ -23,6 +23,28 @@ def test_every_step_command_explains_itself(capsys):
         assert e.value.code == 0
         text = capsys.readouterr().out
         assert all(opt in text for opt in ("--dataset", "--data-dir", "--preset", "--artifacts-dir", "--seed"))
+
+
+def test_one_main_serves_every_entry_and_every_command_is_registered_once():
+    """``l2i`` (the console script), ``python -m l2i_core`` and torchrun (``-m l2i_core``) run the same
+    ``main``, whose parser has exactly the commands of :data:`COMMANDS`."""
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    script = tomllib.loads((root / "pyproject.toml").read_text())["project"]["scripts"]["l2i"]
+    assert script == "l2i_core.pipeline.cli:main"
+    dunder = (root / "l2i_core" / "__main__.py").read_text()
+    assert "from l2i_core.pipeline.cli import main" in dunder
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    assert list(sub.choices) == list(COMMANDS) and set(STEP_COMMANDS) <= set(COMMANDS)
+    r = subprocess.run([sys.executable, "-m", "l2i_core", "--version"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.startswith("l2i ")
+
+def test_an_error_is_one_line_from_the_one_main(tmp_path, capsys):
+    assert main(["learn-dictionary", "--dataset", "no-such-dataset", "--artifacts-dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("l2i: error: ") and "rank" not in err[0]
 
 
 def _l2i(args, *, cwd, nproc: int = 1, timeout: float = 300):
