@@ -56,10 +56,10 @@ def _tasks(esc10: Path, aisfx: Path | None) -> dict:
     exp = rnd.attribute(cond.x, cond.target)
     V, ph, n = torch.from_numpy(exp.V), torch.from_numpy(exp.phase), exp.audio.shape[-1]
     clf, fe = model.classifier, model.fe
-    expl = l2i.l2i  # the L2IExplainer: f with its taps, Ψ and Θ
+    expl = l2i  # the L2IExplainer: f with its taps, Ψ and Θ
 
     def analyse(b):
-        expl.batch_size = b
+        expl.model.batch_size = b
         return expl.analyse(cond.x).theta_logits
 
     test = ds.split("test")

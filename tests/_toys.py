@@ -8,6 +8,7 @@ import torch
 
 from l2i_core.audio.frontend import FrontEnd
 from l2i_core.config import get_preset
+from l2i_core.explain.interface import AudioModel, Explainer
 from l2i_core.explain.l2i import Analysis, L2IExplainer, relevance
 from l2i_core.models.classifier import AudioCNN
 from l2i_core.models.interpreter import L2IInterpreter
@@ -27,13 +28,42 @@ def toy_explainer(multilabel: bool = False, seconds: float = 1.0, C: int = 3, K:
     return L2IExplainer(clf, interp, "cpu", classes=[f"c{i}" for i in range(C)]), n
 
 
+class BandModel(AudioModel):
+    """f of :class:`BandExplainer`: logit c = the sum of V over the bands class c reads, from any spectrogram."""
+
+    def __init__(self, read: torch.Tensor):
+        self.preset = get_preset("cpu")
+        self.device = torch.device("cpu")
+        self.fe = FrontEnd(self.preset)
+        self.input_fn = self.fe.logmel
+        self.classifier = None
+        self.multilabel = False
+        self.read = read
+        self.n_classes = C = read.shape[0]
+        self.classes = [f"c{i}" for i in range(C)]
+        self.f_thresholds = np.full(C, 0.5)
+        self.batch_size = 10_000
+
+    def of_magnitude(self, V: torch.Tensor) -> torch.Tensor:
+        return torch.einsum("cf,bft->bc", self.read, V)
+
+    def logits_of(self, V, phase=None, *, length=None):
+        if phase is not None:  # through audio, as the paper: resynthesise and re-analyse
+            V = self.fe.log_magnitude(self.fe.synthesize(V, phase, length=length))
+        return self.of_magnitude(V)
+
+    def logits(self, x):
+        return self.of_magnitude(self.fe.log_magnitude(torch.as_tensor(np.asarray(x, np.float32))))
+
+
 class BandExplainer(L2IExplainer):
     """An explainer whose answers are known by construction (issue 14 item 4).
 
     * the dictionary has ``K`` atoms on disjoint frequency bands of ``band`` bins each (unit norm), so
       the soft mask of an active atom is 1 on its band and 0 elsewhere;
     * f's logit of class c is the sum of V over the bands ``reads[c]`` (default: the band of atom c),
-      computed from any spectrogram, so removing an atom changes exactly the logits that read it;
+      computed from any spectrogram (:class:`BandModel`), so removing an atom changes exactly the
+      logits that read it;
     * Θ pools H by its mean over time and scores ``z @ theta.T`` (``theta`` : (C, K)).
 
     ``analyse`` returns ``fixed`` when given (an :class:`~l2i_core.explain.l2i.Analysis` built from
@@ -42,17 +72,8 @@ class BandExplainer(L2IExplainer):
     """
 
     def __init__(self, theta, *, K: int, band: int, reads=None, n_freq: int | None = None):
-        self.preset = get_preset("cpu")
-        self.device = torch.device("cpu")
-        self.fe = FrontEnd(self.preset)
-        self.input_fn = self.fe.logmel
-        self.multilabel = False
         self.theta = torch.as_tensor(np.asarray(theta, dtype=np.float32))
         C = self.theta.shape[0]
-        self.f_thresholds = np.full(C, 0.5)
-        self.classes = [f"c{i}" for i in range(C)]
-        self.batch_size = 10_000
-        self.eps = 1e-8
         F = n_freq or K * band
         W = np.zeros((F, K), np.float32)
         for k in range(K):
@@ -63,6 +84,9 @@ class BandExplainer(L2IExplainer):
             for k in bands:
                 read[c, k * band : (k + 1) * band] = 1.0
         self.read = torch.from_numpy(read)
+        Explainer.__init__(self, BandModel(self.read), "L2I (band toy)")
+        self.eps = 1e-8
+        self.tau, self.top_k, self.detail = None, None, True
         self.fixed = None
         self.interpreter = type("Toy", (), {"n_classes": C})()
 
@@ -73,20 +97,9 @@ class BandExplainer(L2IExplainer):
     def relevance(self, z, target):
         return relevance(z, self.theta, target)
 
-    def logits_of(self, V: torch.Tensor) -> torch.Tensor:
-        return torch.einsum("cf,bft->bc", self.read, V)
-
-    def predict_spectrogram(self, V, phase=None, *, length=None):
-        if phase is not None:  # through audio, as the paper: resynthesise and re-analyse
-            V = self.fe.log_magnitude(self.fe.synthesize(V, phase, length=length))
-        return self.logits_of(V)
-
-    def predict(self, x):
-        return self.logits_of(self.fe.log_magnitude(torch.as_tensor(np.asarray(x, np.float32))))
-
     def _from(self, x, V, phase, H) -> Analysis:
         z = H.mean(-1)
-        return Analysis(x, V, phase, self.logits_of(V), H, z @ self.theta.T, z)
+        return Analysis(x, V, phase, self.model.of_magnitude(V), H, z @ self.theta.T, z)
 
     def analyse(self, x):
         if self.fixed is not None:

@@ -12,12 +12,12 @@ from l2i_core.audio.frontend import FrontEnd
 from l2i_core.config import get_preset
 from l2i_core.explain.gradients import (
     METHODS,
-    GradientInterpretation,
     gradient_attribution,
     gradient_interpretation,
     mel_to_linear,
     top_fraction_mask,
 )
+from l2i_core.explain.interface import Explanation
 from l2i_core.models.classifier import AudioCNN
 
 SR = get_preset("cpu").sr
@@ -176,7 +176,7 @@ def test_mel_to_linear_of_ones_is_one_on_covered_bins():
 
 def test_keep_everything_gives_back_the_input(waves):
     g = gradient_interpretation(BandLinear(), waves, 1, method="saliency", keep_fraction=1.0)
-    assert isinstance(g, GradientInterpretation) and g.method == "saliency" and g.target.tolist() == [1, 1]
+    assert isinstance(g, Explanation) and g.method == "saliency" and g.target.tolist() == [1, 1]
     assert np.all(g.mask == 1)
     V = FrontEnd("cpu").log_magnitude(torch.from_numpy(waves)).numpy()
     np.testing.assert_allclose(g.spectrogram, V, rtol=1e-6)
@@ -204,7 +204,8 @@ def test_shapes_with_a_real_audio_cnn(method):
     g = gradient_interpretation(net, x, 3, method=method, keep_fraction=0.2, n_steps=4, nt_samples=2)
     p = get_preset("cpu")
     T = 1 + SR // p.hop_length
-    assert g.attribution.shape == (1, p.n_mels, T) and (g.attribution >= 0).all()
+    attribution = g.extras["attribution"]
+    assert attribution.shape == (1, p.n_mels, T) and (attribution >= 0).all()
     assert g.mask.shape == g.spectrogram.shape == (1, p.n_freq, T)
     assert g.audio.shape == (1, SR) and np.isfinite(g.audio).all()
     assert all(q.grad is None for q in net.parameters())

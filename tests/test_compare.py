@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,47 +14,52 @@ from _toys import toy_explainer
 from l2i_core._utils import INFERENCE_BATCH_SIZE
 from l2i_core.audio.frontend import FrontEnd
 from l2i_core.audio.masks import mask_to_audio
-from l2i_core.evaluate import compare
 from l2i_core.explain.gradients import GradientMask
 from l2i_core.explain.interface import AudioModel
-from l2i_core.explain.l2i import L2IMask
-from l2i_core.explain.references import OracleIRM, RandomMask, log1p_mask
+from l2i_core.explain.references import IdentityMask, OracleIRM, RandomMask, log1p_mask
 from l2i_core.metrics import ideal_ratio_mask, si_sdr
+
+#: The harness module (``l2i_core.evaluate`` binds the name ``compare`` to its function).
+compare = importlib.import_module("l2i_core.evaluate.compare")
 
 
 @pytest.fixture(scope="module")
 def toy():
     l2i, n = toy_explainer(seconds=0.5, C=3, K=8)
-    model = AudioModel.of(l2i)
+    model = l2i.model  # the one classifier side, shared by every explainer
     x = np.random.default_rng(0).standard_normal((4, n)).astype(np.float32) * 0.1
     return l2i, model, x
 
 
 def test_every_explainer_answers_the_same_call(toy):
     l2i, model, x = toy
-    for ex in (L2IMask(l2i), GradientMask(model, "saliency"), RandomMask(model, seed=1)):
+    for ex in (l2i, GradientMask(model, "saliency"), RandomMask(model, seed=1), IdentityMask(model)):
         e = ex.attribute(x)
         assert e.mask.shape == e.V.shape == (4, 513, 1 + x.shape[1] // 512)
         assert e.mask.min() >= 0 and e.mask.max() <= 1
         assert e.audio.shape == x.shape
         np.testing.assert_array_equal(e.target, e.f_logits.argmax(1))  # target=None: f's top class
         assert ex.attribute(x, target=2).target.tolist() == [2] * 4
-    e = L2IMask(l2i).attribute(x, with_audio=False)
+    e = l2i.attribute(x, with_audio=False)
     assert e.audio is None and len(e.extras["components"]) == 4 and e.extras["relevance"].shape == (4, 8)
+    assert IdentityMask(model).attribute(x, with_audio=False).mask.min() == 1
 
 
 def test_l2i_mask_is_the_sum_of_its_interpretations_masks(toy):
     l2i, _, x = toy
-    e = L2IMask(l2i, tau=-np.inf).attribute(x, target=1, with_audio=False)
-    its = l2i.attribute(x, 1, tau=-np.inf, with_audio=False)
-    np.testing.assert_allclose(e.mask, np.clip(np.stack([it.mask for it in its]), 0, 1), atol=1e-6)
+    e = l2i.attribute(x, target=1, tau=-np.inf, with_audio=False)
+    np.testing.assert_allclose(e.mask, np.clip(np.stack([m.sum(0) for m in e.extras["component_masks"]]), 0, 1),
+                               atol=1e-6)
+    a = l2i.analyse(x)  # the lab's build of the same components gives the same row
+    for i, k in enumerate(e.extras["components"]):
+        np.testing.assert_array_equal(l2i.build(a, i, 1, k, with_audio=False).mask[0], e.mask[i])
 
 
 def test_inference_batch_size_changes_no_score(toy):
     """f is in eval mode, so each clip's logits are its own: the default small inference batch and one
     pass over every clip give the same explanation and the same scores (up to float rounding)."""
     l2i, model, x4 = toy
-    assert model.batch_size == l2i.batch_size == INFERENCE_BATCH_SIZE
+    assert model.batch_size == l2i.model.batch_size == INFERENCE_BATCH_SIZE
     x = np.random.default_rng(1).standard_normal((7, x4.shape[1])).astype(np.float32) * 0.1
     exp = RandomMask(model, seed=3).attribute(x)
     one_pass = AudioModel(model.classifier, model.preset, classes=model.classes, batch_size=len(x))
@@ -203,7 +210,7 @@ def test_planted_band_holds_the_l2i_mask():
     res = train_interpreter(train, val, _planted_dictionary(), n_classes=3, multilabel=False,
                             config=InterpreterConfig(epochs=25, progress=False, batch_size=16))
     assert res.best_selection_score > 0.8  # Θ does agree with f: the failure is in where the mask lies
-    e = L2IMask(L2IExplainer(f, res.interpreter, "cpu")).attribute(x_val, with_audio=False)
+    e = L2IExplainer(f, res.interpreter, "cpu").attribute(x_val, with_audio=False)
     inside = band_bins()
     assert e.mask[:, inside].mean() > 2 * e.mask[:, ~inside].mean()
     assert planted_clips(2)[0].shape[1] == x_val.shape[1]
@@ -218,3 +225,46 @@ def test_sanity_sentences_read_the_intervals():
                        "retrain epochs": 2} for r, m, v, lo, hi in rows])
     a, b, c = sanity_sentences(t)
     assert "cannot tell" in a and "barely change" in b and c.startswith("C: its masks change")
+
+
+def test_every_explainer_explains_the_rows_of_the_one_rule_for_a_multilabel_f():
+    """target=None on a multi-label f: one row per class f predicts (several per clip, or none), for every
+    explainer alike; the harness maps each row to its clip."""
+    from l2i_core.explain.interface import explained_rows
+    from l2i_core.explain.lmac import LMACMask
+    from l2i_core.models.lmac import LMACDecoder
+
+    l2i, n = toy_explainer(multilabel=True, seconds=0.5, C=3, K=8, seed=1)
+    model = l2i.model
+    x = np.random.default_rng(2).standard_normal((4, n)).astype(np.float32) * 0.1
+    probs = torch.sigmoid(model.logits(x)).numpy()
+    model.f_thresholds = np.array([probs[:, 0].min() - 1e-3, 2.0, np.median(probs[:, 2])])  # 0 always, 1 never
+    want = [(i, c) for i in range(4) for c in range(3) if probs[i, c] > model.f_thresholds[c]]  # strict
+    assert 4 < len(want) < 8  # some clips give two rows, some one
+    clip, cls = explained_rows(model.logits(x), multilabel=True, thresholds=model.f_thresholds)
+    assert list(zip(clip.tolist(), cls.tolist())) == want
+    chans = [model.classifier.arch.channels[t - 1] for t in model.classifier.arch.taps]
+    torch.manual_seed(0)
+    lmac = LMACMask(LMACDecoder(chans, 513, 1 + n // 512, n_masks=3, width=8, head_width=4), model)
+    V = model.fe.log_magnitude(torch.from_numpy(x)).numpy()
+    for ex in (l2i, lmac, GradientMask(model, "saliency"), RandomMask(model), IdentityMask(model), OracleIRM(model)):
+        e = ex.attribute(x, stems=0.5 * x)
+        assert list(zip(e.clip.tolist(), e.target.tolist())) == want, ex.name
+        assert e.mask.shape[0] == e.audio.shape[0] == len(want) and e.audio.shape[1] == n
+        np.testing.assert_allclose(e.V, V[e.clip], rtol=1e-5, atol=1e-6)
+        assert [int(r.clip[0]) for r in e] == clip.tolist()  # row access
+    cond = compare.Condition("scenes", x, np.zeros(4, np.int64), stem=0.5 * x, uid=list("abcd"))
+    df = compare.compare([l2i, RandomMask(model)], model, [cond], progress=False, curves=())
+    for _, d in df.groupby("method"):
+        assert d.uid.tolist() == ["abcd"[i] for i, _ in want] and d.target.tolist() == [c for _, c in want]
+    # f predicts nothing: no row, for every explainer
+    model.f_thresholds = np.full(3, 2.0)
+    for ex in (l2i, RandomMask(model), GradientMask(model, "saliency")):
+        e = ex.attribute(x)
+        assert len(e) == 0 and e.mask.shape == (0, 513, 1 + n // 512) and e.audio.shape == (0, n)
+    # one target per clip still gives one row per clip, and a wrong count or type is refused
+    assert RandomMask(model).attribute(x, [0, 1, 2, 0]).clip.tolist() == [0, 1, 2, 3]
+    with pytest.raises(Exception, match="targets for 4 clips"):
+        RandomMask(model).attribute(x, [0, 1])
+    with pytest.raises(Exception, match="int"):
+        RandomMask(model).attribute(x, 1.5)

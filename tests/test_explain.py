@@ -58,44 +58,49 @@ def _clips(B, n, seed=0):
 def test_attribute_shapes_and_exact_decomposition():
     ex, n = _explainer()
     x = _clips(3, n)
-    its = ex.attribute(x, tau=0.2)
-    assert len(its) == 3
+    e = ex.attribute(x, tau=0.2)
+    assert len(e) == 3 and e.clip.tolist() == [0, 1, 2]
     a = ex.analyse(x)
-    assert [it.target for it in its] == a.f_logits.argmax(1).tolist()
-    for it in its:
+    assert e.target.tolist() == a.f_logits.argmax(1).tolist()
+    for j in range(len(e)):
         K = ex.n_components
-        assert it.relevance.shape == (K,) and it.relevance.max() == pytest.approx(1.0)
-        assert (it.relevance[it.components] > 0.2).all()
-        assert it.masks.shape == (len(it.components), 513, it.V.shape[-1])
-        assert it.audio.shape == (n,) and it.residual_audio.shape == (n,)
-        assert it.component_audio.shape == (len(it.components), n)
-        assert np.isfinite(it.audio).all()
-        np.testing.assert_allclose(it.mask, it.masks.sum(0), atol=1e-5)
-        assert 0 <= it.mask.min() and it.mask.max() <= 1 + 1e-5
-        assert it.class_name == f"c{it.target}"
+        rel, comps, masks = e.extras["relevance"][j], e.extras["components"][j], e.extras["component_masks"][j]
+        assert rel.shape == (K,) and rel.max() == pytest.approx(1.0)
+        assert (rel[comps] > 0.2).all()
+        assert masks.shape == (len(comps), 513, e.V.shape[-1])
+        assert e.audio[j].shape == (n,) and e.extras["residual_audio"][j].shape == (n,)
+        assert e.extras["component_audio"][j].shape == (len(comps), n)
+        assert np.isfinite(e.audio[j]).all()
+        np.testing.assert_allclose(e.mask[j], masks.sum(0), atol=1e-5)
+        assert 0 <= e.mask[j].min() and e.mask[j].max() <= 1 + 1e-5
+        assert e.extras["class_name"][j] == f"c{e.target[j]}"
+    # one row of it is the same explanation, and iterating gives the rows in order
+    np.testing.assert_array_equal(e[1].mask[0], e.mask[1])
+    assert [r.extras["components"][0].tolist() for r in e] == [k.tolist() for k in e.extras["components"]]
     # keeping every component gives back the input (mask = WH / (WH + eps) ~ 1 where WH > 0)
-    full = ex.attribute(x[:1], tau=-np.inf)[0]
-    assert len(full.components) == ex.n_components
-    rel = np.linalg.norm(full.audio - x[0]) / np.linalg.norm(x[0])
+    full = ex.attribute(x[:1], tau=-np.inf)
+    assert len(full.extras["components"][0]) == ex.n_components
+    rel = np.linalg.norm(full.audio[0] - x[0]) / np.linalg.norm(x[0])
     assert rel < 1e-3
     # top_k caps the selection; explicit targets are honoured
-    assert all(len(it.components) <= 2 for it in ex.attribute(x, tau=-np.inf, top_k=2))
-    assert [it.target for it in ex.attribute(x, [2, 1, 0])] == [2, 1, 0]
+    assert all(len(k) <= 2 for k in ex.attribute(x, tau=-np.inf, top_k=2).extras["components"])
+    assert ex.attribute(x, [2, 1, 0]).target.tolist() == [2, 1, 0]
     # the one-call form passes its options through (a comparison with attribute would test one code path twice)
     one = interpret(ex.interpreter, x, [1, 1, 1], tau=-np.inf, top_k=1, classifier=ex.classifier, with_audio=False,
                     classes=["a", "b", "c"])
-    assert [(it.target, it.class_name, len(it.components), it.audio) for it in one] == [(1, "b", 1, None)] * 3
+    assert [(int(r.target[0]), r.extras["class_name"][0], len(r.extras["components"][0]), r.audio) for r in one] == \
+        [(1, "b", 1, None)] * 3
 
 
 def test_attribute_multilabel_one_per_predicted_class():
     ex, n = _explainer(multilabel=True)
     x = _clips(2, n)
     probs = torch.sigmoid(ex.analyse(x).f_logits).numpy()
-    ex.f_thresholds = np.array([probs[:, 0].min() - 1e-3, 2.0, probs[0, 2] - 1e-6])  # class 0 always, 1 never
-    its = ex.attribute(x, with_audio=False)
+    ex.model.f_thresholds = np.array([probs[:, 0].min() - 1e-3, 2.0, probs[0, 2] - 1e-6])  # class 0 always, 1 never
+    e = ex.attribute(x, with_audio=False)
     expected = [(i, c) for i in range(2) for c in range(3) if probs[i, c] > ex.f_thresholds[c]]  # strict
-    assert [(it.clip, it.target) for it in its] == expected
-    assert its[0].tau == pytest.approx(0.3)
+    assert list(zip(e.clip.tolist(), e.target.tolist())) == expected
+    assert e.extras["tau"] == pytest.approx(0.3)
 
 
 def test_bad_inputs_say_what_to_do():
@@ -124,7 +129,7 @@ def test_faithfulness_and_curves_shapes_and_invariants():
     # removing everything via the audio path equals classifying silence
     curves = deletion_insertion(ex, x, max_steps=ex.n_components)
     assert curves["deletion"].shape == (3, ex.n_components + 1)
-    p0 = ex.probabilities(ex.analyse(x).f_logits).numpy()
+    p0 = ex.model.probabilities(ex.analyse(x).f_logits).numpy()
     c = p0.argmax(1)
     # deletion step 0 removes nothing: f's own probability (direct log-mel ~ audio log-mel)
     np.testing.assert_allclose(curves["deletion"][:, 0], p0[np.arange(3), c], atol=2e-3)

@@ -31,7 +31,7 @@ def _dataset(ex, n, B=6, multilabel=False):
     x = _clips(B, n)
     recs = [Record(uid=f"u{i}", labels=["c0"], split="test", waveform=x[i], sr=SR) for i in range(B)]
     ds = AudioDataset("toy", recs, CLASSES, multilabel=multilabel, duration=n / SR, licence="toy licence")
-    logits = ex.predict(ds.load_batch(None, "cpu")).numpy()
+    logits = ex.model.logits(ds.load_batch(None, "cpu")).numpy()
     for i, r in enumerate(recs):
         if multilabel:
             on = (1 / (1 + np.exp(-logits[i])) > ex.f_thresholds).tolist()  # strict, as the official code
@@ -66,12 +66,17 @@ def lab(toy):
     return ListeningLab(*toy, plots=False)
 
 
+def _components(it) -> np.ndarray:
+    """The kept components of a one-row explanation."""
+    return it.extras["components"][0]
+
+
 def _expected_spectrogram(ex, it, comps):
     W = ex.W.numpy().astype(np.float64)
-    H = it.H.astype(np.float64)
+    H = it.extras["H"][0].astype(np.float64)
     full = W @ H + ex.eps
     M = sum(np.outer(W[:, k], H[k]) / full for k in comps) if len(comps) else np.zeros_like(full)
-    return M * it.V
+    return M * it.V[0]
 
 
 def test_initial_state_matches_explainer_attribute(lab):
@@ -79,8 +84,8 @@ def test_initial_state_matches_explainer_attribute(lab):
     assert lab.clip_select.value == 0 and len(lab.clip_select.options) == len(lab.clips)
     it = lab.current
     ref = ex.attribute(lab.clips.load(0, "cpu"), it.target, tau=lab.tau, top_k=lab.top_k)[0]
-    assert it.target == int(lab.f_logits[0].argmax()) == lab.target_select.value
-    assert it.components.tolist() == ref.components.tolist() == lab.enabled
+    assert int(it.target[0]) == int(lab.f_logits[0].argmax()) == lab.target_select.value
+    assert _components(it).tolist() == _components(ref).tolist() == lab.enabled
     np.testing.assert_allclose(it.spectrogram, ref.spectrogram, atol=1e-6)
     np.testing.assert_allclose(it.audio, ref.audio, atol=1e-6)
     assert lab.widget.children and lab.tau_slider.min == 0 and lab.tau_slider.max == pytest.approx(0.95)
@@ -98,8 +103,8 @@ def test_class_filter_restricts_clip_list(lab):
             lab.class_select.value = c
             shown = [v for _, v in lab.clip_select.options]
             assert shown == [i for i, r in enumerate(lab.clips) if r.labels == (CLASSES[c],)] and shown
-            assert lab.clip_select.value in shown and lab.current.clip == lab.clip_select.value
-            assert lab.clips[lab.current.clip].label == CLASSES[c]
+            assert lab.clip_select.value in shown and lab.current.clip[0] == lab.clip_select.value
+            assert lab.clips[int(lab.current.clip[0])].label == CLASSES[c]
             # the class and correctness filters combine; an empty combination shows nothing
             for choice in ("correct", "wrong"):
                 lab.correct_select.value = choice
@@ -125,7 +130,7 @@ def test_correct_wrong_filter_agrees_with_f(lab):
             shown = [v for _, v in lab.clip_select.options]
             assert shown == np.flatnonzero(want).tolist() and shown  # the toy data has both kinds
             lab.clip_select.value = shown[-1]
-            assert lab.current.clip == shown[-1]
+            assert lab.current.clip[0] == shown[-1]
     finally:
         lab.correct_select.value = "all"
 
@@ -137,16 +142,16 @@ def test_tau_selects_exactly_relevant_components_and_topk_caps(lab):
         lab.tau_slider.value = tau
         r = lab.relevance()
         want = set(np.flatnonzero(r > lab.tau).tolist())
-        assert set(lab.enabled) == want == set(lab.current.components.tolist())
+        assert set(lab.enabled) == want == set(_components(lab.current).tolist())
         assert all(k in lab.component_toggles for k in want)
     lab.tau_slider.value = 0.0
-    n_all = len(lab.current.components)
+    n_all = len(_components(lab.current))
     lab.topk_all.value = False
     for k in (1, 2):
         lab.topk_slider.value = k
         r = lab.relevance()
-        assert len(lab.current.components) == min(k, n_all)
-        assert lab.current.components.tolist() == np.argsort(-r, kind="stable")[: min(k, n_all)].tolist()
+        assert len(_components(lab.current)) == min(k, n_all)
+        assert _components(lab.current).tolist() == np.argsort(-r, kind="stable")[: min(k, n_all)].tolist()
     assert lab.topk_slider.disabled is False
 
 
@@ -159,23 +164,23 @@ def test_toggle_off_removes_component_and_spectrogram_is_sum_of_masks(lab):
     drop = on[1]
     lab.component_toggles[drop].value = False
     it = lab.current
-    assert drop not in it.components.tolist() and it.components.tolist() == [k for k in on if k != drop]
-    np.testing.assert_allclose(it.spectrogram, _expected_spectrogram(lab.explainer, it, it.components), atol=1e-5)
-    np.testing.assert_allclose(it.mask, it.masks.sum(0), atol=1e-6)
-    assert lab.players == ["original", "interpretation"] + [f"component {k}" for k in it.components] + ["residual"]
+    assert drop not in _components(it).tolist() and _components(it).tolist() == [k for k in on if k != drop]
+    np.testing.assert_allclose(it.spectrogram[0], _expected_spectrogram(lab.explainer, it, _components(it)), atol=1e-5)
+    np.testing.assert_allclose(it.mask[0], it.extras["component_masks"][0].sum(0), atol=1e-6)
+    assert lab.players == ["original", "interpretation"] + [f"component {k}" for k in _components(it)] + ["residual"]
     assert set(lab.player_widgets) == set(lab.players)
     # switching it on again brings it back; switching everything off leaves silence and the whole input as residual
     lab.component_toggles[drop].value = True
-    assert lab.current.components.tolist() == on
+    assert _components(lab.current).tolist() == on
     for k in on:
         lab.component_toggles[k].value = False
     it = lab.current
-    assert it.components.size == 0 and lab.players == ["original", "interpretation", "residual"]
-    assert np.abs(it.audio).max() < 1e-6
-    np.testing.assert_allclose(it.residual_audio, lab.analysis(0).x[0].numpy(), atol=1e-3)
+    assert _components(it).size == 0 and lab.players == ["original", "interpretation", "residual"]
+    assert np.abs(it.audio[0]).max() < 1e-6
+    np.testing.assert_allclose(it.extras["residual_audio"][0], lab.analysis(0).x[0].numpy(), atol=1e-3)
     # moving τ again re-selects from relevance
     lab.tau_slider.value = 0.05
-    assert set(lab.current.components.tolist()) == set(np.flatnonzero(lab.relevance() > 0.05).tolist())
+    assert set(_components(lab.current).tolist()) == set(np.flatnonzero(lab.relevance() > 0.05).tolist())
 
 
 def test_analysis_is_cached_per_clip(lab, monkeypatch):
@@ -199,7 +204,7 @@ def test_target_selection_multilabel(toy_multilabel):
         lab.clip_select.value = i
         pred = np.flatnonzero(probs[i] > ex.f_thresholds)
         want = int(pred[np.argmax(probs[i][pred])]) if pred.size else int(np.argmax(probs[i]))
-        assert lab.current.target == lab.target_select.value == want
+        assert lab.current.target[0] == lab.target_select.value == want
     # correct means: thresholded decisions equal the labels exactly
     exact = ((probs > ex.f_thresholds) == (ds.label_matrix()[:3] > 0)).all(1)
     np.testing.assert_array_equal(lab.correct, exact)
@@ -207,9 +212,9 @@ def test_target_selection_multilabel(toy_multilabel):
     lab.clip_select.value = 0
     for c in range(C):
         lab.target_select.value = c
-        assert lab.current.target == c and lab.current.class_name == CLASSES[c]
-        ref = interpretation_from_components(ex, lab.analysis(0), c, lab.current.components, with_audio=False)
-        np.testing.assert_allclose(lab.current.relevance, ref.relevance)
+        assert lab.current.target[0] == c and lab.current.extras["class_name"][0] == CLASSES[c]
+        ref = interpretation_from_components(ex, lab.analysis(0), c, _components(lab.current), with_audio=False)
+        np.testing.assert_allclose(lab.current.extras["relevance"], ref.extras["relevance"])
         np.testing.assert_allclose(lab.current.spectrogram, ref.spectrogram, atol=1e-6)
 
 
@@ -246,7 +251,7 @@ def test_gallery_is_static_html(toy, toy_multilabel):
     n_classes = len({r.labels[0] for r in ds})
     assert len(g) == n_classes and text.count("<tr>") == n_classes + 1
     assert text.count("<audio controls") == 3 * n_classes and "toy licence" in text
-    assert all(len(it.components) <= 3 for it in g.interpretations)
+    assert all(len(k) <= 3 for k in g.explanation.extras["components"])
     assert "<script" not in text and len(text) < 2_000_000
     capped = gallery(ex, ds, per_class=3, max_clips=2)
     assert len(capped) == 2 and "the first 2 of 6 shown" in capped.html

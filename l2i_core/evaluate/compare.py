@@ -1,7 +1,7 @@
 """The comparison harness: every explainer on the same clips, scored by the same protocols.
 
-Any :class:`~l2i_core.explainers.Explainer` (L2I with either head, L-MAC, Saliency, Integrated
-Gradients, SmoothGrad, random, the oracle IRM) is run on each :class:`Condition` and every
+Any :class:`~l2i_core.explain.interface.Explainer` (L2I with either head, L-MAC, Saliency, Integrated
+Gradients, SmoothGrad, random, identity, the oracle IRM) is run on each :class:`Condition` and every
 explanation row is scored by :func:`score_explanation`:
 
 * L-MAC's protocol (Paissan et al., 2024), on f's probabilities of the explained class c with the
@@ -220,7 +220,7 @@ def score_explanation(exp: Explanation, model: AudioModel, *, inputs=None, stem=
     model : AudioModel
         The f that was explained.
     inputs : np.ndarray [shape=(B, n_samples)] or None
-        The explained waveforms (needed with ``stem``).
+        The explained waveforms, one per clip (needed with ``stem``); row j's is ``inputs[exp.clip[j]]``.
     stem : np.ndarray [shape=(B, n_samples)] or None
         The true stem of the explained sound in each input: adds the ground-truth columns.
     ff_fraction : float
@@ -233,8 +233,8 @@ def score_explanation(exp: Explanation, model: AudioModel, *, inputs=None, stem=
     Returns
     -------
     pandas.DataFrame
-        One row per explanation: ``row``, ``method``, ``target`` and the columns of
-        :data:`METRIC_COLUMNS` (and :data:`GROUND_TRUTH_COLUMNS` with ``stem``).
+        One row per explanation row: ``row`` (its index in ``exp``), ``method``, ``target`` and the
+        columns of :data:`METRIC_COLUMNS` (and :data:`GROUND_TRUTH_COLUMNS` with ``stem``).
     """
     if exp.audio is None:
         raise ParameterError("score_explanation needs the explanations' audio: attribute(..., with_audio=True)")
@@ -267,6 +267,8 @@ def score_explanation(exp: Explanation, model: AudioModel, *, inputs=None, stem=
         if inputs is None:
             raise ParameterError("ground-truth scores need the inputs beside the stems: pass inputs=")
         s, x = np.asarray(stem, np.float32), np.asarray(inputs, np.float32)
+        if not np.array_equal(exp.clip, np.arange(len(x))):  # not one row per clip, in order
+            s, x = s[exp.clip], x[exp.clip]
         S = model.fe.stft(torch.from_numpy(s)).abs().cpu().numpy()
         N = model.fe.stft(torch.from_numpy(x - s)).abs().cpu().numpy()
         df["si_sdr"] = metrics.si_sdr(exp.audio, s)
@@ -280,8 +282,9 @@ def compare(explainers: Sequence[Explainer], model: AudioModel, conditions: Sequ
     """Run every explainer on every condition and score it (:func:`score_explanation`).
 
     The oracle (``needs_stems``) runs only where the stems are known. Each row records the
-    condition, the clip's ``uid``, its true ``label`` and ``explains_label`` (the explained class is
-    the stem's: where the ground truth applies). Seconds per explainer are in ``df.attrs['seconds']``.
+    condition, its clip's ``uid`` and true ``label`` (through :attr:`Explanation.clip`) and
+    ``explains_label`` (the explained class is the stem's: where the ground truth applies). Seconds per
+    explainer are in ``df.attrs['seconds']``.
     """
     import time
 
@@ -296,8 +299,9 @@ def compare(explainers: Sequence[Explainer], model: AudioModel, conditions: Sequ
         df = score_explanation(exp, model, inputs=cond.x, stem=cond.stem, ff_fraction=ff_fraction, curves=cond.name in curves,
                                speechbrain_fid_class=sb_class)
         df.insert(0, "condition", cond.name)
-        df["uid"] = [cond.uid[i] for i in df["row"]] if cond.uid else df["row"]
-        df["label"] = cond.label[df["row"].to_numpy()]
+        clip = exp.clip[df["row"].to_numpy()]
+        df["uid"] = [cond.uid[i] for i in clip] if cond.uid else df["row"]
+        df["label"] = cond.label[clip]
         df["explains_label"] = df["target"].to_numpy() == df["label"].to_numpy()
         frames.append(df)
         seconds[(cond.name, ex.name)] = time.perf_counter() - t0

@@ -12,11 +12,16 @@ module builds the modified inputs they score:
 * :func:`mixture_scores` — on mixtures ``x1 + λ x2`` whose stems are known, score the
   interpretation of x1's class against the true stem (SI-SDR, its improvement over the mixture,
   energy inside the stem's time-frequency support, cosine gap), beside random components, gradient
-  baselines (:mod:`l2i_core.baselines`) at the same sparsity, and the oracle ideal ratio mask;
+  baselines (:func:`l2i_core.explain.gradients.gradient_interpretation`) at the same sparsity, and the
+  oracle ideal ratio mask;
 * :func:`mixture_pairs` and :func:`noise_robustness` — the pairs and the 0 dB white-noise study;
 * :func:`noise_study`, :func:`mixture_study`, :func:`scene_study` — notebook 06's three experiments,
   each one call returning a typed result with its tables and its ``results.json`` section;
   :func:`beats_random` — the pairwise share of mixtures where a method beats random components.
+
+Every protocol reads f through the explainer's one :class:`~l2i_core.explain.interface.AudioModel`
+(``explainer.model``: logits of spectrograms, probabilities, the rows of a target) and the
+interpretations as :class:`~l2i_core.explain.interface.Explanation` rows.
 """
 
 from __future__ import annotations
@@ -78,11 +83,11 @@ def faithfulness(explainer: L2IExplainer, x, *, taus: Sequence[float] = PAPER_TA
         ``random_active_prob_drop``, ``f_correct`` (when labels are unknown: NaN).
     """
     a = analysis if analysis is not None else explainer.analyse(x)
-    pairs = explainer.targets(a, target)
-    if not pairs:
+    m = explainer.model
+    clip, cls = m.rows(a.f_logits, target)
+    if not len(clip):
         raise ParameterError("no (clip, class) to interpret: f predicts no class for these clips")
-    clips = torch.as_tensor([i for i, _ in pairs], device=explainer.device)
-    cls = np.array([c for _, c in pairs])
+    clips = torch.as_tensor(clip, device=explainer.device)
     H, V, ph = a.H[clips], a.V[clips], a.phase[clips]
     r = explainer.relevance(a.z[clips], cls)
     before = a.f_logits[clips].cpu()
@@ -99,11 +104,10 @@ def faithfulness(explainer: L2IExplainer, x, *, taus: Sequence[float] = PAPER_TA
         drops = {}
         for name, s in variants.items():
             V2 = (1 - selection_mask(explainer.W, H, s, eps=explainer.eps)) * V
-            after = explainer.predict_spectrogram(V2, ph if via_audio or not explainer.fe.shared_stft else None,
-                                                  length=length).cpu()
+            after = m.logits_of(V2, ph if via_audio or not m.fe.shared_stft else None, length=length).cpu()
             drops[f"{name}logit_drop"] = metrics.logit_drop(before, after, cls)
-            drops[f"{name}prob_drop"] = metrics.probability_drop(before, after, cls, multilabel=explainer.multilabel)
-        for j, (i, c) in enumerate(pairs):
+            drops[f"{name}prob_drop"] = metrics.probability_drop(before, after, cls, multilabel=m.multilabel)
+        for j, (i, c) in enumerate(zip(clip.tolist(), cls.tolist())):
             rows.append({"clip": i, "uid": uids[i] if uids is not None else i, "class": c, "tau": float(tau),
                          "n_components": int(count[j]), **{k: float(v[j]) for k, v in drops.items()}})
     return pd.DataFrame(rows)
@@ -166,8 +170,9 @@ def mask_in(explainer: L2IExplainer, x, *, tau: float | None = None, top_k: int 
     for i, k in enumerate(kept):
         sel[i, torch.as_tensor(k, dtype=torch.long)] = True
     V_in = selection_mask(explainer.W, a.H, sel, eps=explainer.eps) * a.V
-    q = explainer.probabilities(explainer.predict_spectrogram(V_in, a.phase, length=a.x.shape[-1])).cpu().numpy()
-    p = explainer.probabilities(a.f_logits).cpu().numpy()
+    m = explainer.model
+    q = m.probabilities(m.logits_of(V_in, a.phase, length=a.x.shape[-1])).cpu().numpy()
+    p = m.probabilities(a.f_logits).cpu().numpy()
     out = metrics.mask_in_metrics(p, q)
     out["n_components"] = np.array([len(k) for k in kept])
     return out
@@ -191,13 +196,14 @@ def deletion_insertion(explainer: L2IExplainer, x, *, target=None, max_steps: in
         (each ``(n_pairs, n_steps)``), and the mean areas ``*_area``.
     """
     a = analysis if analysis is not None else explainer.analyse(x)
-    pairs = explainer.targets(a, target)
+    m = explainer.model
+    clip, cls = m.rows(a.f_logits, target)
     K = explainer.n_components
     J = min(int(max_steps), K)
     rng = np.random.default_rng(seed)
     curves = {k: [] for k in ("deletion", "insertion", "random_deletion", "random_insertion")}
     steps = torch.arange(J + 1, device=explainer.device)
-    for i, c in pairs:
+    for i, c in zip(clip.tolist(), cls.tolist()):
         r = explainer.relevance(a.z[i : i + 1], [c])[0]
         orders = {"": torch.argsort(r, descending=True, stable=True),
                   "random_": torch.as_tensor(rng.permutation(K), device=explainer.device)}
@@ -207,9 +213,9 @@ def deletion_insertion(explainer: L2IExplainer, x, *, target=None, max_steps: in
             sel = rank.unsqueeze(0) < steps.unsqueeze(1)  # (J+1, K): first j components
             share = selection_mask(explainer.W, a.H[i].expand(J + 1, -1, -1), sel, eps=explainer.eps)
             V = a.V[i].expand(J + 1, -1, -1)
-            ph = None if explainer.fe.shared_stft else a.phase[i].expand(J + 1, -1, -1)  # f's own STFT: via audio
+            ph = None if m.fe.shared_stft else a.phase[i].expand(J + 1, -1, -1)  # f's own STFT: via audio
             for kind, spec in (("deletion", (1 - share) * V), ("insertion", share * V)):
-                p = explainer.probabilities(explainer.predict_spectrogram(spec, ph, length=a.x.shape[-1]))[:, c]
+                p = m.probabilities(m.logits_of(spec, ph, length=a.x.shape[-1]))[:, c]
                 curves[prefix + kind].append(p.cpu().numpy())
     out = {"steps": np.arange(J + 1)}
     for k, v in curves.items():
@@ -257,14 +263,15 @@ def _scores(est_audio: np.ndarray, est_mag: np.ndarray, s1: np.ndarray, mix: np.
             "cosine_gap": float(metrics.cosine_gap(est_mag, S1, S2))}
 
 
-def _reference_estimates(explainer: L2IExplainer, a, its, S1: np.ndarray, S2: np.ndarray, Y: torch.Tensor,
+def _reference_estimates(explainer: L2IExplainer, a, exp, S1: np.ndarray, S2: np.ndarray, Y: torch.Tensor,
                          rng: np.random.Generator) -> list[dict]:
-    """Per interpretation, the two references it is scored beside: as many random *active* components
-    (the same soft masks, resynthesised the same way) and the oracle ideal ratio mask |S1|/(|S1|+|S2|)
-    applied to the mixture's STFT ``Y``. Values are ``(audio, magnitude, n_components, mask_mean)``."""
+    """Per row of the interpretations ``exp`` (one per clip of ``a``), the two references it is scored
+    beside: as many random *active* components (the same soft masks, resynthesised the same way) and the
+    oracle ideal ratio mask |S1|/(|S1|+|S2|) applied to the mixture's STFT ``Y``. Values are
+    ``(audio, magnitude, n_components, mask_mean)``."""
     fe = explainer.fe
     length = a.x.shape[-1]
-    sel = _random_selection(np.array([len(it.components) for it in its]), active_components(a.H), rng)
+    sel = _random_selection(np.array([len(k) for k in exp.extras["components"]]), active_components(a.H), rng)
     share = selection_mask(explainer.W, a.H, sel, eps=explainer.eps)
     rand_spec = share * a.V
     rand_audio = mask_to_audio(share, a.V, a.phase, fe, length=length).cpu().numpy()
@@ -272,7 +279,7 @@ def _reference_estimates(explainer: L2IExplainer, a, its, S1: np.ndarray, S2: np
     irm_audio = fe.istft(Y * torch.from_numpy(irm).to(Y.device), length=length).cpu().numpy()
     Y_mag = np.abs(Y.cpu().numpy())
     return [{"random": (rand_audio[i], np.expm1(rand_spec[i].cpu().numpy()), int(sel[i].sum()), float(share[i].mean())),
-             "oracle IRM": (irm_audio[i], irm[i] * Y_mag[i], 0, float(irm[i].mean()))} for i in range(len(its))]
+             "oracle IRM": (irm_audio[i], irm[i] * Y_mag[i], 0, float(irm[i].mean()))} for i in range(len(exp))]
 
 
 @torch.no_grad()
@@ -315,26 +322,29 @@ def mixture_scores(explainer: L2IExplainer, x1, x2, target1, *, lam: float = 1.0
     s2 = (np.asarray(g, dtype=np.float32).reshape(-1, 1) * x2).astype(np.float32)
     y = mix(x1, s2, 1.0).astype(np.float32)
     a = explainer.analyse(y)
-    its = explainer.attribute(y, t1, tau=tau, top_k=top_k, analysis=a)
+    exp = explainer.attribute(y, t1, tau=tau, top_k=top_k, analysis=a)  # one row per pair
     fe = explainer.fe
     S1 = fe.stft(torch.from_numpy(x1)).abs().cpu().numpy()
     S2 = fe.stft(torch.from_numpy(s2)).abs().cpu().numpy()
     Y = fe.stft(torch.from_numpy(y))
     f_top = a.f_logits.argmax(1).cpu().numpy()
-    refs = _reference_estimates(explainer, a, its, S1, S2, Y, np.random.default_rng(seed))
+    refs = _reference_estimates(explainer, a, exp, S1, S2, Y, np.random.default_rng(seed))
+    sparsity = [float(exp.mask[i].mean()) for i in range(len(exp))]  # each clip's share kept
     grads = {}
     if baselines:
-        keep = np.array([max(it.sparsity, 1e-4) for it in its])
+        keep = np.array([max(s, 1e-4) for s in sparsity])
         for m in baselines:
-            grads[m] = gradient_interpretation(explainer.classifier, y, t1, method=m, keep_fraction=keep,
-                                               preset=explainer.preset, device=str(explainer.device))
+            gi = gradient_interpretation(explainer.classifier, y, t1, method=m, keep_fraction=keep,
+                                         preset=explainer.preset, device=str(explainer.device))
+            grads[m] = (gi, gi.spectrogram)
+    spec, comps = exp.spectrogram, exp.extras["components"]
     rows = []
-    for i, it in enumerate(its):
+    for i in range(len(exp)):
         common = {"pair": pair_ids[i] if pair_ids is not None else i, "target": int(t1[i]), "f_correct": bool(f_top[i] == t1[i]),
                   "mixture_si_sdr": float(metrics.si_sdr(y[i], x1[i])), "lam": float(lam)}
-        ests = {"L2I": (it.audio, np.expm1(it.spectrogram), len(it.components), it.sparsity), **refs[i]}
-        for m, gi in grads.items():
-            ests[m] = (gi.audio[i], np.expm1(gi.spectrogram[i]), 0, float(gi.mask[i].mean()))
+        ests = {"L2I": (exp.audio[i], np.expm1(spec[i]), len(comps[i]), sparsity[i]), **refs[i]}
+        for m, (gi, gspec) in grads.items():
+            ests[m] = (gi.audio[i], np.expm1(gspec[i]), 0, float(gi.mask[i].mean()))
         for m, (audio, mag, n, mm) in ests.items():
             rows.append({**common, "method": m, **_scores(audio, mag, x1[i], y[i], S1[i], S2[i]),
                          "n_components": n, "mask_mean": mm})
@@ -396,16 +406,18 @@ def noise_robustness(explainer: L2IExplainer, x, *, snr_db: float = 0.0, tau: fl
     c = a_clean.f_logits.argmax(1).cpu().numpy()
     clean = explainer.attribute(x, c, tau=tau, top_k=top_k, analysis=a_clean, with_audio=False)
     dirty = explainer.attribute(noisy, c, tau=tau, top_k=top_k, analysis=a_noisy, with_audio=False)
+    spec_u, spec_v = clean.spectrogram, dirty.spectrogram
     rows = []
-    for i, (u, v) in enumerate(zip(clean, dirty)):
-        su, sv = set(u.components.tolist()), set(v.components.tolist())
+    for i in range(len(clean)):
+        su, sv = set(clean.extras["components"][i].tolist()), set(dirty.extras["components"][i].tolist())
+        ru, rv = clean.extras["relevance"][i], dirty.extras["relevance"][i]
         rows.append({
             "clip": i, "class": int(c[i]),
             "f_clean": int(c[i]), "f_noisy": int(a_noisy.f_logits[i].argmax()),
             "theta_clean": int(a_clean.theta_logits[i].argmax()), "theta_noisy": int(a_noisy.theta_logits[i].argmax()),
             "jaccard": len(su & sv) / max(1, len(su | sv)),
-            "relevance_cosine": float(metrics.cosine_similarity(u.relevance.clip(0), v.relevance.clip(0))),
-            "interpretation_cosine": float(metrics.cosine_similarity(np.expm1(u.spectrogram), np.expm1(v.spectrogram))),
+            "relevance_cosine": float(metrics.cosine_similarity(ru.clip(0), rv.clip(0))),
+            "interpretation_cosine": float(metrics.cosine_similarity(np.expm1(spec_u[i]), np.expm1(spec_v[i]))),
         })
     return pd.DataFrame(rows)
 
@@ -448,18 +460,19 @@ def scene_scores(explainer: L2IExplainer, dataset, *, split: str = "test", tau: 
         decisions = (metrics.classifier_decisions(a.f_logits.float().cpu().numpy(), explainer.f_thresholds)[0]
                      if explainer.multilabel else None)
         a_rep = _repeat(a, len(targets))
-        its = explainer.attribute(None, targets, tau=tau, top_k=top_k, analysis=a_rep)
+        exp = explainer.attribute(None, targets, tau=tau, top_k=top_k, analysis=a_rep)  # one row per class
         s1 = np.stack([stems[c] * g for c in rec.labels]).astype(np.float32)  # one target stem per class
         s2 = scene[None] - s1
         S1 = fe.stft(torch.from_numpy(s1)).abs().cpu().numpy()
         S2 = fe.stft(torch.from_numpy(s2)).abs().cpu().numpy()
         Y = fe.stft(torch.from_numpy(scene)).expand(len(targets), -1, -1)
-        refs = _reference_estimates(explainer, a_rep, its, S1, S2, Y, rng)
-        for j, (it, c, t) in enumerate(zip(its, rec.labels, targets)):
+        refs = _reference_estimates(explainer, a_rep, exp, S1, S2, Y, rng)
+        spec, comps = exp.spectrogram, exp.extras["components"]
+        for j, (c, t) in enumerate(zip(rec.labels, targets)):
             common = {"scene": rec.uid, "class": c, "target": t,
                       "f_predicts": bool(decisions[t]) if decisions is not None else bool(a.f_logits.argmax() == t),
                       "mixture_si_sdr": float(metrics.si_sdr(scene, s1[j])), "pair": n, "lam": 1.0}
-            ests = {"L2I": (it.audio, np.expm1(it.spectrogram), len(it.components), it.sparsity), **refs[j]}
+            ests = {"L2I": (exp.audio[j], np.expm1(spec[j]), len(comps[j]), float(exp.mask[j].mean())), **refs[j]}
             for m, (audio, mag, k, mm) in ests.items():
                 rows.append({**common, "method": m, **_scores(audio, mag, s1[j], scene, S1[j], S2[j]),
                              "n_components": k, "mask_mean": mm})
@@ -524,12 +537,12 @@ def noise_examples(explainer: L2IExplainer, study: NoiseStudy, *, n: int = 2, ui
     out = []
     for i in range(min(int(n), len(study.x))):
         c = int(study.rows["class"][i])
-        clean, noisy = explainer.attribute(np.stack([study.x[i], study.noisy[i]]), [c, c])
+        both = explainer.attribute(np.stack([study.x[i], study.noisy[i]]), [c, c])  # rows: clean, noisy
         name = classes[c] if classes is not None else f"class {c}"
         out.append({f"{uids[i] if uids is not None else i}: clean": study.x[i],
-                    f"interpretation of {name}, clean": clean.audio,
+                    f"interpretation of {name}, clean": both.audio[0],
                     f"noisy ({study.snr_db:g} dB)": study.noisy[i] / max(1.0, float(np.abs(study.noisy[i]).max())),
-                    f"interpretation of {name}, noisy": noisy.audio})
+                    f"interpretation of {name}, noisy": both.audio[1]})
     return out
 
 
@@ -633,12 +646,12 @@ def mixture_examples(explainer: L2IExplainer, study: MixtureStudy, dataset, *, n
         x1, x2 = study.x[i], study.x[j]
         g = float(np.sqrt(np.sum(x1**2) / max(np.sum(x2**2), 1e-12)))
         y = (x1 + g * x2).astype(np.float32)
-        it = explainer.attribute(y[None], [study.targets[p]])[0]
+        e = explainer.attribute(y[None], [study.targets[p]])
         ex = {f"x1: {test[i].label}": x1, f"x2: {test[j].label}": g * x2,
-              "mixture (λ = 1)": y / max(1.0, float(np.abs(y).max())), f"L2I: {test[i].label}": it.audio}
+              "mixture (λ = 1)": y / max(1.0, float(np.abs(y).max())), f"L2I: {test[i].label}": e.audio[0]}
         if study.baselines:
             gi = gradient_interpretation(explainer.classifier, y[None], [study.targets[p]], method=study.baselines[0],
-                                         keep_fraction=max(it.sparsity, 1e-4), preset=explainer.preset)
+                                         keep_fraction=max(float(e.mask[0].mean()), 1e-4), preset=explainer.preset)
             ex[f"{study.baselines[0]} at the same sparsity"] = gi.audio[0]
         out.append(ex)
     return out

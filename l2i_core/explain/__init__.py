@@ -1,17 +1,17 @@
-"""Explaining: one contract for every method (Explainer.attribute(x, target) -> Explanation), L2I, L-MAC, the gradient methods, the references (random, oracle IRM).
+"""Explaining: one contract for every method (Explainer.attribute(x, target) -> Explanation), L2I, L-MAC, the gradient methods, the references (random, identity, oracle IRM).
 
 Modules
 -------
-interface           One interface for every listenable explanation: L2I, L-MAC, the gradient methods, random, the oracle.
+interface           One interface for every listenable explanation: L2I, L-MAC, the gradient methods, random, identity, the oracle.
 gradients           Listenable gradient baselines: captum attributions turned into masks that can be heard.
 l2i                 Listenable interpretations: what the classifier relied on, as sound.
 lmac                L-MAC masks of waveforms (:func:`lmac_attribute`) and L-MAC through the one explainer contract (:class:`LMACMask`).
-references          The reference explainers: random masks (what knowing nothing scores) and the oracle ideal ratio mask (the ceiling of the ground truth).
+references          The reference explainers: random masks, the identity and the oracle ideal ratio mask.
 """
 
 from l2i_core.explain.gradients import (
     METHODS,
-    GradientInterpretation,
+    GradientMask,
     bin_ranks,
     gradient_attribution,
     gradient_interpretation,
@@ -19,10 +19,16 @@ from l2i_core.explain.gradients import (
     top_fraction_mask,
     top_fraction_mask_from_ranks,
 )
-from l2i_core.explain.interface import AudioModel, Explainer, Explanation
+from l2i_core.explain.interface import (
+    AudioModel,
+    Explainer,
+    Explanation,
+    clip_targets,
+    explained_rows,
+    spectrogram_logits,
+)
 from l2i_core.explain.l2i import (
     Analysis,
-    Interpretation,
     L2IExplainer,
     default_tau,
     interpret,
@@ -30,14 +36,17 @@ from l2i_core.explain.l2i import (
     select_components,
 )
 from l2i_core.explain.lmac import LMACMask, lmac_attribute
-from l2i_core.explain.references import OracleIRM, RandomMask, log1p_mask
+from l2i_core.explain.references import IdentityMask, OracleIRM, RandomMask, log1p_mask
 
 __all__ = [
     "Explanation",
     "AudioModel",
     "Explainer",
+    "explained_rows",
+    "clip_targets",
+    "spectrogram_logits",
     "METHODS",
-    "GradientInterpretation",
+    "GradientMask",
     "gradient_attribution",
     "mel_to_linear",
     "top_fraction_mask",
@@ -45,7 +54,6 @@ __all__ = [
     "top_fraction_mask_from_ranks",
     "gradient_interpretation",
     "Analysis",
-    "Interpretation",
     "L2IExplainer",
     "interpret",
     "relevance",
@@ -54,6 +62,7 @@ __all__ = [
     "LMACMask",
     "lmac_attribute",
     "RandomMask",
+    "IdentityMask",
     "OracleIRM",
     "log1p_mask",
 ]

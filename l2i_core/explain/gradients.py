@@ -12,8 +12,10 @@ same metrics (faithfulness, mask-in AI/AD/AG, energy inside the true stem; DESIG
 2. :func:`mel_to_linear` — that score projected from the mel grid to the STFT grid with the
    transposed mel filterbank;
 3. :func:`top_fraction_mask` — a binary mask keeping the largest share of bins;
-4. :func:`gradient_interpretation` — the three steps in one call, plus the masked spectrogram and its
-   audio.
+4. :func:`gradient_interpretation` — the three steps in one call, as an
+   :class:`~l2i_core.explain.interface.Explanation` (binary mask at a chosen sparsity, its audio);
+5. :class:`GradientMask` — a gradient method as an :class:`~l2i_core.explain.interface.Explainer`
+   (soft mask: the projected attribution divided by its maximum per row).
 
 Orientation, stated once: spectrograms are ``(..., n_freq, n_frames)``; waveforms are
 ``(..., n_samples)``.
@@ -21,24 +23,22 @@ Orientation, stated once: spectrograms are ``(..., n_freq, n_frames)``; waveform
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 from captum.attr import IntegratedGradients, NoiseTunnel, Saliency
 from torch import nn
 
 from l2i_core._errors import ParameterError
-from l2i_core._utils import INFERENCE_BATCH_SIZE, check_class_target, module_device
+from l2i_core._utils import INFERENCE_BATCH_SIZE, module_device
 from l2i_core.audio.frontend import FrontEnd
 from l2i_core.audio.masks import mask_to_audio
 from l2i_core.audio.waveform import as_waveform_batch
 from l2i_core.config import Preset, get_preset
-from l2i_core.explain.interface import AudioModel, Explainer
+from l2i_core.explain.interface import AudioModel, Explainer, Explanation, clip_targets
 
 __all__ = [
     "METHODS",
-    "GradientInterpretation",
+    "GradientMask",
     "gradient_attribution",
     "mel_to_linear",
     "top_fraction_mask",
@@ -59,21 +59,6 @@ def _check_method(method: str) -> str:
     if method not in METHODS:
         raise ParameterError(f"unknown gradient method {method!r}; choose one of {list(METHODS)}")
     return method
-
-
-def _targets(target, n_clips: int, n_classes: int, device: torch.device) -> torch.Tensor:
-    """int or (B,) ints → a (B,) long tensor of valid class indices."""
-    t = torch.as_tensor(np.asarray(target.detach().cpu() if torch.is_tensor(target) else target))
-    if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
-        raise ParameterError(f"target must be an int or a sequence of ints, got dtype {t.dtype}")
-    t = t.reshape(-1).to(torch.long)
-    if t.numel() == 1:
-        t = t.expand(n_clips)
-    if t.numel() != n_clips:
-        raise ParameterError(f"{t.numel()} targets for {n_clips} clips; give one int or one per clip")
-    for v in t.tolist():
-        check_class_target(v, n_classes)
-    return t.to(device)
 
 
 class _Logits(nn.Module):
@@ -186,6 +171,17 @@ def gradient_attribution(
     >>> a.shape
     (2, 64, 44)
     """
+    if target is None:
+        raise ParameterError("gradient_attribution needs the class of each clip (an int, or one per clip); "
+                             "GradientMask(...).attribute(x) explains f's own predictions")
+    return _attribution(classifier, x, target, method=method, preset=get_preset(preset), n_steps=n_steps,
+                        nt_samples=nt_samples, stdev=stdev, seed=seed, device=device, batch_size=batch_size)[0]
+
+
+def _attribution(classifier: nn.Module, x, target, *, method: str, preset: Preset, n_steps: int = 32,
+                 nt_samples: int = 16, stdev: float = 0.15, seed: int = 0, device=None,
+                 batch_size: int | None = INFERENCE_BATCH_SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`gradient_attribution` and f's logits ``(B, C)`` of the clips (float32, CPU)."""
     _check_method(method)
     if int(n_steps) < 1 or int(nt_samples) < 1:
         raise ParameterError(f"n_steps and nt_samples must be >= 1, got n_steps={n_steps}, nt_samples={nt_samples}")
@@ -212,7 +208,7 @@ def gradient_attribution(
             logits = forward(L)
         if logits.ndim != 2 or logits.shape[0] != B:
             raise ParameterError(f"classifier must return logits (batch, n_classes), got shape {tuple(logits.shape)}")
-        t = _targets(target, B, logits.shape[1], device)
+        t = torch.as_tensor(clip_targets(target, B, logits.shape[1]), device=device)
 
         if method == "saliency":
             attr = Saliency(forward).attribute(L.requires_grad_(True), target=t, abs=True)
@@ -235,7 +231,8 @@ def gradient_attribution(
         for p, r in zip(classifier.parameters(), requires):
             p.requires_grad_(r)
         classifier.train(was_training)
-    return attr.detach().clamp_min(0).cpu().numpy().astype(np.float32)
+    return attr.detach().clamp_min(0).cpu().numpy().astype(np.float32), logits.float().cpu().numpy()
+
 
 
 # -- 2. mel grid -> STFT grid ---------------------------------------------------------------------
@@ -370,44 +367,7 @@ def bin_ranks(score) -> np.ndarray:
     return ranks.reshape(s.shape)
 
 
-# -- 4. the whole baseline --------------------------------------------------------------------------
-@dataclass
-class GradientInterpretation:
-    """A gradient baseline in the form of an L2I interpretation (numpy arrays, one row per clip).
-
-    Attributes
-    ----------
-    method : str
-        One of :data:`METHODS`.
-    target : np.ndarray [shape=(B,), dtype=int64]
-        Class interpreted in each clip.
-    attribution : np.ndarray [shape=(B, n_mels, n_frames)]
-        Non-negative gradient scores on the log-mel grid (:func:`gradient_attribution`).
-    mask : np.ndarray [shape=(B, n_freq, n_frames)]
-        Binary mask on the STFT grid (:func:`top_fraction_mask` of :func:`mel_to_linear`).
-    spectrogram : np.ndarray [shape=(B, n_freq, n_frames)]
-        ``mask ⊙ V`` with ``V = log1p|STFT(x)|``.
-    audio : np.ndarray [shape=(B, n_samples)]
-        ``iSTFT(expm1(mask ⊙ V) · e^{i∠X})`` with the input's own phase, as long as the input.
-    """
-
-    method: str
-    target: np.ndarray
-    attribution: np.ndarray
-    mask: np.ndarray
-    spectrogram: np.ndarray
-    audio: np.ndarray
-
-    @property
-    def magnitude(self) -> np.ndarray:
-        """Linear magnitude ``expm1(mask ⊙ V)``, ``(B, n_freq, n_frames)``."""
-        return np.expm1(self.spectrogram)
-
-    def __repr__(self) -> str:
-        return (f"GradientInterpretation(method={self.method!r}, target={self.target.tolist()}, "
-                f"mask_mean={np.round(self.mask.mean(axis=(-2, -1)), 3).tolist()}, audio={self.audio.shape})")
-
-
+# -- 4. the whole baseline, at a chosen sparsity ---------------------------------------------------------
 def gradient_interpretation(
     classifier: nn.Module,
     x,
@@ -417,7 +377,7 @@ def gradient_interpretation(
     keep_fraction=0.1,
     preset: str | Preset = "cpu",
     **kwargs,
-) -> GradientInterpretation:
+) -> Explanation:
     """A listenable gradient baseline: a binary time-frequency mask from captum, heard like L2I.
 
     Steps: :func:`gradient_attribution` on the log-mel input → :func:`mel_to_linear` onto the STFT
@@ -427,9 +387,9 @@ def gradient_interpretation(
     scored by the same metrics.
 
     To compare with L2I at equal sparsity, pass ``keep_fraction`` = the mean of L2I's soft mask of
-    each clip (``Interpretation.mask.mean()``, one value per clip): L2I's mask takes values in
-    [0, 1] and its mean is the share of the time-frequency plane it keeps; the binary baseline mask
-    then keeps the same share, so neither method wins merely by letting more of the input through.
+    each clip (``explanation.sparsity``, one value per row): L2I's mask takes values in [0, 1] and its
+    mean is the share of the time-frequency plane it keeps; the binary baseline mask then keeps the
+    same share, so neither method wins merely by letting more of the input through.
 
     Parameters
     ----------
@@ -438,16 +398,20 @@ def gradient_interpretation(
     x : np.ndarray or torch.Tensor [shape=(B, n_samples) or (n_samples,)]
         Waveforms at the preset's sample rate.
     target : int or sequence of int [shape=(B,)]
+        The class of each clip (one row per clip).
     method : {'saliency', 'integrated_gradients', 'smoothgrad'}
     keep_fraction : float or array-like [shape=(B,)]
         Share of STFT bins kept, in (0, 1]; 1 keeps everything and gives back the input.
     preset : str or Preset
     **kwargs
-        ``n_steps``, ``nt_samples``, ``stdev``, ``seed``, ``device`` of :func:`gradient_attribution`.
+        ``n_steps``, ``nt_samples``, ``stdev``, ``seed``, ``device``, ``batch_size`` of :func:`gradient_attribution`.
 
     Returns
     -------
-    GradientInterpretation
+    Explanation
+        ``method`` is the captum name (one of :data:`METHODS`); ``mask`` binary; ``audio`` always;
+        extras ``attribution`` ``(B, n_mels, n_frames)`` (the non-negative scores on the log-mel grid)
+        and ``keep_fraction`` ``(B,)``.
 
     Raises
     ------
@@ -463,47 +427,55 @@ def gradient_interpretation(
     ((1, 513, 44), (1, 22050))
     """
     _check_method(method)
+    if target is None:
+        raise ParameterError("gradient_interpretation needs the class of each clip (an int, or one per clip)")
+    p = get_preset(preset)
     wav = as_waveform_batch(x)
     B, n_samples = wav.shape
     # check keep_fraction before the (possibly slow) attribution
     top_fraction_mask(np.zeros((B, 1)), keep_fraction)
-    attribution = gradient_attribution(classifier, wav, target, method=method, preset=preset, **kwargs)
-    front = FrontEnd(preset)
+    attribution, logits = _attribution(classifier, wav, target, method=method, preset=p, **kwargs)
+    front = FrontEnd(p)
     with torch.no_grad():
         V, phase = front.magnitude_phase(wav)
-    mask = top_fraction_mask(mel_to_linear(attribution, preset, n_frames=V.shape[-1]), keep_fraction)
+    mask = top_fraction_mask(mel_to_linear(attribution, p, n_frames=V.shape[-1]), keep_fraction)
     with torch.no_grad():
-        spec = torch.from_numpy(mask) * V
         audio = mask_to_audio(torch.from_numpy(mask), V, phase, front, length=n_samples)
-    targets = np.broadcast_to(np.asarray(torch.as_tensor(target).cpu()).reshape(-1), (B,)).astype(np.int64)  # checked above
-    return GradientInterpretation(
-        method=method, target=targets, attribution=attribution, mask=mask,
-        spectrogram=spec.numpy().astype(np.float32), audio=audio.numpy().astype(np.float32),
-    )
+    targets = clip_targets(target, B, logits.shape[1])  # checked by the attribution already
+    frac = np.asarray(keep_fraction, dtype=np.float64).reshape(-1)
+    return Explanation(method=method, target=targets, mask=mask, V=V.numpy(), phase=phase.numpy(), f_logits=logits,
+                       sr=p.sr, audio=audio.numpy().astype(np.float32),
+                       extras={"attribution": attribution,
+                               "keep_fraction": np.broadcast_to(frac, (B,)).copy() if frac.size == 1 else frac})
+
+
+# -- 5. the explainer -------------------------------------------------------------------------------------
 class GradientMask(Explainer):
     """A captum gradient method as a soft mask: ``|attribution|`` on the log-mel input, projected onto
-    the STFT grid (:func:`~l2i_core.explain.gradients.mel_to_linear`) and divided by its maximum per clip.
+    the STFT grid (:func:`mel_to_linear`) and divided by its maximum per row.
 
     Parameters
     ----------
     model : AudioModel
     method : {'saliency', 'integrated_gradients', 'smoothgrad'}
+    name : str or None
+        Default ``'Saliency'``, ``'Integrated Gradients'`` or ``'SmoothGrad'``.
     **kwargs
-        ``n_steps``, ``nt_samples``, ``stdev``, ``seed`` of :func:`~l2i_core.explain.gradients.gradient_attribution`.
+        ``n_steps``, ``nt_samples``, ``stdev``, ``seed`` of :func:`gradient_attribution`.
     """
 
     _NAMES = {"saliency": "Saliency", "integrated_gradients": "Integrated Gradients", "smoothgrad": "SmoothGrad"}
 
     def __init__(self, model: AudioModel, method: str = "saliency", *, name: str | None = None, **kwargs):
-        if method not in METHODS:
-            raise ParameterError(f"unknown gradient method {method!r}; choose one of {list(METHODS)}")
-        super().__init__(model, name or self._NAMES[method])
+        super().__init__(model, name or self._NAMES[_check_method(method)])
         self.method, self.kwargs = method, kwargs
 
     def masks(self, x, target, V, f_logits, *, stems=None):
-        attr = gradient_attribution(self.model.classifier, x, target, method=self.method, preset=self.model.preset,
-                                    device=str(self.model.device), **{"batch_size": self.model.batch_size, **self.kwargs})
-        lin = mel_to_linear(attr, self.model.preset, n_frames=V.shape[-1])
+        """The soft masks of the rows and ``extras['attribution']`` (on the mel grid)."""
+        m = self.model
+        attr, _ = _attribution(m.classifier, x, target, method=self.method, preset=m.preset, device=str(m.device),
+                               **{"batch_size": m.batch_size, **self.kwargs})
+        lin = mel_to_linear(attr, m.preset, n_frames=V.shape[-1])
         peak = lin.reshape(len(lin), -1).max(axis=1).reshape(-1, 1, 1)
         mask = np.divide(lin, peak, out=np.zeros_like(lin), where=peak > 0)
         return torch.from_numpy(np.clip(mask, 0, 1)), {"attribution": attr}

@@ -10,36 +10,38 @@ For clip x and class c (paper, §3.3; DESIGN §1 item 4):
    nothing is selected);
 3. the components with ``r_k > τ`` are kept (at most ``top_k`` of them when given; the official code
    keeps at most 5);
-4. soft mask per component ``M_k = w_k h_kᵀ / (W H + ε)``; interpretation spectrogram
-   ``Σ_{k kept} M_k ⊙ V`` with ``V = log1p|STFT(x)|``; audio ``iSTFT(expm1(·) · e^{i∠X})`` with the
-   input's own phase. Each kept component and the residual ``(1 − Σ M_k) ⊙ V`` are audible the same way.
+4. soft mask per component ``M_k = w_k h_kᵀ / (W H + ε)``; the interpretation's mask ``M = Σ_{k kept} M_k``
+   (in [0, 1]: a float rounding above 1 is clipped), its spectrogram ``M ⊙ V`` with
+   ``V = log1p|STFT(x)|``, its audio ``iSTFT(expm1(M ⊙ V) · e^{i∠X})`` with the input's own phase.
+   Each kept component and the residual ``(1 − M) ⊙ V`` are audible the same way.
 
-:class:`L2IExplainer` holds f, the interpreter and the front end and works in batches on CPU or CUDA
-(captum-style ``attribute(inputs, target=...)``); :func:`interpret` is the one-call form.
+:class:`L2IExplainer` is an :class:`~l2i_core.explain.interface.Explainer`: it holds f as an
+:class:`~l2i_core.explain.interface.AudioModel`, the interpreter (Ψ and Θ) and works in batches on CPU
+or CUDA; ``attribute(x, target)`` returns an :class:`~l2i_core.explain.interface.Explanation` with one
+row per explained (clip, class) pair (the rows of :func:`~l2i_core.explain.interface.explained_rows`)
+and L2I's own data in its extras. :func:`interpret` is the one-call form.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from l2i_core import metrics
 from l2i_core._errors import ParameterError
-from l2i_core._utils import INFERENCE_BATCH_SIZE, batch_starts, check_class_target, module_device, probabilities
-from l2i_core.audio.frontend import FrontEnd
+from l2i_core._utils import INFERENCE_BATCH_SIZE, batch_starts, module_device
 from l2i_core.audio.masks import component_masks, mask_to_audio
-from l2i_core.audio.waveform import as_waveform_batch
-from l2i_core.config import Preset, get_preset
-from l2i_core.explain.interface import AudioModel, Explainer, spectrogram_logits
+from l2i_core.config import Preset
+from l2i_core.explain.interface import AudioModel, Explainer, Explanation, clip_targets
 from l2i_core.models.checkpoints import load_classifier, load_interpreter
 from l2i_core.models.classifier import FeatureTap
 
-__all__ = ["Analysis", "Interpretation", "L2IExplainer", "interpret", "relevance", "select_components", "default_tau"]
+__all__ = ["Analysis", "L2IExplainer", "interpret", "relevance", "select_components", "default_tau"]
 
 
 def default_tau(multilabel: bool) -> float:
@@ -57,6 +59,7 @@ def relevance(z: torch.Tensor, theta_weight: torch.Tensor, target) -> torch.Tens
     theta_weight : torch.Tensor [shape=(C, K)]
         Θ's bias-free linear layer.
     target : int or sequence of int (length B)
+        One class for every clip or one per clip (:func:`~l2i_core.explain.interface.clip_targets`).
 
     Returns
     -------
@@ -67,13 +70,7 @@ def relevance(z: torch.Tensor, theta_weight: torch.Tensor, target) -> torch.Tens
     z = torch.as_tensor(z)
     if z.ndim != 2:
         raise ParameterError(f"z must have shape (batch, K), got {tuple(z.shape)}")
-    t = torch.as_tensor(target, dtype=torch.long, device=z.device).reshape(-1)
-    if t.numel() == 1 and z.shape[0] > 1:
-        t = t.expand(z.shape[0])
-    if t.numel() != z.shape[0]:
-        raise ParameterError(f"{t.numel()} targets for {z.shape[0]} clips")
-    for v in t.tolist():
-        check_class_target(v, theta_weight.shape[0])
+    t = torch.as_tensor(clip_targets(target, z.shape[0], theta_weight.shape[0]), device=z.device)
     contrib = z * theta_weight.to(z)[t]  # (B, K)
     top = contrib.amax(dim=1, keepdim=True)
     # no positive contribution (all contributions <= 0): scale by the largest magnitude instead, so
@@ -119,74 +116,20 @@ class Analysis:
     z: torch.Tensor
 
 
-@dataclass
-class Interpretation:
-    """The interpretation of one class for one clip.
-
-    Attributes
-    ----------
-    clip : int
-        Index of the clip in the batch given to :meth:`L2IExplainer.attribute`.
-    target : int
-        Class interpreted; ``class_name`` its name when the explainer knows the classes.
-    relevance : np.ndarray [shape=(K,)]
-    components : np.ndarray
-        Kept component indices, most relevant first.
-    H : np.ndarray [shape=(K, T)]
-    V, phase : np.ndarray [shape=(F, T)]
-    masks : np.ndarray [shape=(n_kept, F, T)]
-        Soft mask of each kept component.
-    mask : np.ndarray [shape=(F, T)]
-        Their sum (in [0, 1]): the time-frequency share of the interpretation.
-    spectrogram : np.ndarray [shape=(F, T)]
-        ``mask ⊙ V`` (log1p magnitude).
-    audio, residual_audio : np.ndarray [shape=(n_samples,)] or None
-    component_audio : np.ndarray [shape=(n_kept, n_samples)] or None
-    f_probability, theta_probability : float
-        f's and Θ's probability of the target class.
-    """
-
-    clip: int
-    target: int
-    class_name: str | None
-    tau: float
-    relevance: np.ndarray
-    components: np.ndarray
-    H: np.ndarray
-    V: np.ndarray
-    phase: np.ndarray
-    masks: np.ndarray
-    mask: np.ndarray
-    spectrogram: np.ndarray
-    sr: int
-    f_probability: float
-    theta_probability: float
-    audio: np.ndarray | None = None
-    residual_audio: np.ndarray | None = None
-    component_audio: np.ndarray | None = None
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def sparsity(self) -> float:
-        """Mean of the soft mask: the share of the time-frequency plane the interpretation keeps."""
-        return float(self.mask.mean())
-
-    def __repr__(self) -> str:
-        name = self.class_name if self.class_name is not None else self.target
-        return (f"Interpretation(clip={self.clip}, class={name!r}, tau={self.tau}, components={self.components.tolist()}, "
-                f"f_p={self.f_probability:.3f}, theta_p={self.theta_probability:.3f}, mask_mean={self.sparsity:.3f})")
-
-
-class L2IExplainer:
-    """Interpret a frozen classifier with a trained L2I interpreter.
+class L2IExplainer(Explainer):
+    """Interpret a frozen classifier with a trained L2I interpreter: an :class:`Explainer` like every other.
 
     Parameters
     ----------
-    classifier : nn.Module
-        f; its weights are not touched (eval mode, no gradients).
+    classifier : nn.Module or AudioModel
+        f; its weights are not touched (eval mode, no gradients). An :class:`AudioModel` is used as it
+        is (then give none of ``preset``, ``input_fn``, ``multilabel``, ``f_thresholds``, ``classes``,
+        ``device``, ``batch_size``: they are the model's); a module is wrapped in one, built here once.
     interpreter : L2IInterpreter
-    preset : str or Preset
-        Front end of f's input and of V (must be the one the interpreter was trained with).
+        Ψ and Θ trained on f's maps.
+    preset : str, Preset or None
+        Front end of f's input and of V (must be the one the interpreter was trained with); default
+        ``'cpu'`` (or the AudioModel's).
     layer_names : sequence of str or None
         f's tapped layers; default ``classifier.tap_layers``.
     input_fn : callable or None
@@ -197,48 +140,93 @@ class L2IExplainer:
         Per-class decision thresholds of a multi-label f (which classes it predicts); default 0.5.
     classes : sequence of str or None
     device : str or None
+        Default: the interpreter's.
     batch_size : int
         Clips per forward pass (default :data:`~l2i_core._utils.INFERENCE_BATCH_SIZE`); f is in eval
         mode, so it changes the time, not the results.
+    eps : float
+        The ε of ``W H + ε`` in the soft masks.
+    tau : float or None
+        Default relevance threshold of :meth:`attribute`; None: the paper's (:func:`default_tau`: 0.2
+        multi-class, 0.3 multi-label).
+    top_k : int or None
+        Default cap on the kept components; None keeps every one with ``r > τ``.
+    detail : bool
+        Default of :meth:`attribute`'s ``detail``: also keep each kept component's mask and, with the
+        audio, each component's and the residual's audio.
+    name : str or None
+        Display name; default ``'L2I (attention)'`` or ``'L2I (max-pool)'`` after Θ's head.
+
+    Attributes
+    ----------
+    model : AudioModel
+        The classifier side, shared with the other explainers of a comparison.
+    interpreter : nn.Module
+    tap : FeatureTap
+        f with hooks on its tapped layers.
+    tau, top_k, detail
+        The defaults above (per-call overrides in :meth:`attribute`).
 
     Examples
     --------
     >>> explainer = L2IExplainer.from_artifacts("artifacts/esc10-cpu")       # doctest: +SKIP
-    >>> interp = explainer.attribute(x)[0]                                   # doctest: +SKIP
-    >>> Audio(interp.audio, rate=explainer.sr)                               # doctest: +SKIP
+    >>> e = explainer.attribute(x)                                           # doctest: +SKIP
+    >>> Audio(e.audio[0], rate=explainer.sr), e.extras["components"][0]      # doctest: +SKIP
     """
 
-    def __init__(self, classifier: nn.Module, interpreter: nn.Module, preset: str | Preset = "cpu", *,
-                 layer_names: Sequence[str] | None = None, input_fn=None, multilabel: bool | None = None,
+    def __init__(self, classifier: nn.Module | AudioModel, interpreter: nn.Module, preset: str | Preset | None = None,
+                 *, layer_names: Sequence[str] | None = None, input_fn=None, multilabel: bool | None = None,
                  f_thresholds=None, classes: Sequence[str] | None = None, device: str | None = None,
-                 batch_size: int = INFERENCE_BATCH_SIZE, eps: float = 1e-8):
-        self.preset = get_preset(preset)
-        self.device = module_device(interpreter, device)
-        names = list(layer_names) if layer_names is not None else list(getattr(classifier, "tap_layers", []))
+                 batch_size: int = INFERENCE_BATCH_SIZE, eps: float = 1e-8, tau: float | None = None,
+                 top_k: int | None = None, detail: bool = True, name: str | None = None):
+        C = int(interpreter.n_classes)
+        if isinstance(classifier, AudioModel):
+            given = {"preset": preset, "input_fn": input_fn, "multilabel": multilabel, "f_thresholds": f_thresholds,
+                     "classes": classes, "device": device}
+            given = sorted(k for k, v in given.items() if v is not None)
+            if batch_size != INFERENCE_BATCH_SIZE:
+                given.append("batch_size")
+            if given:
+                raise ParameterError(f"{', '.join(given)}: these belong to the AudioModel given; set them there")
+            model = classifier
+            if model.n_classes != C:
+                raise ParameterError(f"the classifier has {model.n_classes} classes but the interpreter {C}")
+        else:
+            dev = module_device(interpreter, device)
+            if classes is not None and len(classes) != C:
+                raise ParameterError(f"{len(classes)} class names for an interpreter of {C} classes")
+            model = AudioModel(classifier, "cpu" if preset is None else preset, multilabel=multilabel,
+                               f_thresholds=f_thresholds, classes=classes, device=str(dev), batch_size=batch_size,
+                               input_fn=input_fn, n_classes=C)
+        head = getattr(interpreter, "pooling", "attention")
+        super().__init__(model, name or f"L2I ({'max-pool' if head == 'max' else head})")
+        names = list(layer_names) if layer_names is not None else list(getattr(model.classifier, "tap_layers", []))
         if not names:
             raise ParameterError("give layer_names: the classifier has no tap_layers attribute")
-        self.classifier = classifier.to(self.device).eval()
-        self.interpreter = interpreter.to(self.device).eval()
-        self.tap = FeatureTap(self.classifier, names)
-        self.fe = FrontEnd(self.preset).to(self.device)
-        self.input_fn = input_fn or self.fe.logmel
-        self.multilabel = bool(getattr(classifier, "multilabel", False) if multilabel is None else multilabel)
-        C = int(interpreter.n_classes)
-        th = np.full(C, 0.5) if f_thresholds is None else np.asarray(f_thresholds, dtype=np.float64)
-        if th.shape != (C,):
-            raise ParameterError(f"f_thresholds must have one value per class ({C}), got shape {th.shape}")
-        self.f_thresholds = th
-        if classes is not None and len(classes) != C:
-            raise ParameterError(f"{len(classes)} class names for an interpreter of {C} classes")
-        self.classes = list(classes) if classes is not None else None
-        self.batch_size = int(batch_size)
+        self.interpreter = interpreter.to(model.device).eval()
+        self.tap = FeatureTap(model.classifier, names)
         self.eps = float(eps)
+        self.tau = None if tau is None else float(tau)
+        self.top_k = top_k
+        self.detail = bool(detail)
 
     # -- construction ------------------------------------------------------------------------
     @classmethod
     def from_artifacts(cls, artifacts_dir: str | Path, pooling: str = "attention", *, device: str | None = None,
                        **kwargs) -> L2IExplainer:
-        """The classifier (notebook 02) and interpreter (notebook 03) saved in ``artifacts_dir``."""
+        """The classifier (notebook 02) and interpreter (notebook 03) saved in ``artifacts_dir``.
+
+        Parameters
+        ----------
+        artifacts_dir : str or Path
+            Holds ``classifier.pt`` and ``interpreter_<pooling>.pt`` with their sidecars.
+        pooling : {'attention', 'max'}
+            Θ's head.
+        device : str or None
+        **kwargs
+            More constructor options (``tau``, ``top_k``, ``batch_size``, ...); the sidecar's
+            ``thresholds``, ``classes`` and ``multilabel`` unless given.
+        """
         d = Path(artifacts_dir)
         if not (d / f"interpreter_{pooling}.pt").is_file():
             raise ParameterError(f"{d}: no interpreter_{pooling}.pt; run notebook 03 with pooling={pooling!r} first")
@@ -252,56 +240,42 @@ class L2IExplainer:
         return ex
 
     @property
-    def sr(self) -> int:
-        return self.preset.sr
-
-    @property
     def W(self) -> torch.Tensor:
+        """The NMF dictionary ``(F, K)`` the interpreter decodes into."""
         return self.interpreter.W
 
     @property
     def n_components(self) -> int:
+        """K, the number of NMF components."""
         return int(self.W.shape[1])
 
-    # -- f and Θ -----------------------------------------------------------------------------
-    def _waveforms(self, x) -> torch.Tensor:
-        return as_waveform_batch(x).to(self.device)
-
-    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
-        """Sigmoid (multi-label) or softmax (multi-class)."""
-        return probabilities(logits, self.multilabel)
-
-    @torch.no_grad()
-    def predict(self, x) -> torch.Tensor:
-        """f's logits of waveforms, in batches."""
-        x = self._waveforms(x)
-        return torch.cat([self.classifier(self.input_fn(x[s : s + self.batch_size]))
-                          for s in batch_starts(len(x), self.batch_size)])
-
-    @torch.no_grad()
-    def predict_spectrogram(self, V: torch.Tensor, phase: torch.Tensor | None = None, *,
-                            length: int | None = None) -> torch.Tensor:
-        """f's logits of log-magnitude spectrograms ``(B, F, T)`` (see :func:`spectrogram_logits`)."""
-        if phase is None and self.input_fn != self.fe.logmel:
-            raise ParameterError("a custom input_fn needs audio: pass the phase")
-        return spectrogram_logits(self.classifier, self.fe, V, phase, length=length, batch_size=self.batch_size,
-                                  device=self.device, input_fn=self.input_fn)
-
+    # -- f, Ψ and Θ ----------------------------------------------------------------------------
     @torch.no_grad()
     def analyse(self, x) -> Analysis:
-        """Run f, Ψ and Θ on waveforms ``(B, n_samples)`` (or one waveform)."""
-        x = self._waveforms(x)
+        """Run f, Ψ and Θ on waveforms ``(B, n_samples)`` (or one waveform), in batches.
+
+        Parameters
+        ----------
+        x : array or tensor [shape=(B, n_samples) or (n_samples,)]
+            At the preset's rate, of the interpreter's training length.
+
+        Returns
+        -------
+        Analysis
+        """
+        m = self.model
+        x = m.waveforms(x)
         parts = []
-        for s in batch_starts(len(x), self.batch_size):
-            xb = x[s : s + self.batch_size]
-            f_logits, maps = self.tap(self.input_fn(xb))
-            V, phase = self.fe.magnitude_phase(xb)
+        for s in batch_starts(len(x), m.batch_size):
+            xb = x[s : s + m.batch_size]
+            f_logits, maps = self.tap(m.input_fn(xb))
+            V, phase = m.fe.magnitude_phase(xb)
             if V.shape[-1] != self.interpreter.n_frames:
-                seconds = (self.interpreter.n_frames - 1) * self.preset.hop_length / self.sr
+                seconds = (self.interpreter.n_frames - 1) * m.preset.hop_length / m.sr
                 raise ParameterError(
                     f"clips give {V.shape[-1]} frames but the interpreter was trained on {self.interpreter.n_frames} "
-                    f"(about {seconds:.2f} s at {self.sr} Hz); pad or crop with l2i_core.audio.waveform.fix_duration")
-            theta_logits, H = self.interpreter([m.float() for m in maps])
+                    f"(about {seconds:.2f} s at {m.sr} Hz); pad or crop with l2i_core.audio.waveform.fix_duration")
+            theta_logits, H = self.interpreter([t.float() for t in maps])
             z = self.interpreter.pooled(H)
             parts.append((xb, V, phase, f_logits.float(), H, theta_logits, z))
         cat = [torch.cat(p) for p in zip(*parts)]
@@ -311,112 +285,164 @@ class L2IExplainer:
         """``(B, K)`` relevance of each component for ``target`` (see :func:`relevance`)."""
         return relevance(z, self.interpreter.theta.fc.weight.detach(), target)
 
-    def targets(self, analysis: Analysis, target=None) -> list[tuple[int, int]]:
-        """``(clip, class)`` pairs to interpret.
-
-        ``target=None``: f's top class (multi-class) or every class f predicts with its thresholds
-        (multi-label, ``sigmoid(f) > thresholds`` strictly as the official code; a clip where f predicts
-        nothing gets no interpretation). An int applies to all
-        clips; a sequence gives one class per clip.
-        """
-        B = len(analysis.x)
-        if target is None:
-            if not self.multilabel:
-                return [(i, int(c)) for i, c in enumerate(analysis.f_logits.argmax(1).tolist())]
-            decisions = metrics.classifier_decisions(analysis.f_logits.float().cpu().numpy(), self.f_thresholds)
-            return [(i, int(c)) for i in range(B) for c in np.flatnonzero(decisions[i])]
-        t = np.asarray(target).reshape(-1)
-        if t.size == 1:
-            t = np.repeat(t, B)
-        if t.size != B:
-            raise ParameterError(f"{t.size} targets for {B} clips; give one class per clip, one for all, or None")
-        return [(i, check_class_target(c, self.interpreter.n_classes)) for i, c in enumerate(t.tolist())]
-
     # -- interpretations ---------------------------------------------------------------------
     @torch.no_grad()
-    def attribute(self, x, target=None, *, tau: float | None = None, top_k: int | None = None,
-                  with_audio: bool = True, analysis: Analysis | None = None) -> list[Interpretation]:
-        """Interpretations of waveforms ``x`` for ``target`` (see :meth:`targets`).
+    def attribute(self, inputs=None, target=None, *, with_audio: bool = True, stems=None, tau: float | None = None,
+                  top_k: int | None = None, analysis: Analysis | None = None, detail: bool | None = None) -> Explanation:
+        """Interpretations of waveforms ``inputs``, one row per explained (clip, class) pair.
 
         Parameters
         ----------
-        x : array or tensor [shape=(B, n_samples) or (n_samples,)]
+        inputs : array or tensor [shape=(B, n_samples) or (n_samples,)] or None
             Float samples in [-1, 1] at the preset's rate; int16 / int32 PCM is scaled to [-1, 1] as a
             file would be, other integer types are refused (:func:`l2i_core.audio.waveform.as_float_samples`).
+            May be None when ``analysis`` is given.
         target : None, int or sequence of int
-        tau : float or None
-            Relevance threshold; default 0.2 (multi-class) or 0.3 (multi-label), the paper's.
-        top_k : int or None
-            Keep at most this many components (the official code: 5). None keeps all with r > τ.
+            Which rows (:func:`~l2i_core.explain.interface.explained_rows`): None explains f's top class
+            (multi-class) or every class f predicts with its thresholds (multi-label: several rows per
+            clip, or none); an int that class in every clip; a sequence one class per clip.
         with_audio : bool
-            Also synthesise the interpretation, each kept component and the residual.
+            Also synthesise the interpretation (and, with ``detail``, each kept component and the residual).
+        stems : ignored
+            The common signature's (only the oracle uses the stems).
+        tau : float or None
+            Relevance threshold; None: the explainer's :attr:`tau` (default the paper's, 0.2
+            multi-class or 0.3 multi-label).
+        top_k : int or None
+            Keep at most this many components (the official code: 5); None: the explainer's
+            :attr:`top_k` (default: every component with r > τ).
         analysis : Analysis or None
-            Reuse a previous :meth:`analyse` of the same ``x``.
+            Reuse a previous :meth:`analyse` of the same clips (its V and phase too). Without it, V and
+            the phase are one STFT of all the inputs, as every explainer's; an analysis computes them
+            in batches of ``model.batch_size``, which can differ in the sign of a zero imaginary part
+            (the phase ±π of a real bin), so the audio can differ in its last bits.
+        detail : bool or None
+            Also keep each component's mask and audio and the residual's audio; None: :attr:`detail`.
 
         Returns
         -------
-        list of Interpretation
-            In clip order (multi-label: possibly several per clip, or none).
+        Explanation
+            In clip order. Extras: ``components``, ``relevance``, ``H``, ``f_probability``,
+            ``theta_probability``, ``class_name``, ``tau``, ``top_k`` and with ``detail``
+            ``component_masks``, ``residual_audio``, ``component_audio``.
         """
-        tau = default_tau(self.multilabel) if tau is None else float(tau)
-        a = analysis if analysis is not None else self.analyse(x)
-        pairs = self.targets(a, target)
-        if not pairs:
-            return []
-        clips = torch.as_tensor([i for i, _ in pairs], device=self.device)
-        classes = [c for _, c in pairs]
-        r = self.relevance(a.z[clips], classes)
+        tau = self._tau(tau)
+        top_k = self.top_k if top_k is None else top_k
+        detail = self.detail if detail is None else bool(detail)
+        if analysis is None and inputs is None:
+            raise ParameterError("give the waveforms to explain, or their analysis (analysis=explainer.analyse(x))")
+        if analysis is not None:
+            a = analysis
+        else:  # V and phase: one STFT of all the inputs, as every explainer's (the analysis runs in batches)
+            a = self.analyse(inputs)
+            V, phase = self.fe.magnitude_phase(a.x)
+            a = dataclasses.replace(a, V=V, phase=phase)
+        clip, cls = self.model.rows(a.f_logits, target)
+        if not len(clip):
+            return self._explain(a, clip, cls, [], relevance=np.zeros((0, self.n_components), np.float32),
+                                 f_probability=np.zeros(0), theta_probability=np.zeros(0), tau=tau, top_k=top_k,
+                                 with_audio=with_audio, detail=detail)
+        idx = torch.as_tensor(clip, device=self.device)
+        r = self.relevance(a.z[idx], cls)
         kept = select_components(r, tau, top_k)
-        f_p = self.probabilities(a.f_logits[clips])
-        t_p = self.probabilities(a.theta_logits[clips])
-        return [self.build(a, i, c, comps, relevance=r[j], tau=tau, f_probability=float(f_p[j, c]),
-                           theta_probability=float(t_p[j, c]), with_audio=with_audio)
-                for j, ((i, c), comps) in enumerate(zip(pairs, kept))]
+        f_p = self.model.probabilities(a.f_logits[idx])
+        t_p = self.model.probabilities(a.theta_logits[idx])
+        return self._explain(a, clip, cls, kept, relevance=r,
+                             f_probability=np.array([float(f_p[j, c]) for j, c in enumerate(cls.tolist())]),
+                             theta_probability=np.array([float(t_p[j, c]) for j, c in enumerate(cls.tolist())]),
+                             tau=tau, top_k=top_k, with_audio=with_audio, detail=detail)
 
     @torch.no_grad()
     def build(self, analysis: Analysis, index: int, target: int, components, *, clip: int | None = None,
               tau: float = float("nan"), relevance: torch.Tensor | None = None, f_probability: float | None = None,
-              theta_probability: float | None = None, with_audio: bool = True) -> Interpretation:
-        """The interpretation of class ``target`` for clip ``index`` of ``analysis``, made of exactly
-        ``components`` (kept in the given order): masks, spectrogram and, with ``with_audio``, the
-        audio of the interpretation, the residual and each component.
+              theta_probability: float | None = None, with_audio: bool = True) -> Explanation:
+        """The one-row interpretation of class ``target`` for clip ``index`` of ``analysis``, made of
+        exactly ``components`` (kept in the given order), with its detail (each component's mask and,
+        with ``with_audio``, the audio of the interpretation, the residual and each component).
 
-        :meth:`attribute` calls it with the components it selected; the listening lab calls it with
-        the components switched on. ``relevance`` and the probabilities are computed when not given;
-        ``clip`` (default ``index``) and ``tau`` are only recorded.
+        :meth:`attribute` selects the components by τ and top-k; the listening lab calls this with the
+        components switched on. ``relevance`` and the probabilities are computed when not given;
+        ``clip`` (default ``index``, recorded in :attr:`Explanation.clip`) and ``tau`` are only recorded.
+
+        Returns
+        -------
+        Explanation
+            One row.
         """
         a, i, c = analysis, int(index), int(target)
         comps = np.asarray(components, dtype=np.int64)
         if relevance is None:
             relevance = self.relevance(a.z[i : i + 1], [c])[0]
         if f_probability is None:
-            f_probability = float(self.probabilities(a.f_logits[i : i + 1])[0, c])
+            f_probability = float(self.model.probabilities(a.f_logits[i : i + 1])[0, c])
         if theta_probability is None:
-            theta_probability = float(self.probabilities(a.theta_logits[i : i + 1])[0, c])
+            theta_probability = float(self.model.probabilities(a.theta_logits[i : i + 1])[0, c])
+        r = relevance.cpu().numpy() if torch.is_tensor(relevance) else np.asarray(relevance)
+        return self._explain(a, np.array([i]), np.array([c]), [comps], relevance=r[None],
+                             f_probability=np.array([float(f_probability)]),
+                             theta_probability=np.array([float(theta_probability)]), tau=float(tau), top_k=None,
+                             with_audio=with_audio, detail=True, clip=np.array([i if clip is None else int(clip)]))
+
+    def _tau(self, tau: float | None) -> float:
+        if tau is not None:
+            return float(tau)
+        return self.tau if self.tau is not None else default_tau(self.multilabel)
+
+    def _row(self, a: Analysis, i: int, comps: np.ndarray, *, with_audio: bool, detail: bool) -> dict:
+        """Clip ``i``'s mask made of ``comps`` and, with ``detail``, each component's mask and the audio
+        of the interpretation, the residual and each component (one iSTFT call)."""
         H, V, ph = a.H[i], a.V[i], a.phase[i]
         masks = component_masks(self.W, H, comps, eps=self.eps)
-        mask = masks.sum(0) if len(comps) else torch.zeros_like(V)
-        spec = mask * V
-        interp = Interpretation(
-            clip=i if clip is None else int(clip), target=c, class_name=self.classes[c] if self.classes else None,
-            tau=float(tau), relevance=relevance.cpu().numpy(), components=comps, H=H.cpu().numpy(),
-            V=V.cpu().numpy(), phase=ph.cpu().numpy(), masks=masks.cpu().numpy(), mask=mask.cpu().numpy(),
-            spectrogram=spec.cpu().numpy(), sr=self.sr, f_probability=float(f_probability),
-            theta_probability=float(theta_probability))
+        mask = (masks.sum(0) if len(comps) else torch.zeros_like(V)).clamp(0, 1)
+        out = {"mask": mask}
+        if detail:
+            out["component_masks"] = masks.cpu().numpy()
+            if with_audio:
+                parts = torch.cat([mask[None], (1 - mask)[None], masks])  # interpretation, residual, components
+                audio = mask_to_audio(parts, V, ph, self.fe, length=a.x.shape[-1]).cpu().numpy()
+                out.update(audio=audio[0], residual_audio=audio[1], component_audio=audio[2:])
+        return out
+
+    def _explain(self, a: Analysis, index: np.ndarray, cls: np.ndarray, kept: list, *, relevance, f_probability,
+                 theta_probability, tau: float, top_k: int | None, with_audio: bool, detail: bool,
+                 clip: np.ndarray | None = None) -> Explanation:
+        """The :class:`Explanation` of rows (clip ``index[j]`` of ``a``, class ``cls[j]``, components ``kept[j]``)."""
+        idx = torch.as_tensor(index, dtype=torch.long, device=self.device)
+        rows = [self._row(a, int(i), np.asarray(k, dtype=np.int64), with_audio=with_audio, detail=detail)
+                for i, k in zip(index.tolist(), kept)]
+        V, phase = a.V[idx], a.phase[idx]
+        mask = torch.stack([row["mask"] for row in rows]) if rows else torch.zeros_like(V)
+        n = a.x.shape[-1]
+        audio = None
         if with_audio:
-            parts = torch.cat([mask[None], (1 - mask)[None], masks])  # interpretation, residual, components
-            audio = mask_to_audio(parts, V, ph, self.fe, length=a.x.shape[-1]).cpu().numpy()
-            interp.audio, interp.residual_audio, interp.component_audio = audio[0], audio[1], audio[2:]
-        return interp
+            if not rows:
+                audio = np.zeros((0, n), np.float32)
+            elif detail:
+                audio = np.stack([row["audio"] for row in rows])
+            else:  # the interpretations only: one iSTFT call for every row
+                audio = mask_to_audio(mask, V, phase, self.fe, length=n).cpu().numpy()
+        r = relevance.cpu().numpy() if torch.is_tensor(relevance) else np.asarray(relevance)
+        extras = {"components": [np.asarray(k, dtype=np.int64) for k in kept], "relevance": r,
+                  "H": a.H[idx].cpu().numpy(), "f_probability": np.asarray(f_probability, dtype=np.float64),
+                  "theta_probability": np.asarray(theta_probability, dtype=np.float64),
+                  "class_name": [self.model.class_name(c) for c in cls.tolist()], "tau": float(tau), "top_k": top_k}
+        if detail:
+            extras["component_masks"] = [row["component_masks"] for row in rows]
+            if with_audio:
+                extras["residual_audio"] = (np.stack([row["residual_audio"] for row in rows]) if rows
+                                          else np.zeros((0, n), np.float32))
+                extras["component_audio"] = [row["component_audio"] for row in rows]
+        return Explanation(method=self.name, target=cls, mask=mask.cpu().numpy(), V=V.cpu().numpy(),
+                           phase=phase.cpu().numpy(), f_logits=a.f_logits[idx].cpu().numpy(), sr=self.sr, audio=audio,
+                           extras=extras, clip=index if clip is None else clip)
 
-    def __call__(self, x, target=None, **kwargs) -> list[Interpretation]:
-        return self.attribute(x, target, **kwargs)
-
-
+    def __repr__(self) -> str:
+        return (f"L2IExplainer(name={self.name!r}, preset={self.preset.name!r}, K={self.n_components}, "
+                f"classes={self.model.n_classes}, multilabel={self.multilabel})")
 
 
 def interpret(interpreter: nn.Module, x, target=None, tau: float | None = None, top_k: int | None = None, *,
-              classifier: nn.Module, preset: str | Preset = "cpu", **kwargs) -> list[Interpretation]:
+              classifier: nn.Module, preset: str | Preset = "cpu", **kwargs) -> Explanation:
     """One-call interpretation: ``L2IExplainer(classifier, interpreter, preset, **kwargs).attribute(...)``.
 
     Parameters
@@ -431,36 +457,14 @@ def interpret(interpreter: nn.Module, x, target=None, tau: float | None = None, 
         The frozen classifier f that ``interpreter`` was trained on.
     preset : str or Preset
     **kwargs
-        More :class:`L2IExplainer` options (``f_thresholds``, ``classes``, ``device``, ...).
+        More :class:`L2IExplainer` options (``f_thresholds``, ``classes``, ``device``, ...) and
+        ``with_audio`` / ``detail`` of :meth:`L2IExplainer.attribute`.
+
+    Returns
+    -------
+    Explanation
     """
     with_audio = kwargs.pop("with_audio", True)
+    detail = kwargs.pop("detail", None)
     ex = L2IExplainer(classifier, interpreter, preset, **kwargs)
-    return ex.attribute(x, target, tau=tau, top_k=top_k, with_audio=with_audio)
-class L2IMask(Explainer):
-    """L2I (either Θ head) through the common interface: the mask of the components with r > τ.
-
-    Parameters
-    ----------
-    l2i : L2IExplainer
-    tau : float or None
-        Relevance threshold (default the paper's: 0.2 multi-class, 0.3 multi-label).
-    top_k : int or None
-        Keep at most this many components.
-    name : str or None
-        Default ``"L2I (<head>)"``.
-    """
-
-    def __init__(self, l2i: L2IExplainer, *, tau: float | None = None, top_k: int | None = None,
-                 name: str | None = None, model: AudioModel | None = None):
-        head = getattr(l2i.interpreter, "pooling", "attention")
-        super().__init__(model or AudioModel.of(l2i), name or f"L2I ({'max-pool' if head == 'max' else head})")
-        self.l2i = l2i
-        self.tau = default_tau(l2i.multilabel) if tau is None else float(tau)
-        self.top_k = top_k
-
-    def masks(self, x, target, V, f_logits, *, stems=None):
-        its = self.l2i.attribute(x, target.tolist(), tau=self.tau, top_k=self.top_k, with_audio=False)
-        mask = torch.from_numpy(np.stack([it.mask for it in its])).clamp(0, 1)
-        extras = {"components": [it.components for it in its], "relevance": np.stack([it.relevance for it in its]),
-                  "theta_probability": np.array([it.theta_probability for it in its]), "tau": self.tau}
-        return mask, extras
+    return ex.attribute(x, target, tau=tau, top_k=top_k, with_audio=with_audio, detail=detail)

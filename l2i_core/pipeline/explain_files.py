@@ -19,8 +19,8 @@ All WAV files are 32-bit float (``FLOAT``: components are not clipped) at the mo
 hold the window's real samples only (the padding of the last window is cut off again).
 
 The class explained in a window is f's prediction there (multi-class: its top class; multi-label:
-every class f decides present with its thresholds, none when it decides none; see
-:meth:`~l2i_core.explain.L2IExplainer.targets`), or ``--class NAME`` in every window. τ defaults to
+every class f decides present with its thresholds, none when it decides none: the one rule of
+:func:`~l2i_core.explain.interface.explained_rows`), or ``--class NAME`` in every window. τ defaults to
 the paper's (:func:`~l2i_core.explain.default_tau`: 0.2 multi-class, 0.3 multi-label) and top-k to 5,
 the official code's cap and the gallery's.
 
@@ -111,7 +111,7 @@ def explain_file(explainer: L2IExplainer, path: str | Path, folder: str | Path, 
         Where this file's outputs go (created).
     target : int or None
         Class to explain in every window; None: f's prediction per window (see
-        :meth:`~l2i_core.explain.l2i.L2IExplainer.targets`).
+        :func:`~l2i_core.explain.interface.explained_rows`).
     tau : float or None
         Relevance threshold; default :func:`~l2i_core.explain.l2i.default_tau`.
     top_k : int or None
@@ -153,8 +153,8 @@ def explain_file(explainer: L2IExplainer, path: str | Path, folder: str | Path, 
         cs = starts[c0 : c0 + WINDOWS_PER_BATCH]
         x = np.stack([peak_normalize(fix_duration(y[s : s + n], n)) for s in cs]).astype(np.float32)
         analysis = explainer.analyse(x)
-        interps = explainer.attribute(x, target, tau=tau, top_k=top_k, analysis=analysis)
-        probs = explainer.probabilities(analysis.f_logits).cpu().numpy()
+        exp = explainer.attribute(x, target, tau=tau, top_k=top_k, analysis=analysis, detail=True)
+        probs = explainer.model.probabilities(analysis.f_logits).cpu().numpy()
         logits = analysis.f_logits.float().cpu().numpy()
         if explainer.multilabel:
             decided = metrics.classifier_decisions(logits, explainer.f_thresholds)
@@ -169,26 +169,29 @@ def explain_file(explainer: L2IExplainer, path: str | Path, folder: str | Path, 
                 "probabilities": {name: float(p) for name, p in zip(names, probs[j])},
                 "input": wav(f"window_{w:02d}_input.wav", x[j], length), "interpretations": [],
             })
-        for it in interps:
-            w = c0 + it.clip
+        extras = exp.extras
+        for j in range(len(exp)):  # one row per (window, class) explained
+            w, t = c0 + int(exp.clip[j]), int(exp.target[j])
             length = min(n, len(y) - starts[w])
-            cname = names[it.target]
-            stem = f"window_{w:02d}_{_safe(cname) or it.target}"
-            comps = [{"index": int(k), "name": f"component {int(k)}", "relevance": float(it.relevance[k]),
+            cname = names[t]
+            stem = f"window_{w:02d}_{_safe(cname) or t}"
+            rel = extras["relevance"][j]
+            comps = [{"index": int(k), "name": f"component {int(k)}", "relevance": float(rel[k]),
                       "audio": wav(f"{stem}_component_{int(k):03d}.wav", audio, length)}
-                     for k, audio in zip(it.components, it.component_audio)]
-            fig = plot_interpretation(it, explainer.preset, title=(
+                     for k, audio in zip(extras["components"][j], extras["component_audio"][j])]
+            f_p, theta_p = float(extras["f_probability"][j]), float(extras["theta_probability"][j])
+            fig = plot_interpretation(exp, explainer.preset, row=j, title=(
                 f"{path.name}, window {w} ({windows[w]['start_s']:.2f}-{windows[w]['end_s']:.2f} s): {cname}, "
-                f"f p = {it.f_probability:.2f}, Θ p = {it.theta_probability:.2f}"))
+                f"f p = {f_p:.2f}, Θ p = {theta_p:.2f}"))
             figure = folder / f"{stem}.png"
             fig.savefig(figure, dpi=100)
             plt.close(fig)
             written.append(str(figure))
             windows[w]["interpretations"].append({
-                "class": cname, "class_index": int(it.target), "f_probability": it.f_probability,
-                "theta_probability": it.theta_probability, "mask_mean": it.sparsity, "components": comps,
-                "interpretation": wav(f"{stem}_interpretation.wav", it.audio, length),
-                "residual": wav(f"{stem}_residual.wav", it.residual_audio, length), "figure": str(figure),
+                "class": cname, "class_index": t, "f_probability": f_p,
+                "theta_probability": theta_p, "mask_mean": float(exp.mask[j].mean()), "components": comps,
+                "interpretation": wav(f"{stem}_interpretation.wav", exp.audio[j], length),
+                "residual": wav(f"{stem}_residual.wav", extras["residual_audio"][j], length), "figure": str(figure),
             })
     summary_path = folder / "summary.json"
     written.append(str(summary_path))

@@ -1,12 +1,12 @@
 """The explainer benchmark of one dataset: what notebook 08 and ``l2i benchmark`` run.
 
 1. :func:`ensure_lmac` — L-MAC trained on the frozen classifier of ``artifacts_dir`` (or reused);
-2. :func:`build_explainers` — f seen as an :class:`~l2i_core.explainers.AudioModel` and every
+2. :func:`build_explainers` — f seen as an :class:`~l2i_core.explain.interface.AudioModel` and every
    explainer of the comparison: L2I (both heads), L-MAC, the three gradient methods, random, the
-   oracle IRM;
+   oracle IRM, each an :class:`~l2i_core.explain.interface.Explainer`;
 3. :func:`build_conditions` — the test clips under SpeechBrain's conditions (multi-class data) or
    the scenes with their stems (urbanmix);
-4. :func:`comparison_study` — everything scored (:func:`l2i_core.compare.compare`), the paired tests of
+4. :func:`comparison_study` — everything scored (:func:`l2i_core.evaluate.compare.compare`), the paired tests of
    L2I against L-MAC on the ground truth, and the randomisation sanity check
    (:func:`randomization_study`).
 """
@@ -20,10 +20,19 @@ import numpy as np
 import pandas as pd
 
 from l2i_core._errors import DataNotFoundError, ParameterError
-from l2i_core.evaluate import compare
+from l2i_core.evaluate.compare import (  # by name: the package binds `compare` to the function
+    ComparisonStudy,
+    compare,
+    make_conditions,
+    mask_rank_correlation,
+    paired_comparison,
+    randomize_classifier,
+    scene_condition,
+    speech_background,
+)
 from l2i_core.explain.gradients import GradientMask
 from l2i_core.explain.interface import AudioModel
-from l2i_core.explain.l2i import L2IMask
+from l2i_core.explain.l2i import L2IExplainer
 from l2i_core.explain.lmac import LMACMask
 from l2i_core.explain.references import OracleIRM, RandomMask
 from l2i_core.pipeline.steps import (
@@ -57,6 +66,10 @@ PAIRED = ("L2I (attention)", "L-MAC")
 def build_explainers(cfg, dataset, methods=DEFAULT_METHODS, *, progress: bool = True, lmac_epochs: int | None = None):
     """f as an :class:`~l2i_core.explain.interface.AudioModel` and the explainers named in ``methods``.
 
+    The model is the first L2I head's own (:attr:`L2IExplainer.model`), else f loaded here; every other
+    explainer is built on it. The L2I heads compute no component or residual audio here (``detail``
+    off): the comparison hears only the interpretation.
+
     Returns
     -------
     model : AudioModel
@@ -75,7 +88,7 @@ def build_explainers(cfg, dataset, methods=DEFAULT_METHODS, *, progress: bool = 
             l2i[head], msg = ensure_interpreter(cfg, dataset, head, progress=progress)
             messages.append(msg)
     if l2i:
-        model = AudioModel.of(next(iter(l2i.values())))
+        model = next(iter(l2i.values())).model
     else:
         clf, meta, msg = ensure_classifier(cfg, dataset)
         model = AudioModel(clf, cfg.preset, multilabel=dataset.multilabel, f_thresholds=meta.get("thresholds"),
@@ -84,7 +97,8 @@ def build_explainers(cfg, dataset, methods=DEFAULT_METHODS, *, progress: bool = 
     out = []
     for m in methods:
         if m.startswith("l2i-"):
-            out.append(L2IMask(l2i[m[4:]], model=model))
+            l2i[m[4:]].detail = False  # the comparison hears the interpretation only
+            out.append(l2i[m[4:]])
         elif m == "lmac":
             decoder, _, msg = ensure_lmac(cfg, dataset, epochs=lmac_epochs, progress=progress)
             out.append(LMACMask(decoder, model))
@@ -106,7 +120,7 @@ def _speech(cfg, n_clips: int, n_samples: int):
         fsdd = load_dataset("fsdd")
     except (DataNotFoundError, FileNotFoundError) as e:
         return None, f"speech condition left out: {e}"
-    return compare.speech_background(fsdd, cfg.preset, n_clips, n_samples, seed=cfg.seed), ""
+    return speech_background(fsdd, cfg.preset, n_clips, n_samples, seed=cfg.seed), ""
 
 
 def build_conditions(cfg, dataset, *, n_clips: int | None = None) -> tuple[list, str]:
@@ -117,12 +131,12 @@ def build_conditions(cfg, dataset, *, n_clips: int | None = None) -> tuple[list,
     if dataset.multilabel:
         if not any(r.stems for r in test):
             raise ParameterError(f"{dataset.name}: multi-label data without stems has no ground truth to compare on")
-        return [compare.scene_condition(dataset, cfg.preset, max_scenes=n_clips)], "urbanmix test scenes"
+        return [scene_condition(dataset, cfg.preset, max_scenes=n_clips)], "urbanmix test scenes"
     if n_clips:
         test = test.subset(range(min(int(n_clips), len(test))))
     x = test.load_batch(None, cfg.preset)
     speech, note = _speech(cfg, len(x), x.shape[-1])
-    conds = compare.make_conditions(x, test.targets(), speech=speech, seed=cfg.seed, uids=[r.uid for r in test])
+    conds = make_conditions(x, test.targets(), speech=speech, seed=cfg.seed, uids=[r.uid for r in test])
     return conds, note or f"{len(x)} test clips of {dataset.name}"
 
 
@@ -142,18 +156,19 @@ def randomization_study(cfg, dataset, model: AudioModel, explainers, *, x, epoch
 
     x = np.asarray(x[:n_clips], np.float32)
     explainers = [e for e in explainers if not (e.needs_stems or isinstance(e, RandomMask))]
-    base = {e.name: e.attribute(x, with_audio=False) for e in explainers}
+    top = model.logits(x).argmax(1).cpu().numpy()  # f's top class, also for a multi-label f
+    base = {e.name: e.attribute(x, top, with_audio=False) for e in explainers}
     rows = []
     clf, _ = load_classifier(Path(cfg.artifacts_dir) / "classifier.pt")
     for part in ("control", "output", "all"):
-        f = clf if part == "control" else compare.randomize_classifier(clf, part, seed=cfg.seed + 1)
+        f = clf if part == "control" else randomize_classifier(clf, part, seed=cfg.seed + 1)
         m2 = AudioModel(f, model.preset, multilabel=model.multilabel, f_thresholds=model.f_thresholds,
                         classes=model.classes)
         retrained = _retrain(cfg, dataset, m2, explainers, epochs=epochs, seed=cfg.seed + 1, progress=progress,
                              control=part == "control")
         for name, ex in retrained.items():
             new = ex.attribute(x, base[name].target, with_audio=False)
-            r = compare.mask_rank_correlation(base[name].mask, new.mask)
+            r = mask_rank_correlation(base[name].mask, new.mask)
             est, lo, hi = stats.bootstrap_ci(r)
             rows.append({"randomised": {"control": "none (retrained, same f)", "output": "output layer",
                                         "all": "all layers"}[part], "method": name, "rank correlation": est,
@@ -170,7 +185,6 @@ def _retrain(cfg, dataset, model: AudioModel, explainers, *, epochs: int, seed: 
     import shutil
     import tempfile
 
-    from l2i_core.explain.l2i import L2IExplainer
     from l2i_core.nmf.dictionary import load_dictionary
 
     out = {}
@@ -181,16 +195,15 @@ def _retrain(cfg, dataset, model: AudioModel, explainers, *, epochs: int, seed: 
     for ex in explainers:
         if ex.needs_stems:
             continue
-        if isinstance(ex, (L2IMask, LMACMask)) and caches is None:
+        if isinstance(ex, (L2IExplainer, LMACMask)) and caches is None:
             caches = {s: build_cache(f, dataset.split(s), cfg.preset, progress=False) for s in ("train", "validation")}
-        if isinstance(ex, L2IMask):
-            head = ex.l2i.interpreter.pooling
+        if isinstance(ex, L2IExplainer):
+            head = ex.interpreter.pooling
             dictionary = load_dictionary(Path(cfg.artifacts_dir) / "dictionary.npy", preset=cfg.preset)
             res = train_interpreter_step(cfg2, dataset, head, dictionary, caches,
                                          {"thresholds": list(model.f_thresholds)}, epochs=epochs, progress=False)
-            l2i = L2IExplainer(f, res.interpreter, cfg.preset, multilabel=model.multilabel,
-                               f_thresholds=model.f_thresholds, classes=model.classes)
-            out[ex.name] = L2IMask(l2i, tau=ex.tau, top_k=ex.top_k, name=ex.name, model=model)
+            out[ex.name] = L2IExplainer(model, res.interpreter, layer_names=ex.tap.layer_names, eps=ex.eps,
+                                        tau=ex.tau, top_k=ex.top_k, detail=ex.detail, name=ex.name)
         elif isinstance(ex, LMACMask):
             config = LMACConfig(seed=seed, progress=False, epochs=epochs)
             res = train_lmac(caches["train"], caches["validation"], f, cfg.preset, multilabel=model.multilabel,
@@ -204,10 +217,10 @@ def _retrain(cfg, dataset, model: AudioModel, explainers, *, epochs: int, seed: 
 
 
 def comparison_study(cfg, dataset, model: AudioModel, explainers, conditions, *, ff_fraction: float = 0.1,
-                     progress: bool = True) -> compare.ComparisonStudy:
+                     progress: bool = True) -> ComparisonStudy:
     """Every explainer on every condition (:func:`l2i_core.evaluate.compare.compare`) and the paired Wilcoxon tests
     of :data:`PAIRED` on SI-SDR and on the energy inside the stem's support, per condition with stems."""
-    df = compare.compare(explainers, model, conditions, ff_fraction=ff_fraction, progress=progress)
+    df = compare(explainers, model, conditions, ff_fraction=ff_fraction, progress=progress)
     tests = []
     names = {e.name for e in explainers}
     if set(PAIRED) <= names:
@@ -215,8 +228,8 @@ def comparison_study(cfg, dataset, model: AudioModel, explainers, conditions, *,
             if cond.stem is None:
                 continue
             for col in ("si_sdr", "energy_in_support"):
-                tests.append(compare.paired_comparison(df, *PAIRED, condition=cond.name, column=col))
-    return compare.ComparisonStudy(dataset=dataset.name, scores=df, tests=tests,
+                tests.append(paired_comparison(df, *PAIRED, condition=cond.name, column=col))
+    return ComparisonStudy(dataset=dataset.name, scores=df, tests=tests,
                                    notes={c.name: c.note for c in conditions})
 
 

@@ -85,39 +85,82 @@ def stem_players(ds, record, preset: str | Preset = "cpu", *, columns: int = 4):
     players = [audio_player(mix, p.sr, title=f"mixture {record.uid}: {', '.join(record.labels) or 'no event'}")]
     players += [audio_player(y, p.sr, title=f"stem: {name}") for name, y in ds.load_stems(record, p).items()]
     return player_table(players, columns=columns)
-def interpretation_players(interp, *, max_components: int = 5, original: np.ndarray | None = None,
+def interpretation_players(explanation, row: int = 0, *, max_components: int = 5, original: np.ndarray | None = None,
                            columns: int = 4):
-    """Players for one :class:`~l2i_core.explain.l2i.Interpretation`: the input, the interpretation,
-    each kept component (most relevant first, at most ``max_components``) and the residual.
+    """Players for one row of an :class:`~l2i_core.explain.interface.Explanation`: the input, the
+    explanation and, for an L2I row with its detail, each kept component (most relevant first, at most
+    ``max_components``) and the residual.
 
-    ``original`` is the input waveform; when omitted it is resynthesised from V and the phase.
+    Parameters
+    ----------
+    explanation : Explanation
+        With its audio (``attribute(..., with_audio=True)``).
+    row : int
+        Which row.
+    max_components : int
+    original : np.ndarray [shape=(n_samples,)] or None
+        The input waveform; when omitted it is resynthesised from V and the phase.
+    columns : int
+
+    Returns
+    -------
+    An object with ``_repr_html_`` (a table of players).
     """
     import torch
 
     from l2i_core.audio.frontend import FrontEnd
 
-    if interp.audio is None:
-        raise ValueError("this interpretation has no audio; call attribute(..., with_audio=True)")
-    sr = interp.sr
+    if explanation.audio is None:
+        raise ValueError("this explanation has no audio; call attribute(..., with_audio=True)")
+    e = explanation[int(row)]
+    x, sr, audio = e.extras, e.sr, e.audio[0]
     if original is None:
         fe = FrontEnd(get_preset_for_sr(sr))
-        original = fe.synthesize(torch.from_numpy(interp.V), torch.from_numpy(interp.phase),
-                                 length=len(interp.audio)).numpy()
-    name = interp.class_name if interp.class_name is not None else f"class {interp.target}"
-    players = [AudioPlayer(original, sr, title="input"),
-               AudioPlayer(interp.audio, sr, title=f"interpretation of {name} ({len(interp.components)} comp.)")]
-    for k, y in list(zip(interp.components, interp.component_audio))[:max_components]:
-        players.append(AudioPlayer(y, sr, title=f"component {int(k)} (r = {interp.relevance[k]:.2f})"))
-    players.append(AudioPlayer(interp.residual_audio, sr, title="residual (input minus interpretation)"))
+        original = fe.synthesize(torch.from_numpy(e.V[0]), torch.from_numpy(e.phase[0]), length=len(audio)).numpy()
+    name = (x.get("class_name") or [None])[0]
+    name = name if name is not None else f"class {int(e.target[0])}"
+    players = [AudioPlayer(original, sr, title="input")]
+    if "component_audio" in x:
+        components, relevance = x["components"][0], x["relevance"][0]
+        players.append(AudioPlayer(audio, sr, title=f"interpretation of {name} ({len(components)} comp.)"))
+        for k, y in list(zip(components, x["component_audio"][0]))[:max_components]:
+            players.append(AudioPlayer(y, sr, title=f"component {int(k)} (r = {relevance[k]:.2f})"))
+        players.append(AudioPlayer(x["residual_audio"][0], sr, title="residual (input minus interpretation)"))
+    else:
+        players.append(AudioPlayer(audio, sr, title=f"{e.method}: explanation of {name}"))
     return player_table(players, columns=columns)
+
+
 def explanation_players(explanations: dict, rows, *, inputs, stems=None, labels=None):
-    """For each row: players for the input, its true stem (when known) and every explanation, side by side."""
+    """For each row: players for the input, its true stem (when known) and every explanation, side by side.
+
+    Parameters
+    ----------
+    explanations : dict of str to Explanation
+        By display name, each with the same rows (one per clip, as with ``target=None`` on a multi-class
+        f or one target per clip).
+    rows : iterable of int
+        The rows to play.
+    inputs : np.ndarray [shape=(B, n_samples)]
+        The explained clips (row j's is ``inputs[clip[j]]``).
+    stems : np.ndarray [shape=(B, n_samples)] or None
+        The true stem of each clip.
+    labels : sequence of str or None
+        Per row, shown beside "input".
+
+    Returns
+    -------
+    An object with ``_repr_html_`` (one row of players per explanation row).
+    """
+    first = next(iter(explanations.values()))
     examples = []
     for i in rows:
-        ex = {f"input{f' ({labels[i]})' if labels is not None else ''}": inputs[i]}
+        c = int(first.clip[i])
+        if any(int(e.clip[i]) != c for e in explanations.values()):
+            raise ValueError(f"row {i} is not the same clip in every explanation; explain one target per clip")
+        ex = {f"input{f' ({labels[i]})' if labels is not None else ''}": inputs[c]}
         if stems is not None:
-            ex["true stem"] = stems[i]
+            ex["true stem"] = stems[c]
         ex.update({name: e.audio[i] for name, e in explanations.items() if e.audio is not None})
         examples.append(ex)
-    sr = next(iter(explanations.values())).sr
-    return player_rows(examples, sr)
+    return player_rows(examples, first.sr)

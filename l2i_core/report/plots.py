@@ -15,7 +15,7 @@ import numpy as np
 from l2i_core._errors import ParameterError
 from l2i_core.config import Preset, get_preset
 
-__all__ = ["plot_objective", "plot_dictionary_objective", "plot_atoms", "plot_learning_curves", "plot_confusion_matrix", "plot_pr_curves", "plot_interpreter_history", "plot_activations", "plot_class_counts", "specshow", "plot_spectrogram_grid", "plot_interpretation", "plot_faithfulness", "plot_deletion_insertion", "plot_mixture_scores", "plot_fidelity_pr", "plot_agreement"]
+__all__ = ["plot_objective", "plot_dictionary_objective", "plot_atoms", "plot_learning_curves", "plot_confusion_matrix", "plot_pr_curves", "plot_interpreter_history", "plot_activations", "plot_class_counts", "specshow", "plot_spectrogram_grid", "plot_interpretation", "plot_explanation_masks", "plot_faithfulness", "plot_deletion_insertion", "plot_mixture_scores", "plot_fidelity_pr", "plot_agreement"]
 
 
 
@@ -272,36 +272,66 @@ def get_preset_for_sr(sr: int) -> Preset:
     raise ValueError(f"no preset with sample rate {sr}")
 
 
-def plot_interpretation(interp, preset: str | Preset | None = None, *, title: str | None = None,
+def plot_interpretation(explanation, preset: str | Preset | None = None, *, row: int = 0, title: str | None = None,
                         max_bars: int = 20):
-    """Input spectrogram, interpretation spectrogram, soft mask and relevance bars of one interpretation."""
-    p = get_preset(preset) if preset is not None else get_preset_for_sr(interp.sr)
-    fig, axes = plt.subplots(1, 4, figsize=(15, 3), constrained_layout=True,
-                             gridspec_kw={"width_ratios": [1, 1, 1, 0.8]})
-    name = interp.class_name if interp.class_name is not None else f"class {interp.target}"
-    specshow(interp.V, p, ax=axes[0], mel=False, title="input V = log(1 + |X|)")
-    img = specshow(interp.spectrogram, p, ax=axes[1], mel=False,
-                   title=f"interpretation of {name} (τ = {interp.tau:g})")
-    fig.colorbar(img, ax=axes[1], label="log(1 + |X|)")
+    """One row of an :class:`~l2i_core.explain.interface.Explanation`: input spectrogram, the
+    explanation's spectrogram, its mask and, for an L2I row, the relevance bars of its components.
+
+    Parameters
+    ----------
+    explanation : Explanation
+        Any explainer's; an L2I row (extras ``relevance`` and ``components``) adds the relevance panel.
+    preset : str, Preset or None
+        For the axes; default the built-in preset of the explanation's sample rate.
+    row : int
+        Which row of ``explanation``.
+    title : str or None
+        Default: the clip, f's and Θ's probabilities (L2I) or the method.
+    max_bars : int
+        Most relevance bars (the most relevant components).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     import librosa.display
 
-    m = librosa.display.specshow(interp.mask, sr=p.sr, hop_length=p.hop_length, x_axis="time", y_axis="linear",
+    p = get_preset(preset) if preset is not None else get_preset_for_sr(explanation.sr)
+    e = explanation[int(row)]
+    x = e.extras
+    l2i = "relevance" in x and "components" in x
+    target = int(e.target[0])
+    name = (x.get("class_name") or [None])[0]
+    name = name if name is not None else f"class {target}"
+    tau = float(x.get("tau", float("nan")))
+    fig, axes = plt.subplots(1, 4 if l2i else 3, figsize=(15 if l2i else 11.5, 3), constrained_layout=True,
+                             gridspec_kw={"width_ratios": [1, 1, 1, 0.8] if l2i else [1, 1, 1]})
+    specshow(e.V[0], p, ax=axes[0], mel=False, title="input V = log(1 + |X|)")
+    label = f"interpretation of {name} (τ = {tau:g})" if l2i else f"{e.method}: explanation of {name}"
+    img = specshow(e.spectrogram[0], p, ax=axes[1], mel=False, title=label)
+    fig.colorbar(img, ax=axes[1], label="log(1 + |X|)")
+    m = librosa.display.specshow(e.mask[0], sr=p.sr, hop_length=p.hop_length, x_axis="time", y_axis="linear",
                                  ax=axes[2], cmap="Greys", vmin=0, vmax=1)
-    axes[2].set_title("soft mask Σ M_k of kept components", fontsize="small")
+    axes[2].set_title("soft mask Σ M_k of kept components" if l2i else "mask M", fontsize="small")
     axes[2].set_xlabel("time (s)")
     axes[2].set_ylabel("frequency (Hz)")
     fig.colorbar(m, ax=axes[2], label="mask")
-    order = np.argsort(-interp.relevance)[:max_bars]
-    kept = set(interp.components.tolist())
-    axes[3].bar(range(len(order)), interp.relevance[order],
-                color=["C3" if k in kept else "C7" for k in order])
-    axes[3].axhline(interp.tau, color="k", lw=0.8, ls="--", label=f"τ = {interp.tau:g}")
-    axes[3].set_xticks(range(len(order)), [str(k) for k in order], rotation=90, fontsize="x-small")
-    axes[3].set_xlabel("component (most relevant first)")
-    axes[3].set_ylabel("relevance r_k")
-    axes[3].set_title("relevance (red: kept)", fontsize="small")
-    axes[3].legend(fontsize="x-small")
-    fig.suptitle(title or f"clip {interp.clip}: f p = {interp.f_probability:.2f}, Θ p = {interp.theta_probability:.2f}")
+    if l2i:
+        relevance, components = x["relevance"][0], x["components"][0]
+        order = np.argsort(-relevance)[:max_bars]
+        kept = set(components.tolist())
+        axes[3].bar(range(len(order)), relevance[order], color=["C3" if k in kept else "C7" for k in order])
+        axes[3].axhline(tau, color="k", lw=0.8, ls="--", label=f"τ = {tau:g}")
+        axes[3].set_xticks(range(len(order)), [str(k) for k in order], rotation=90, fontsize="x-small")
+        axes[3].set_xlabel("component (most relevant first)")
+        axes[3].set_ylabel("relevance r_k")
+        axes[3].set_title("relevance (red: kept)", fontsize="small")
+        axes[3].legend(fontsize="x-small")
+        default = (f"clip {int(e.clip[0])}: f p = {float(x['f_probability'][0]):.2f}, "
+                   f"Θ p = {float(x['theta_probability'][0]):.2f}")
+    else:
+        default = f"clip {int(e.clip[0])}: {e.method}"
+    fig.suptitle(title or default)
     return fig
 
 
@@ -394,8 +424,23 @@ def plot_agreement(theta_logits: np.ndarray, f_logits: np.ndarray, classes, *, t
 def plot_explanation_masks(explanations: dict, row: int, preset: str | Preset = "cpu", *, title: str = "",
                            extra: dict | None = None):
     """The masks of one row of several :class:`~l2i_core.explain.interface.Explanation` objects side by side
-    (linear-frequency STFT grid, values in [0, 1]), after the input's log-magnitude (``extra``: more
-    ``{title: (F, T) array}`` panels, e.g. the oracle's mask)."""
+    (linear-frequency STFT grid, values in [0, 1]), after the input's log-magnitude.
+
+    Parameters
+    ----------
+    explanations : dict of str to Explanation
+        By display name; row ``row`` of each is shown (the same clip in each, as with one target per clip).
+    row : int
+    preset : str or Preset
+        For the axes.
+    title : str
+    extra : dict or None
+        More ``{title: (F, T) array}`` panels, e.g. the oracle's mask.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     p = get_preset(preset)
     first = next(iter(explanations.values()))
     panels = {"input V = log1p|X|": first.V[row], **(extra or {}),

@@ -13,6 +13,9 @@ the spectrograms and the audio, with the formulas of :mod:`l2i_core.explain`:
 Widgets show only their saved state in a static HTML page (DESIGN §4), so :func:`gallery` renders a
 few precomputed interpretations as plain ``<audio>`` players and small spectrogram images, which
 play in any browser without a kernel.
+
+Interpretations are :class:`~l2i_core.explain.interface.Explanation` rows (L2I's detail in their extras);
+the lab shows a one-row explanation (:attr:`ListeningLab.current`).
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ from l2i_core._errors import ParameterError
 from l2i_core._utils import batch_starts, check_class_target, sigmoid, softmax
 from l2i_core.audio.waveform import encode_audio
 from l2i_core.config import Preset, get_preset
-from l2i_core.explain.l2i import Interpretation, L2IExplainer, default_tau, select_components
+from l2i_core.explain.interface import Explanation
+from l2i_core.explain.l2i import L2IExplainer, default_tau, select_components
 from l2i_core.report.players import AudioPlayer
 from l2i_core.report.plots import plot_interpretation, specshow
 
@@ -102,8 +106,8 @@ def default_target(explainer: L2IExplainer, logits: np.ndarray) -> int:
 @torch.no_grad()
 def interpretation_from_components(explainer: L2IExplainer, analysis, target: int, components: Sequence[int], *,
                                    clip: int = 0, tau: float = float("nan"), with_audio: bool = True,
-                                   index: int = 0) -> Interpretation:
-    """The interpretation of class ``target`` made of exactly ``components`` (any subset of the K atoms).
+                                   index: int = 0) -> Explanation:
+    """The one-row interpretation of class ``target`` made of exactly ``components`` (any subset of the K atoms).
 
     :meth:`L2IExplainer.build` after checking the target and the component indices (the lab's
     toggles can name any atom): the same formulas as :meth:`L2IExplainer.attribute`, but the
@@ -119,9 +123,9 @@ def interpretation_from_components(explainer: L2IExplainer, analysis, target: in
     components : sequence of int
         Component indices, kept in the given order.
     clip : int
-        Stored in ``Interpretation.clip`` (e.g. the clip's index in its dataset).
+        Stored in ``Explanation.clip`` (e.g. the clip's index in its dataset).
     tau : float
-        Stored in ``Interpretation.tau`` (the threshold the selection came from, if any).
+        Stored in ``extras['tau']`` (the threshold the selection came from, if any).
     with_audio : bool
         Also synthesise the interpretation, each component and the residual.
     index : int
@@ -129,7 +133,8 @@ def interpretation_from_components(explainer: L2IExplainer, analysis, target: in
 
     Returns
     -------
-    Interpretation
+    Explanation
+        One row, with L2I's detail (each component's mask and audio, the residual).
     """
     target = check_class_target(target, len(explainer.f_thresholds))
     comps = np.asarray([int(k) for k in components], dtype=np.int64)
@@ -199,8 +204,9 @@ class ListeningLab:
         One toggle per candidate component (those with positive relevance, most relevant first, at
         most ``max_toggles`` plus any enabled one). Switching one recomputes the interpretation with
         exactly the components switched on.
-    current : Interpretation or None
-        What is shown and played now (None when no clip passes the filters).
+    current : Explanation or None
+        What is shown and played now, one row (None when no clip passes the filters); its ``clip`` is
+        the index in :attr:`clips`, its extras also hold ``top_k`` and the clip's ``uid``.
     players : list of str
         Names of the current players: ``'original'``, ``'interpretation'``, ``'component k'`` for
         each enabled component, ``'residual'``.
@@ -257,7 +263,7 @@ class ListeningLab:
         self._busy = 0
         self._clip: int | None = None
         self._candidates: list[int] = []
-        self.current: Interpretation | None = None
+        self.current: Explanation | None = None
         self.players: list[str] = []
         self.player_widgets: dict = {}
         self.component_toggles: dict = {}
@@ -316,7 +322,7 @@ class ListeningLab:
         out = []
         for s in batch_starts(len(self.clips), chunk):
             x = self.clips.load_batch(range(s, min(s + chunk, len(self.clips))), self.explainer.preset)
-            out.append(self.explainer.predict(x).float().cpu().numpy())
+            out.append(self.explainer.model.logits(x).float().cpu().numpy())
         return np.concatenate(out)
 
     @property
@@ -472,13 +478,14 @@ class ListeningLab:
         a = self.analysis(self._clip)
         target = int(self.target_select.value)
         interp = interpretation_from_components(self.explainer, a, target, components, clip=self._clip, tau=self.tau)
-        interp.extra.update(top_k=self.top_k, uid=self.clips[self._clip].uid)
+        interp.extras.update(top_k=self.top_k, uid=self.clips[self._clip].uid)
         self.current = interp
         sr = interp.sr
-        players = {"original": a.x[0].cpu().numpy(), "interpretation": interp.audio}
-        for k, y in list(zip(interp.components, interp.component_audio))[: self.max_component_players]:
+        x = interp.extras
+        players = {"original": a.x[0].cpu().numpy(), "interpretation": interp.audio[0]}
+        for k, y in list(zip(x["components"][0], x["component_audio"][0]))[: self.max_component_players]:
             players[f"component {int(k)}"] = y
-        players["residual"] = interp.residual_audio
+        players["residual"] = x["residual_audio"][0]
         self._set_players(players, sr)
         self._set_info(interp)
         if self.plots:
@@ -497,23 +504,27 @@ class ListeningLab:
         self.players = list(players)
         self.player_box.children = tuple(boxes)
 
-    def _set_info(self, it: Interpretation) -> None:
+    def _set_info(self, it: Explanation) -> None:
         r = self.clips[self._clip]
-        name = it.class_name if it.class_name is not None else f"class {it.target}"
+        x = it.extras
+        name = x["class_name"][0] if x["class_name"][0] is not None else f"class {int(it.target[0])}"
+        comps = x["components"][0]
         pred = ", ".join(self._name(c) for c in self.predicted_classes(self._clip)) or "nothing"
-        hidden = len(it.components) - min(len(it.components), self.max_component_players)
+        hidden = len(comps) - min(len(comps), self.max_component_players)
         more = f" ({hidden} more components not shown as players)" if hidden > 0 else ""
         self.info.value = (
             f"<b>{html.escape(r.uid)}</b> — labels: {html.escape(', '.join(r.labels) or 'none')}; "
             f"f predicts: {html.escape(pred)} ({'right' if self.correct[self._clip] else 'wrong'}).<br>"
-            f"Interpreting <b>{html.escape(str(name))}</b>: f p = {it.f_probability:.3f}, Θ p = {it.theta_probability:.3f}; "
-            f"{len(it.components)} component(s) on: {it.components.tolist()}; mask mean {it.sparsity:.3f}{more}")
+            f"Interpreting <b>{html.escape(str(name))}</b>: f p = {float(x['f_probability'][0]):.3f}, "
+            f"Θ p = {float(x['theta_probability'][0]):.3f}; "
+            f"{len(comps)} component(s) on: {comps.tolist()}; mask mean {float(it.mask[0].mean()):.3f}{more}")
 
-    def _plot(self, it: Interpretation) -> None:
+    def _plot(self, it: Explanation) -> None:
         from IPython.display import clear_output, display
 
+        x = it.extras
         figs = [plot_interpretation(it, self.preset, title=f"{self.clips[self._clip].uid}: f p = "
-                                    f"{it.f_probability:.2f}, Θ p = {it.theta_probability:.2f}"),
+                                    f"{float(x['f_probability'][0]):.2f}, Θ p = {float(x['theta_probability'][0]):.2f}"),
                 plot_activation_rows(it, self.preset)]
         with self.output:
             clear_output(wait=True)
@@ -528,28 +539,45 @@ class ListeningLab:
         display(self.widget)
 
 
-def plot_activation_rows(interp: Interpretation, preset: str | Preset = "cpu", *, max_lines: int = 8):
-    """Activations H of one interpretation: all atoms as an image (enabled ones marked) and the
-    enabled components' ``h_k(t)`` as lines."""
+def plot_activation_rows(explanation: Explanation, preset: str | Preset = "cpu", *, row: int = 0, max_lines: int = 8):
+    """Activations H of one L2I interpretation: all atoms as an image (enabled ones marked) and the
+    enabled components' ``h_k(t)`` as lines.
+
+    Parameters
+    ----------
+    explanation : Explanation
+        An L2I explanation (extras ``H``, ``components``, ``relevance``).
+    preset : str or Preset
+        For the time axis.
+    row : int
+        Which row.
+    max_lines : int
+        Most components drawn as lines.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     p = get_preset(preset)
-    H = interp.H
+    x = explanation.extras
+    H, components, relevance = x["H"][row], x["components"][row], x["relevance"][row]
     dur = H.shape[-1] * p.hop_length / p.sr
     fig, (a, b) = plt.subplots(1, 2, figsize=(15, 2.4), constrained_layout=True, gridspec_kw={"width_ratios": [1, 1]})
     img = a.imshow(H, aspect="auto", origin="lower", cmap="viridis", extent=[0, dur, -0.5, H.shape[0] - 0.5])
-    for k in interp.components:
+    for k in components:
         a.axhline(int(k), color="C3", lw=0.6, alpha=0.8)
     a.set_xlabel("time (s)")
     a.set_ylabel("atom")
     a.set_title("activations H = Ψ(maps) (red: components on)", fontsize="small")
     fig.colorbar(img, ax=a, label="activation")
     t = np.arange(H.shape[-1]) * p.hop_length / p.sr
-    for k in interp.components[:max_lines]:
-        b.plot(t, H[int(k)], lw=1, label=f"{int(k)} (r = {interp.relevance[int(k)]:.2f})")
+    for k in components[:max_lines]:
+        b.plot(t, H[int(k)], lw=1, label=f"{int(k)} (r = {relevance[int(k)]:.2f})")
     b.set_xlim(0, dur)
     b.set_xlabel("time (s)")
     b.set_ylabel("h_k(t)")
     b.set_title("activations of the components on", fontsize="small")
-    if len(interp.components):
+    if len(components):
         b.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1))
     b.grid(alpha=0.3)
     return fig
@@ -562,20 +590,22 @@ class Gallery:
     Attributes
     ----------
     html : str
-    interpretations : list of Interpretation
+    explanation : Explanation or None
+        The interpretations shown, one row per clip (None when there is no clip).
     uids : list of str
+        The clip of each row.
     """
 
-    def __init__(self, html_text: str, interpretations: list[Interpretation], uids: list[str]):
+    def __init__(self, html_text: str, explanation: Explanation | None, uids: list[str]):
         self.html = html_text
-        self.interpretations = interpretations
+        self.explanation = explanation
         self.uids = uids
 
     def _repr_html_(self) -> str:
         return self.html
 
     def __len__(self) -> int:
-        return len(self.interpretations)
+        return 0 if self.explanation is None else len(self.explanation)
 
     def __repr__(self) -> str:
         return f"Gallery({len(self)} interpretations, {len(self.html) / 1e6:.2f} MB of HTML)"
@@ -588,10 +618,10 @@ def _png_data_uri(fig, dpi: int = 85) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _thumbnail(it: Interpretation, preset: Preset) -> str:
+def _thumbnail(V: np.ndarray, spectrogram: np.ndarray, preset: Preset) -> str:
     fig, axes = plt.subplots(1, 2, figsize=(5.2, 1.7), constrained_layout=True, sharey=True)
-    vmax = float(it.V.max()) or 1.0
-    for ax, S, title in ((axes[0], it.V, "input"), (axes[1], it.spectrogram, "interpretation")):
+    vmax = float(V.max()) or 1.0
+    for ax, S, title in ((axes[0], V, "input"), (axes[1], spectrogram, "interpretation")):
         img = specshow(S, preset, ax=ax, mel=False, title=title)
         img.set_clim(0, vmax)
         ax.tick_params(labelsize=6)
@@ -645,23 +675,26 @@ def gallery(explainer: L2IExplainer, dataset, *, per_class: int = 1, split: str 
         sub = sub.subset(range(int(max_clips)))
     tau = default_tau(explainer.multilabel) if tau is None else float(tau)
     if not len(sub):
-        return Gallery(f"<p><i>No clips in the {html.escape(split)} split of {html.escape(dataset.name)}.</i></p>", [], [])
+        return Gallery(f"<p><i>No clips in the {html.escape(split)} split of {html.escape(dataset.name)}.</i></p>", None, [])
     x = sub.load_batch(None, explainer.preset)
     a = explainer.analyse(x)
     targets = [default_target(explainer, row) for row in a.f_logits.float().cpu().numpy()]
-    its = explainer.attribute(x, targets, tau=tau, top_k=top_k, analysis=a)
+    exp = explainer.attribute(x, targets, tau=tau, top_k=top_k, analysis=a, detail=True)  # one row per clip
+    ex = exp.extras
+    spec = exp.spectrogram
     sr = explainer.sr
     rows = []
-    for i, (rec, it) in enumerate(zip(sub, its)):
-        name = it.class_name if it.class_name is not None else f"class {it.target}"
+    for i, rec in enumerate(sub):
+        name = ex["class_name"][i] if ex["class_name"][i] is not None else f"class {int(exp.target[i])}"
         players = [AudioPlayer(x[i], sr, title="input"),
-                   AudioPlayer(it.audio, sr, title=f"interpretation ({len(it.components)} comp.)"),
-                   AudioPlayer(it.residual_audio, sr, title="residual")]
+                   AudioPlayer(exp.audio[i], sr, title=f"interpretation ({len(ex['components'][i])} comp.)"),
+                   AudioPlayer(ex["residual_audio"][i], sr, title="residual")]
         desc = (f"<b>{html.escape(rec.uid)}</b><br>label: {html.escape(', '.join(rec.labels) or 'none')}<br>"
-                f"interpreted: {html.escape(str(name))}<br>f p = {it.f_probability:.2f}, Θ p = {it.theta_probability:.2f}")
+                f"interpreted: {html.escape(str(name))}<br>f p = {float(ex['f_probability'][i]):.2f}, "
+                f"Θ p = {float(ex['theta_probability'][i]):.2f}")
         rows.append(f'<tr><td style="vertical-align:top;text-align:left">{desc}</td>'
                     f'<td style="vertical-align:top">{"".join(pl.to_html() for pl in players)}</td>'
-                    f'<td><img src="{_thumbnail(it, p)}" alt="spectrograms of {html.escape(rec.uid)}"></td></tr>')
+                    f'<td><img src="{_thumbnail(exp.V[i], spec[i], p)}" alt="spectrograms of {html.escape(rec.uid)}"></td></tr>')
     shown = f" (the first {len(sub)} of {n_all} shown; the lab has them all)" if len(sub) < n_all else ""
     cap = (f"{html.escape(dataset.name)}, {html.escape(split)} split: {per_class} clip(s) per class{shown}; the class "
            f"f predicts is interpreted with τ = {tau:g}, top-k = {top_k if top_k is not None else 'all'}.")
@@ -670,4 +703,4 @@ def gallery(explainer: L2IExplainer, dataset, *, per_class: int = 1, split: str 
     text = (f'<div class="l2i-gallery"><p>{cap}</p><table>'
             '<tr><th>clip</th><th>listen</th><th>spectrograms (log(1 + |X|))</th></tr>'
             f'{"".join(rows)}</table>{licence}</div>')
-    return Gallery(text, its, [r.uid for r in sub])
+    return Gallery(text, exp, [r.uid for r in sub])
