@@ -43,7 +43,7 @@ def _tasks(esc10: Path) -> dict:
     import torch
 
     from l2i_core.explain.gradients import gradient_attribution
-    from l2i_core.pipeline import explainer_benchmark as benchmark
+    from l2i_core.pipeline import explainer_study as study
     from l2i_core.pipeline.run import run_config
     from l2i_core.train import lmac
     from l2i_core.train.cache import build_cache
@@ -51,14 +51,14 @@ def _tasks(esc10: Path) -> dict:
     torch.manual_seed(0)
     cfg = run_config(dataset="esc10", preset="cpu", seed=0, artifacts_dir=str(esc10))
     ds = cfg.load_dataset()
-    model, _, _ = benchmark.build_explainers(cfg, ds, "random", progress=False)
-    cond = benchmark.build_conditions(cfg, ds, n_clips=None)[0][0]
+    model, _, _ = study.build_explainers(cfg, ds, "random", progress=False)
+    cond = study.build_conditions(cfg, ds, n_clips=None)[0][0]
     f, x = model.classifier, cond.x
     target = model.logits(x).argmax(1).numpy()
     caches = {s: build_cache(f, ds.split(s), "cpu", progress=False) for s in ("train", "validation")}
 
     def gradients(method):
-        kw = benchmark.GRADIENT_SETTINGS.get(method, {})
+        kw = study.GRADIENT_SETTINGS.get(method, {})
         return lambda b: torch.from_numpy(gradient_attribution(f, x, target, method=method, preset="cpu",
                                                                batch_size=b, **kw))
 
@@ -107,7 +107,7 @@ def main() -> None:
         return
     from _capped import native_and_capped
 
-    from l2i_core.pipeline.explainer_benchmark import GRADIENT_SETTINGS
+    from l2i_core.pipeline.explainer_study import GRADIENT_SETTINGS
 
     runs = native_and_capped(__file__, ["--esc10", str(args.esc10), "--repeats", str(args.repeats)])
     for setting in runs:

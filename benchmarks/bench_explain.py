@@ -1,4 +1,4 @@
-"""Interpretation throughput: clips per second of ``L2IExplainer.attribute`` (audio included).
+"""Explanation throughput: clips per second of ``L2IExplainer.attribute`` (audio included).
 
 On the esc10 test split (80 clips of 5 s, cpu preset), with the trained artifacts of notebooks
 01-03 when ``--artifacts`` holds them (the number of kept components, hence the iSTFT count,

@@ -26,7 +26,7 @@ REPEATS = 3
 
 
 def main() -> None:
-    from l2i_core.evaluate.compare import _top
+    from l2i_core.evaluate.harness import _top
     from l2i_core.explain.gradients import bin_ranks, top_fraction_mask
     from l2i_core.pipeline.notebooks import machine_info
 
@@ -50,7 +50,7 @@ def main() -> None:
     art = ROOT / "artifacts" / "esc10-cpu" / "classifier.pt"
     if art.is_file():
         from l2i_core.data import load_dataset
-        from l2i_core.evaluate.compare import score_explanation
+        from l2i_core.evaluate.harness import score_explanation
         from l2i_core.explain.interface import AudioModel
         from l2i_core.explain.references import RandomMask
         from l2i_core.models.checkpoints import load_classifier

@@ -119,7 +119,7 @@ def _task(name: str) -> float:
         train_lmac(caches["train"], caches["validation"], f, "cpu", multilabel=False, config=LMACConfig(epochs=1))
         return time.perf_counter() - t
     if name == "faithfulness_40":
-        from l2i_core.evaluate.protocols import faithfulness
+        from l2i_core.evaluate.paper_protocols import faithfulness
         from l2i_core.explain.l2i import L2IExplainer
         from l2i_core.models.interpreter import L2IInterpreter
 

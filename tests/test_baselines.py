@@ -229,7 +229,7 @@ def test_bad_arguments_raise_parameter_error(waves):
 
 def test_ranks_give_exactly_the_top_fraction_masks():
     """One sort per clip (bin_ranks) serves every share: the masks equal top_fraction_mask's, ties included."""
-    from l2i_core.evaluate.compare import _top
+    from l2i_core.evaluate.harness import _top
     from l2i_core.explain.gradients import bin_ranks
 
     rng = np.random.default_rng(0)

@@ -20,7 +20,7 @@ from l2i_core.explain.references import IdentityMask, OracleIRM, RandomMask, log
 from l2i_core.metrics import ideal_ratio_mask, si_sdr
 
 #: The harness module (``l2i_core.evaluate`` binds the name ``compare`` to its function).
-compare = importlib.import_module("l2i_core.evaluate.compare")
+compare = importlib.import_module("l2i_core.evaluate.harness")
 
 
 @pytest.fixture(scope="module")
@@ -217,7 +217,7 @@ def test_planted_band_holds_the_l2i_mask():
 
 
 def test_sanity_sentences_read_the_intervals():
-    from l2i_core.pipeline.explainer_benchmark import sanity_sentences
+    from l2i_core.pipeline.explainer_study import sanity_sentences
 
     rows = [("none (retrained, same f)", "A", 0.04, -0.08, 0.17), ("all layers", "A", -0.05, -0.16, 0.06),
             ("all layers", "B", 0.72, 0.62, 0.78), ("all layers", "C", 0.12, 0.07, 0.19)]

@@ -16,7 +16,7 @@ from _toys import SR, BandExplainer
 from l2i_core import metrics
 from l2i_core._utils import softmax
 from l2i_core.data.records import AudioDataset, Record
-from l2i_core.evaluate import protocols as evaluation
+from l2i_core.evaluate import paper_protocols
 
 # clips with V = W H exactly: h = [3, 1, 2, 0] in every frame (atom 3 is silent), T = 3 frames.
 # f's logits = 6 h = [18, 6, 12, 0] (band of 4 bins at h/2 each, 3 frames), so f's class is 0.
@@ -44,7 +44,7 @@ def test_the_toy_is_what_it_says():
 
 def test_faithfulness_known_drops_and_random_baselines():
     n = 2000
-    df = evaluation.faithfulness(_band(n), None, taus=(0.5, 0.1), via_audio=False, seed=0)
+    df = paper_protocols.faithfulness(_band(n), None, taus=(0.5, 0.1), via_audio=False, seed=0)
     at5, at1 = df[df.tau == 0.5], df[df.tau == 0.1]
     # τ = 0.5 removes atom 0 only; τ = 0.1 removes atoms 0, 1, 2. Class 0 reads only band 0: drop 18 both times
     assert (at5.n_components == 1).all() and (at1.n_components == 3).all()
@@ -61,7 +61,7 @@ def test_faithfulness_known_drops_and_random_baselines():
     assert at5.random_active_logit_drop.mean() == pytest.approx(18 / 3, abs=4 * se)
     np.testing.assert_allclose(at1.random_active_logit_drop, 18.0, atol=1e-4)
 
-    s = evaluation.summarize_faithfulness(df)
+    s = paper_protocols.summarize_faithfulness(df)
     pct_se = 100 * 0.5 / np.sqrt(n)
     # beats random (strict): L2I's 18 beats a random 0 and not a random 18
     assert s.loc[0.5, "beats random (%)"] == pytest.approx(75, abs=4 * pct_se)
@@ -73,7 +73,7 @@ def test_faithfulness_known_drops_and_random_baselines():
     assert s.loc[0.1, "× random"] == pytest.approx(1.0, abs=1e-5)
     assert s.loc[0.1, "× random active"] == pytest.approx(1.0, abs=1e-5)
     assert s.loc[0.5, "FF logit (median)"] == pytest.approx(18.0, abs=1e-4)
-    rec = evaluation.faithfulness_record(s)
+    rec = paper_protocols.faithfulness_record(s)
     assert rec["0.1"]["components_median"] == 3 and rec["0.1"]["beats_random_active_pct"] == 0.0
 
 
@@ -85,16 +85,16 @@ def test_faithfulness_through_audio_loses_little_of_the_direct_drop():
     t = np.arange(SR) / SR
     x = (0.5 * np.sin(2 * np.pi * 2000 * t))[None].astype(np.float32)
     before = float(ex.analyse(x).f_logits[0, 0])
-    direct = evaluation.faithfulness(ex, x, taus=(0.5,), target=0, seed=0, via_audio=False)
+    direct = paper_protocols.faithfulness(ex, x, taus=(0.5,), target=0, seed=0, via_audio=False)
     # atom 1 is the relevant one; removing band 1 takes the whole logit of class 0 (it reads band 1 only)
     assert direct.n_components.tolist() == [1] and direct.logit_drop[0] == pytest.approx(before, rel=1e-4)
     # through audio (iSTFT with the input phase, then STFT again) a little of the tone leaks back into band 1
-    heard = evaluation.faithfulness(ex, x, taus=(0.5,), target=0, seed=0)
+    heard = paper_protocols.faithfulness(ex, x, taus=(0.5,), target=0, seed=0)
     assert 0.9 * before < heard.logit_drop[0] <= before
 
 
 def test_deletion_insertion_known_curves_and_areas():
-    curves = evaluation.deletion_insertion(_band(1), None, max_steps=4, seed=0)
+    curves = paper_protocols.deletion_insertion(_band(1), None, max_steps=4, seed=0)
     # order by relevance: 0, 1, 2, 3. Deleting the first j atoms zeroes the logits of their bands
     deletion = [_p0(LOGITS), _p0([0, 6, 12, 0]), _p0([0, 0, 12, 0]), _p0([0, 0, 0, 0]), _p0([0, 0, 0, 0])]
     insertion = [_p0([0, 0, 0, 0]), _p0([18, 0, 0, 0]), _p0([18, 6, 0, 0]), _p0(LOGITS), _p0(LOGITS)]
@@ -121,17 +121,17 @@ def test_beats_random_share_is_pairwise_and_strict():
         _scores("oracle IRM", [10] * 5, [1.0] * 5, kind=list("aabbb")),
     ], ignore_index=True)
     # L2I beats random on SI-SDR in pairs 0 and 3 (pair 2 is a tie, pair 4 has nothing to beat): 2 of 5
-    assert evaluation.beats_random(df, column="si_sdr") == pytest.approx(40.0)
-    assert evaluation.beats_random(df, column="energy_in_support") == pytest.approx(60.0)
-    assert evaluation.beats_random(df, method="oracle IRM") == pytest.approx(80.0)
-    s = evaluation.summarize_mixtures(df)
+    assert paper_protocols.beats_random(df, column="si_sdr") == pytest.approx(40.0)
+    assert paper_protocols.beats_random(df, column="energy_in_support") == pytest.approx(60.0)
+    assert paper_protocols.beats_random(df, method="oracle IRM") == pytest.approx(80.0)
+    s = paper_protocols.summarize_mixtures(df)
     assert s.loc["L2I", "beats random on SI-SDR (%)"] == pytest.approx(40.0)
     assert s.loc["oracle IRM", "beats random on stem energy (%)"] == pytest.approx(80.0)
-    by_kind = evaluation.summarize_mixtures(df, by=("method", "kind"))
+    by_kind = paper_protocols.summarize_mixtures(df, by=("method", "kind"))
     assert by_kind.loc[("L2I", "a"), "beats random on SI-SDR (%)"] == pytest.approx(50.0)
     assert by_kind.loc[("L2I", "b"), "beats random on SI-SDR (%)"] == pytest.approx(100 / 3)
     # the mixture study's record reports the same shares under the keys the reports read
-    study = evaluation.MixtureStudy(scores=df.assign(f_correct=True), pairs=[(0, 1)] * 5, kinds=list("aabbb"),
+    study = paper_protocols.MixtureStudy(scores=df.assign(f_correct=True), pairs=[(0, 1)] * 5, kinds=list("aabbb"),
                                     targets=[0] * 5, lambdas=[1.0], baselines=[], baseline_pairs=0, x=np.zeros((2, 4)))
     rec = study.record()
     assert rec["l2i_beats_random_si_sdr_pct"] == pytest.approx(40.0)
@@ -153,7 +153,7 @@ def test_scene_scores_on_stems_in_disjoint_bands(tmp_path):
     theta = np.zeros((2, 8))
     theta[0, 1] = theta[1, 5] = 1.0  # class 0 is atom 1 (≈1.4-2.7 kHz), class 1 is atom 5 (≈6.9-8.2 kHz)
     ex = BandExplainer(theta, K=8, band=64, n_freq=513, reads=[[1], [5]])
-    df = evaluation.scene_scores(ex, ds)
+    df = paper_protocols.scene_scores(ex, ds)
     l2i = df[df.method == "L2I"].set_index("class")
     assert l2i.n_components.tolist() == [1, 1]
     assert (l2i.si_sdr > 25).all() and (l2i.energy_in_support > 0.99).all()
@@ -162,7 +162,7 @@ def test_scene_scores_on_stems_in_disjoint_bands(tmp_path):
     assert (l2i.si_sdri > 5).all() and l2i.f_predicts.tolist() == [top == 0, top == 1]
     irm = df[df.method == "oracle IRM"]
     assert (irm.si_sdr > 25).all()
-    study = evaluation.SceneStudy(df)
+    study = paper_protocols.SceneStudy(df)
     assert study.record()["interpretations"] == 2
     assert set(study.record()["per_class_l2i_si_sdr_median"]) == {"c0", "c1"}
     assert metrics.si_sdr(stems["c0"], stems["c0"]) > 100  # the reference itself, for scale

@@ -8,7 +8,7 @@ import torch
 from _toys import SR, toy_explainer
 
 from l2i_core import ParameterError
-from l2i_core.evaluate.protocols import (
+from l2i_core.evaluate.paper_protocols import (
     deletion_insertion,
     faithfulness,
     mask_in,

@@ -3,11 +3,11 @@
 Modules
 -------
 stats               Confidence intervals and paired tests for comparing explainers, on scipy.
-protocols           The paper's evaluation protocols, run with an :class:`~l2i_core.explain.L2IExplainer`.
-compare             The comparison harness: every explainer on the same clips, scored by the same protocols.
+paper_protocols     The paper's evaluation protocols, run with an :class:`~l2i_core.explain.L2IExplainer`.
+harness             The comparison harness (any explainer): every explainer on the same clips, scored by the same protocols.
 """
 
-from l2i_core.evaluate.compare import (
+from l2i_core.evaluate.harness import (
     CURVE_FRACTIONS,
     GROUND_TRUTH_COLUMNS,
     HIGHER_IS_BETTER,
@@ -26,7 +26,7 @@ from l2i_core.evaluate.compare import (
     speechbrain_table,
     summary_table,
 )
-from l2i_core.evaluate.protocols import (
+from l2i_core.evaluate.paper_protocols import (
     PAPER_PAIRS,
     MixtureStudy,
     NoiseStudy,

@@ -7,7 +7,7 @@ steps               Reuse-or-build steps shared by the notebooks: the dictionary
 notebooks           Run the numbered notebooks with papermill and render them to self-contained HTML reports.
 explain_files       ``l2i explain``: interpret one's own sound files from the command line.
 lab                 The listening lab of notebook 07 as a web app: ``l2i lab --artifacts-dir DIR`` serves it with Voilà.
-explainer_benchmark The explainer benchmark of one dataset: what notebook 08 and ``l2i benchmark`` run.
+explainer_study     The explainer study of one dataset: what notebook 08 and ``l2i benchmark`` run.
 cli                 The one ``l2i`` command: ``l2i``, ``python -m l2i_core`` and ``torchrun ... -m l2i_core`` all run :func:`main`.
 """
 
@@ -29,7 +29,7 @@ from l2i_core.pipeline.explain_files import (
     run_explain,
     window_samples,
 )
-from l2i_core.pipeline.explainer_benchmark import (
+from l2i_core.pipeline.explainer_study import (
     DEFAULT_METHODS,
     GRADIENT_SETTINGS,
     PAIRED,

@@ -59,7 +59,7 @@ def player_table(players: Sequence[AudioPlayer], *, columns: int = 3):
     return _HTML("<table>" + "".join(f"<tr>{r}</tr>" for r in rows) + "</table>")
 def player_rows(examples: Sequence[dict], sr: int):
     """One row of players per example, each example a ``{title: waveform}`` dict (e.g.
-    :func:`l2i_core.evaluate.protocols.mixture_examples`); an object with ``_repr_html_``."""
+    :func:`l2i_core.evaluate.paper_protocols.mixture_examples`); an object with ``_repr_html_``."""
     return _HTML("".join(player_table([AudioPlayer(y, sr, title=t) for t, y in ex.items()],
                                       columns=max(1, len(ex))).text for ex in examples))
 def example_players(ds, preset: str | Preset = "cpu", *, per_class: int = 1, split: str | None = None,

@@ -337,7 +337,7 @@ def plot_interpretation(explanation, preset: str | Preset | None = None, *, row:
 
 def plot_faithfulness(summary, *, paper: dict | None = None, title: str = "Faithfulness (median logit drop)"):
     """Median FF per τ for L2I and the random baselines (a table from
-    :func:`l2i_core.evaluate.protocols.summarize_faithfulness`), the paper's values when given."""
+    :func:`l2i_core.evaluate.paper_protocols.summarize_faithfulness`), the paper's values when given."""
     fig, ax = plt.subplots(figsize=(6, 3.4), constrained_layout=True)
     taus = np.asarray(summary.index, dtype=float)
     ax.plot(taus, summary["FF logit (median)"], "o-", label="L2I")
@@ -356,7 +356,7 @@ def plot_faithfulness(summary, *, paper: dict | None = None, title: str = "Faith
 
 
 def plot_deletion_insertion(curves: dict, *, title: str = "Deletion and insertion curves"):
-    """Mean curves from :func:`l2i_core.evaluate.protocols.deletion_insertion` with their areas."""
+    """Mean curves from :func:`l2i_core.evaluate.paper_protocols.deletion_insertion` with their areas."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), constrained_layout=True)
     x = curves["steps"]
     for ax, kind in zip(axes, ("deletion", "insertion")):

@@ -7,8 +7,8 @@ and ``speechbrain/lobes/models/L2I.py`` (``CNN14PSI_stft``) define it; the code 
   upsamples them with a skip sum wherever a shallower map joins; it outputs a sigmoid mask
   M ∈ (0, 1)^{F×T} on ``V = log1p|STFT(x)|`` (``n_masks`` of them for multi-label data).
 * Mask-in features are the classifier's own front end applied to ``expm1(M ⊙ V)``, mask-out the same
-  with ``1 − M`` (:func:`masked_logits`): in the graph, without an iSTFT round trip, as L2IExplainer's
-  ``predict_spectrogram`` computes f's log-mel of a magnitude.
+  with ``1 − M`` (:func:`masked_logits`): in the graph, without an iSTFT round trip, as the explainers'
+  ``AudioModel.logits_of`` computes f's log-mel of a magnitude.
 * The loss (:func:`lmac_loss`), with ŷ = f's own prediction:
   ``λ_in · CE(f(mask-in), ŷ) − λ_out · CE(f(mask-out), ŷ) + λ_l1 · mean|M| + λ_tv · TV(M)``,
   defaults 4, 0.2, 0.4, 0 (:class:`LMACWeights`, SpeechBrain's); Adam, lr 2e-4, weight decay 2e-6;
@@ -90,7 +90,7 @@ def masked_logits(classifier: nn.Module, front_end: FrontEnd, V: torch.Tensor, M
                   batch_size: int | None = None) -> torch.Tensor:
     """f's logits of the log-mel of ``expm1(M ⊙ V)``: differentiable in ``M``, no iSTFT where f reads V's STFT.
 
-    The features are those of :meth:`L2IExplainer.predict_spectrogram <l2i_core.explain.l2i.L2IExplainer.predict_spectrogram>`
+    The features are those of :meth:`AudioModel.logits_of <l2i_core.explain.l2i.AudioModel.logits_of>`
     without phase: ``power_to_db(mel_power_from_magnitude(expm1(M ⊙ V)))``, in float32; f runs under
     :func:`~l2i_core.train.engine.autocast_context` when ``amp``. Where f has its own STFT (the ``aisfx``
     preset) the masked magnitude is made audio with the input ``phase`` inside the graph and

@@ -1,4 +1,4 @@
-"""The explainer benchmark of one dataset: what notebook 08 and ``l2i benchmark`` run.
+"""The explainer study of one dataset: what notebook 08 and ``l2i benchmark`` run.
 
 1. :func:`ensure_lmac` — L-MAC trained on the frozen classifier of ``artifacts_dir`` (or reused);
 2. :func:`build_explainers` — f seen as an :class:`~l2i_core.explain.interface.AudioModel` and every
@@ -6,7 +6,7 @@
    oracle IRM, each an :class:`~l2i_core.explain.interface.Explainer`;
 3. :func:`build_conditions` — the test clips under SpeechBrain's conditions (multi-class data) or
    the scenes with their stems (urbanmix);
-4. :func:`comparison_study` — everything scored (:func:`l2i_core.evaluate.compare.compare`), the paired tests of
+4. :func:`comparison_study` — everything scored (:func:`l2i_core.evaluate.harness.compare`), the paired tests of
    L2I against L-MAC on the ground truth, and the randomisation sanity check
    (:func:`randomization_study`).
 """
@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from l2i_core._errors import DataNotFoundError, ParameterError
-from l2i_core.evaluate.compare import (  # by name: the package binds `compare` to the function
+from l2i_core.evaluate.harness import (  # by name: the package binds `compare` to the function
     ComparisonStudy,
     compare,
     make_conditions,
@@ -125,8 +125,8 @@ def _speech(cfg, n_clips: int, n_samples: int):
 
 def build_conditions(cfg, dataset, *, n_clips: int | None = None) -> tuple[list, str]:
     """The inputs of the comparison: for single-label data the test split (its first ``n_clips``)
-    under :func:`l2i_core.evaluate.compare.make_conditions`; for scenes with stems
-    :func:`~l2i_core.evaluate.compare.scene_condition`. Returns the conditions and a note."""
+    under :func:`l2i_core.evaluate.harness.make_conditions`; for scenes with stems
+    :func:`~l2i_core.evaluate.harness.scene_condition`. Returns the conditions and a note."""
     test = dataset.split("test")
     if dataset.multilabel:
         if not any(r.stems for r in test):
@@ -218,7 +218,7 @@ def _retrain(cfg, dataset, model: AudioModel, explainers, *, epochs: int, seed: 
 
 def comparison_study(cfg, dataset, model: AudioModel, explainers, conditions, *, ff_fraction: float = 0.1,
                      progress: bool = True) -> ComparisonStudy:
-    """Every explainer on every condition (:func:`l2i_core.evaluate.compare.compare`) and the paired Wilcoxon tests
+    """Every explainer on every condition (:func:`l2i_core.evaluate.harness.compare`) and the paired Wilcoxon tests
     of :data:`PAIRED` on SI-SDR and on the energy inside the stem's support, per condition with stems."""
     df = compare(explainers, model, conditions, ff_fraction=ff_fraction, progress=progress)
     tests = []
