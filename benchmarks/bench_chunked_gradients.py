@@ -43,7 +43,7 @@ def _tasks(esc10: Path) -> dict:
     import torch
 
     from l2i_core.explain.gradients import gradient_attribution
-    from l2i_core.pipeline import explainer_study as study
+    from l2i_core.pipeline import explainer_study
     from l2i_core.pipeline.run import run_config
     from l2i_core.train import lmac
     from l2i_core.train.cache import build_cache
@@ -51,14 +51,14 @@ def _tasks(esc10: Path) -> dict:
     torch.manual_seed(0)
     cfg = run_config(dataset="esc10", preset="cpu", seed=0, artifacts_dir=str(esc10))
     ds = cfg.load_dataset()
-    model, _, _ = study.build_explainers(cfg, ds, "random", progress=False)
-    cond = study.build_conditions(cfg, ds, n_clips=None)[0][0]
+    model, _, _ = explainer_study.build_explainers(cfg, ds, "random", progress=False)
+    cond = explainer_study.build_conditions(cfg, ds, n_clips=None)[0][0]
     f, x = model.classifier, cond.x
     target = model.logits(x).argmax(1).numpy()
     caches = {s: build_cache(f, ds.split(s), "cpu", progress=False) for s in ("train", "validation")}
 
     def gradients(method):
-        kw = study.GRADIENT_SETTINGS.get(method, {})
+        kw = explainer_study.GRADIENT_SETTINGS.get(method, {})
         return lambda b: torch.from_numpy(gradient_attribution(f, x, target, method=method, preset="cpu",
                                                                batch_size=b, **kw))
 

@@ -44,15 +44,15 @@ def _tasks(esc10: Path, aisfx: Path | None) -> dict:
     import torch
 
     from l2i_core.explain.interface import spectrogram_logits
-    from l2i_core.pipeline import explainer_study as study
+    from l2i_core.pipeline import explainer_study
     from l2i_core.pipeline.run import run_config
     from l2i_core.train.cache import build_cache
 
     torch.manual_seed(0)
     cfg = run_config(dataset="esc10", preset="cpu", seed=0, artifacts_dir=str(esc10))
     ds = cfg.load_dataset()
-    model, (l2i, rnd), _ = study.build_explainers(cfg, ds, "l2i-attention, random", progress=False)
-    cond = study.build_conditions(cfg, ds, n_clips=None)[0][0]
+    model, (l2i, rnd), _ = explainer_study.build_explainers(cfg, ds, "l2i-attention, random", progress=False)
+    cond = explainer_study.build_conditions(cfg, ds, n_clips=None)[0][0]
     exp = rnd.attribute(cond.x, cond.target)
     V, ph, n = torch.from_numpy(exp.V), torch.from_numpy(exp.phase), exp.audio.shape[-1]
     clf, fe = model.classifier, model.fe
@@ -72,8 +72,8 @@ def _tasks(esc10: Path, aisfx: Path | None) -> dict:
     if aisfx is not None:
         cfg_a = run_config(dataset="esc50-fold4", preset="aisfx", seed=0, artifacts_dir=str(aisfx))
         ds_a = cfg_a.load_dataset()
-        model_a, (rnd_a,), _ = study.build_explainers(cfg_a, ds_a, "random", progress=False)
-        cond_a = study.build_conditions(cfg_a, ds_a, n_clips=32)[0][0]
+        model_a, (rnd_a,), _ = explainer_study.build_explainers(cfg_a, ds_a, "random", progress=False)
+        cond_a = explainer_study.build_conditions(cfg_a, ds_a, n_clips=32)[0][0]
         exp_a = rnd_a.attribute(cond_a.x, cond_a.target)
         Va, pha, na = torch.from_numpy(exp_a.V), torch.from_numpy(exp_a.phase), exp_a.audio.shape[-1]
         tasks["aisfx_audio"] = lambda b: spectrogram_logits(model_a.classifier, model_a.fe, Va, pha, length=na,
