@@ -2,7 +2,7 @@
 
 Runs of ``l2i reproduce --quick`` with the code before and after a change, each into its own reports
 folder, are compared number by number (``record_run.agreement``: every number of ``results`` in
-``<reports>/<dataset>/results.json``, timings left out, to 1e-6 relative; NaN agrees with NaN)::
+``<reports>/<dataset>/results.json``, timings left out, exactly by default (``--rtol``); NaN agrees with NaN)::
 
     git worktree add /tmp/before <commit before>
     (cd /tmp/before && python -m l2i_core reproduce --dataset esc10 --quick --reports-dir /tmp/before_reports \\
@@ -25,13 +25,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from record_run import ROOT, agreement  # noqa: E402
 
 
-def compare_runs(before: Path, after: Path, datasets) -> dict:
+def compare_runs(before: Path, after: Path, datasets, *, rtol: float = 0.0) -> dict:
     """``{dataset: {"shared", "identical", "differ", "rtol", "package_sha256": {before, after}}}``."""
     out = {}
     for ds in datasets:
         a = json.loads((after / ds / "results.json").read_text())
         b = json.loads((before / ds / "results.json").read_text())
-        out[ds] = {**agreement(a.get("results", {}), b.get("results", {})),
+        out[ds] = {**agreement(a.get("results", {}), b.get("results", {}), rtol=rtol),
                    "package_sha256": {"before": b.get("package_sha256"), "after": a.get("package_sha256")},
                    "quick": bool(a.get("quick", True))}
     return out
@@ -43,8 +43,9 @@ def main(argv=None) -> int:
     p.add_argument("after", type=Path)
     p.add_argument("datasets", nargs="+")
     p.add_argument("--label", default="run")
+    p.add_argument("--rtol", type=float, default=0.0, help="relative tolerance (default 0: bit for bit)")
     args = p.parse_args(argv)
-    res = compare_runs(args.before, args.after, args.datasets)
+    res = compare_runs(args.before, args.after, args.datasets, rtol=args.rtol)
     dest = ROOT / "benchmarks" / "results" / f"quick_run_agreement_{args.label}.json"
     dest.write_text(json.dumps({"what": "l2i reproduce --quick before and after, results compared number by number",
                                 "datasets": res}, indent=1) + "\n")
