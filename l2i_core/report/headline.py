@@ -663,7 +663,15 @@ def _bench_curves(d: dict) -> list[tuple[str, str, str]]:
     return rows
 
 
-_BENCHMARKS = (("cpu_capability", _bench_cpu_capability), ("validation_curves", _bench_curves), ("run_*", _bench_run), ("bench_scoring", _bench_scoring), ("bench_inference_batch", _bench_inference_batch),
+def _bench_quick_agreement(d: dict) -> list[tuple[str, str, str]]:
+    """Rows of quick_run_agreement_*.json: two quick runs (before and after a change), results compared."""
+    return [(f"l2i reproduce --quick before / after a change: results identical (rtol {_num(r.get('rtol'))})",
+             f"{ds}, cpu preset, quick run (every notebook 00-08 on tiny data)",
+             f"{r.get('identical')} of {r.get('shared')} numbers identical")
+            for ds, r in (d.get("datasets") or {}).items()]
+
+
+_BENCHMARKS = (("quick_run_agreement_*", _bench_quick_agreement), ("cpu_capability", _bench_cpu_capability), ("validation_curves", _bench_curves), ("run_*", _bench_run), ("bench_scoring", _bench_scoring), ("bench_inference_batch", _bench_inference_batch),
                ("bench_chunked_gradients", _bench_chunked_gradients), ("bench_parallel_runs", _bench_parallel_runs), ("profile_*", _bench_profile),
                ("distributed_*", _bench_distributed), ("bench_classifier_*", _bench_classifier), ("bench_interpreter_*", _bench_interpreter),
                ("bench_nmf_*", _bench_nmf), ("bench_explain_*", _bench_explain), ("interpreter_*", _bench_interpreter_run),
