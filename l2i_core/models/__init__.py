@@ -4,6 +4,7 @@ Modules
 -------
 classifier          The classifier to be interpreted, with named taps on three hidden layers, and FeatureTap.
 pretrained          A pretrained audio network that can be had here: the aiSFX backbone, loaded safely, with a new head.
+efficientat         EfficientAT mn04_as, an AudioSet tagger (MobileNetV3, width 0.4), in l2i's own code, with its front end.
 interpreter         The L2I interpreter: Ψ decodes the classifier's hidden maps into NMF activations H, Θ predicts
 lmac                The L-MAC decoder network (Paissan, Ravanelli, Subakan, ICML 2024): tapped maps of f → one soft mask per class (or one).
 checkpoints         Save and load every trained model: state dicts beside a JSON sidecar, read with ``weights_only=True``.
@@ -21,6 +22,23 @@ from l2i_core.models.checkpoints import (
     save_training_state,
 )
 from l2i_core.models.classifier import ARCHITECTURES, ArchConfig, AudioCNN, FeatureTap, count_parameters
+from l2i_core.models.efficientat import (
+    EFFICIENTAT_CREDIT,
+    EFFICIENTAT_FILE,
+    EFFICIENTAT_LABELS_FILE,
+    EFFICIENTAT_LABELS_SHA256,
+    EFFICIENTAT_LABELS_URL,
+    EFFICIENTAT_SHA256,
+    EFFICIENTAT_SR,
+    EFFICIENTAT_URL,
+    EfficientATFrontEnd,
+    EfficientATMN,
+    audioset_labels,
+    efficientat_weights,
+    kaldi_mel_filterbank,
+    load_efficientat,
+    make_divisible,
+)
 from l2i_core.models.interpreter import AttentionTheta, L2IInterpreter, MaxTheta, NMFDecoder, PsiDecoder, make_theta
 from l2i_core.models.lmac import LMACDecoder, freq_positions, lmac_masks, select_masks
 from l2i_core.models.pretrained import (
@@ -65,4 +83,19 @@ __all__ = [
     "load_aisfx_checkpoint",
     "AiSFXClassifier",
     "TRAINABLE_BLOCKS",
+    "EFFICIENTAT_FILE",
+    "EFFICIENTAT_URL",
+    "EFFICIENTAT_SHA256",
+    "EFFICIENTAT_LABELS_FILE",
+    "EFFICIENTAT_LABELS_URL",
+    "EFFICIENTAT_LABELS_SHA256",
+    "EFFICIENTAT_CREDIT",
+    "EFFICIENTAT_SR",
+    "make_divisible",
+    "kaldi_mel_filterbank",
+    "EfficientATFrontEnd",
+    "EfficientATMN",
+    "efficientat_weights",
+    "audioset_labels",
+    "load_efficientat",
 ]
