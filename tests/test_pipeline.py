@@ -106,6 +106,7 @@ def test_package_digest_changes_with_any_source_file(tmp_path):
     assert re.fullmatch(r"[0-9a-f]{64}", real_package_digest())  # l2i_core itself
 
 
+@pytest.mark.notebook  # runs papermill kernels many times (about 35 s / 16 s): in `make test`, not test-fast
 def test_skips_current_steps_reruns_changed_ones_and_force(project, capsys):
     assert project() == ["00", "01"]
     record = json.loads((project.reports / "esc10" / "results.json").read_text())
@@ -131,6 +132,7 @@ def test_skips_current_steps_reruns_changed_ones_and_force(project, capsys):
     assert project(force=True) == ["00", "01"]
 
 
+@pytest.mark.notebook  # runs papermill kernels many times (about 35 s / 16 s): in `make test`, not test-fast
 def test_parameter_change_reruns_everything(project):
     assert project() == ["00", "01"]
     assert project(seed=1) == ["00", "01"]
