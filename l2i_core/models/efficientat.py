@@ -40,7 +40,6 @@ cache, downloading it on first use from the publisher's GitHub release, checked 
 from __future__ import annotations
 
 import csv
-import hashlib
 import logging
 import os
 from collections.abc import Sequence
@@ -354,16 +353,8 @@ class EfficientATFrontEnd(nn.Module):
 # ----------------------------------------------------------------------------------------------------
 # Weights and labels
 # ----------------------------------------------------------------------------------------------------
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _check(path: Path) -> Path:
-    got = _sha256(path)
+    got = pooch.file_hash(str(path), alg="sha256")
     if got != EFFICIENTAT_SHA256:
         raise L2IError(f"{path}: sha256 {got} differs from the pinned {EFFICIENTAT_SHA256} of {EFFICIENTAT_FILE}; "
                        f"refusing it: delete the file and download it again from {EFFICIENTAT_URL}")
@@ -372,6 +363,12 @@ def _check(path: Path) -> Path:
 
 def _cache_folder() -> Path:
     return cache_dir() / "models" / _SUBDIR
+
+
+def _local_candidates(fname: str) -> list[Path]:
+    """Where ``fname`` may already be, in order: ``$L2I_MODELS/efficientat/``, then the user cache."""
+    env = os.environ.get("L2I_MODELS")
+    return ([Path(env).expanduser() / _SUBDIR / fname] if env else []) + [_cache_folder() / fname]
 
 
 def efficientat_weights(*, download: bool = True) -> Path:
@@ -389,17 +386,11 @@ def efficientat_weights(*, download: bool = True) -> Path:
     L2IError
         A file found (or downloaded) has another sha256 (both checksums in the message).
     """
-    env = os.environ.get("L2I_MODELS")
-    tried = []
-    if env:
-        p = Path(env).expanduser() / _SUBDIR / EFFICIENTAT_FILE
-        if p.is_file():
-            return _check(p)
-        tried.append(str(p))
-    cached = _cache_folder() / EFFICIENTAT_FILE
-    if cached.is_file():
-        return _check(cached)
-    tried.append(str(cached))
+    candidates = _local_candidates(EFFICIENTAT_FILE)
+    for c in candidates:
+        if c.is_file():
+            return _check(c)
+    tried = [str(c) for c in candidates]
     if not download or offline():
         why = "L2I_OFFLINE is set" if offline() else "download=False"
         raise DataNotFoundError(f"{EFFICIENTAT_FILE} not found (looked in {', '.join(tried)}) and {why}; set L2I_MODELS "
@@ -445,9 +436,7 @@ def audioset_labels(path: str | os.PathLike | None = None, *, download: bool = T
         if c.is_file():
             return _read_labels(c)
         raise DataNotFoundError(f"{EFFICIENTAT_LABELS_FILE} (the AudioSet class names) not found at {c}")
-    env = os.environ.get("L2I_MODELS")
-    candidates = [Path(env).expanduser() / _SUBDIR / EFFICIENTAT_LABELS_FILE] if env else []
-    candidates.append(_cache_folder() / EFFICIENTAT_LABELS_FILE)
+    candidates = _local_candidates(EFFICIENTAT_LABELS_FILE)
     for c in candidates:
         if c.is_file():
             return _read_labels(c)

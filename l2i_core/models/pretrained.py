@@ -29,11 +29,11 @@ exactly the same function (tested against the original orientation).
 
 from __future__ import annotations
 
-import hashlib
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
+import pooch
 import torch
 from torch import nn
 
@@ -78,14 +78,6 @@ def aisfx_checkpoint_path() -> Path:
                          f"reinstall it with: {INSTALL_HINT}")
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _numpy_allow_list() -> list:
     """The numpy globals the checkpoint's pickled dataset table holds (numpy int64 scalars)."""
     try:  # numpy >= 2 moved numpy.core to numpy._core; the pickle names the old module
@@ -113,7 +105,7 @@ def load_aisfx_checkpoint(path: str | Path | None = None, *, verify: bool = True
     path = Path(path) if path is not None else aisfx_checkpoint_path()
     if not path.is_file():
         raise ParameterError(f"{path}: no aiSFX checkpoint there; install it with: {INSTALL_HINT}")
-    if verify and (digest := _sha256(path)) != AISFX_SHA256:
+    if verify and (digest := pooch.file_hash(str(path), alg="sha256")) != AISFX_SHA256:
         raise ParameterError(f"{path}: sha256 {digest[:12]}… is not aisfx 0.1.2's checkpoint; reinstall it with: "
                              f"{INSTALL_HINT}")
     with torch.serialization.safe_globals(_numpy_allow_list()):

@@ -274,11 +274,11 @@ def _run_step_main(args) -> int:
 
 
 #: Every subcommand of ``l2i``, registered once: name → (add its parser to a sub-parser set, run it).
-#: The step commands share one adder (:func:`add_step_commands`) and one runner (:func:`run_step_command`).
+#: The step commands share one adder (:func:`add_step_commands`, which adds them all) and one runner.
 COMMANDS: dict = {
     "reproduce": (_add_reproduce, _run_reproduce),
     "benchmark": (_add_benchmark, _run_benchmark),
-    **{name: (None, _run_step_main) for name in STEP_COMMANDS},
+    **{name: (add_step_commands, _run_step_main) for name in STEP_COMMANDS},
     "explain": (add_explain_command, run_explain),  # l2i explain PATH... --artifacts-dir DIR --out OUT
     "lab": (add_lab_command, run_lab),  # notebook 07's listening lab as a web app (Voila)
     "index": (_add_index, _run_index),
@@ -293,14 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                              "explain files, open the listening lab.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    added_steps = False
-    for add, _ in COMMANDS.values():
-        if add is None:
-            if not added_steps:
-                add_step_commands(sub)
-                added_steps = True
-        else:
-            add(sub)
+    for add in dict.fromkeys(add for add, _ in COMMANDS.values()):  # each adder once, in registry order
+        add(sub)
     return parser
 
 

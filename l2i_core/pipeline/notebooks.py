@@ -33,6 +33,8 @@ import math
 import time
 from pathlib import Path
 
+import pooch
+
 from l2i_core._errors import L2IError, ParameterError
 from l2i_core.data.registry import ensure_datasets
 from l2i_core.paper import PAPER
@@ -165,10 +167,6 @@ def render_html(executed: str | Path) -> Path:
 
 # -- fingerprints ----------------------------------------------------------------------------------
 
-def _sha256_file(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def package_digest(package_dir: str | Path | None = None) -> str:
     """sha256 over the relative paths and contents hashes of every ``*.py`` file of ``l2i_core``."""
     root = Path(package_dir) if package_dir else PACKAGE_DIR
@@ -176,14 +174,14 @@ def package_digest(package_dir: str | Path | None = None) -> str:
     for f in sorted(root.rglob("*.py")):
         if "__pycache__" in f.parts:
             continue
-        h.update(f.relative_to(root).as_posix().encode() + b"\0" + _sha256_file(f).encode() + b"\n")
+        h.update(f.relative_to(root).as_posix().encode() + b"\0" + pooch.file_hash(str(f), alg="sha256").encode() + b"\n")
     return h.hexdigest()
 
 
 def step_fingerprint(notebook: str | Path, parameters: dict, *, package: str | None = None) -> str:
     """sha256 of the notebook file, the parameters (as sorted JSON) and :func:`package_digest`."""
     h = hashlib.sha256()
-    h.update(b"notebook:" + _sha256_file(Path(notebook)).encode() + b"\n")
+    h.update(b"notebook:" + pooch.file_hash(str(notebook), alg="sha256").encode() + b"\n")
     h.update(b"parameters:" + json.dumps(parameters, sort_keys=True, default=str).encode() + b"\n")
     h.update(b"package:" + (package or package_digest()).encode() + b"\n")
     return h.hexdigest()

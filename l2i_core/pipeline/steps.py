@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pooch
 
 from l2i_core._errors import ParameterError
 from l2i_core.explain.l2i import L2IExplainer
@@ -325,7 +326,7 @@ def ensure_lmac(cfg, dataset, *, epochs: int | None = None, progress: bool = Tru
     why = "none was found"
     if side.is_file():
         m = json.loads(side.read_text())
-        if _trained_for(m, cfg, dataset) and m.get("classifier_sha256") == _sha256(d / "classifier.pt"):
+        if _trained_for(m, cfg, dataset) and m.get("classifier_sha256") == pooch.file_hash(str(d / "classifier.pt"), alg="sha256"):
             decoder, meta = load_lmac(d / "lmac.pt")
             return decoder, meta, (f"reused L-MAC: {d / 'lmac.pt'} (epoch {meta['best_epoch']}, "
                                    f"validation {meta.get('selection_metric', 'score')} {meta['best_score']:.3f})")
@@ -336,11 +337,7 @@ def ensure_lmac(cfg, dataset, *, epochs: int | None = None, progress: bool = Tru
     config.epochs = cfg.size("interpreter_epochs", int(epochs or config.epochs))
     res = train_lmac(caches["train"], caches["validation"], classifier, cfg.preset, multilabel=dataset.multilabel,
                      f_thresholds=clf_meta.get("thresholds"), config=config, out_dir=d,
-                     meta={**_artifact_meta(cfg, dataset), "classifier_sha256": _sha256(d / "classifier.pt")})
+                     meta={**_artifact_meta(cfg, dataset), "classifier_sha256": pooch.file_hash(str(d / "classifier.pt"), alg="sha256")})
     decoder, meta = load_lmac(d / "lmac.pt")
     return decoder, meta, (f"trained L-MAC ({why} in {d}): {len(res.history)} epochs in {res.seconds:.0f} s, "
                            f"best validation score {res.best_score:.3f} at epoch {res.best_epoch}")
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
