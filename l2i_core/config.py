@@ -9,7 +9,10 @@ preset    sr (Hz)   n_fft / hop    mel    intended for
 ``cpu``   22 050    1024 / 512     64     a 2-core CPU, minutes per experiment
 ``paper`` 44 100    1024 / 512     128    a GPU, the paper's resolution; mel of |X|
 ``aisfx`` 44 100    1024 / 512     96     the pretrained aiSFX backbone, fine-tuned (its
-                    (f: 2048/1024)        own front end; V on the paper's STFT)
+                    (f: 2048/1024)        own front end; V on the paper's STFT); optional
+``efficientat``     1024 / 320     128    EfficientAT mn04 (AudioSet), fine-tuned: V, W,
+          32 000    (window 800)          Ψ and f on f's own STFT grid (the default run's
+                                          pretrained network)
 ========  ========  =============  =====  ==========================================
 
 The ``cpu`` preset's classifier input is the mel of the power spectrogram |X|²; the ``paper``
@@ -19,6 +22,15 @@ while the classifier f sees the front end the aiSFX network was trained on (Ma a
 2022): its own STFT (n_fft 2048, hop 1024), 96 HTK mel bands with area normalisation, the power
 spectrogram, ``log10(10⁴·S + 1)`` divided by aiSFX's fixed maximum 9.4578 (its ``'original'``
 normalisation). Audio is peak-normalised on loading for every preset, as aiSFX does.
+
+The ``efficientat`` preset is the front end of EfficientAT's ``mn04_as`` (Schmid, Koutini and Widmer,
+ICASSP 2023), and V lives on that same grid: 32 kHz, n_fft 1024 with a symmetric Hann window of 800
+samples, hop 320, centred with reflect padding (513 bins × 501 frames for 5 s); f reads
+``mel_kaldi @ (|G|·|X|)²`` with 128 Kaldi-scale mel bands from 0 to 15 kHz, then
+``(log(· + 1e-5) + 4.5) / 5``. The publisher's pre-emphasis ``y[n] = x[n] − 0.97·x[n−1]`` is applied
+as what it is on the STFT grid, the fixed per-bin gain ``|G_k| = |1 − 0.97·e^{−2πik/n_fft}|`` (up to
+window effects, measured in ``tests/test_efficientat_preset.py``), so that a mask on V reaches f as the
+same mask on f's own STFT magnitude, with no iSTFT → STFT round trip, and ``M = 1`` gives f(x) exactly.
 
 Where a preset is resolved
 --------------------------
@@ -94,7 +106,20 @@ class Preset:
         librosa's mel filter normalisation: ``'slaney'`` (area to 2/width) or ``1`` (unit sum, aiSFX).
     classifier : str
         Which f the pipeline trains: ``'cnn'`` (an :class:`~l2i_core.models.classifier.AudioCNN` from
-        scratch) or ``'aisfx'`` (the pretrained backbone of :mod:`l2i_core.models.pretrained`, fine-tuned).
+        scratch), ``'aisfx'`` (the pretrained backbone of :mod:`l2i_core.models.pretrained`, fine-tuned)
+        or ``'efficientat'`` (EfficientAT mn04, :mod:`l2i_core.models.efficientat`, fine-tuned).
+    win_length : int or None
+        Length of the Hann window (zero-padded to ``n_fft`` by ``torch.stft``); ``None``: ``n_fft``.
+    window_periodic : bool
+        Periodic Hann window (librosa's, ``True``) or symmetric (EfficientAT's, ``False``).
+    pad_mode : str
+        Padding of the centred STFT: ``'constant'`` (librosa >= 0.10) or ``'reflect'`` (``torch.stft``'s
+        default, which EfficientAT was trained with).
+    preemphasis : float
+        Coefficient ``a`` of a pre-emphasis ``x[n] − a·x[n−1]`` in f's front end, applied as the per-bin
+        gain ``|1 − a·e^{−2πik/n_fft}|`` on the STFT magnitude (0: none).
+    mel_kaldi : bool
+        Kaldi's mel filters (``1127·ln(1 + f/700)``, peak 1, zero Nyquist column) instead of librosa's.
     """
 
     name: str
@@ -112,12 +137,25 @@ class Preset:
     mel_htk: bool = False
     mel_norm: str | float | None = "slaney"
     classifier: str = "cnn"
+    win_length: int | None = None
+    window_periodic: bool = True
+    pad_mode: str = "constant"
+    preemphasis: float = 0.0
+    mel_kaldi: bool = False
 
     def __post_init__(self):
-        if self.features not in ("db", "aisfx"):
-            raise ParameterError(f"Preset {self.name!r}: features must be 'db' or 'aisfx', got {self.features!r}")
-        if self.classifier not in ("cnn", "aisfx"):
-            raise ParameterError(f"Preset {self.name!r}: classifier must be 'cnn' or 'aisfx', got {self.classifier!r}")
+        if self.features not in ("db", "aisfx", "efficientat"):
+            raise ParameterError(f"Preset {self.name!r}: features must be 'db', 'aisfx' or 'efficientat', "
+                                 f"got {self.features!r}")
+        if self.classifier not in ("cnn", "aisfx", "efficientat"):
+            raise ParameterError(f"Preset {self.name!r}: classifier must be 'cnn', 'aisfx' or 'efficientat', "
+                                 f"got {self.classifier!r}")
+        if self.win_length is not None and not 0 < self.win_length <= self.n_fft:
+            raise ParameterError(f"Preset {self.name!r}: win_length={self.win_length} must be in 1..n_fft={self.n_fft}")
+        if self.pad_mode not in ("constant", "reflect"):
+            raise ParameterError(f"Preset {self.name!r}: pad_mode must be 'constant' or 'reflect', got {self.pad_mode!r}")
+        if not 0.0 <= self.preemphasis < 1.0:
+            raise ParameterError(f"Preset {self.name!r}: preemphasis must be in [0, 1), got {self.preemphasis}")
         if self.sr <= 0 or self.n_fft <= 0 or self.hop_length <= 0 or self.n_mels <= 0:
             raise ParameterError(f"Preset {self.name!r}: sr, n_fft, hop_length and n_mels must be > 0")
         if self.mel_power not in (1.0, 2.0):
@@ -139,6 +177,11 @@ class Preset:
     def shared_stft(self) -> bool:
         """Whether f reads V's own STFT (then a masked magnitude maps to f's input without audio)."""
         return self.f_n_fft == self.n_fft and self.f_hop_length == self.hop_length
+
+    @property
+    def window_length(self) -> int:
+        """Length of the STFT's Hann window (``win_length``, else ``n_fft``)."""
+        return int(self.win_length or self.n_fft)
 
     @property
     def n_freq(self) -> int:
@@ -168,11 +211,15 @@ PRESETS: dict[str, Preset] = {
     "aisfx": Preset(name="aisfx", sr=44_100, n_fft=1024, hop_length=512, n_mels=96, top_db=None, mel_power=2.0,
                     features="aisfx", feature_n_fft=2048, feature_hop_length=1024, mel_htk=True, mel_norm=1.0,
                     classifier="aisfx"),
+    "efficientat": Preset(name="efficientat", sr=32_000, n_fft=1024, hop_length=320, n_mels=128, fmin=0.0,
+                          fmax=15_000.0, top_db=None, mel_power=2.0, features="efficientat", classifier="efficientat",
+                          win_length=800, window_periodic=False, pad_mode="reflect", preemphasis=0.97,
+                          mel_kaldi=True),
 }
 
 
 def get_preset(preset: str | Preset) -> Preset:
-    """Return a :class:`Preset` from its name (``'cpu'``, ``'paper'`` or ``'aisfx'``), or pass one through.
+    """Return a :class:`Preset` from its name (``'cpu'``, ``'paper'``, ``'aisfx'``, ``'efficientat'``), or pass one through.
 
     Raises
     ------

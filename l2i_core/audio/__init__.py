@@ -7,7 +7,7 @@ frontend            Audio input/output and the time-frequency front end.
 masks               Soft component masks and how a mask becomes sound: the one home of these formulas.
 """
 
-from l2i_core.audio.frontend import FrontEnd
+from l2i_core.audio.frontend import FrontEnd, kaldi_mel_filterbank, preemphasis_gain
 from l2i_core.audio.masks import DEFAULT_EPS, component_audio, component_masks, mask_to_audio, selection_mask
 from l2i_core.audio.waveform import (
     PCM_FULL_SCALE,
@@ -23,6 +23,8 @@ from l2i_core.audio.waveform import (
 )
 
 __all__ = [
+    "kaldi_mel_filterbank",
+    "preemphasis_gain",
     "FrontEnd",
     "DEFAULT_EPS",
     "component_masks",

@@ -19,26 +19,50 @@ from l2i_core._errors import ParameterError
 from l2i_core.audio.waveform import as_float_samples
 from l2i_core.config import Preset, get_preset
 
-__all__ = ["FrontEnd"]
+__all__ = ["FrontEnd", "kaldi_mel_filterbank", "preemphasis_gain"]
 
 
+def _kaldi_mel(f):
+    return 1127.0 * np.log1p(np.asarray(f, dtype=np.float64) / 700.0)
 
 
+def kaldi_mel_filterbank(n_mels: int = 128, n_fft: int = 1024, sr: int = 32_000, fmin: float = 0.0,
+                         fmax: float = 15_000.0) -> tuple[np.ndarray, np.ndarray]:
+    """Kaldi's triangular mel filters, ``(n_mels, n_fft // 2 + 1)``, with a zero column for the Nyquist bin.
+
+    On the Kaldi mel scale ``m(f) = 1127·ln(1 + f/700)``, ``n_mels + 2`` equally spaced points from
+    ``m(fmin)`` to ``m(fmax)`` give filter ``i`` its left, centre and right edges ``m_i, m_{i+1}, m_{i+2}``;
+    its weight at FFT bin ``k`` (frequency ``k·sr/n_fft``, ``k < n_fft/2``) is
+    ``max(0, min((m − m_i)/(m_{i+1} − m_i), (m_{i+2} − m)/(m_{i+2} − m_{i+1})))`` with ``m = m(k·sr/n_fft)``
+    (peak 1, no area normalisation), as Kaldi's ``MelBanks`` without VTLN warping. The last
+    column (bin ``n_fft/2``) is zero.
+
+    Returns
+    -------
+    fb : np.ndarray [shape=(n_mels, n_fft // 2 + 1), float32]
+    centres_hz : np.ndarray [shape=(n_mels,), float64]
+        The filters' centre frequencies.
+    """
+    if not 0 <= fmin < fmax <= sr / 2:
+        raise ParameterError(f"need 0 <= fmin < fmax <= sr/2; got fmin={fmin}, fmax={fmax}, sr={sr}")
+    edges = np.linspace(_kaldi_mel(fmin), _kaldi_mel(fmax), n_mels + 2)
+    left, centre, right = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    m = _kaldi_mel(np.arange(n_fft // 2) * sr / n_fft)[None, :]
+    fb = np.maximum(0.0, np.minimum((m - left) / (centre - left), (right - m) / (right - centre)))
+    fb = np.concatenate([fb, np.zeros((n_mels, 1))], axis=1)
+    centres_hz = 700.0 * np.expm1(edges[1:-1] / 1127.0)
+    return fb.astype(np.float32), centres_hz
 
 
+def preemphasis_gain(coefficient: float, n_fft: int) -> np.ndarray:
+    """``|1 − a·e^{−2πik/n_fft}|`` for ``k = 0..n_fft/2``: pre-emphasis ``x[n] − a·x[n−1]`` as a gain per STFT bin.
 
-
-
-
-
-
-
-
-
-
-
-
-
+    On an STFT whose window is long beside the two-tap filter, pre-emphasising the audio multiplies
+    each bin's magnitude by this gain, up to window effects (the filter's response varies across a
+    bin's main lobe; largest at low frequencies, where the gain is smallest).
+    """
+    k = np.arange(n_fft // 2 + 1)
+    return np.abs(1.0 - coefficient * np.exp(-2j * np.pi * k / n_fft))
 
 
 AISFX_LOG_MAX = 9.457798957824707
@@ -55,7 +79,10 @@ class FrontEnd(nn.Module):
 
     Notes
     -----
-    * STFT: Hann window of ``n_fft`` samples, centred frames, zero padding (as librosa >= 0.10).
+    * STFT: Hann window of ``win_length`` (default ``n_fft``) samples, centred frames, the preset's
+      padding (zero, as librosa >= 0.10; reflect for ``efficientat``).
+    * A preset with pre-emphasis (``efficientat``) applies it to f's input as a fixed gain per STFT bin
+      (:func:`preemphasis_gain`), on the audio path and the masked-magnitude path alike.
     * The magnitude that NMF and the interpreter see is ``log1p(|X|)`` (paper's V).
     * The classifier input is ``power_to_db(mel @ |X|**p, ref=1.0, amin=1e-10, top_db)`` with a
       Slaney-normalised librosa mel filterbank held as a buffer; ``top_db`` is applied per clip;
@@ -75,12 +102,24 @@ class FrontEnd(nn.Module):
         super().__init__()
         self.preset = get_preset(preset)
         p = self.preset
-        self.register_buffer("window", torch.hann_window(p.n_fft, periodic=True), persistent=False)
+        self.register_buffer("window", torch.hann_window(p.window_length, periodic=p.window_periodic),
+                             persistent=False)
         # f's own STFT window (the same as V's unless the preset gives f another STFT)
-        self.register_buffer("f_window", torch.hann_window(p.f_n_fft, periodic=True), persistent=False)
-        mel = librosa.filters.mel(sr=p.sr, n_fft=p.f_n_fft, n_mels=p.n_mels, fmin=p.fmin, fmax=p.fmax,
-                                  htk=p.mel_htk, norm=p.mel_norm)
+        self.register_buffer("f_window", self.window if p.shared_stft else torch.hann_window(p.f_n_fft, periodic=True),
+                             persistent=False)
+        mel = self._mel(p.f_n_fft)
         self.register_buffer("mel_basis", torch.from_numpy(mel.astype(np.float32)), persistent=False)
+        # pre-emphasis as a gain per bin of f's STFT, (n_freq_f, 1); None when the preset has none
+        gain = (torch.from_numpy(preemphasis_gain(p.preemphasis, p.f_n_fft).astype(np.float32))[:, None]
+                if p.preemphasis else None)
+        self.register_buffer("f_gain", gain, persistent=False)
+
+    def _mel(self, n_fft: int) -> np.ndarray:
+        p = self.preset
+        if p.mel_kaldi:
+            return kaldi_mel_filterbank(p.n_mels, n_fft, p.sr, p.fmin, p.fmax if p.fmax is not None else p.sr / 2)[0]
+        return librosa.filters.mel(sr=p.sr, n_fft=n_fft, n_mels=p.n_mels, fmin=p.fmin, fmax=p.fmax,
+                                   htk=p.mel_htk, norm=p.mel_norm)
 
     @property
     def shared_stft(self) -> bool:
@@ -89,9 +128,7 @@ class FrontEnd(nn.Module):
 
     def v_mel_basis(self) -> np.ndarray:
         """The mel filterbank of f's front end laid on V's frequency grid, ``(n_mels, n_freq)``."""
-        p = self.preset
-        return librosa.filters.mel(sr=p.sr, n_fft=p.n_fft, n_mels=p.n_mels, fmin=p.fmin, fmax=p.fmax,
-                                   htk=p.mel_htk, norm=p.mel_norm).astype(np.float32)
+        return self._mel(self.preset.n_fft).astype(np.float32)
 
     # -- helpers -----------------------------------------------------------------------------
     def _as_tensor(self, x) -> torch.Tensor:
@@ -120,9 +157,10 @@ class FrontEnd(nn.Module):
             x.reshape(-1, x.shape[-1]),
             n_fft=n_fft,
             hop_length=hop,
+            win_length=window.shape[-1],
             window=window,
             center=True,
-            pad_mode="constant",
+            pad_mode=self.preset.pad_mode,
             return_complex=True,
         )
         return X.reshape(*lead, *X.shape[-2:])
@@ -136,6 +174,7 @@ class FrontEnd(nn.Module):
             X.reshape(-1, *X.shape[-2:]).to(self.window.device),
             n_fft=self.preset.n_fft,
             hop_length=self.preset.hop_length,
+            win_length=self.window.shape[-1],
             window=self.window,
             center=True,
             length=length,
@@ -161,6 +200,8 @@ class FrontEnd(nn.Module):
         return torch.matmul(self.mel_basis, self._power(self.f_stft(x).abs()))
 
     def _power(self, magnitude: torch.Tensor) -> torch.Tensor:
+        if self.f_gain is not None:  # pre-emphasis, as the fixed gain per bin it is on the STFT grid
+            magnitude = magnitude * self.f_gain
         return magnitude.pow(2) if self.preset.mel_power == 2 else magnitude
 
     def mel_power_from_magnitude(self, magnitude: torch.Tensor) -> torch.Tensor:
@@ -184,9 +225,12 @@ class FrontEnd(nn.Module):
         return db
 
     def features_from_mel(self, S: torch.Tensor) -> torch.Tensor:
-        """f's input from a mel spectrogram: dB (``features='db'``) or aiSFX's scaled ``log10(10⁴·S + 1)``."""
+        """f's input from a mel spectrogram: dB (``features='db'``), aiSFX's scaled ``log10(10⁴·S + 1)`` or
+        EfficientAT's ``(log(S + 1e-5) + 4.5) / 5``."""
         if self.preset.features == "aisfx":
             return torch.log10(S * 1e4 + 1.0) / AISFX_LOG_MAX
+        if self.preset.features == "efficientat":
+            return (torch.log(S + 1e-5) + 4.5) / 5.0
         return self.power_to_db(S)
 
     def features_from_magnitude(self, magnitude: torch.Tensor, phase: torch.Tensor | None = None, *,

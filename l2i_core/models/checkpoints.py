@@ -29,6 +29,7 @@ from l2i_core._errors import ParameterError
 from l2i_core.models.classifier import ArchConfig, AudioCNN
 from l2i_core.models.interpreter import L2IInterpreter
 from l2i_core.models.lmac import LMACDecoder
+from l2i_core.models.efficientat import EfficientATClassifier
 from l2i_core.models.pretrained import AiSFXClassifier
 
 __all__ = ["save_classifier", "load_classifier", "save_interpreter", "load_interpreter", "save_training_state",
@@ -95,9 +96,11 @@ def load_classifier(path: str | Path, *, device: str | torch.device | None = "cp
     if path.is_dir():
         path = path / "classifier.pt"
     state, meta = _read(path, "classifier", "02")
-    if meta["arch"].get("kind") == "aisfx":
+    kind = meta["arch"].get("kind")
+    if kind in ("aisfx", "efficientat"):
         a = meta["arch"]
-        model = AiSFXClassifier(len(meta["classes"]), meta["preset"], multilabel=meta["multilabel"], hidden=a["hidden"],
+        cls = AiSFXClassifier if kind == "aisfx" else EfficientATClassifier
+        model = cls(len(meta["classes"]), meta["preset"], multilabel=meta["multilabel"], hidden=a["hidden"],
                                 dropout=a["dropout"], trainable=a["trainable"], pretrained=False)
         model.load_state_dict(state)
         return model.to(device or "cpu").eval(), meta

@@ -52,6 +52,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from l2i_core._errors import DataNotFoundError, L2IError, ParameterError
+from l2i_core._utils import probabilities
+from l2i_core.config import Preset, get_preset
+from l2i_core.audio.frontend import kaldi_mel_filterbank
 from l2i_core.data.registry import cache_dir, offline
 
 __all__ = [
@@ -64,12 +67,12 @@ __all__ = [
     "EFFICIENTAT_CREDIT",
     "EFFICIENTAT_SR",
     "make_divisible",
-    "kaldi_mel_filterbank",
     "EfficientATFrontEnd",
     "EfficientATMN",
     "efficientat_weights",
     "audioset_labels",
     "load_efficientat",
+    "EfficientATClassifier",
 ]
 
 log = logging.getLogger(__name__)
@@ -278,38 +281,6 @@ class EfficientATMN(nn.Module):
 # ----------------------------------------------------------------------------------------------------
 # Front end
 # ----------------------------------------------------------------------------------------------------
-def _kaldi_mel(f):
-    return 1127.0 * np.log1p(np.asarray(f, dtype=np.float64) / 700.0)
-
-
-def kaldi_mel_filterbank(n_mels: int = 128, n_fft: int = 1024, sr: int = EFFICIENTAT_SR, fmin: float = 0.0,
-                         fmax: float = 15_000.0) -> tuple[np.ndarray, np.ndarray]:
-    """Kaldi's triangular mel filters, ``(n_mels, n_fft // 2 + 1)``, with a zero column for the Nyquist bin.
-
-    On the Kaldi mel scale ``m(f) = 1127·ln(1 + f/700)``, ``n_mels + 2`` equally spaced points from
-    ``m(fmin)`` to ``m(fmax)`` give filter ``i`` its left, centre and right edges ``m_i, m_{i+1}, m_{i+2}``;
-    its weight at FFT bin ``k`` (frequency ``k·sr/n_fft``, ``k < n_fft/2``) is
-    ``max(0, min((m − m_i)/(m_{i+1} − m_i), (m_{i+2} − m)/(m_{i+2} − m_{i+1})))`` with ``m = m(k·sr/n_fft)``
-    (peak 1, no area normalisation), as Kaldi's ``MelBanks`` without VTLN warping. The last
-    column (bin ``n_fft/2``) is zero.
-
-    Returns
-    -------
-    fb : np.ndarray [shape=(n_mels, n_fft // 2 + 1), float32]
-    centres_hz : np.ndarray [shape=(n_mels,), float64]
-        The filters' centre frequencies.
-    """
-    if not 0 <= fmin < fmax <= sr / 2:
-        raise ParameterError(f"need 0 <= fmin < fmax <= sr/2; got fmin={fmin}, fmax={fmax}, sr={sr}")
-    edges = np.linspace(_kaldi_mel(fmin), _kaldi_mel(fmax), n_mels + 2)
-    left, centre, right = edges[:-2, None], edges[1:-1, None], edges[2:, None]
-    m = _kaldi_mel(np.arange(n_fft // 2) * sr / n_fft)[None, :]
-    fb = np.maximum(0.0, np.minimum((m - left) / (centre - left), (right - m) / (right - centre)))
-    fb = np.concatenate([fb, np.zeros((n_mels, 1))], axis=1)
-    centres_hz = 700.0 * np.expm1(edges[1:-1] / 1127.0)
-    return fb.astype(np.float32), centres_hz
-
-
 class EfficientATFrontEnd(nn.Module):
     """Waveform at 32 kHz ``(n,)`` or ``(B, n)`` → EfficientAT's log-mel ``(B, 128, 1 + n // 320)``.
 
@@ -480,3 +451,138 @@ def load_efficientat(path: str | os.PathLike | None = None, *, labels: bool | Se
     net.labels = names
     return net
 
+
+
+# ----------------------------------------------------------------------------------------------------
+# The network l2i fine-tunes and interprets
+# ----------------------------------------------------------------------------------------------------
+class EfficientATClassifier(nn.Module):
+    """mn04_as's convolutional body (``features.0..16``, AudioSet weights) with a new head for the target classes.
+
+    The counterpart of :class:`~l2i_core.models.pretrained.AiSFXClassifier` for the ``efficientat`` preset,
+    with the same fine-tuning interface (:mod:`l2i_core.train.finetune`): ``blocks`` (the 17 modules of
+    ``features``), ``pool`` (the mean over frequency and time: 384-d), ``head``, ``bottom`` / ``top``,
+    ``trainable`` in ``{'head', 'last', 'all'}`` (``'last'``: the last stage, blocks 13–16, at stride 32).
+
+    Parameters
+    ----------
+    n_classes : int
+    preset : str or Preset
+        Must be EfficientAT's front end (``'efficientat'``: 128 Kaldi mel bands, its log scaling).
+    multilabel : bool
+        Sigmoid outputs instead of softmax; the model returns logits either way.
+    hidden : int or None
+        Width of the head's hidden layer (``None``: a linear head on the pooled 384-d features).
+    dropout : float
+    pretrained : bool
+        Load the AudioSet weights (:func:`efficientat_weights`; ``False``: random weights, for tests).
+    trainable : {'head', 'last', 'all'}
+        Which part fine-tuning updates; the frozen blocks stay in eval mode (their batch-norm
+        statistics are AudioSet's).
+
+    Notes
+    -----
+    Input ``(batch, 128, n_frames)`` (or with a channel axis of 1): f's features from
+    :meth:`FrontEnd.logmel <l2i_core.audio.frontend.FrontEnd.logmel>` of the ``efficientat`` preset.
+    Taps (:attr:`tap_layers`): the outputs of blocks 6, 12 and 15, the last block of each of the three
+    deepest resolution stages (16, 48 and 64 channels at strides 8, 16 and 32); see the module docstring.
+    """
+
+    tap_names = ("low", "mid", "high")
+    tap_layers = ("blocks.6", "blocks.12", "blocks.15")
+    n_blocks = 17
+    last_start = 13
+    embedding_dim = 384
+    credit = EFFICIENTAT_CREDIT
+
+    def __init__(self, n_classes: int, preset: str | Preset = "efficientat", *, multilabel: bool = False,
+                 hidden: int | None = 256, dropout: float = 0.3, pretrained: bool = True, trainable: str = "last"):
+        super().__init__()
+        p = get_preset(preset)
+        if p.features != "efficientat" or p.n_mels != 128:
+            raise ParameterError(f"EfficientAT needs its own front end (preset 'efficientat'), got preset {p.name!r}")
+        if n_classes < 1:
+            raise ParameterError(f"n_classes must be >= 1, got {n_classes}")
+        self.preset, self.n_classes, self.multilabel = p, int(n_classes), bool(multilabel)
+        self.hidden, self.dropout_p = hidden, float(dropout)
+        body = EfficientATMN(n_classes=1)
+        self.blocks = nn.ModuleList(list(body.features))
+        layers: list[nn.Module] = [nn.Dropout(dropout)]
+        if hidden:
+            layers += [nn.Linear(self.embedding_dim, hidden), nn.ReLU(), nn.Dropout(dropout)]
+        layers.append(nn.Linear(hidden or self.embedding_dim, self.n_classes))
+        self.head = nn.Sequential(*layers)
+        if pretrained:
+            self.load_backbone(torch.load(efficientat_weights(), map_location="cpu", weights_only=True))
+        self.set_trainable(trainable)
+
+    def load_backbone(self, state: dict) -> None:
+        """Load the release file's ``features.*`` tensors (every one of them: ``strict=True``)."""
+        mine = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
+        self.blocks.load_state_dict(mine, strict=True)
+
+    @property
+    def n_frozen(self) -> int:
+        """Number of bottom blocks fine-tuning leaves untouched."""
+        return {"head": self.n_blocks, "last": self.last_start, "all": 0}[self.trainable]
+
+    def set_trainable(self, trainable: str) -> None:
+        """Freeze the bottom blocks (``requires_grad=False``) for ``'head'`` / ``'last'`` / ``'all'``."""
+        if trainable not in ("head", "last", "all"):
+            raise ParameterError(f"trainable must be one of ['all', 'head', 'last'], got {trainable!r}")
+        self.trainable = trainable
+        for i, b in enumerate(self.blocks):
+            for q in b.parameters():
+                q.requires_grad_(i >= self.n_frozen)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        for b in self.blocks[: self.n_frozen]:  # frozen blocks keep AudioSet's batch-norm statistics
+            b.eval()
+        return self
+
+    def config(self) -> dict:
+        """What :func:`~l2i_core.models.checkpoints.load_classifier` needs to rebuild this model."""
+        return {"kind": "efficientat", "hidden": self.hidden, "dropout": self.dropout_p, "trainable": self.trainable}
+
+    def _check(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim == 3:
+            x = x.unsqueeze(1)
+        if x.ndim != 4 or x.shape[1] != 1 or x.shape[2] != self.preset.n_mels:
+            raise ParameterError(f"expected EfficientAT features (batch, {self.preset.n_mels}, n_frames), "
+                                 f"got {tuple(x.shape)}")
+        return x
+
+    def bottom(self, x: torch.Tensor, n_blocks: int) -> torch.Tensor:
+        """The output of the first ``n_blocks`` blocks (the frozen part fine-tuning computes once)."""
+        x = self._check(x)
+        for b in self.blocks[:n_blocks]:
+            x = b(x)
+        return x
+
+    @staticmethod
+    def pool(h: torch.Tensor) -> torch.Tensor:
+        """The pooled features of a block-16 map ``(B, 384, F, T)``: the mean over frequency and time."""
+        return h.mean(dim=(2, 3))
+
+    def embedding(self, x: torch.Tensor) -> torch.Tensor:
+        """The 384-d pooled features of ``x`` (what the linear probe reads)."""
+        return self.pool(self.bottom(x, self.n_blocks))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``(batch, n_classes)``."""
+        return self.head(self.embedding(x))
+
+    def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """``(logits, [low, mid, high])``: the logits and the outputs of blocks 6, 12, 15."""
+        x = self._check(x)
+        taps = []
+        for i, b in enumerate(self.blocks):
+            x = b(x)
+            if i in (6, 12, 15):
+                taps.append(x)
+        return self.head(self.pool(x)), taps
+
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """Sigmoid (multi-label) or softmax (multi-class) of the logits."""
+        return probabilities(logits, self.multilabel)

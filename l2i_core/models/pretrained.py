@@ -147,6 +147,10 @@ class AiSFXClassifier(nn.Module):
     tap_names = ("low", "mid", "high")
     tap_layers = ("blocks.1", "blocks.2", "blocks.3")
     channels = (64, 128, 256, 512)
+    n_blocks = 4
+    last_start = 3
+    embedding_dim = 512
+    credit = AISFX_CREDIT
 
     def __init__(self, n_classes: int, preset: str | Preset = "aisfx", *, multilabel: bool = False,
                  hidden: int | None = 256, dropout: float = 0.3, pretrained: bool = True, trainable: str = "last"):

@@ -21,7 +21,7 @@ from l2i_core.models.checkpoints import load_classifier, load_lmac
 from l2i_core.nmf.dictionary import Dictionary, learn_dictionary, load_dictionary, save_dictionary
 from l2i_core.train.cache import build_cache
 from l2i_core.train.distributed import gather_map
-from l2i_core.train.finetune import FinetuneConfig, finetune_pretrained
+from l2i_core.train.finetune import BACKBONES, FinetuneConfig, finetune_pretrained
 from l2i_core.train.lmac import LMACConfig, train_lmac
 from l2i_core.train.losses import LossWeights
 from l2i_core.train.recipes import (
@@ -158,7 +158,7 @@ def train_classifier_step(cfg, dataset, *, epochs: int | None = None, features: 
     ``cfg.seed`` and ``overrides`` (``lr``, ``batch_size``, ...); ``epochs`` (0 or None: the
     recipe's) becomes ``classifier_epochs`` of :data:`~l2i_core.pipeline.run.QUICK_SIZES` in a quick run.
     """
-    if cfg.preset.classifier == "aisfx":
+    if cfg.preset.classifier in BACKBONES:
         return finetune_step(cfg, dataset, epochs=epochs, features=features, **overrides)
     train_cfg = default_train_config(dataset.multilabel, cfg.preset, seed=cfg.seed, **overrides)
     train_cfg = dataclasses.replace(train_cfg, epochs=cfg.size("classifier_epochs", int(epochs or train_cfg.epochs)))
@@ -166,9 +166,9 @@ def train_classifier_step(cfg, dataset, *, epochs: int | None = None, features: 
 
 
 def finetune_step(cfg, dataset, *, epochs: int | None = None, features: dict | None = None, **overrides) -> TrainResult:
-    """Notebook 02 with the pretrained backbone (preset ``aisfx``): :func:`~l2i_core.train.finetune.finetune_pretrained`.
+    """Notebook 02 with a pretrained backbone (presets ``efficientat``, ``aisfx``): :func:`~l2i_core.train.finetune.finetune_pretrained`.
 
-    ``epochs`` (0 or None: the recipe's) sets the head + block-4 candidate's epochs (the head-only
+    ``epochs`` (0 or None: the recipe's) sets the head + last-blocks candidate's epochs (the head-only
     one trains three times as many); ``lr`` and ``batch_size`` pass through; a quick run caps both
     with ``classifier_epochs`` of :data:`~l2i_core.pipeline.run.QUICK_SIZES`.
     """
@@ -182,12 +182,13 @@ def finetune_step(cfg, dataset, *, epochs: int | None = None, features: dict | N
 
 
 def training_summary(result: TrainResult, artifacts_dir) -> str:
-    """Notebook 02's one-paragraph account of a training run (from scratch, or fine-tuning aiSFX)."""
+    """Notebook 02's one-paragraph account of a training run (from scratch, or fine-tuning a pretrained backbone)."""
     c, m = result.meta["config"], result.meta
     if "candidates" in m:
         rows = "; ".join(f"{r['trainable']} validation {r['validation']:.3f} ({r['seconds']:.0f} s)"
                          for r in m["candidates"])
-        return (f"pretrained aiSFX backbone, candidates: {rows}; frozen blocks computed once in {m['prep_seconds']:.0f} s; "
+        name = "EfficientAT mn04 (AudioSet)" if m.get("preset") == "efficientat" else "aiSFX"
+        return (f"pretrained {name} backbone, candidates: {rows}; frozen blocks computed once in {m['prep_seconds']:.0f} s; "
                 f"kept '{m['trainable']}' (best validation {result.metric_name} {result.best_metric:.3f}); "
                 f"{sum(q.numel() for q in result.model.parameters()):,} parameters; {result.seconds:.0f} s in all on "
                 f"{m['device']}; saved to {artifacts_dir}")

@@ -1,24 +1,28 @@
-"""Fine-tuning the pretrained aiSFX backbone on the target data, selected on validation.
+"""Fine-tuning a pretrained backbone on the target data, selected on validation.
 
-Three candidates, all :class:`~l2i_core.models.pretrained.AiSFXClassifier` modules (so any of them can be
-interpreted), scored on the validation split; the best is the classifier f the pipeline interprets:
+The backbone is the preset's (``preset.classifier``): EfficientAT mn04
+(:class:`~l2i_core.models.efficientat.EfficientATClassifier`, preset ``efficientat``, 17 blocks, 384-d
+pooled features) or aiSFX (:class:`~l2i_core.models.pretrained.AiSFXClassifier`, preset ``aisfx``, 4
+blocks, 512-d). Three candidates, all modules of that class (so any of them can be interpreted), are
+scored on the validation split; the best is the classifier f the pipeline interprets:
 
 ``probe``
-    A linear probe: scikit-learn logistic regression on the standardised 512-d aiSFX embedding,
-    its inverse regularisation C chosen on validation, folded into a linear head (the scaler's mean
+    A linear probe: scikit-learn logistic regression on the standardised pooled embedding, its
+    inverse regularisation C chosen on validation, folded into a linear head (the scaler's mean
     and scale become the layer's weights), so the probe *is* a network with taps.
 ``head``
-    The backbone frozen; a small MLP head (512 → 256 → classes, dropout) trained with mixup.
+    The backbone frozen; a small MLP head (embedding → 256 → classes, dropout) trained with mixup.
 ``last``
-    The last block (block 4, 512 channels) and a linear head trained together, blocks 1–3 frozen,
-    the head starting from the linear probe ("linear probing, then fine-tuning", LP-FT: Kumar et
-    al., ICLR 2022, who show that a random head distorts the pretrained features early on). Both
-    learn at ``lr * backbone_lr_scale``.
+    The last blocks (``model.last_start`` onwards: EfficientAT's last stage, blocks 13–16; aiSFX's
+    block 4) and a linear head trained together, the blocks below frozen (in eval mode), the head
+    starting from the linear probe ("linear probing, then fine-tuning", LP-FT: Kumar et al., ICLR
+    2022, who show that a random head distorts the pretrained features early on). Both learn at
+    ``lr * backbone_lr_scale``.
 
-The frozen bottom is computed once per clip (blocks 1–3 for ``last``, the pooled embedding for
-``head`` and ``probe``), so an epoch only runs what trains: on a 2-core CPU the head trains in
-seconds and block 4 in minutes. Every candidate trains through the one training loop
-(:class:`~l2i_core.train.engine.Engine`: resume, EMA, best-on-validation, checkpoints, autocast).
+The frozen bottom is computed once per clip (the blocks below ``last_start`` for ``last``, the pooled
+embedding for ``head`` and ``probe``), so an epoch only runs what trains. Every candidate trains
+through the one training loop (:class:`~l2i_core.train.engine.Engine`: resume, EMA,
+best-on-validation, checkpoints, autocast).
 """
 
 from __future__ import annotations
@@ -38,7 +42,8 @@ from l2i_core._utils import batch_starts, resolve_device
 from l2i_core._version import __version__
 from l2i_core.config import Preset, get_preset
 from l2i_core.models.checkpoints import save_classifier
-from l2i_core.models.pretrained import AISFX_CREDIT, AiSFXClassifier
+from l2i_core.models.efficientat import EfficientATClassifier
+from l2i_core.models.pretrained import AiSFXClassifier
 from l2i_core.train.distributed import barrier, is_main, rank_seed
 from l2i_core.train.engine import Engine, autocast_context, seeded_generator
 from l2i_core.train.losses import target_loss
@@ -54,17 +59,22 @@ from l2i_core.train.recipes import (
     soft_targets,
 )
 
-__all__ = ["FinetuneConfig", "CANDIDATES", "finetune_pretrained", "linear_probe", "bottom_features"]
+__all__ = ["FinetuneConfig", "CANDIDATES", "BACKBONES", "finetune_pretrained", "linear_probe", "bottom_features"]
 
 CANDIDATES = ("probe", "head", "last")
+
+BACKBONES = {"aisfx": AiSFXClassifier, "efficientat": EfficientATClassifier}
+"""The pretrained classifier class of each ``preset.classifier`` that is fine-tuned rather than trained."""
+
+Backbone = AiSFXClassifier | EfficientATClassifier
 
 
 @dataclass
 class FinetuneConfig:
     """Hyper-parameters of :func:`finetune_pretrained`.
 
-    ``epochs_head`` / ``epochs_last``: epochs of the head-only and head + block-4 candidates; the
-    head's learning rate is ``lr``, block 4's ``lr * backbone_lr_scale``. ``probe_C``: the grid the
+    ``epochs_head`` / ``epochs_last``: epochs of the head-only and head + last-blocks candidates; the
+    head's learning rate is ``lr``, the last blocks' ``lr * backbone_lr_scale``. ``probe_C``: the grid the
     linear probe's C is chosen from on validation.
     """
 
@@ -96,34 +106,35 @@ class FinetuneConfig:
 
 
 @torch.no_grad()
-def bottom_features(model: AiSFXClassifier, features: torch.Tensor, n_blocks: int, *, batch_size: int = 32,
+def bottom_features(model: Backbone, features: torch.Tensor, n_blocks: int, *, batch_size: int = 32,
                     device=None, amp: bool = True, progress: bool = False, desc: str = "") -> torch.Tensor:
-    """The frozen part's output for cached features: blocks ``1..n_blocks`` (4: the pooled embedding)."""
+    """The frozen part's output for cached features: blocks ``1..n_blocks`` (all of them: the pooled embedding)."""
     dev = resolve_device(device)
     model = model.to(dev).eval()
     out = []
-    for s in batch_starts(len(features), batch_size, progress=progress, desc=desc or "frozen aiSFX blocks"):
+    for s in batch_starts(len(features), batch_size, progress=progress, desc=desc or "frozen blocks"):
         with autocast_context(dev, amp):
             h = model.bottom(features[s : s + batch_size].to(dev), n_blocks)
-        out.append((model.pool(h) if n_blocks == 4 else h).float().cpu())
+        out.append((model.pool(h) if n_blocks == model.n_blocks else h).float().cpu())
     return torch.cat(out)
 
 
 class _Top(nn.Module):
-    """The trained part of an :class:`AiSFXClassifier`: blocks ``start..4`` and the head (shared modules)."""
+    """The trained part of a backbone classifier: blocks ``start..`` and the head (shared modules)."""
 
-    def __init__(self, model: AiSFXClassifier, start: int):
+    def __init__(self, model: Backbone, start: int):
         super().__init__()
-        self.start = start
+        self.start, self.pooled = start, start == model.n_blocks
         self.blocks = nn.ModuleList(list(model.blocks[start:]))
         self.head = model.head
+        self.pool = model.pool
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        if self.start == 4:  # h is the pooled embedding
+        if self.pooled:  # h is the pooled embedding
             return self.head(h)
         for b in self.blocks:
             h = b(h)
-        return self.head(AiSFXClassifier.pool(h))
+        return self.head(self.pool(h))
 
 
 @torch.no_grad()
@@ -189,7 +200,7 @@ def _score(logits: torch.Tensor, labels: np.ndarray, multilabel: bool, n_classes
     return float(s["macro_auprc" if multilabel else "accuracy"])
 
 
-def _train_top(model: AiSFXClassifier, start: int, h_train, y_train, h_val, y_val, cfg: FinetuneConfig, *,
+def _train_top(model: Backbone, start: int, h_train, y_train, h_val, y_val, cfg: FinetuneConfig, *,
                epochs: int, multilabel: bool, out_path: Path | None, resume: bool, desc: str):
     """Train blocks ``start..`` and the head of ``model`` on precomputed inputs through the Engine."""
     dev = resolve_device(cfg.device)
@@ -197,8 +208,8 @@ def _train_top(model: AiSFXClassifier, start: int, h_train, y_train, h_val, y_va
     g = seeded_generator(rank_seed(cfg.seed + start))  # the run seed on rank 0 (and in one process)
     top = _Top(model, start).to(dev)
     small = cfg.lr * cfg.backbone_lr_scale
-    groups = [{"params": list(model.head.parameters()), "lr": cfg.lr if start == 4 else small}]
-    block_params = [q for b in top.blocks for q in b.parameters()] if start < 4 else []
+    groups = [{"params": list(model.head.parameters()), "lr": cfg.lr if top.pooled else small}]
+    block_params = [q for b in top.blocks for q in b.parameters()] if not top.pooled else []
     if block_params:
         groups.append({"params": block_params, "lr": small})
     opt = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
@@ -232,7 +243,7 @@ def _train_top(model: AiSFXClassifier, start: int, h_train, y_train, h_val, y_va
     return loop
 
 
-def finetune_pretrained(dataset, preset: str | Preset = "aisfx", config: FinetuneConfig | None = None, *,
+def finetune_pretrained(dataset, preset: str | Preset = "efficientat", config: FinetuneConfig | None = None, *,
                         out_dir: str | Path | None = None, resume: bool = False,
                         features: dict | None = None) -> TrainResult:
     """Fit the candidates of :data:`CANDIDATES` on the train split; keep the best on validation.
@@ -241,7 +252,7 @@ def finetune_pretrained(dataset, preset: str | Preset = "aisfx", config: Finetun
     ----------
     dataset : AudioDataset
     preset : str or Preset
-        ``'aisfx'`` (the backbone's own front end).
+        ``'efficientat'`` or ``'aisfx'`` (a pretrained backbone's own front end; :data:`BACKBONES`).
     config : FinetuneConfig
     out_dir : path or None
         Where ``classifier.pt`` / ``.json`` (the selected candidate) and the resume states go.
@@ -258,8 +269,10 @@ def finetune_pretrained(dataset, preset: str | Preset = "aisfx", config: Finetun
     """
     cfg = config or FinetuneConfig()
     p = get_preset(preset)
-    if p.classifier != "aisfx":
-        raise ParameterError(f"preset {p.name!r} does not use the pretrained backbone; use preset 'aisfx'")
+    if p.classifier not in BACKBONES:
+        raise ParameterError(f"preset {p.name!r} does not use a pretrained backbone; use preset 'efficientat' or "
+                             "'aisfx'")
+    Net = BACKBONES[p.classifier]
     dev = resolve_device(cfg.device)
     train_ds, val_ds = dataset.split("train"), dataset.split("validation")
     if len(train_ds) < 2 or len(val_ds) == 0:
@@ -273,13 +286,13 @@ def finetune_pretrained(dataset, preset: str | Preset = "aisfx", config: Finetun
     C, ml = len(dataset.classes), dataset.multilabel
     out_dir = Path(out_dir) if out_dir is not None else None
     t0 = time.perf_counter()
-    base = AiSFXClassifier(C, p, multilabel=ml, hidden=cfg.hidden, dropout=cfg.dropout, trainable="head")
+    base = Net(C, p, multilabel=ml, hidden=cfg.hidden, dropout=cfg.dropout, trainable="head")
+    low = base.last_start  # the blocks below "last"'s are computed once
     # float32, as f runs everywhere downstream (the cache, faithfulness); only what trains uses autocast
-    h3 = {"train": bottom_features(base, x_train, 3, device=dev, amp=False, progress=cfg.progress,
-                                   desc="aiSFX blocks 1-3, train"),
-          "validation": bottom_features(base, x_val, 3, device=dev, amp=False, progress=cfg.progress,
-                                        desc="aiSFX blocks 1-3, validation")}
-    emb = {k: _pooled_block4(base, v, dev) for k, v in h3.items()}
+    h3 = {split: bottom_features(base, x, low, device=dev, amp=False, progress=cfg.progress,
+                                 desc=f"frozen blocks 1-{low}, {split}")
+          for split, x in (("train", x_train), ("validation", x_val))}
+    emb = {k: _pooled_top(base, v, low, dev) for k, v in h3.items()}
     prep = time.perf_counter() - t0
     candidates, models = [], {}
     probe = None
@@ -292,7 +305,7 @@ def finetune_pretrained(dataset, preset: str | Preset = "aisfx", config: Finetun
         t1 = time.perf_counter()
         torch.manual_seed(cfg.seed)
         if name == "probe":
-            model = AiSFXClassifier(C, p, multilabel=ml, hidden=None, dropout=0.0, trainable="head", pretrained=False)
+            model = Net(C, p, multilabel=ml, hidden=None, dropout=0.0, trainable="head", pretrained=False)
             model.blocks.load_state_dict(base.blocks.state_dict())
             model.head[-1].load_state_dict(probe[0].state_dict())
             score = probe[1]
@@ -300,13 +313,13 @@ def finetune_pretrained(dataset, preset: str | Preset = "aisfx", config: Finetun
             t1 -= probe[3]
         else:
             last = name == "last"
-            model = AiSFXClassifier(C, p, multilabel=ml, hidden=None if last else cfg.hidden,
+            model = Net(C, p, multilabel=ml, hidden=None if last else cfg.hidden,
                                     dropout=0.0 if last else cfg.dropout, trainable=name, pretrained=False)
             model.blocks.load_state_dict(base.blocks.state_dict())
             if last:
                 model.head[-1].load_state_dict(probe[0].state_dict())
             model = model.to(dev)
-            start = 4 if name == "head" else 3
+            start = base.n_blocks if name == "head" else low
             src = emb if name == "head" else h3
             epochs = cfg.epochs_head if name == "head" else cfg.epochs_last
             loop = _train_top(model, start, src["train"], y_train, src["validation"], y_val, cfg, epochs=epochs,
@@ -331,7 +344,7 @@ def finetune_pretrained(dataset, preset: str | Preset = "aisfx", config: Finetun
               "duration": dataset.duration,
               "multilabel": ml, "arch": model.config(), "config": dataclasses.asdict(cfg), "device": str(dev),
               "n_train": len(train_ds), "n_validation": len(val_ds), "l2i_version": __version__,
-              "backbone": AISFX_CREDIT, "trainable": best["trainable"], "prep_seconds": prep,
+              "backbone": Net.credit, "trainable": best["trainable"], "prep_seconds": prep,
               "candidates": [{k: v for k, v in c.items() if k != "history"} for c in candidates],
               "histories": {c["trainable"]: c["history"] for c in candidates}},
     )
@@ -343,10 +356,13 @@ def finetune_pretrained(dataset, preset: str | Preset = "aisfx", config: Finetun
 
 
 @torch.no_grad()
-def _pooled_block4(model: AiSFXClassifier, h3: torch.Tensor, dev, batch_size: int = 32) -> torch.Tensor:
-    """The pooled embedding from blocks 1–3's output (block 4 then aiSFX's pooling), in float32."""
+def _pooled_top(model: Backbone, h: torch.Tensor, start: int, dev, batch_size: int = 32) -> torch.Tensor:
+    """The pooled embedding from block ``start``'s input ``h`` (the blocks above, then the pooling), in float32."""
     model = model.to(dev).eval()
     out = []
-    for s in batch_starts(len(h3), batch_size):
-        out.append(model.pool(model.blocks[3](h3[s : s + batch_size].to(dev))).float().cpu())
+    for s in batch_starts(len(h), batch_size):
+        x = h[s : s + batch_size].to(dev)
+        for b in model.blocks[start:]:
+            x = b(x)
+        out.append(model.pool(x).float().cpu())
     return torch.cat(out)
