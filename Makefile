@@ -4,8 +4,8 @@ PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 # The audio is found through $(L2I_DATA), taken from the environment (see the README's Data section).
 export L2I_DATA
-DATASET ?= esc10
-PRESET ?= cpu
+# The pretrained weights (EfficientAT mn04) are found through $(L2I_MODELS) when it is set (see the README).
+export L2I_MODELS
 
 # `make reproduce AS_AVX2=1`: run as a CPU with AVX2 but no AVX-512 and no native bf16 (l2i_core.train.engine.AVX2_NO_BF16_ENV).
 ifdef AS_AVX2
@@ -30,15 +30,18 @@ test-fast:
 	$(PYTHON) -m pytest -q -m "not notebook and not browser and not slow"
 
 # Steps whose outputs are current are skipped; `make reproduce FORCE=1` runs every notebook again.
-REPRODUCE_FLAGS = --preset $(PRESET) $(if $(FORCE),--force)
+REPRODUCE_FLAGS = $(if $(FORCE),--force)
 
-# Then the pretrained aiSFX backbone fine-tuned on the 50 ESC-50 classes (preset aisfx, its own front end).
+# The default run: esc10 with the from-scratch CNN (preset cpu), then urbanmix and esc50-fold4 with
+# EfficientAT mn04 pretrained on AudioSet and fine-tuned (preset efficientat; its weights are read from
+# $(L2I_MODELS)/efficientat/ or downloaded once, checked by their sha256). The aiSFX backbone stays an
+# optional preset: `l2i reproduce --dataset esc50-fold4 --preset aisfx`.
 # Each notebook is one line of the log (its time and report); the last line is the total and where the reports are.
 reproduce: install
 	@start=$$(date +%s) && \
-	$(PYTHON) -m l2i_core reproduce --dataset $(DATASET) $(REPRODUCE_FLAGS) && \
-	$(PYTHON) -m l2i_core reproduce --dataset urbanmix $(REPRODUCE_FLAGS) && \
-	$(PYTHON) -m l2i_core reproduce --dataset esc50-fold4 --preset aisfx $(if $(FORCE),--force) && \
+	$(PYTHON) -m l2i_core reproduce --dataset esc10 --preset cpu $(REPRODUCE_FLAGS) && \
+	$(PYTHON) -m l2i_core reproduce --dataset urbanmix --preset efficientat $(REPRODUCE_FLAGS) && \
+	$(PYTHON) -m l2i_core reproduce --dataset esc50-fold4 --preset efficientat $(REPRODUCE_FLAGS) && \
 	$(PYTHON) -m l2i_core readme && \
 	echo "make reproduce: total $$(( $$(date +%s) - start )) s; reports in reports/ (open reports/index.html)"
 

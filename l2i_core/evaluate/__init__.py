@@ -51,13 +51,14 @@ from l2i_core.evaluate.paper_protocols import (
     summarize_faithfulness,
     summarize_mixtures,
 )
-from l2i_core.evaluate.stats import bootstrap_ci, format_ci, paired_test, summarize
+from l2i_core.evaluate.stats import bootstrap_ci, format_ci, paired_test, proportion_ci, summarize
 
 __all__ = [
     "bootstrap_ci",
     "paired_test",
     "summarize",
     "format_ci",
+    "proportion_ci",
     "faithfulness",
     "summarize_faithfulness",
     "mask_in",

@@ -21,7 +21,7 @@ import numpy as np
 from l2i_core._errors import ParameterError
 from l2i_core._numpy import as_float64
 
-__all__ = ["bootstrap_ci", "paired_test", "summarize", "format_ci"]
+__all__ = ["proportion_ci", "bootstrap_ci", "paired_test", "summarize", "format_ci"]
 
 _METHODS = ("BCa", "percentile", "basic")
 
@@ -231,6 +231,26 @@ def summarize(df, by: str | Sequence[str] | None, columns: Sequence[str], *, sta
     else:
         idx = pd.Index(index, name=keys[0] if keys else None)
     return pd.DataFrame(rows, index=idx)
+
+
+def proportion_ci(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a proportion ``k / n`` (an accuracy, a share of clips).
+
+    :meth:`scipy.stats.binomtest(...).proportion_ci <scipy.stats._result_classes.BinomTestResult.proportion_ci>`
+    with ``method='wilson'``: unlike the normal approximation it stays inside [0, 1] and keeps its
+    coverage near 0 and 1 and for small ``n``.
+
+    >>> lo, hi = proportion_ci(71, 83)
+    >>> round(lo, 3), round(hi, 3)
+    (0.764, 0.915)
+    """
+    from scipy.stats import binomtest
+
+    k, n = int(k), int(n)
+    if n < 1 or not 0 <= k <= n:
+        raise ParameterError(f"proportion_ci needs 0 <= k <= n and n >= 1, got k={k}, n={n}")
+    ci = binomtest(k, n).proportion_ci(confidence_level=confidence, method="wilson")
+    return float(ci.low), float(ci.high)
 
 
 def format_ci(estimate: float, low: float, high: float, digits: int = 1) -> str:

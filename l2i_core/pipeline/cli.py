@@ -54,7 +54,7 @@ SPLITS = ("train", "validation", "test")
 def _shared(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default="esc10", help="esc10, esc50, esc50-fold4, fsdd, sonyc, urbanmix or folder")
     p.add_argument("--data-dir", default=None, help="dataset folder (default: $L2I_DATA/<dataset>, then the user cache)")
-    p.add_argument("--preset", default="cpu", help="cpu, paper or aisfx (the pretrained backbone)")
+    p.add_argument("--preset", default="cpu", help="cpu, paper, efficientat (AudioSet-pretrained mn04) or aisfx")
     p.add_argument("--artifacts-dir", default=None, help="where the artifacts go (default: artifacts/<dataset>-<preset>, "
                                                         "the notebooks' default: they reuse what is there)")
     p.add_argument("--seed", type=int, default=0, help="run seed (rank r of a torchrun job uses seed + r * 1000003)")

@@ -15,6 +15,7 @@ import numpy as np
 import pooch
 
 from l2i_core._errors import ParameterError
+from l2i_core.evaluate.stats import proportion_ci
 from l2i_core.explain.l2i import L2IExplainer
 from l2i_core.metrics import paper_fidelity
 from l2i_core.models.checkpoints import load_classifier, load_lmac
@@ -39,7 +40,11 @@ from l2i_core.train.recipes import (
 __all__ = ["trained_for", "interpreter_reusable", "ensure_dictionary", "learn_dictionary_step", "ensure_classifier", "train_classifier_step",
            "score_classifier_step", "finetune_step", "training_summary", "learning_history", "ensure_interpreter", "train_interpreter_step", "nmf_relative_error",
            "interpreter_test_summary",
-           "default_interpreter_epochs", "ensure_lmac"]
+           "default_interpreter_epochs", "ensure_lmac", "SPEECH_CLASSES", "speech_sense_check"]
+
+#: The AudioSet classes under "Speech" in its ontology (indices 0-7 of the 527 outputs).
+SPEECH_CLASSES = ("Speech", "Male speech, man speaking", "Female speech, woman speaking", "Child speech, kid speaking",
+                  "Conversation", "Narration, monologue", "Babbling", "Speech synthesizer")
 
 
 def _artifact_meta(cfg, dataset) -> dict:
@@ -221,6 +226,8 @@ def score_classifier_step(cfg, dataset, result: TrainResult, test_features) -> d
     if "candidates" in result.meta:
         scores.update(fine_tuning=result.meta["candidates"], trainable=result.meta["trainable"],
                       backbone=result.meta["backbone"])
+    if not dataset.multilabel:  # the accuracy's Wilson 95 % interval over the test clips
+        scores["accuracy_ci95"] = list(proportion_ci(round(scores["accuracy"] * scores["n_clips"]), scores["n_clips"]))
     scores.update(protocol=dataset.protocol, split="test", best_epoch=result.best_epoch,
                   validation_metric={result.metric_name: result.best_metric}, train_seconds=result.seconds,
                   preset=cfg.preset.name, quick=cfg.quick)
@@ -342,3 +349,36 @@ def ensure_lmac(cfg, dataset, *, epochs: int | None = None, progress: bool = Tru
     decoder, meta = load_lmac(d / "lmac.pt")
     return decoder, meta, (f"trained L-MAC ({why} in {d}): {len(res.history)} epochs in {res.seconds:.0f} s, "
                            f"best validation score {res.best_score:.3f} at epoch {res.best_epoch}")
+
+
+def speech_sense_check(cfg, *, n_clips: int | None = None, top: int = 3) -> dict:
+    """A sense check of the AudioSet network beyond ESC: FSDD's spoken digits tagged by mn04_as's own head.
+
+    The share of FSDD test clips (George, Jackson, ... reading digits; 8 kHz, about 0.5 s) with one of
+    :data:`SPEECH_CLASSES` among the ``top`` AudioSet classes, with the publisher's front end
+    (:meth:`~l2i_core.models.efficientat.EfficientATMN.tag`). ``n_clips``: the first clips of the test
+    split (default all 300; 12 in a quick run). Returns the shares (top 1 and top ``top``), n, a Wilson 95 %
+    interval, and the most frequent top-1 classes.
+    """
+    from collections import Counter
+
+    from l2i_core.audio.waveform import load_audio
+    from l2i_core.data import load_dataset
+    from l2i_core.models.efficientat import load_efficientat
+
+    net = load_efficientat()
+    test = load_dataset("fsdd", seed=cfg.seed).split("test")
+    n = int(cfg.size("clips", n_clips or len(test)) if cfg.quick else (n_clips or len(test)))
+    recs = list(test)[:n]
+    hits, first, tops = 0, 0, Counter()
+    for r in recs:  # one clip at a time: the clips have different lengths
+        y = load_audio(r.path, sr=32_000, duration=None)
+        tags = net.tag(y, top=top)[0]
+        names = [name for name, _ in tags]
+        hits += any(c in SPEECH_CLASSES for c in names)
+        first += names[0] in SPEECH_CLASSES
+        tops[names[0]] += 1
+    lo, hi = proportion_ci(hits, len(recs))
+    return {"dataset": "fsdd", "split": "test", "n_clips": len(recs), "top": top, "share_top": hits / len(recs),
+            "share_top1": first / len(recs), "ci95": [lo, hi], "most_common_top1": tops.most_common(5),
+            "speech_classes": list(SPEECH_CLASSES)}

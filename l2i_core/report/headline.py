@@ -107,7 +107,8 @@ class HeadlineRow:
     @property
     def data(self) -> str:
         """The README's data column: the dataset, and the classifier where it is the pretrained one."""
-        return f"{self.dataset} (f: aiSFX, pretrained)" if self.preset == "aisfx" else self.dataset
+        pretrained = {"aisfx": "aiSFX, pretrained", "efficientat": "EfficientAT mn04, AudioSet-pretrained"}
+        return f"{self.dataset} (f: {pretrained[self.preset]})" if self.preset in pretrained else self.dataset
 
     def __post_init__(self):
         if self.paper_key is not None:
@@ -151,9 +152,13 @@ def _classifier_rows(s: ClassifierSection, add) -> None:
     if s.accuracy is not None:
         label, base = "classifier accuracy", ""
         if s.trainable:  # the pretrained backbone: which candidate, and the others' test accuracy
-            label = f"classifier accuracy (aiSFX backbone, fine-tuned: {s.trainable}, kept on validation)"
+            name = "EfficientAT mn04" if s.preset == "efficientat" else "aiSFX"
+            label = f"classifier accuracy ({name} backbone, fine-tuned: {s.trainable}, kept on validation)"
             base = "; ".join(f"{c['trainable']} {100 * c['test']:.1f} %" for c in s.fine_tuning
                              if isinstance(c.get("test"), (int, float)))
+        if len(s.accuracy_ci95) == 2:  # the interval of the number itself, first
+            ci = f"95 % interval {100 * s.accuracy_ci95[0]:.1f}-{100 * s.accuracy_ci95[1]:.1f} %"
+            base = f"{ci}; {base}" if base else ci
         add("classifier_accuracy", label, 100 * s.accuracy, percent=True, paired=True, readme=True, baseline=base)
     if s.macro_auprc is not None:  # scikit-learn's average precision: the paper's AUPRC is not this
         add("classifier_macro_ap", "classifier macro average precision (scikit-learn)", s.macro_auprc, readme=True)

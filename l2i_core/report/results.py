@@ -106,6 +106,7 @@ class ClassifierSection(Section):
     ``macro_auprc`` / ``micro_auprc`` (multi-label: scikit-learn's average precision against the labels)."""
 
     accuracy: float | None = None
+    accuracy_ci95: list = field(default_factory=list)  # Wilson 95 % interval over the test clips
     macro_auprc: float | None = None
     micro_auprc: float | None = None
     micro_f1: float | None = None
@@ -273,7 +274,7 @@ def finetune_table(scores: dict) -> pd.DataFrame:
     """The pretrained backbone's fine-tuning candidates: validation (which selects) and test (scored once)."""
     rows = [{"candidate": {"probe": "linear probe (logistic regression, C on validation)",
                            "head": "head only (MLP, backbone frozen)",
-                           "last": "block 4 + linear head (LP-FT)"}[c["trainable"]],
+                           "last": "last blocks + linear head, from the probe (LP-FT)"}[c["trainable"]],
              "validation": round(c["validation"], 3), "test": round(c["test"], 3) if "test" in c else None,
              "epochs": c.get("epochs", 0), "seconds": round(c["seconds"], 1),
              "selected": "yes" if c["trainable"] == scores.get("trainable") else ""} for c in scores["fine_tuning"]]
@@ -282,7 +283,8 @@ def finetune_table(scores: dict) -> pd.DataFrame:
 
 def _our_model(scores: dict) -> str:
     if scores.get("trainable"):
-        return f"l2i: aiSFX backbone, fine-tuned ({scores['trainable']}; ours)"
+        name = "EfficientAT mn04 (AudioSet)" if scores.get("preset") == "efficientat" else "aiSFX"
+        return f"l2i: {name} backbone, fine-tuned ({scores['trainable']}; ours)"
     return "l2i classifier (ours, from scratch)"
 
 
