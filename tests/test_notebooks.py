@@ -167,6 +167,25 @@ def test_02_fine_tunes_the_pretrained_backbone_through_one_parameter(data_root, 
 
 @pytest.mark.realdata
 @pytest.mark.notebook
+def test_02_fine_tunes_efficientat_and_checks_speech_on_fsdd(data_root, tmp_path):
+    art = tmp_path / "art"
+    node = _execute(ROOT / "notebooks" / "02_train_classifier.ipynb", tmp_path, dataset="esc50-fold4",
+                    preset="efficientat", artifacts_dir=str(art), quick=True)
+    meta = json.loads((art / "classifier.json").read_text())
+    assert meta["arch"]["kind"] == "efficientat" and meta["preset"] == "efficientat" and len(meta["classes"]) == 50
+    results = json.loads((art / "results.json").read_text())
+    res, speech = results["classifier"], results["speech_sense_check"]
+    assert [c["trainable"] for c in res["fine_tuning"]] == ["probe", "head", "last"]
+    lo, hi = res["accuracy_ci95"]
+    assert lo <= res["accuracy"] <= hi
+    assert speech["dataset"] == "fsdd" and speech["n_clips"] > 0 and 0 <= speech["share_top"] <= 1
+    text = _outputs_text(node)
+    assert "Schmid" in text and "MIT" in text  # the model, its paper and its licence are named
+    assert "FSDD test" in text and "Wilson" in text
+
+
+@pytest.mark.realdata
+@pytest.mark.notebook
 def test_02_train_classifier_urbanmix_multilabel(data_root, tmp_path, monkeypatch):
     monkeypatch.setenv("L2I_CACHE", str(tmp_path / "cache"))
     art = tmp_path / "art"
