@@ -120,6 +120,13 @@ class Preset:
         gain ``|1 − a·e^{−2πik/n_fft}|`` on the STFT magnitude (0: none).
     mel_kaldi : bool
         Kaldi's mel filters (``1127·ln(1 + f/700)``, peak 1, zero Nyquist column) instead of librosa's.
+    masks_on_grid : bool
+        Whether the comparison harness (:func:`~l2i_core.evaluate.harness.score_explanation`, notebook
+        08) scores a masked spectrogram on f's own grid (``mel @ (M ⊙ |X|)``, no audio in between;
+        SpeechBrain's L-MAC evaluation does the same on CNN14's STFT) rather than through its audio
+        (iSTFT with the input phase, then f's front end). Needs f to read V's STFT. ``efficientat``:
+        True; the older presets keep their audio path. The paper's own protocols (notebook 05's
+        faithfulness and mask-in) resynthesise as the paper did, whatever the preset.
     """
 
     name: str
@@ -142,6 +149,7 @@ class Preset:
     pad_mode: str = "constant"
     preemphasis: float = 0.0
     mel_kaldi: bool = False
+    masks_on_grid: bool = False
 
     def __post_init__(self):
         if self.features not in ("db", "aisfx", "efficientat"):
@@ -154,6 +162,8 @@ class Preset:
             raise ParameterError(f"Preset {self.name!r}: win_length={self.win_length} must be in 1..n_fft={self.n_fft}")
         if self.pad_mode not in ("constant", "reflect"):
             raise ParameterError(f"Preset {self.name!r}: pad_mode must be 'constant' or 'reflect', got {self.pad_mode!r}")
+        if self.masks_on_grid and not self.shared_stft:
+            raise ParameterError(f"Preset {self.name!r}: masks_on_grid needs f to read V's STFT (shared_stft)")
         if not 0.0 <= self.preemphasis < 1.0:
             raise ParameterError(f"Preset {self.name!r}: preemphasis must be in [0, 1), got {self.preemphasis}")
         if self.sr <= 0 or self.n_fft <= 0 or self.hop_length <= 0 or self.n_mels <= 0:
@@ -214,7 +224,7 @@ PRESETS: dict[str, Preset] = {
     "efficientat": Preset(name="efficientat", sr=32_000, n_fft=1024, hop_length=320, n_mels=128, fmin=0.0,
                           fmax=15_000.0, top_db=None, mel_power=2.0, features="efficientat", classifier="efficientat",
                           win_length=800, window_periodic=False, pad_mode="reflect", preemphasis=0.97,
-                          mel_kaldi=True),
+                          mel_kaldi=True, masks_on_grid=True),
 }
 
 

@@ -107,3 +107,25 @@ def test_quick_run_agreement_counts_the_numbers_that_moved(tmp_path):
     assert (out["shared"], out["identical"]) == (4, 3)
     assert out["differ"] == ["/fidelity/top3"]
     assert out["package_sha256"] == {"before": "before", "after": "after"}
+
+
+def test_model_costs_quick_times_the_three_networks(tmp_path):
+    """benchmarks/model_costs.py --quick (batch 2, 1 repeat): positive times per clip for the three models."""
+    import torch
+
+    mc = _script("model_costs")
+    threads = torch.get_num_threads()
+    try:
+        mc.main(["--quick", "--out", str(tmp_path / "costs.json")])
+    finally:
+        torch.set_num_threads(threads)  # the script sets 2
+    got = json.loads((tmp_path / "costs.json").read_text())
+    assert got["settings"]["quick"] and got["settings"]["batch"] == 2 and got["machine"]["torch_threads"] == 2
+    for name in ("l2i_cnn", "aisfx", "efficientat"):
+        m = got["models"][name]
+        for what in ("forward", "forward_backward", "frontend"):
+            assert m[f"{what}_ms_per_clip"] > 0, (name, what)
+        assert m["parameters"] > 0 and m["gflops_forward_per_clip"] > 0
+        assert got["ratio_to_efficientat"][name]["forward"] > 0
+    assert got["models"]["efficientat"]["parameters"] == 983_599
+    assert got["ratio_to_efficientat"]["efficientat"] == {"forward": 1.0, "forward_backward": 1.0, "frontend": 1.0}

@@ -139,3 +139,15 @@ def test_per_bin_preemphasis_is_close_to_the_publishers(clips, tagger):
     a, b = pa.topk(3, dim=1).indices.tolist(), pb.topk(3, dim=1).indices.tolist()
     assert all(u[0] in v and v[0] in u for u, v in zip(a, b))
     assert sum(set(u) == set(v) for u, v in zip(a, b)) >= 15
+
+
+def test_harness_scores_masks_on_the_grid_only_where_the_preset_says_so():
+    from l2i_core.explain.interface import AudioModel
+    from l2i_core.models.classifier import AudioCNN
+    from l2i_core.models.efficientat import EfficientATClassifier
+
+    eat = AudioModel(EfficientATClassifier(3, pretrained=False).eval(), "efficientat")
+    cpu = AudioModel(AudioCNN(3, "cpu").eval(), "cpu")
+    assert eat.on_grid and not cpu.on_grid
+    with pytest.raises(Exception, match="shared_stft"):
+        get_preset("aisfx").replace(masks_on_grid=True)

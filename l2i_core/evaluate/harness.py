@@ -5,7 +5,9 @@ Gradients, SmoothGrad, random, identity, the oracle IRM) is run on each :class:`
 explanation row is scored by :func:`score_explanation`:
 
 * L-MAC's protocol (Paissan et al., 2024), on f's probabilities of the explained class c with the
-  explanation heard (mask-in audio ``iSTFT(expm1(M ⊙ V) e^{i∠X})``, re-analysed by f's front end):
+  explanation heard (mask-in audio ``iSTFT(expm1(M ⊙ V) e^{i∠X})``, re-analysed by f's front end; on a
+  preset with ``masks_on_grid``, ``efficientat``, the masked magnitude itself on f's own STFT grid, as
+  SpeechBrain's evaluation masks CNN14's STFT, with no round trip):
   AI, AD, AG, Fid-In (:func:`l2i_core.metrics.mask_in_metrics`), FF = the probability drop when the
   explanation is removed (mask-out ``(1 − M) ⊙ V``), SPS (Gini index of M) and COMP (entropy of the
   normalised M) (:func:`l2i_core.metrics.sparseness`, :func:`~l2i_core.metrics.complexity`); beside
@@ -241,6 +243,8 @@ def score_explanation(exp: Explanation, model: AudioModel, *, inputs=None, stem=
     n = exp.audio.shape[-1]
     t, rows = exp.target, np.arange(len(exp))
     M, V, ph = (torch.from_numpy(a) for a in (exp.mask, exp.V, exp.phase))
+    if model.on_grid:  # the preset scores masks on f's own STFT (efficientat): no iSTFT -> STFT round trip
+        ph = None
     before = torch.from_numpy(exp.f_logits)
     in_logits = model.logits_of(M * V, ph, length=n).cpu()
     out_logits = model.logits_of((1 - M) * V, ph, length=n).cpu()

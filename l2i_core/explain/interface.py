@@ -338,6 +338,13 @@ class AudioModel:
         return torch.cat([self.classifier(self.input_fn(x[s : s + self.batch_size])).float()
                           for s in batch_starts(len(x), self.batch_size)])
 
+    @property
+    def on_grid(self) -> bool:
+        """Whether masked spectrograms are scored on f's own STFT grid (the preset's ``masks_on_grid``,
+        with f's own front end): then a mask reaches f as a mask on its STFT magnitude, no audio."""
+        p = self.fe.preset
+        return bool(p.masks_on_grid and p.shared_stft and self.input_fn == self.fe.logmel)
+
     @torch.no_grad()
     def logits_of(self, V, phase=None, *, length: int | None = None) -> torch.Tensor:
         """f's logits of log1p magnitudes ``(B, F, T)``: through audio with ``phase`` (iSTFT, re-analysis),

@@ -71,6 +71,7 @@ from l2i_core.pipeline.run import (
     run_config,
 )
 from l2i_core.pipeline.steps import (
+    SPEECH_CLASSES,
     default_interpreter_epochs,
     ensure_classifier,
     ensure_dictionary,
@@ -83,6 +84,7 @@ from l2i_core.pipeline.steps import (
     learning_history,
     nmf_relative_error,
     score_classifier_step,
+    speech_sense_check,
     train_classifier_step,
     train_interpreter_step,
     trained_for,
@@ -153,4 +155,6 @@ __all__ = [
     "interpreter_test_summary",
     "default_interpreter_epochs",
     "ensure_lmac",
+    "SPEECH_CLASSES",
+    "speech_sense_check",
 ]

@@ -676,7 +676,26 @@ def _bench_quick_agreement(d: dict) -> list[tuple[str, str, str]]:
             for ds, r in (d.get("datasets") or {}).items()]
 
 
-_BENCHMARKS = (("quick_run_agreement_*", _bench_quick_agreement), ("cpu_capability", _bench_cpu_capability), ("validation_curves", _bench_curves), ("run_*", _bench_run), ("bench_scoring", _bench_scoring), ("bench_inference_batch", _bench_inference_batch),
+def _bench_model_costs(d: dict) -> list[tuple[str, str, str]]:
+    """Rows of model_costs.json: each network's forward and forward + backward per 5 s clip, and the ratios."""
+    m, r = d.get("models") or {}, d.get("ratio_to_efficientat") or {}
+    cpu = (d.get("machine") or {}).get("cpu", "CPU")
+    out = []
+    for name, v in m.items():
+        fwd, fb = v.get("forward_ms_per_clip"), v.get("forward_backward_ms_per_clip")
+        ratio = r.get(name) or {}
+        rtxt = "" if name == "efficientat" or not ratio else (
+            " (" + " / ".join(f"{_num(x)}x" for x in (ratio.get("forward"), ratio.get("forward_backward")) if x) +
+            " EfficientAT's)")
+        ours = " / ".join(f"{_num(x)} ms" for x in (fwd, fb) if x is not None)
+        out.append((f"{name}: ms per 5 s clip, forward / forward + backward (median, batch "
+                    f"{(d.get('settings') or {}).get('batch', '?')})",
+                    f"precomputed features, float32, {cpu}, {(d.get('machine') or {}).get('torch_threads', '?')} threads",
+                    ours + rtxt))
+    return out
+
+
+_BENCHMARKS = (("model_costs", _bench_model_costs), ("quick_run_agreement_*", _bench_quick_agreement), ("cpu_capability", _bench_cpu_capability), ("validation_curves", _bench_curves), ("run_*", _bench_run), ("bench_scoring", _bench_scoring), ("bench_inference_batch", _bench_inference_batch),
                ("bench_chunked_gradients", _bench_chunked_gradients), ("bench_parallel_runs", _bench_parallel_runs), ("profile_*", _bench_profile),
                ("distributed_*", _bench_distributed), ("bench_classifier_*", _bench_classifier), ("bench_interpreter_*", _bench_interpreter),
                ("bench_nmf_*", _bench_nmf), ("bench_explain_*", _bench_explain), ("interpreter_*", _bench_interpreter_run),

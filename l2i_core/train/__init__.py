@@ -7,7 +7,7 @@ engine              The one training loop: every model of l2i is trained by :cla
 losses              The L2I training loss: fidelity to the classifier, reconstruction through W, sparsity of H.
 cache               Activation cache: what the frozen classifier says about each clip, computed once.
 recipes             Training recipes over :class:`~l2i_core.train.engine.Engine`: the classifier f, and the interpreter Ψ, Θ.
-finetune            Fine-tuning the pretrained aiSFX backbone on the target data, selected on validation.
+finetune            Fine-tuning a pretrained backbone on the target data, selected on validation.
 lmac                L-MAC, Listenable Maps for Audio Classifiers (Paissan, Ravanelli, Subakan, ICML 2024), for any tapped classifier.
 """
 
@@ -34,7 +34,7 @@ from l2i_core.train.engine import (
     native_bf16,
     seeded_generator,
 )
-from l2i_core.train.finetune import CANDIDATES, FinetuneConfig, bottom_features, finetune_pretrained, linear_probe
+from l2i_core.train.finetune import BACKBONES, CANDIDATES, FinetuneConfig, bottom_features, finetune_pretrained, linear_probe
 from l2i_core.train.lmac import SELECTION_METRIC, LMACConfig, LMACResult, lmac_targets, masked_logits, train_lmac
 from l2i_core.train.losses import (
     LMACWeights,
@@ -64,6 +64,7 @@ from l2i_core.train.recipes import (
 )
 
 __all__ = [
+    "BACKBONES",
     "ActivationCache",
     "build_cache",
     "load_cache",
