@@ -27,9 +27,9 @@ from torch import nn
 
 from l2i_core._errors import ParameterError
 from l2i_core.models.classifier import ArchConfig, AudioCNN
+from l2i_core.models.efficientat import EfficientATClassifier
 from l2i_core.models.interpreter import L2IInterpreter
 from l2i_core.models.lmac import LMACDecoder
-from l2i_core.models.efficientat import EfficientATClassifier
 from l2i_core.models.pretrained import AiSFXClassifier
 
 __all__ = ["save_classifier", "load_classifier", "save_interpreter", "load_interpreter", "save_training_state",

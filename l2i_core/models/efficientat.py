@@ -53,8 +53,8 @@ from torch import nn
 
 from l2i_core._errors import DataNotFoundError, L2IError, ParameterError
 from l2i_core._utils import probabilities
-from l2i_core.config import Preset, get_preset
 from l2i_core.audio.frontend import kaldi_mel_filterbank
+from l2i_core.config import Preset, get_preset
 from l2i_core.data.registry import cache_dir, offline
 
 __all__ = [

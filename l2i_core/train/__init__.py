@@ -34,7 +34,14 @@ from l2i_core.train.engine import (
     native_bf16,
     seeded_generator,
 )
-from l2i_core.train.finetune import BACKBONES, CANDIDATES, FinetuneConfig, bottom_features, finetune_pretrained, linear_probe
+from l2i_core.train.finetune import (
+    BACKBONES,
+    CANDIDATES,
+    FinetuneConfig,
+    bottom_features,
+    finetune_pretrained,
+    linear_probe,
+)
 from l2i_core.train.lmac import SELECTION_METRIC, LMACConfig, LMACResult, lmac_targets, masked_logits, train_lmac
 from l2i_core.train.losses import (
     LMACWeights,
