@@ -26,6 +26,7 @@ from l2i_core.report.headline import (
     write_readme,
 )
 from l2i_core.report.players import (
+    PLAYER_MAX_SR,
     AudioPlayer,
     audio_player,
     example_players,
@@ -137,6 +138,7 @@ __all__ = [
     "plot_mixture_scores",
     "plot_fidelity_pr",
     "plot_agreement",
+    "PLAYER_MAX_SR",
     "AudioPlayer",
     "audio_player",
     "player_table",

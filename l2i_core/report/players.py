@@ -13,21 +13,34 @@ from l2i_core.audio.waveform import encode_audio
 from l2i_core.config import Preset, get_preset
 from l2i_core.report.plots import get_preset_for_sr
 
-__all__ = ["AudioPlayer", "audio_player", "player_table", "player_rows", "example_players", "stem_players", "interpretation_players", "explanation_players"]
+__all__ = ["PLAYER_MAX_SR", "AudioPlayer", "audio_player", "player_table", "player_rows", "example_players", "stem_players", "interpretation_players", "explanation_players"]
+
+
+#: Highest sample rate a player embeds: audio above it is resampled (librosa, soxr) before encoding, so
+#: a page of 32 or 44.1 kHz players stays within the reports' budget; what f and the metrics see is not
+#: affected (the content cut, above 11 kHz, is heard in ``l2i explain``'s files at the full rate).
+PLAYER_MAX_SR = 22_050
 
 
 class AudioPlayer:
     """An embeddable ``<audio controls>`` player (OGG/Vorbis data URI) with an optional caption.
 
-    Displays in Jupyter through ``_repr_html_`` and survives ``nbconvert --to html``.
+    Displays in Jupyter through ``_repr_html_`` and survives ``nbconvert --to html``. Audio at more
+    than ``max_sr`` (default :data:`PLAYER_MAX_SR`; ``None``: never) is resampled to it first.
     """
 
-    def __init__(self, y: np.ndarray, sr: int, *, title: str | None = None, format: str = "ogg"):
+    def __init__(self, y: np.ndarray, sr: int, *, title: str | None = None, format: str = "ogg",
+                 max_sr: int | None = PLAYER_MAX_SR):
+        y = np.asarray(y, dtype=np.float32)
+        self.duration = len(y) / int(sr)
+        if max_sr is not None and int(sr) > int(max_sr):
+            import librosa
+
+            y, sr = librosa.resample(y, orig_sr=int(sr), target_sr=int(max_sr)).astype(np.float32), int(max_sr)
         self.sr = int(sr)
         self.title = title
         self.format = format
-        self.data = encode_audio(np.asarray(y, dtype=np.float32), self.sr, format=format)
-        self.duration = len(y) / self.sr
+        self.data = encode_audio(np.clip(y, -1.0, 1.0), self.sr, format=format)
 
     @property
     def mime(self) -> str:
