@@ -38,7 +38,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -46,24 +45,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from l2i_core.pipeline.notebooks import machine_info
+
 ROOT = Path(__file__).resolve().parents[1]
 SECONDS = 5.0
 REFERENCE = "efficientat"
 SETTINGS = ("forward", "forward_backward", "frontend")
-
-
-def machine(threads: int) -> dict:
-    """CPU model (from /proc/cpuinfo), cores, torch threads and version, ATen's CPU capability, python."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": threads, "torch": torch.__version__,
-            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "python": platform.python_version()}
 
 
 def _loadavg() -> float | None:
@@ -207,7 +194,7 @@ def main(argv: list[str] | None = None) -> dict:
                 "forward in eval mode without gradients, forward_backward in train mode with cross-entropy "
                 "and backward into the trainable parameters; frontend: waveform to features",
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "machine": machine(torch.get_num_threads()),
+        "machine": {**machine_info(), "torch_threads": torch.get_num_threads()},
         "load_average_1min": {"before": load_before, "after": _loadavg()},  # other work on the CPU skews the times
         "settings": {"batch": args.batch, "repeats": args.repeats, "warmup": args.warmup, "quick": args.quick,
                      "dtype": "float32", "seconds_per_clip": SECONDS},

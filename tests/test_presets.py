@@ -36,8 +36,7 @@ PRESET_EDGES: dict[str, set[str]] = {
     "l2i_core.pipeline.run": {"run_config"},  # --preset of the l2i command and the notebooks' parameter
     "l2i_core.audio.frontend": {"FrontEnd.__init__"},
     "l2i_core.models.classifier": {"AudioCNN.__init__"},  # also load_classifier, with the sidecar's name
-    "l2i_core.models.pretrained": {"AiSFXClassifier.__init__"},
-    "l2i_core.models.efficientat": {"EfficientATClassifier.__init__"},
+    "l2i_core.models.pretrained": {"BackboneClassifier._setup"},
     "l2i_core.data.records": {"AudioDataset.load", "AudioDataset.load_batch", "AudioDataset.load_stems"},
     "l2i_core.nmf.dictionary": {"Dictionary.spectral_centroids", "listen_to_atoms", "gather_frames", "learn_dictionary",
                                 "save_dictionary", "load_dictionary"},

@@ -47,6 +47,7 @@ from l2i_core.models.pretrained import (
     INSTALL_HINT,
     TRAINABLE_BLOCKS,
     AiSFXClassifier,
+    BackboneClassifier,
     aisfx_checkpoint_path,
     load_aisfx_checkpoint,
 )
@@ -82,6 +83,7 @@ __all__ = [
     "aisfx_checkpoint_path",
     "load_aisfx_checkpoint",
     "AiSFXClassifier",
+    "BackboneClassifier",
     "TRAINABLE_BLOCKS",
     "EFFICIENTAT_FILE",
     "EFFICIENTAT_URL",

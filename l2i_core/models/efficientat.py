@@ -52,10 +52,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from l2i_core._errors import DataNotFoundError, L2IError, ParameterError
-from l2i_core._utils import probabilities
 from l2i_core.audio.frontend import kaldi_mel_filterbank
-from l2i_core.config import Preset, get_preset
+from l2i_core.config import Preset
 from l2i_core.data.registry import cache_dir, offline
+from l2i_core.models.pretrained import BackboneClassifier
 
 __all__ = [
     "EFFICIENTAT_FILE",
@@ -456,7 +456,7 @@ def load_efficientat(path: str | os.PathLike | None = None, *, labels: bool | Se
 # ----------------------------------------------------------------------------------------------------
 # The network l2i fine-tunes and interprets
 # ----------------------------------------------------------------------------------------------------
-class EfficientATClassifier(nn.Module):
+class EfficientATClassifier(BackboneClassifier):
     """mn04_as's convolutional body (``features.0..16``, AudioSet weights) with a new head for the target classes.
 
     The counterpart of :class:`~l2i_core.models.pretrained.AiSFXClassifier` for the ``efficientat`` preset,
@@ -490,6 +490,10 @@ class EfficientATClassifier(nn.Module):
 
     tap_names = ("low", "mid", "high")
     tap_layers = ("blocks.6", "blocks.12", "blocks.15")
+    tap_blocks = (6, 12, 15)
+    kind = "efficientat"
+    features = "efficientat"
+    n_mels = 128
     n_blocks = 17
     last_start = 13
     embedding_dim = 384
@@ -498,20 +502,9 @@ class EfficientATClassifier(nn.Module):
     def __init__(self, n_classes: int, preset: str | Preset = "efficientat", *, multilabel: bool = False,
                  hidden: int | None = 256, dropout: float = 0.3, pretrained: bool = True, trainable: str = "last"):
         super().__init__()
-        p = get_preset(preset)
-        if p.features != "efficientat" or p.n_mels != 128:
-            raise ParameterError(f"EfficientAT needs its own front end (preset 'efficientat'), got preset {p.name!r}")
-        if n_classes < 1:
-            raise ParameterError(f"n_classes must be >= 1, got {n_classes}")
-        self.preset, self.n_classes, self.multilabel = p, int(n_classes), bool(multilabel)
-        self.hidden, self.dropout_p = hidden, float(dropout)
-        body = EfficientATMN(n_classes=1)
-        self.blocks = nn.ModuleList(list(body.features))
-        layers: list[nn.Module] = [nn.Dropout(dropout)]
-        if hidden:
-            layers += [nn.Linear(self.embedding_dim, hidden), nn.ReLU(), nn.Dropout(dropout)]
-        layers.append(nn.Linear(hidden or self.embedding_dim, self.n_classes))
-        self.head = nn.Sequential(*layers)
+        self._setup(n_classes, preset, multilabel=multilabel, hidden=hidden, dropout=dropout, trainable=trainable)
+        self.blocks = nn.ModuleList(list(EfficientATMN(n_classes=1).features))
+        self.head = self._make_head(hidden, dropout)
         if pretrained:
             self.load_backbone(torch.load(efficientat_weights(), map_location="cpu", weights_only=True))
         self.set_trainable(trainable)
@@ -521,68 +514,7 @@ class EfficientATClassifier(nn.Module):
         mine = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
         self.blocks.load_state_dict(mine, strict=True)
 
-    @property
-    def n_frozen(self) -> int:
-        """Number of bottom blocks fine-tuning leaves untouched."""
-        return {"head": self.n_blocks, "last": self.last_start, "all": 0}[self.trainable]
-
-    def set_trainable(self, trainable: str) -> None:
-        """Freeze the bottom blocks (``requires_grad=False``) for ``'head'`` / ``'last'`` / ``'all'``."""
-        if trainable not in ("head", "last", "all"):
-            raise ParameterError(f"trainable must be one of ['all', 'head', 'last'], got {trainable!r}")
-        self.trainable = trainable
-        for i, b in enumerate(self.blocks):
-            for q in b.parameters():
-                q.requires_grad_(i >= self.n_frozen)
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        for b in self.blocks[: self.n_frozen]:  # frozen blocks keep AudioSet's batch-norm statistics
-            b.eval()
-        return self
-
-    def config(self) -> dict:
-        """What :func:`~l2i_core.models.checkpoints.load_classifier` needs to rebuild this model."""
-        return {"kind": "efficientat", "hidden": self.hidden, "dropout": self.dropout_p, "trainable": self.trainable}
-
-    def _check(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim == 3:
-            x = x.unsqueeze(1)
-        if x.ndim != 4 or x.shape[1] != 1 or x.shape[2] != self.preset.n_mels:
-            raise ParameterError(f"expected EfficientAT features (batch, {self.preset.n_mels}, n_frames), "
-                                 f"got {tuple(x.shape)}")
-        return x
-
-    def bottom(self, x: torch.Tensor, n_blocks: int) -> torch.Tensor:
-        """The output of the first ``n_blocks`` blocks (the frozen part fine-tuning computes once)."""
-        x = self._check(x)
-        for b in self.blocks[:n_blocks]:
-            x = b(x)
-        return x
-
     @staticmethod
     def pool(h: torch.Tensor) -> torch.Tensor:
         """The pooled features of a block-16 map ``(B, 384, F, T)``: the mean over frequency and time."""
         return h.mean(dim=(2, 3))
-
-    def embedding(self, x: torch.Tensor) -> torch.Tensor:
-        """The 384-d pooled features of ``x`` (what the linear probe reads)."""
-        return self.pool(self.bottom(x, self.n_blocks))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits ``(batch, n_classes)``."""
-        return self.head(self.embedding(x))
-
-    def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """``(logits, [low, mid, high])``: the logits and the outputs of blocks 6, 12, 15."""
-        x = self._check(x)
-        taps = []
-        for i, b in enumerate(self.blocks):
-            x = b(x)
-            if i in (6, 12, 15):
-                taps.append(x)
-        return self.head(self.pool(x)), taps
-
-    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
-        """Sigmoid (multi-label) or softmax (multi-class) of the logits."""
-        return probabilities(logits, self.multilabel)

@@ -42,7 +42,7 @@ from l2i_core._utils import probabilities
 from l2i_core.config import Preset, get_preset
 from l2i_core.models.classifier import ConvBlock
 
-__all__ = ["AISFX_SHA256", "AISFX_CREDIT", "INSTALL_HINT", "aisfx_checkpoint_path", "load_aisfx_checkpoint",
+__all__ = ["BackboneClassifier", "AISFX_SHA256", "AISFX_CREDIT", "INSTALL_HINT", "aisfx_checkpoint_path", "load_aisfx_checkpoint",
            "AiSFXClassifier", "TRAINABLE_BLOCKS"]
 
 AISFX_SHA256 = "499ea75909c932a2f94c35fa722fa4fabc5bcb7e84917209cc5f7402627b7eb5"
@@ -117,7 +117,118 @@ def load_aisfx_checkpoint(path: str | Path | None = None, *, verify: bool = True
     return state, {str(k): (int(v[0]), int(v[1])) for k, v in table.items()}
 
 
-class AiSFXClassifier(nn.Module):
+class BackboneClassifier(nn.Module):
+    """What a pretrained backbone with a new head shares (:class:`AiSFXClassifier`,
+    :class:`~l2i_core.models.efficientat.EfficientATClassifier`): the fine-tuning interface.
+
+    A subclass builds ``self.blocks`` (an ``nn.ModuleList``) and defines ``pool`` (a block-``n_blocks``
+    map to the ``embedding_dim`` embedding) and ``load_backbone``; it sets the class attributes
+    ``kind`` (the checkpoint sidecar's), ``features`` / ``n_mels`` (the front end it needs),
+    ``n_blocks``, ``last_start`` (the first block ``'last'`` trains), ``tap_blocks`` (the indices of
+    ``tap_layers``), ``embedding_dim`` and ``credit``. ``trainable``: ``'head'`` (the blocks frozen),
+    ``'last'`` (blocks ``last_start..`` train) or ``'all'``; frozen blocks stay in eval mode.
+    """
+
+    kind = ""
+    features = ""
+    n_mels = 0
+    n_blocks = 0
+    last_start = 0
+    tap_blocks: tuple[int, ...] = ()
+    embedding_dim = 0
+    credit = ""
+
+    def _setup(self, n_classes: int, preset: str | Preset, *, multilabel: bool, hidden: int | None, dropout: float,
+               trainable: str) -> None:
+        """Check the preset and the arguments; keep them (call first in ``__init__``)."""
+        p = get_preset(preset)
+        if p.features != self.features or p.n_mels != self.n_mels:
+            raise ParameterError(f"{type(self).__name__} needs its own front end (preset {self.kind!r}), got preset "
+                                 f"{p.name!r}")
+        if n_classes < 1:
+            raise ParameterError(f"n_classes must be >= 1, got {n_classes}")
+        if trainable not in TRAINABLE_BLOCKS:
+            raise ParameterError(f"trainable must be one of {sorted(TRAINABLE_BLOCKS)}, got {trainable!r}")
+        self.preset, self.n_classes, self.multilabel = p, int(n_classes), bool(multilabel)
+        self.hidden, self.dropout_p, self.trainable = hidden, float(dropout), trainable
+
+    def _make_head(self, hidden: int | None, dropout: float) -> nn.Sequential:
+        """Dropout → [Linear(embedding, hidden) → ReLU → Dropout] → Linear(·, n_classes)."""
+        layers: list[nn.Module] = [nn.Dropout(dropout)]
+        if hidden:
+            layers += [nn.Linear(self.embedding_dim, hidden), nn.ReLU(), nn.Dropout(dropout)]
+        layers.append(nn.Linear(hidden or self.embedding_dim, self.n_classes))
+        return nn.Sequential(*layers)
+
+    @property
+    def n_frozen(self) -> int:
+        """Number of bottom blocks fine-tuning leaves untouched."""
+        return {"head": self.n_blocks, "last": self.last_start, "all": 0}[self.trainable]
+
+    def set_trainable(self, trainable: str) -> None:
+        """Freeze the bottom blocks (``requires_grad=False``) for ``'head'`` / ``'last'`` / ``'all'``."""
+        if trainable not in TRAINABLE_BLOCKS:
+            raise ParameterError(f"trainable must be one of {sorted(TRAINABLE_BLOCKS)}, got {trainable!r}")
+        self.trainable = trainable
+        for i, b in enumerate(self.blocks):
+            for q in b.parameters():
+                q.requires_grad_(i >= self.n_frozen)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        for b in self.blocks[: self.n_frozen]:  # frozen blocks keep the pretrained batch-norm statistics
+            b.eval()
+        return self
+
+    def config(self) -> dict:
+        """What :func:`~l2i_core.models.checkpoints.load_classifier` needs to rebuild this model."""
+        return {"kind": self.kind, "hidden": self.hidden, "dropout": self.dropout_p, "trainable": self.trainable}
+
+    def _check(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim == 3:
+            x = x.unsqueeze(1)
+        if x.ndim != 4 or x.shape[1] != 1 or x.shape[2] != self.preset.n_mels:
+            raise ParameterError(f"expected {self.kind} features (batch, {self.preset.n_mels}, n_frames), "
+                                 f"got {tuple(x.shape)}")
+        return x
+
+    def bottom(self, x: torch.Tensor, n_blocks: int) -> torch.Tensor:
+        """The output of the first ``n_blocks`` blocks (the frozen part fine-tuning computes once)."""
+        x = self._check(x)
+        for b in self.blocks[:n_blocks]:
+            x = b(x)
+        return x
+
+    def top(self, h: torch.Tensor, start: int) -> torch.Tensor:
+        """Logits from the output ``h`` of block ``start`` (0: the input features)."""
+        for b in self.blocks[start:]:
+            h = b(h)
+        return self.head(self.pool(h))
+
+    def embedding(self, x: torch.Tensor) -> torch.Tensor:
+        """The pooled embedding of features ``x`` (what the linear probe reads)."""
+        return self.pool(self.bottom(x, self.n_blocks))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``(batch, n_classes)``."""
+        return self.head(self.embedding(x))
+
+    def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """``(logits, taps)``: the logits and the outputs of the blocks ``tap_blocks``."""
+        x = self._check(x)
+        taps = []
+        for i, b in enumerate(self.blocks):
+            x = b(x)
+            if i in self.tap_blocks:
+                taps.append(x)
+        return self.head(self.pool(x)), taps
+
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """Sigmoid (multi-label) or softmax (multi-class) of the logits."""
+        return probabilities(logits, self.multilabel)
+
+
+class AiSFXClassifier(BackboneClassifier):
     """The aiSFX backbone with three named taps and a new head for the target classes.
 
     Parameters
@@ -146,7 +257,11 @@ class AiSFXClassifier(nn.Module):
 
     tap_names = ("low", "mid", "high")
     tap_layers = ("blocks.1", "blocks.2", "blocks.3")
+    tap_blocks = (1, 2, 3)
     channels = (64, 128, 256, 512)
+    kind = "aisfx"
+    features = "aisfx"
+    n_mels = 96
     n_blocks = 4
     last_start = 3
     embedding_dim = 512
@@ -155,25 +270,13 @@ class AiSFXClassifier(nn.Module):
     def __init__(self, n_classes: int, preset: str | Preset = "aisfx", *, multilabel: bool = False,
                  hidden: int | None = 256, dropout: float = 0.3, pretrained: bool = True, trainable: str = "last"):
         super().__init__()
-        p = get_preset(preset)
-        if p.features != "aisfx" or p.n_mels != 96:
-            raise ParameterError(f"the aiSFX backbone needs its own front end (preset 'aisfx'), got preset {p.name!r}")
-        if n_classes < 1:
-            raise ParameterError(f"n_classes must be >= 1, got {n_classes}")
-        if trainable not in TRAINABLE_BLOCKS:
-            raise ParameterError(f"trainable must be one of {sorted(TRAINABLE_BLOCKS)}, got {trainable!r}")
-        self.preset, self.n_classes, self.multilabel = p, int(n_classes), bool(multilabel)
-        self.hidden, self.dropout_p, self.trainable = hidden, float(dropout), trainable
+        self._setup(n_classes, preset, multilabel=multilabel, hidden=hidden, dropout=dropout, trainable=trainable)
         c_in, blocks = 1, []
         for i, c in enumerate(self.channels):
             blocks.append(ConvBlock(c_in, c, pool=i < 3, pool_type="max"))  # aiSFX's ConvBlock
             c_in = c
         self.blocks = nn.ModuleList(blocks)
-        layers: list[nn.Module] = [nn.Dropout(dropout)]
-        if hidden:
-            layers += [nn.Linear(512, hidden), nn.ReLU(), nn.Dropout(dropout)]
-        layers.append(nn.Linear(hidden or 512, self.n_classes))
-        self.head = nn.Sequential(*layers)
+        self.head = self._make_head(hidden, dropout)
         if pretrained:
             self.load_backbone(load_aisfx_checkpoint()[0])
         self.set_trainable(trainable)
@@ -189,74 +292,7 @@ class AiSFXClassifier(nn.Module):
                     mine[f"{i}.{name}"] = v.transpose(-1, -2).contiguous() if v.ndim == 4 else v
         self.blocks.load_state_dict(mine, strict=True)
 
-    @property
-    def n_frozen(self) -> int:
-        """Number of bottom blocks fine-tuning leaves untouched."""
-        return 4 - TRAINABLE_BLOCKS[self.trainable]
-
-    def set_trainable(self, trainable: str) -> None:
-        """Freeze the bottom blocks (``requires_grad=False``) for ``'head'`` / ``'last'`` / ``'all'``."""
-        if trainable not in TRAINABLE_BLOCKS:
-            raise ParameterError(f"trainable must be one of {sorted(TRAINABLE_BLOCKS)}, got {trainable!r}")
-        self.trainable = trainable
-        for i, b in enumerate(self.blocks):
-            for q in b.parameters():
-                q.requires_grad_(i >= self.n_frozen)
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        for b in self.blocks[: self.n_frozen]:  # frozen blocks keep aiSFX's batch-norm statistics
-            b.eval()
-        return self
-
-    def config(self) -> dict:
-        """What :func:`~l2i_core.models.checkpoints.load_classifier` needs to rebuild this model."""
-        return {"kind": "aisfx", "hidden": self.hidden, "dropout": self.dropout_p, "trainable": self.trainable}
-
-    # -- forward ---------------------------------------------------------------------------------
-    def _check(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim == 3:
-            x = x.unsqueeze(1)
-        if x.ndim != 4 or x.shape[1] != 1 or x.shape[2] != self.preset.n_mels:
-            raise ParameterError(f"expected aiSFX features (batch, {self.preset.n_mels}, n_frames), got {tuple(x.shape)}")
-        return x
-
-    def bottom(self, x: torch.Tensor, n_blocks: int) -> torch.Tensor:
-        """The output of the first ``n_blocks`` blocks (the frozen part fine-tuning computes once)."""
-        x = self._check(x)
-        for b in self.blocks[:n_blocks]:
-            x = b(x)
-        return x
-
-    def top(self, h: torch.Tensor, start: int) -> torch.Tensor:
-        """Logits from the output ``h`` of block ``start`` (0: the input features)."""
-        for b in self.blocks[start:]:
-            h = b(h)
-        return self.head(self.pool(h))
-
     @staticmethod
     def pool(h: torch.Tensor) -> torch.Tensor:
         """aiSFX's embedding of a block-4 map ``(B, 512, F, T)``: mean over frequency, max over time."""
         return h.mean(dim=2).amax(dim=2)
-
-    def embedding(self, x: torch.Tensor) -> torch.Tensor:
-        """The 512-d aiSFX embedding of features ``x`` (what the linear probe reads)."""
-        return self.pool(self.bottom(x, 4))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits ``(batch, n_classes)``."""
-        return self.forward_features(x)[0]
-
-    def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """``(logits, [low, mid, high])``: the logits and the outputs of blocks 2, 3, 4."""
-        x = self._check(x)
-        taps = []
-        for i, b in enumerate(self.blocks):
-            x = b(x)
-            if i >= 1:
-                taps.append(x)
-        return self.head(self.pool(x)), taps
-
-    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
-        """Sigmoid (multi-label) or softmax (multi-class) of the logits."""
-        return probabilities(logits, self.multilabel)

@@ -43,7 +43,7 @@ from l2i_core._version import __version__
 from l2i_core.config import Preset, get_preset
 from l2i_core.models.checkpoints import save_classifier
 from l2i_core.models.efficientat import EfficientATClassifier
-from l2i_core.models.pretrained import AiSFXClassifier
+from l2i_core.models.pretrained import AiSFXClassifier, BackboneClassifier
 from l2i_core.train.distributed import barrier, is_main, rank_seed
 from l2i_core.train.engine import Engine, autocast_context, seeded_generator
 from l2i_core.train.losses import target_loss
@@ -66,7 +66,7 @@ CANDIDATES = ("probe", "head", "last")
 BACKBONES = {"aisfx": AiSFXClassifier, "efficientat": EfficientATClassifier}
 """The pretrained classifier class of each ``preset.classifier`` that is fine-tuned rather than trained."""
 
-Backbone = AiSFXClassifier | EfficientATClassifier
+Backbone = BackboneClassifier
 
 
 @dataclass
