@@ -368,7 +368,7 @@ def speech_sense_check(cfg, *, n_clips: int | None = None, top: int = 3) -> dict
 
     net = load_efficientat()
     test = load_dataset("fsdd", seed=cfg.seed).split("test")
-    n = int(cfg.size("clips", n_clips or len(test)) if cfg.quick else (n_clips or len(test)))
+    n = int(cfg.size("clips", n_clips or len(test)))  # RunConfig.size: the quick size in a quick run
     recs = list(test)[:n]
     hits, first, tops = 0, 0, Counter()
     for r in recs:  # one clip at a time: the clips have different lengths
