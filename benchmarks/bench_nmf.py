@@ -36,30 +36,60 @@ objective is at most scikit-learn's final one, times ``1 + rtol``).
 the atoms and shrinking the activations; the mean atom norm, each side's final objective on its own
 problem and the relative reconstruction errors are recorded.
 
+Solvers (µ = 0, same data, K and initial factors): scikit-learn ``NMF(solver='mu')`` for
+``--iters`` iterations gives the target objective J* and its time T_mu; then the time each of
+scikit-learn ``NMF(solver='cd')`` and SparseNMF ``solver='hals'`` needs to reach J*: the fewest
+iterations whose float64 objective (direct residual, from the returned factors) is at most
+``J* (1 + rtol)`` are found first (HALS: from its per-iteration history, then confirmed; CD: fits
+from scratch with increasing then bisected ``max_iter``), then the whole ``fit_transform`` call
+with that many iterations is timed from scratch, interleaved with the scikit-learn MU fit
+(``--repeats`` times). Ratios: T_mu / T(HALS) and T(CD) / T(HALS), > 1: HALS faster.
+
+Mini-batch (µ = 0): a frame set larger than a stated memory budget (``--budget-mb``) is written to
+disk as a ``.npy`` file: the ESC-10 training frames minus a held-out evaluation subset, tiled
+``--tiles`` times, each tile multiplied elementwise by a seeded uniform factor in [0.9, 1.1].
+SparseNMF ``fit_minibatch`` and scikit-learn ``MiniBatchNMF.partial_fit`` read it chunk by chunk
+(``--chunk-frames`` rows, the same chunks in the same seeded order, the same number of passes, the
+same initial dictionary and the same per-chunk forgetting ρ), each in a fresh process. Reported:
+time, peak RSS (``VmHWM`` of ``/proc/self/status`` in that process, and the same after imports,
+before the data; ``ru_maxrss`` would carry the parent's peak over ``execve``), and the objective of each dictionary on the held-out frames (the same
+evaluation for both: atoms normalised, activations by SparseNMF HALS with W fixed to convergence,
+float64 direct residual ½‖V − WH‖² per frame). Chunks are read through ``np.memmap``, reopened
+for every chunk and dropped after the copy, so file pages are not left mapped into the process
+(they would count in its RSS).
+
 Usage::
 
     L2I_DATA=/path/to/data python benchmarks/bench_nmf.py --json benchmarks/results/bench_nmf_cpu.json
     python benchmarks/bench_nmf.py --gpu-only --device cuda   # paper preset timing on a GPU
+
+The solver and mini-batch comparisons are under the keys ``solvers`` and ``minibatch`` of the
+JSON; ``--skip-same-problem`` / ``--skip-solvers`` / ``--skip-minibatch`` leave a part out.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing as mp
 import os
 import platform
+import resource
+import tempfile
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import sklearn
 import torch
-from sklearn.decomposition import NMF
+from sklearn.decomposition import NMF, MiniBatchNMF
 from threadpoolctl import threadpool_info
 
 from l2i_core.data import load_dataset
 from l2i_core.nmf.dictionary import gather_frames
 from l2i_core.nmf.sparse_nmf import SparseNMF, denormals_flushed, flush_denormals
+from l2i_core.pipeline.notebooks import machine_info
 
 K = 100
 
@@ -213,6 +243,240 @@ def what_is_solved(P, mu, iters, flush):
     }
 
 
+# -- solvers: time to scikit-learn MU's objective ----------------------------------------------
+def sklearn_cd_fit(P: Problem, iters: int):
+    """scikit-learn coordinate descent (µ = 0) from the same initial factors; (our W, our H, seconds)."""
+    sk = NMF(K, init="custom", solver="cd", beta_loss="frobenius", max_iter=iters, tol=0.0)
+    A0, D0 = np.ascontiguousarray(P.H0.T), np.ascontiguousarray(P.W0.T)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t = time.perf_counter()
+        A = sk.fit_transform(P.V.T, W=A0, H=D0)
+        seconds = time.perf_counter() - t
+    return np.ascontiguousarray(sk.components_.T), np.ascontiguousarray(A.T), seconds
+
+
+def hals_fit(P: Problem, iters: int, flush: bool, inner_iter: int):
+    """SparseNMF solver='hals' (µ = 0); (W, H, seconds of the fit_transform call, the estimator)."""
+    m = SparseNMF(K, sparsity=0.0, max_iter=iters, tol=0, progress=False, device="cpu", solver="hals",
+                  inner_iter=inner_iter, flush_denormals=flush)
+    with flush_denormals(flush):
+        t = time.perf_counter()
+        H = m.fit_transform(P.V, W_init=P.W0, H_init=P.H0)
+        seconds = time.perf_counter() - t
+    return m.components_, H, seconds, m
+
+
+def fewest_iterations(objective_after, target, start: int, limit: int):
+    """Smallest n <= limit with objective_after(n) <= target (objective assumed non-increasing in n).
+
+    Doubling from ``start``, then bisection; returns (n or None, {n: objective} of every fit made).
+    """
+    seen = {}
+
+    def reached(n):
+        if n not in seen:
+            seen[n] = objective_after(n)
+        return seen[n] <= target
+
+    lo, hi = 0, max(1, start)
+    while not reached(hi):
+        lo, hi = hi, min(2 * hi, limit)
+        if lo == limit:
+            return None, seen
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if reached(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi, seen
+
+
+def solvers(P, iters, repeats, flush, rtol, hals_inner=(1, 3), hals_limit=200):
+    """µ = 0: J* and T_mu from scikit-learn MU, then time-to-J* for scikit-learn CD and SparseNMF HALS."""
+    out = {"mu": 0.0, "sklearn_mu_iterations": iters, "same_objective_rtol": rtol,
+           "method": "fewest iterations reaching J* (float64 direct objective of the returned factors), then the "
+                     "whole fit_transform call with that many iterations timed from scratch, interleaved repeats"}
+    W, H, _, _ = sklearn_fit(P, P.W0, P.H0, 0.0, iters, flush)
+    target = P.objective(W, H, 0.0)
+    out["target_objective_J_star"] = target
+    bound = target * (1 + rtol)
+    n_iter, fits = {"sklearn_mu": iters}, {}
+    for inner in hals_inner:
+        key = f"l2i_hals_inner_iter_{inner}"
+        _, _, _, m = hals_fit(P, hals_limit, flush, inner)  # one long fit: its history, timestamps included
+        hist, secs = np.asarray(m.objective_history_), np.asarray(m.seconds_history_)
+        out[f"{key}_objective_per_iteration"] = hist.tolist()
+        out[f"{key}_seconds_per_iteration"] = secs.tolist()
+        hit = np.nonzero(hist[:-1] <= bound)[0]
+        guess = int(hit[0]) if len(hit) else hals_limit
+
+        def direct(n, inner=inner):
+            Wn, Hn, _, _ = hals_fit(P, n, flush, inner)
+            return P.objective(Wn, Hn, 0.0)
+
+        n, seen = fewest_iterations(direct, bound, max(1, guess - 1), 3 * hals_limit)
+        n_iter[key], fits[key] = n, seen
+    n, seen = fewest_iterations(lambda n: P.objective(*sklearn_cd_fit(P, n)[:2], 0.0), bound,
+                                max(1, min(v for k, v in n_iter.items() if k.startswith("l2i") and v) - 1), 3 * iters)
+    n_iter["sklearn_cd"], fits["sklearn_cd"] = n, seen
+    out["objective_of_every_search_fit"] = {k: {str(i): o for i, o in v.items()} for k, v in fits.items()}
+    runners = {"sklearn_mu": lambda n: sklearn_fit(P, P.W0, P.H0, 0.0, n, flush)[2],
+               "sklearn_cd": lambda n: sklearn_cd_fit(P, n)[2]}
+    for inner in hals_inner:
+        runners[f"l2i_hals_inner_iter_{inner}"] = (lambda i: lambda n: hals_fit(P, n, flush, i)[2])(inner)
+    order = [k for k in runners if n_iter.get(k)]
+    seconds = {k: [] for k in order}
+    for r in range(repeats):
+        for k in order[r % len(order):] + order[: r % len(order)]:
+            seconds[k].append(runners[k](n_iter[k]))
+    out["sides"] = {k: {"iterations_to_J_star": n_iter.get(k), "seconds": spread(seconds[k]) if k in seconds else None}
+                    for k in runners}
+    best = min((k for k in order if k.startswith("l2i_hals")), key=lambda k: np.median(seconds[k]), default=None)
+    out["l2i_hals_best"] = best
+    if best:
+        ours = seconds[best]
+        out["ratio_sklearn_mu_time_over_l2i_hals_time_to_J_star"] = spread([a / b for a, b in zip(seconds["sklearn_mu"], ours)])
+        out["target_ratio_mu"] = 5.0
+        if "sklearn_cd" in seconds:
+            out["ratio_sklearn_cd_over_l2i_hals_time_to_J_star"] = spread(
+                [a / b for a, b in zip(seconds["sklearn_cd"], ours)])
+            out["target_ratio_cd"] = 1.0
+    return out
+
+
+# -- mini-batch: a frame set larger than the memory budget, read from disk --------------------
+class DiskFrames:
+    """Rows of an on-disk ``.npy`` (n_frames, n_freq), read through a fresh np.memmap per slice."""
+
+    def __init__(self, path):
+        self.path = str(path)
+        mm = np.load(self.path, mmap_mode="r")
+        self.shape, self.dtype = mm.shape, mm.dtype
+        del mm
+
+    def __getitem__(self, index):
+        mm = np.load(self.path, mmap_mode="r")
+        rows = np.array(mm[index])
+        del mm
+        return rows
+
+    def chunks(self, batch, epoch, seed=0):
+        """The chunks SparseNMF.fit_minibatch reads for this epoch, in its order."""
+        n = self.shape[0]
+        order = np.random.default_rng([seed, epoch]).permutation(-(-n // batch))
+        for i in order:
+            yield self[int(i) * batch:min(int(i) * batch + batch, n)]
+
+
+def _peak_rss_mb() -> float:
+    """Peak resident set size of this process (VmHWM, /proc/self/status), MiB.
+
+    Not ``getrusage``'s ``ru_maxrss``: Linux carries it over ``execve``, so a spawned process would
+    start with its parent's peak.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024.0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+
+
+def _minibatch_worker(side, path, W0, chunk, epochs, rho, threads, queue):
+    torch.set_num_threads(threads)
+    from threadpoolctl import threadpool_limits
+
+    frames = DiskFrames(path)
+    rss0 = _peak_rss_mb()
+    n = frames.shape[0]
+    with threadpool_limits(threads), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t = time.perf_counter()
+        if side == "l2i":
+            m = SparseNMF(K, sparsity=0.0, progress=False, device="cpu", solver="hals")
+            m.fit_minibatch(frames, batch_frames=chunk, n_epochs=epochs, forget_factor=rho ** (n / chunk),
+                            W_init=W0)
+            W = m.components_
+        else:
+            sk = MiniBatchNMF(K, init="custom", beta_loss="frobenius", batch_size=chunk, forget_factor=rho,
+                              alpha_W=0.0, alpha_H=0.0, max_iter=1, tol=0.0, random_state=0)
+            first = True
+            for e in range(epochs):
+                for X in frames.chunks(chunk, e):
+                    if first:
+                        avg = np.sqrt(X.mean() / K)
+                        sk.partial_fit(X, W=np.full((X.shape[0], K), avg, np.float32), H=np.ascontiguousarray(W0.T))
+                        first = False
+                    else:
+                        sk.partial_fit(X)
+            W = np.ascontiguousarray(sk.components_.T)
+        seconds = time.perf_counter() - t
+    queue.put({"seconds": seconds, "peak_rss_mb": _peak_rss_mb(), "rss_after_imports_mb": rss0, "W": W})
+
+
+def _run_isolated(*args):
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    p = ctx.Process(target=_minibatch_worker, args=(*args, q))
+    p.start()
+    res = q.get()
+    p.join()
+    return res
+
+
+def heldout_objective(W, V_eval, flush):
+    """Per-frame ½‖V − WH‖² (float64 direct) with W's atoms normalised and H by HALS to convergence."""
+    W = np.asarray(W, np.float32)
+    W = W / np.linalg.norm(W, axis=0).clip(1e-12)
+    m = SparseNMF(W.shape[1], sparsity=0.0, progress=False, device="cpu", solver="hals", flush_denormals=flush)
+    m.components_ = W
+    H = m.transform(V_eval, max_iter=300)
+    R = V_eval.astype(np.float64) - W.astype(np.float64) @ H.astype(np.float64)
+    return 0.5 * float(np.sum(R * R)) / V_eval.shape[1]
+
+
+def minibatch(V, budget_mb, tiles, chunk, epochs, eval_frames, forget, threads, flush, workdir):
+    rng = np.random.default_rng(0)
+    perm = rng.permutation(V.shape[1])
+    ev, tr = np.sort(perm[:eval_frames]), np.sort(perm[eval_frames:])
+    V_eval = np.ascontiguousarray(V[:, ev])
+    rows = np.ascontiguousarray(V[:, tr].T)  # frames as rows, as on disk
+    path = Path(workdir) / "bench_nmf_frames.npy"
+    n = rows.shape[0] * tiles
+    mm = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, rows.shape[1]))
+    for t in range(tiles):
+        mm[t * rows.shape[0]:(t + 1) * rows.shape[0]] = rows * rng.uniform(0.9, 1.1, rows.shape).astype(np.float32)
+    mm.flush()
+    del mm
+    size_mb = path.stat().st_size / 2**20
+    W0 = np.random.default_rng(0).random((V.shape[0], K)).astype(np.float32)
+    W0 /= np.linalg.norm(W0, axis=0)
+    rho = forget ** (chunk / n)  # per-chunk decay of the past statistics, the same on both sides
+    out = {"mu": 0.0, "memory_budget_mb": budget_mb, "frames_on_disk": n, "n_freq": V.shape[0],
+           "file_mb": size_mb, "file_over_budget": size_mb / budget_mb, "tiles": tiles,
+           "tile_perturbation": "elementwise × uniform [0.9, 1.1), seeded",
+           "chunk_frames": chunk, "chunk_mb": chunk * V.shape[0] * 4 / 2**20, "epochs": epochs,
+           "forget_factor_per_pass": forget, "rho_per_chunk": rho, "eval_frames": int(eval_frames),
+           "eval": "held-out ESC-10 train frames (not on disk); atoms normalised, H by SparseNMF HALS (W fixed, 300 "
+                   "sweeps), float64 direct ½‖V − WH‖² per frame",
+           "rss": "peak resident set size (VmHWM of /proc/self/status) of a fresh spawned process per side, MiB; "
+                  "rss_after_imports_mb is the same before any frame is read",
+           "threads": threads,
+           "l2i": "SparseNMF(solver='hals').fit_minibatch(DiskFrames, batch_frames=chunk, h_sweeps=10, w_sweeps=3)",
+           "sklearn": f"MiniBatchNMF(batch_size=chunk, forget_factor=rho, init='custom').partial_fit per chunk, "
+                      f"sklearn {sklearn.__version__} defaults otherwise (30 MU iterations for a chunk's activations)",
+           "init": "the same unit-norm W0 (seed 0) on both sides"}
+    out["eval_objective_of_W0"] = heldout_objective(W0, V_eval, flush)
+    for side in ("l2i", "sklearn"):
+        r = _run_isolated(side, str(path), W0, chunk, epochs, rho, threads)
+        W = r.pop("W")
+        r["eval_objective_per_frame"] = heldout_objective(W, V_eval, flush)
+        r["peak_rss_over_imports_mb"] = r["peak_rss_mb"] - r["rss_after_imports_mb"]
+        out[side] = r
+    path.unlink()
+    return out
+
+
 def machine() -> dict:
     cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "")
     return {"platform": platform.platform(), "cpu": cpu or platform.processor(), "cpu_count": os.cpu_count(),
@@ -240,6 +504,29 @@ def report(r):
           f"{w['l2i_objective_own_problem']:.7g}, relative error {w['l2i_relative_error']:.4f}")
 
 
+def report_new(r):
+    s = r.get("solvers")
+    if s:
+        print(f"\n== solvers, mu = 0: J* = sklearn MU after {s['sklearn_mu_iterations']} iterations "
+              f"({s['target_objective_J_star']:.7g}) ==")
+        for k, v in s["sides"].items():
+            sec = v["seconds"]
+            print(f"  {k:26s} {v['iterations_to_J_star']} it, "
+                  + (f"{sec['median']:.2f} s [{sec['min']:.2f}, {sec['max']:.2f}]" if sec else "J* not reached"))
+        for k in ("ratio_sklearn_mu_time_over_l2i_hals_time_to_J_star", "ratio_sklearn_cd_over_l2i_hals_time_to_J_star"):
+            if k in s:
+                print(f"  {k}: {s[k]['median']:.2f} [{s[k]['min']:.2f}, {s[k]['max']:.2f}] ({s['l2i_hals_best']})")
+    mb = r.get("minibatch")
+    if mb:
+        print(f"\n== mini-batch, mu = 0: {mb['frames_on_disk']} frames on disk ({mb['file_mb']:.0f} MiB, "
+              f"{mb['file_over_budget']:.1f}x the {mb['memory_budget_mb']} MiB budget), chunks of {mb['chunk_frames']}, "
+              f"{mb['epochs']} pass(es); held-out objective of W0 {mb['eval_objective_of_W0']:.5g} ==")
+        for side in ("l2i", "sklearn"):
+            v = mb[side]
+            print(f"  {side:8s} {v['seconds']:.1f} s, held-out objective/frame {v['eval_objective_per_frame']:.5g}, "
+                  f"peak RSS {v['peak_rss_mb']:.0f} MiB ({v['peak_rss_over_imports_mb']:.0f} over imports)")
+
+
 def gpu_timing(ds, device, mu, iters):
     Vp = gather_frames(ds, "paper", progress=False)
     P = Problem(Vp)
@@ -265,6 +552,17 @@ def main():
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--gpu-only", action="store_true", help="only time the paper preset on --device")
     ap.add_argument("--json", default=None, help="write the numbers to this JSON file")
+    ap.add_argument("--skip-same-problem", action="store_true", help="leave out the MU comparison and what µ solves")
+    ap.add_argument("--skip-solvers", action="store_true", help="leave out the HALS / CD time-to-objective part")
+    ap.add_argument("--skip-minibatch", action="store_true", help="leave out the mini-batch part")
+    ap.add_argument("--hals-inner", type=int, nargs="+", default=[1, 3], help="SparseNMF HALS inner_iter values")
+    ap.add_argument("--budget-mb", type=float, default=256.0, help="stated memory budget for the frames (MiB)")
+    ap.add_argument("--tiles", type=int, default=12, help="copies of the training frames written to disk")
+    ap.add_argument("--chunk-frames", type=int, default=4096, help="frames per mini-batch chunk")
+    ap.add_argument("--epochs", type=int, default=1, help="passes over the on-disk frames, both sides")
+    ap.add_argument("--eval-frames", type=int, default=4096, help="held-out frames for the mini-batch evaluation")
+    ap.add_argument("--forget", type=float, default=0.7, help="weight of past statistics after one pass")
+    ap.add_argument("--workdir", default=None, help="where to write the on-disk frames (default: a temp dir)")
     args = ap.parse_args()
     ds = load_dataset("esc10")
     if args.gpu_only:
@@ -287,13 +585,24 @@ def main():
             "same_objective_rtol": args.rtol, "denormals_flushed_both_sides": flush,
             "init": "W0 uniform [0, 1) with unit-norm columns, H0 uniform [0, sqrt(mean(V)/K)), seed 0",
             "sklearn_solver": "NMF(solver='mu', beta_loss='frobenius', init='custom', tol=0)",
-            "machine": machine(), "load_average_start": load0,
+            "machine": machine(), "machine_info": machine_info(), "load_average_start": load0,
         }
-        results["same_problem"] = same_problem(P, args.iters, args.repeats, flush, (1, 5), args.rtol)
-        results["what_is_solved"] = what_is_solved(P, args.mu, args.iters, flush)
+        if not args.skip_same_problem:
+            results["same_problem"] = same_problem(P, args.iters, args.repeats, flush, (1, 5), args.rtol)
+            results["what_is_solved"] = what_is_solved(P, args.mu, args.iters, flush)
+            results["load_average_after_same_problem"] = os.getloadavg()
+        if not args.skip_solvers:
+            results["solvers"] = solvers(P, args.iters, args.repeats, flush, args.rtol, tuple(args.hals_inner))
+            results["load_average_after_solvers"] = os.getloadavg()
+        if not args.skip_minibatch:
+            with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+                results["minibatch"] = minibatch(V, args.budget_mb, args.tiles, args.chunk_frames, args.epochs,
+                                                 args.eval_frames, args.forget, torch.get_num_threads(), flush, tmp)
         results["load_average_end"] = os.getloadavg()
         results["benchmark_seconds"] = time.perf_counter() - t0
-        report(results)
+        if not args.skip_same_problem:
+            report(results)
+        report_new(results)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1, ensure_ascii=False)

@@ -97,3 +97,19 @@ def test_steps_from_the_command_line_one_then_two_processes(data_root, tmp_path)
     e1 = _l2i(["evaluate", *common, "--artifacts-dir", two, "--pooling", "attention"], cwd=tmp_path)
     e2 = _l2i(["evaluate", *common, "--artifacts-dir", two, "--pooling", "attention"], cwd=tmp_path, nproc=2)
     assert e1["heads"]["attention"] == pytest.approx(e2["heads"]["attention"])
+
+
+def test_download_and_reproduce_take_yes(monkeypatch, capsys):
+    """``l2i download --help`` names the datasets and ``--yes``; ``l2i reproduce --yes`` agrees (``L2I_YES=1``) to
+    the downloads of its data check for that call only."""
+    import l2i_core.pipeline.cli as cli
+
+    with pytest.raises(SystemExit) as e:
+        main(["download", "--help"])
+    text = capsys.readouterr().out
+    assert e.value.code == 0 and "--yes" in text and "sonyc" in text and "L2I_YES=1" in text
+    seen = []
+    monkeypatch.setattr(cli, "reproduce", lambda *a, **k: seen.append(os.environ.get("L2I_YES")))
+    monkeypatch.delenv("L2I_YES", raising=False)
+    assert main(["reproduce", "--dataset", "sonyc", "--yes"]) == 0 and main(["reproduce", "--dataset", "sonyc"]) == 0
+    assert seen == ["1", None] and "L2I_YES" not in os.environ

@@ -305,7 +305,7 @@ def test_sonyc_verified_rules(tmp_path):
     assert set(by["t1"].labels) == {"engine", "dog"} and by["t1"].split == "train"
     assert by["v1"].labels == ("dog",) and by["v1"].split == "validation"
     assert by["s1"].labels == ("dog",) and by["s1"].split == "test"
-    assert "1 unverified" in ds.protocol
+    assert "1 validation clip(s) without a verified annotation" in ds.protocol  # more in tests/test_sonyc.py
 
 
 def test_sonyc_bad_csv(tmp_path):

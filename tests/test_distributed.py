@@ -85,7 +85,7 @@ def test_a_checkpoint_of_two_processes_resumes_in_one(tmp_path):
 
 def test_sharded_cache_equals_the_one_process_cache(tmp_path):
     _spawn(tmp_path, "cache")
-    sharded = load_cache(tmp_path / "shards", max_memory_gb=0.0)  # kept memory-mapped, read by rows
+    sharded = load_cache(tmp_path / "shards", max_memory_gb=0.0)  # kept on disk, read by rows
     single = build_cache(toy_classifier(), toy_dataset(), "cpu", progress=False, batch_size=3)
     assert isinstance(sharded.V, ShardedArray) and sharded.uids == single.uids
     assert sorted(p.name for p in (tmp_path / "shards").iterdir()) == ["cache.json", "shard-000", "shard-001"]

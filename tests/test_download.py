@@ -34,10 +34,22 @@ FOLDER_OF_TARGET = {t: folder for folder, (t, _) in registry._ESC10_FOLDERS.item
 
 
 class _Server:
-    """A threaded HTTP server on 127.0.0.1 serving one folder; counts the requests it answers."""
+    """A threaded HTTP server on 127.0.0.1 serving one folder; counts the requests it answers.
+
+    Like a plain static server by default (no ``Range`` support: the whole file, status 200). Options for
+    the download tests: ``serve_ranges`` answers ``Range: bytes=N-`` with 206 and the bytes after N;
+    ``fail`` holds paths answered with a 500; ``cut`` maps a path to the bytes sent before the connection is
+    dropped. ``ranges`` logs each request's ``Range`` header (``None`` when absent), beside ``requests``;
+    ``sent`` the body bytes of each ranged or cut answer.
+    """
 
     def __init__(self, root: Path):
         self.requests: list[str] = []
+        self.ranges: list[str | None] = []
+        self.sent: list[int] = []  # body bytes sent by each ranged or cut answer
+        self.serve_ranges = False
+        self.fail: set[str] = set()
+        self.cut: dict[str, int] = {}
         outer = self
 
         class Handler(http.server.SimpleHTTPRequestHandler):
@@ -46,7 +58,36 @@ class _Server:
 
             def do_GET(self):
                 outer.requests.append(self.path)
+                outer.ranges.append(self.headers.get("Range"))
+                if self.path in outer.fail:
+                    self.send_error(500, "injected failure")
+                    return
+                rng = self.headers.get("Range") if outer.serve_ranges else None
+                if rng or self.path in outer.cut:
+                    self._send_bytes(rng)
+                    return
                 super().do_GET()
+
+            def _send_bytes(self, rng: str | None):
+                data = Path(self.translate_path(self.path)).read_bytes()
+                start = int(rng.removeprefix("bytes=").split("-")[0]) if rng else 0
+                if start >= len(data):
+                    self.send_response(416)
+                    self.send_header("Content-Range", f"bytes */{len(data)}")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                body = data[start:]
+                self.send_response(206 if rng else 200)
+                if rng:
+                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                n = outer.cut.get(self.path)
+                outer.sent.append(len(body if n is None else body[:n]))
+                self.wfile.write(body if n is None else body[:n])
+                self.wfile.flush()
+                self.close_connection = True
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
                                                      functools.partial(Handler, directory=str(root)))
@@ -256,3 +297,205 @@ def test_esc50_fold4_is_cut_from_an_esc50_folder_on_disk(esc50_fold4_root, isola
     assert sorted(p.name for p in (root / "audio").iterdir()) == sorted(keep["filename"])
     assert len(list((esc50 / "audio").iterdir())) == 5  # copied, not moved
     assert len(pd.read_csv(root / "meta" / "esc50.csv")) == 3
+
+
+# --- Large downloads: the size stated first, agreement asked, resumed after a failure (a SONYC-UST stand-in) ---
+#
+# Three small tar.gz archives (``audio/<k>-<j>.wav``) and ``annotations.csv``, served from 127.0.0.1 in place
+# of the 21 Zenodo files; the confirmation threshold is lowered below their size, so they count as "large".
+
+SONYC_NAMES = ("audio-0.tar.gz", "audio-1.tar.gz", "audio-2.tar.gz", "annotations.csv")
+
+
+def _fake_sonyc(server, monkeypatch, *, clip_bytes: int = 30_000) -> dict[str, bytes]:
+    """Write the stand-in files into the server's folder, point the ``sonyc`` entry at them (md5 and exact
+    sizes) and lower the threshold; returns ``relative path in the dataset: bytes`` of every file expected."""
+    import random
+
+    expected: dict[str, bytes] = {}
+    remotes = []
+    for k, name in enumerate(SONYC_NAMES):
+        if name.endswith(".tar.gz"):
+            buf = io.BytesIO()
+            with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=1) as tf:
+                for j in range(2):
+                    clip = random.Random(10 * k + j).randbytes(clip_bytes)  # incompressible: the archive is large
+                    info = tarfile.TarInfo(f"audio/{k}-{j}.wav")
+                    info.size = len(clip)
+                    tf.addfile(info, io.BytesIO(clip))
+                    expected[f"audio/{k}-{j}.wav"] = clip
+            data = buf.getvalue()
+        else:
+            data = b"audio_filename,split\n0-0.wav,train\n"
+            expected[name] = data
+        (server.root / name).write_bytes(data)
+        remotes.append(registry.Remote(url=server.url(name), known_hash=f"md5:{hashlib.md5(data).hexdigest()}",
+                                       fname=name, archive="tar" if name.endswith(".tar.gz") else None,
+                                       nbytes=len(data), nbytes_exact=True))
+    src = registry.SOURCES["sonyc"]
+    total = sum(r.nbytes for r in remotes)
+    monkeypatch.setitem(registry.SOURCES, "sonyc", dataclasses.replace(
+        src, remotes=tuple(remotes), size=f"{registry._human(total)} in {len(remotes)} files"))
+    monkeypatch.setattr(registry, "CONFIRM_ABOVE_BYTES", 10_000)
+    monkeypatch.setattr(registry, "_interactive", lambda: False)  # as under CI, make or a pipe
+    monkeypatch.delenv("L2I_YES", raising=False)
+    return expected
+
+
+def _staged(cache: Path) -> list[str]:
+    d = cache / ".sonyc-partial" / "downloads"
+    return sorted(p.name for p in d.iterdir() if p.name != ".lock") if d.is_dir() else []
+
+
+def _check_sonyc(root: Path, expected: dict[str, bytes]) -> None:
+    assert registry.find_dataset_dir("sonyc") == root
+    got = {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    assert got == expected
+
+
+def test_large_download_without_yes_and_without_a_terminal_is_refused(isolated_env, server, monkeypatch, capsys):
+    from l2i_core.pipeline.cli import main
+
+    _fake_sonyc(server, monkeypatch)
+    total = sum((server.root / n).stat().st_size for n in SONYC_NAMES)
+    assert main(["download", "sonyc"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("l2i: error: sonyc: ")
+    assert f"{registry._human(total)} (4 files) to download from 127.0.0.1" in err[0]
+    assert "not a terminal" in err[0] and "--yes" in err[0] and "L2I_YES=1" in err[0] and "about" not in err[0]
+    with pytest.raises(registry.DownloadNotConfirmed):  # the first-run path (reproduce) stops the same way
+        registry.ensure_datasets("sonyc")
+    assert server.requests == [] and _leftovers(isolated_env / "cache") == []
+
+
+def test_the_real_sonyc_entry_states_its_approximate_size_before_anything(isolated_env, monkeypatch):
+    """The registered 21 Zenodo files: the refusal names about 13.3 GB, before any connection is made."""
+    monkeypatch.setattr(registry, "_interactive", lambda: False)
+    monkeypatch.delenv("L2I_YES", raising=False)
+    monkeypatch.setattr(registry.pooch, "retrieve", lambda *a, **k: pytest.fail("nothing should be downloaded"))
+    assert all(r.nbytes and not r.nbytes_exact for r in registry.SOURCES["sonyc"].remotes)
+    with pytest.raises(registry.DownloadNotConfirmed) as e:
+        registry.find_dataset_dir("sonyc", download=True)
+    msg = str(e.value)
+    assert "\n" not in msg and "about 13.3 GB (21 files) to download from zenodo.org" in msg and "--yes" in msg
+    assert _leftovers(isolated_env / "cache") == []
+    # the small datasets of the first run never ask
+    for name in ("esc10", "fsdd", "esc50-fold4"):
+        plan = registry.download_plan(name)
+        assert plan.files == 1 and plan.todo_bytes <= registry.CONFIRM_ABOVE_BYTES
+
+
+def test_a_terminal_is_asked(isolated_env, server, monkeypatch, capsys):
+    expected = _fake_sonyc(server, monkeypatch)
+    monkeypatch.setattr(registry, "_interactive", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda: "n")
+    with pytest.raises(registry.DownloadNotConfirmed) as e:
+        registry.download_dataset("sonyc")
+    assert "declined" in str(e.value) and server.requests == [] and _leftovers(isolated_env / "cache") == []
+    err = capsys.readouterr().err
+    assert "sonyc: download " in err and "(4 files) from 127.0.0.1" in err and err.rstrip().endswith("[y/N]")
+    monkeypatch.setattr("builtins.input", lambda: "y")
+    _check_sonyc(registry.download_dataset("sonyc"), expected)
+
+
+def test_with_yes_every_file_is_fetched_checked_unpacked_and_found(isolated_env, server, monkeypatch, capsys):
+    from l2i_core.pipeline.cli import main
+
+    expected = _fake_sonyc(server, monkeypatch)
+    assert main(["download", "sonyc", "--yes"]) == 0
+    out, err = capsys.readouterr()
+    root = isolated_env / "cache" / "sonyc"
+    assert out.strip() == str(root) and "(4 files)" in err and "sonyc: ready in" in err
+    _check_sonyc(root, expected)
+    assert server.requests == [f"/{n}" for n in SONYC_NAMES] and set(server.ranges) == {None}
+    assert _leftovers(isolated_env / "cache") == ["sonyc"]  # the staging folder and the archives are gone
+    server.requests.clear()
+    assert main(["download", "sonyc"]) == 0 and server.requests == []  # on disk: nothing to do, nothing asked
+    assert "already on disk" in capsys.readouterr().err
+
+
+def test_a_failed_file_keeps_the_ones_before_it_and_a_rerun_fetches_only_the_rest(isolated_env, server,
+                                                                                  monkeypatch):
+    expected = _fake_sonyc(server, monkeypatch)
+    server.fail.add("/audio-1.tar.gz")
+    with pytest.raises(DataNotFoundError) as e:
+        registry.download_dataset("sonyc", yes=True)
+    msg = str(e.value)
+    assert "\n" not in msg and "download of audio-1.tar.gz failed (HTTPError: 500" in msg
+    assert "the 1 file fetched and verified before it" in msg and "rerun `l2i download sonyc` to resume" in msg
+    cache = isolated_env / "cache"
+    assert _leftovers(cache) == [".sonyc-partial"] and _staged(cache) == ["audio-0.tar.gz.done"]
+    unpacked = cache / ".sonyc-partial" / "unpacked"
+    assert sorted(p.name for p in (unpacked / "audio").iterdir()) == ["0-0.wav", "0-1.wav"]  # unpacked once, kept
+    plan = registry.download_plan("sonyc")
+    assert (plan.done, plan.todo) == (1, 3) and "1 of 4 files" in plan.describe()
+
+    server.fail.clear()
+    server.requests.clear()
+    monkeypatch.setenv("L2I_YES", "1")  # the environment's agreement, on the library's path
+    root = registry.find_dataset_dir("sonyc", download=True)
+    assert server.requests == ["/audio-1.tar.gz", "/audio-2.tar.gz", "/annotations.csv"]
+    _check_sonyc(root, expected)
+    assert _leftovers(cache) == ["sonyc"]
+
+
+def test_a_partial_file_is_resumed_with_a_range_request(isolated_env, server, monkeypatch):
+    expected = _fake_sonyc(server, monkeypatch)
+    server.serve_ranges = True
+    data = (server.root / "audio-0.tar.gz").read_bytes()
+    down = isolated_env / "cache" / ".sonyc-partial" / "downloads"
+    down.mkdir(parents=True)
+    (down / "audio-0.tar.gz.part").write_bytes(data[:20_000])  # what an interrupted run left
+    assert "20 kB of an interrupted one already here" in registry.download_plan("sonyc").describe()
+    _check_sonyc(registry.download_dataset("sonyc", yes=True), expected)  # md5 of the joined file checked
+    assert list(zip(server.requests, server.ranges))[0] == ("/audio-0.tar.gz", "bytes=20000-")
+    assert server.sent[0] == len(data) - 20_000  # only the rest crossed the wire
+
+
+def test_a_dropped_connection_keeps_the_partial_file_and_the_rerun_resumes_it(isolated_env, server, monkeypatch):
+    expected = _fake_sonyc(server, monkeypatch)
+    monkeypatch.setattr(registry._ResumingDownloader, "chunk_size", 4096)
+    server.serve_ranges = True
+    server.cut["/audio-2.tar.gz"] = 30_000  # the connection drops 30 kB into the third archive
+    with pytest.raises(DataNotFoundError) as e:
+        registry.download_dataset("sonyc", yes=True)
+    msg = str(e.value)
+    assert "download of audio-2.tar.gz failed" in msg and "rerun `l2i download sonyc` to resume" in msg
+    part = isolated_env / "cache" / ".sonyc-partial" / "downloads" / "audio-2.tar.gz.part"
+    have = part.stat().st_size
+    assert 0 < have <= 30_000 and "of audio-2.tar.gz" in msg and "the 2 files fetched and verified" in msg
+    server.cut.clear()
+    server.requests.clear()
+    server.ranges.clear()
+    server.sent.clear()
+    _check_sonyc(registry.download_dataset("sonyc", yes=True), expected)
+    assert server.requests == ["/audio-2.tar.gz", "/annotations.csv"] and server.ranges[0] == f"bytes={have}-"
+    assert server.sent[0] == (server.root / "audio-2.tar.gz").stat().st_size - have
+
+
+def test_a_server_without_ranges_restarts_the_one_file(isolated_env, server, monkeypatch):
+    expected = _fake_sonyc(server, monkeypatch)  # serve_ranges is off: a Range request gets the whole file
+    down = isolated_env / "cache" / ".sonyc-partial" / "downloads"
+    down.mkdir(parents=True)
+    (down / "audio-1.tar.gz.part").write_bytes(b"stale bytes that must not be kept")
+    _check_sonyc(registry.download_dataset("sonyc", yes=True), expected)
+    assert server.ranges[1] == "bytes=33-" and server.requests[1] == "/audio-1.tar.gz"
+
+
+def test_a_checksum_mismatch_deletes_the_bad_file_and_names_both_hashes(isolated_env, server, monkeypatch):
+    expected = _fake_sonyc(server, monkeypatch)
+    good = (server.root / "audio-1.tar.gz").read_bytes()
+    bad = good[:-10] + b"0123456789"
+    (server.root / "audio-1.tar.gz").write_bytes(bad)
+    with pytest.raises(DataNotFoundError) as e:
+        registry.download_dataset("sonyc", yes=True)
+    msg = str(e.value)
+    assert "\n" not in msg and "audio-1.tar.gz failed its check (ValueError" in msg
+    assert hashlib.md5(good).hexdigest() in msg and hashlib.md5(bad).hexdigest() in msg
+    assert "the bad file was deleted" in msg and "rerun `l2i download sonyc` to fetch it again" in msg
+    cache = isolated_env / "cache"
+    assert _staged(cache) == ["audio-0.tar.gz.done"]  # no bad file, no .part, no temporary left; audio-0 kept
+    (server.root / "audio-1.tar.gz").write_bytes(good)  # the host fixed
+    server.requests.clear()
+    _check_sonyc(registry.download_dataset("sonyc", yes=True), expected)
+    assert server.requests == ["/audio-1.tar.gz", "/audio-2.tar.gz", "/annotations.csv"]

@@ -37,11 +37,16 @@ from l2i_core.data.mixtures import (
 )
 from l2i_core.data.records import SPLITS, AudioDataset, Record
 from l2i_core.data.registry import (
+    CONFIRM_ABOVE_BYTES,
     SOURCES,
     DatasetSource,
+    DownloadNotConfirmed,
+    DownloadPlan,
     Remote,
+    assume_yes,
     cache_dir,
     download,
+    download_plan,
     ensure_datasets,
     esc50_fold4_from_esc50,
     find_dataset_dir,
@@ -54,14 +59,35 @@ from l2i_core.data.sonyc import (
     COARSE_COLUMNS,
     FINE_CLASSES,
     FINE_COLUMNS,
+    FINE_PROXIMITY_COLUMNS,
+    LABEL_RULES,
+    META_COLUMNS,
     SONYC_LICENCE,
     aggregate_labels,
+    coarse_columns,
     load_sonyc,
     read_annotations,
 )
 from l2i_core.data.splits import check_groups_within_splits, grouped_stratified_split
 
+#: Loaded on first use, so that ``python -m l2i_core.data.sonyc_synth`` runs without runpy's warning.
+_LAZY = {name: "l2i_core.data.sonyc_synth" for name in ("write_sonyc_tree", "SONYC_V2_SPLIT_SIZES", "SYNTH_SIDECAR")}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'l2i_core.data' has no attribute {name!r}")
+
+
 __all__ = [
+    "download_plan",
+    "assume_yes",
+    "DownloadPlan",
+    "DownloadNotConfirmed",
+    "CONFIRM_ABOVE_BYTES",
     "AudioDataset",
     "Record",
     "SPLITS",
@@ -100,14 +126,21 @@ __all__ = [
     "load_sonyc",
     "aggregate_labels",
     "read_annotations",
+    "coarse_columns",
+    "LABEL_RULES",
     "COARSE_CLASSES",
     "COARSE_COLUMNS",
     "FINE_CLASSES",
     "FINE_COLUMNS",
+    "FINE_PROXIMITY_COLUMNS",
+    "META_COLUMNS",
     "ANNOTATION_COLUMNS",
     "SONYC_LICENCE",
     "grouped_stratified_split",
     "check_groups_within_splits",
+    "write_sonyc_tree",
+    "SONYC_V2_SPLIT_SIZES",
+    "SYNTH_SIDECAR",
 ]
 
 #: Names accepted by :func:`load_dataset`.

@@ -7,7 +7,10 @@ dictionary          Learning, saving and loading the L2I dictionary W from a dat
 """
 
 from l2i_core.nmf.dictionary import (
+    MAX_STREAM_FRAMES,
+    MEMORY_FRAMES,
     Dictionary,
+    frames_in_memory,
     gather_frames,
     learn_dictionary,
     listen_to_atoms,
@@ -17,6 +20,9 @@ from l2i_core.nmf.dictionary import (
 from l2i_core.nmf.sparse_nmf import SparseNMF, denormals_flushed, flush_denormals, match_components
 
 __all__ = [
+    "MAX_STREAM_FRAMES",
+    "MEMORY_FRAMES",
+    "frames_in_memory",
     "SparseNMF",
     "flush_denormals",
     "denormals_flushed",

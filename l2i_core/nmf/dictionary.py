@@ -8,6 +8,14 @@ The official L2I code ships only the learned ``.npy`` dictionaries; this module 
   per-class recipe of the paper's SONYC-UST experiments: for each class, ``per_class`` atoms learned
   on the frames of clips of that class next to as many frozen "noise" atoms, which are dropped
   afterwards (K = 8 × 10 = 80 for SONYC-UST);
+* bounded memory: when the training frames could exceed :func:`frames_in_memory` (300,000 frames, about
+  0.6 GB, or a quarter of the memory budget if that is less), the frames are written to disk, at most
+  :data:`MAX_STREAM_FRAMES` of them (an even, seeded subsample of every clip's frames beyond that), and
+  W is learned by :meth:`~l2i_core.nmf.sparse_nmf.SparseNMF.fit_minibatch`, which reads them a chunk
+  at a time. Below that size nothing changes: the frames stay in memory and the batch solver runs. The
+  official SONYC-UST dictionaries are named ``..._NS1000``; their code learns them elsewhere, and the
+  name suggests a subsample (1,000 samples, of clips or of frames, per class), which we cannot verify:
+  l2i subsamples frames evenly over clips, and says how many in ``meta['n_frames']``;
 * :func:`save_dictionary` / :func:`load_dictionary` — ``W.npy`` plus a JSON sidecar that records the
   sample rate and ``n_fft`` W was learned with; loading for a preset refuses a dictionary of another
   sample rate or frequency grid (a 513-row W learned at 44.1 kHz is not a 22.05 kHz dictionary,
@@ -17,6 +25,8 @@ The official L2I code ships only the learned ``.npy`` dictionaries; this module 
 from __future__ import annotations
 
 import json
+import math
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -26,6 +36,7 @@ import numpy as np
 import torch
 
 from l2i_core._errors import ParameterError
+from l2i_core._memory import DiskRows, NpyRowWriter, memory_budget_gb
 from l2i_core._utils import batch_starts, resolve_device
 from l2i_core._version import __version__
 from l2i_core.audio.frontend import FrontEnd
@@ -40,7 +51,25 @@ __all__ = [
     "save_dictionary",
     "load_dictionary",
     "listen_to_atoms",
+    "frames_in_memory",
+    "MEMORY_FRAMES",
+    "MAX_STREAM_FRAMES",
 ]
+
+#: Frames (of any preset's 513 bins: 2 kB each) dictionary learning keeps in memory at most; past it the
+#: frames go to disk and W is learned by mini-batches. Every dataset of the default run is below it
+#: (urbanmix: 240,240 frames at most), so their dictionaries are learned as before.
+MEMORY_FRAMES = 300_000
+#: Frames written to disk at most for streamed learning (4 GB at 513 bins); beyond it every clip gives an
+#: even, seeded share of its frames.
+MAX_STREAM_FRAMES = 2_000_000
+
+
+def frames_in_memory(n_freq: int, memory_gb=None) -> int:
+    """Frames dictionary learning may hold in memory: :data:`MEMORY_FRAMES`, or fewer where a quarter of
+    the memory budget (:func:`~l2i_core._memory.memory_budget_gb`) holds fewer ``n_freq``-bin frames
+    (the solver needs about one more copy of them)."""
+    return int(min(MEMORY_FRAMES, 0.25 * memory_budget_gb(memory_gb) * 2**30 / (4 * n_freq)))
 
 
 @dataclass
@@ -215,6 +244,9 @@ def learn_dictionary(
     max_clips: int | None = None,
     device: str | None = None,
     progress: bool = True,
+    memory_gb: float | None = None,
+    stream_epochs: int = 5,
+    scratch_dir: str | Path | None = None,
 ) -> Dictionary:
     """Learn the L2I dictionary on the training split of ``dataset``.
 
@@ -235,6 +267,12 @@ def learn_dictionary(
         Passed to :class:`~l2i_core.nmf.sparse_nmf.SparseNMF`.
     silence_db, max_clips
         As in :func:`gather_frames` (the frames are gathered the same way).
+    memory_gb : float or None
+        The memory budget (:func:`~l2i_core._memory.memory_budget_gb`). When the training split could
+        give more frames than :func:`frames_in_memory`, they are written to ``scratch_dir`` (a temporary
+        folder by default, removed afterwards), at most :data:`MAX_STREAM_FRAMES`, and W is learned
+        by :meth:`~l2i_core.nmf.sparse_nmf.SparseNMF.fit_minibatch` over ``stream_epochs`` passes
+        (``meta['mode']`` ends in ``"-streamed"``).
 
     Returns
     -------
@@ -250,8 +288,16 @@ def learn_dictionary(
         "beta_loss": beta_loss, "max_iter": max_iter, "tol": tol, "seed": seed, "silence_db": silence_db,
         "max_clips": max_clips, "l2i_version": __version__,
     }
-    if per_class is None:
-        V = _frames(_select_clips(dataset, max_clips=max_clips), p, silence_db=silence_db, progress=progress)
+    n_freq = p.n_fft // 2 + 1
+    duration = getattr(dataset, "duration", None)
+    selected = _select_clips(dataset, max_clips=max_clips)
+    if duration and len(selected) * p.n_frames(duration) > frames_in_memory(n_freq, memory_gb):
+        W, streamed = _learn_streamed(dataset, selected, p, n_components=n_components, per_class=per_class,
+                                      common=common, silence_db=silence_db, seed=seed, epochs=int(stream_epochs),
+                                      scratch_dir=scratch_dir, progress=progress)
+        meta.update(streamed, memory_gb=memory_budget_gb(memory_gb))
+    elif per_class is None:
+        V = _frames(selected, p, silence_db=silence_db, progress=progress)
         nmf = SparseNMF(n_components, **common)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -266,7 +312,7 @@ def learn_dictionary(
         )
     else:
         # Each clip is decoded and analysed once, however many of the fits (noise, its classes) use it.
-        selections = {None: _select_clips(dataset, max_clips=max_clips)}
+        selections = {None: selected}
         empty = []
         for c in dataset.classes:
             try:
@@ -305,6 +351,84 @@ def learn_dictionary(
     meta["seconds"] = round(time.perf_counter() - t0, 2)
     meta["device"] = str(resolve_device(device))
     return Dictionary(W=W.astype(np.float32), meta=meta)
+
+
+def _learn_streamed(dataset, selected, p: Preset, *, n_components, per_class, common, silence_db, seed, epochs,
+                    scratch_dir, progress) -> tuple[np.ndarray, dict]:
+    """W learned by mini-batches from frames written to disk (see :func:`learn_dictionary`); ``(W, meta)``."""
+    n_freq = p.n_fft // 2 + 1
+    quota = max(1, math.ceil(MAX_STREAM_FRAMES / len(selected)))
+    rng = np.random.default_rng([seed, 1000])  # the subsample of frames, apart from the NMF initialisation
+    fit_kw = {k: v for k, v in common.items() if k not in ("max_iter", "tol")}
+    fit_kw["solver"] = "hals"
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="l2i-frames-", dir=scratch_dir) as tmp:
+        path = Path(tmp) / "frames.npy"
+        ranges, n_written = [], 0
+        upper = len(selected) * min(quota, p.n_frames(dataset.duration))
+        with NpyRowWriter(path, (upper, n_freq)) as writer:
+            for start in batch_starts(len(selected), 16, progress=progress, desc=f"frames of {selected.name} to disk"):
+                sub = selected.subset(range(start, min(start + 16, len(selected))))
+                for r, V in zip(sub, _clip_frames(sub, p, silence_db=silence_db, batch_size=16, progress=False)):
+                    V = V.T  # frames as rows
+                    if len(V) > quota:
+                        V = V[np.sort(rng.choice(len(V), quota, replace=False))]
+                    writer[n_written : n_written + len(V)] = V
+                    ranges.append((n_written, n_written + len(V), r.labels))
+                    n_written += len(V)
+        frames = DiskRows(path)
+        frames.shape = torch.Size((n_written, n_freq))  # the rows written (the file was sized for the most)
+        frames.offsets = np.array([0, n_written])
+
+        def rows_of(clips):
+            """A callable giving, per pass, chunks of about 4096 frames of ``clips`` (seeded clip order)."""
+            passes = iter(range(1 << 30))
+
+            def chunks():
+                order = np.random.default_rng([seed, 2000, next(passes)]).permutation(len(clips))
+                buf, size = [], 0
+                for i in order:
+                    a, b = clips[i]
+                    buf.append(frames[range(a, b)].numpy())
+                    size += b - a
+                    if size >= 4096:
+                        yield np.concatenate(buf)
+                        buf, size = [], 0
+                if buf:
+                    yield np.concatenate(buf)
+            return chunks
+
+        everything = [(a, b) for a, b, _ in ranges]
+        meta = {"n_frames": int(n_written), "frames_per_clip_max": int(quota), "stream_epochs": epochs,
+                "solver": "hals mini-batch"}
+        if per_class is None:
+            nmf = SparseNMF(n_components, **fit_kw).fit_minibatch(frames, batch_frames=4096, n_epochs=epochs)
+            W = nmf.components_
+            meta.update(mode="single-streamed", n_components=int(W.shape[1]),
+                        batch_objective_history=[float(v) for v in nmf.batch_objective_history_])
+        else:
+            noise = SparseNMF(per_class, **fit_kw).fit_minibatch(rows_of(everything), n_epochs=epochs,
+                                                                n_frames=n_written)
+            atoms, atom_classes, per_class_meta, empty = [], [], {}, []
+            for c in dataset.classes:
+                mine = [(a, b) for a, b, labels in ranges if c in labels]
+                if not mine:
+                    empty.append(c)
+                    continue
+                n_c = sum(b - a for a, b in mine)
+                nmf = SparseNMF(per_class, fixed_components=noise.components_, **fit_kw)
+                nmf.fit_minibatch(rows_of(mine), n_epochs=epochs, n_frames=n_c)
+                atoms.append(nmf.components_[:, per_class:])
+                atom_classes += [c] * per_class
+                per_class_meta[c] = {"n_frames": int(n_c), "n_iter": nmf.n_iter_,
+                                     "batch_objective_history": [float(v) for v in nmf.batch_objective_history_]}
+            if not atoms:
+                raise ParameterError(f"{dataset.name}: no class has training clips; cannot learn per-class atoms")
+            W = np.concatenate(atoms, axis=1)
+            meta.update(mode="per_class-streamed", per_class=per_class, n_components=int(W.shape[1]),
+                        atom_classes=atom_classes, classes_without_atoms=empty, per_class_fits=per_class_meta)
+    meta["stream_seconds"] = round(time.perf_counter() - t0, 2)
+    return W, meta
 
 
 def save_dictionary(dictionary: Dictionary, path: str | Path, *, preset: str | Preset | None = None) -> Path:

@@ -71,20 +71,25 @@ from l2i_core.pipeline.run import (
     run_config,
 )
 from l2i_core.pipeline.steps import (
+    CACHE_MEMORY_SHARE,
+    FEATURE_MEMORY_SHARE,
     SPEECH_CLASSES,
     default_interpreter_epochs,
     ensure_classifier,
     ensure_dictionary,
     ensure_interpreter,
     ensure_lmac,
+    feature_splits,
     finetune_step,
     interpreter_reusable,
     interpreter_test_summary,
     learn_dictionary_step,
     learning_history,
+    model_fingerprint,
     nmf_relative_error,
     score_classifier_step,
     speech_sense_check,
+    split_caches,
     train_classifier_step,
     train_interpreter_step,
     trained_for,
@@ -92,6 +97,11 @@ from l2i_core.pipeline.steps import (
 )
 
 __all__ = [
+    "CACHE_MEMORY_SHARE",
+    "FEATURE_MEMORY_SHARE",
+    "feature_splits",
+    "model_fingerprint",
+    "split_caches",
     "COMMANDS",
     "STEP_COMMANDS",
     "add_step_commands",

@@ -1,7 +1,8 @@
 """The one ``l2i`` command: ``l2i``, ``python -m l2i_core`` and ``torchrun ... -m l2i_core`` all run :func:`main`.
 
 Every subcommand is registered once, in :data:`COMMANDS` (name → how to add its arguments, how to
-run it): ``reproduce`` and ``benchmark`` (the notebooks, :mod:`l2i_core.pipeline.notebooks`),
+run it): ``reproduce`` and ``benchmark`` (the notebooks, :mod:`l2i_core.pipeline.notebooks`), ``download``
+(datasets into the user cache: size stated first, ``--yes`` for one over 1 GB, resumable),
 ``index`` and ``readme`` (the reports), ``explain`` (one's own files), ``lab`` (the listening lab)
 and the heavy steps below.
 
@@ -25,6 +26,7 @@ Several processes: ``torchrun --nproc_per_node=2 -m l2i_core train-interpreter -
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -41,7 +43,6 @@ from l2i_core.pipeline.notebooks import reproduce
 from l2i_core.pipeline.run import run_config
 from l2i_core.pipeline.steps import ensure_lmac
 from l2i_core.report.headline import write_index, write_readme
-from l2i_core.train.cache import build_cache, load_cache
 from l2i_core.train.distributed import barrier, init_distributed, is_main, shutdown_distributed
 from l2i_core.train.recipes import InterpreterResult, compute_features
 
@@ -107,16 +108,10 @@ def _config(args):
 
 
 def _caches(cfg, ds, classifier, splits, *, progress: bool, batch_size: int = 16) -> dict:
-    """The caches of ``splits``: read from ``<artifacts>/cache/<split>`` when present, else built there (sharded)."""
-    out = {}
-    for s in splits:
-        where = Path(cfg.artifacts_dir) / "cache" / s
-        if (where / "cache.json").is_file():
-            out[s] = load_cache(where)
-        else:
-            out[s] = build_cache(classifier, ds.split(s), cfg.preset, shard_dir=where, progress=progress,
-                                 batch_size=batch_size)
-    return out
+    """The caches of ``splits`` in ``<artifacts>/cache/<split>`` (sharded), reused when built by this f on
+    these clips (:func:`~l2i_core.pipeline.steps.split_caches`, as the notebooks past their budget)."""
+    return steps.split_caches(cfg, ds, classifier, tuple(splits), progress=progress, on_disk=True,
+                              batch_size=batch_size)
 
 
 def _poolings(p: str) -> list[str]:
@@ -215,13 +210,70 @@ def _add_reproduce(sub) -> None:
     rep.add_argument("--only", nargs="*", help="run only notebooks whose names start with these prefixes")
     rep.add_argument("--offline", action="store_true",
                      help="never download: a missing dataset is an error (also L2I_OFFLINE=1)")
+    rep.add_argument("--yes", "-y", action="store_true",
+                     help="agree in advance to downloads over 1 GB (SONYC-UST); also L2I_YES=1. Without it such a "
+                          "download asks [y/N] on a terminal and stops elsewhere")
+
+
+@contextlib.contextmanager
+def _agreeing(yes: bool):
+    """``--yes``: ``L2I_YES=1`` while the command runs, so every download it triggers is agreed to."""
+    if not yes:
+        yield
+        return
+    before = os.environ.get("L2I_YES")
+    os.environ["L2I_YES"] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("L2I_YES", None)
+        else:
+            os.environ["L2I_YES"] = before
 
 
 def _run_reproduce(args) -> int:
-    reproduce(args.dataset, args.preset, quick=args.quick, seed=args.seed, data_dir=args.data_dir,
-              reports_dir=args.reports_dir, artifacts_dir=args.artifacts_dir, notebooks_dir=args.notebooks_dir,
-              only=args.only, force=args.force, offline=True if args.offline else None,
-              check_data=not args.no_data_check)
+    with _agreeing(args.yes):
+        reproduce(args.dataset, args.preset, quick=args.quick, seed=args.seed, data_dir=args.data_dir,
+                  reports_dir=args.reports_dir, artifacts_dir=args.artifacts_dir, notebooks_dir=args.notebooks_dir,
+                  only=args.only, force=args.force, offline=True if args.offline else None,
+                  check_data=not args.no_data_check)
+    return 0
+
+
+def _add_download(sub) -> None:
+    from l2i_core.data.registry import SOURCES
+
+    names = [n for n, src in SOURCES.items() if src.remotes]
+    dl = sub.add_parser("download", help="download datasets into the user cache (checksummed, resumable)",
+                        description="Download each dataset that is not on disk into the user cache ($L2I_CACHE, "
+                                    "default ~/.cache/l2i). Each states its size and file count first (and what an "
+                                    "interrupted run already fetched); one over 1 GB (sonyc, about 13 GB) asks [y/N] "
+                                    "on a terminal and elsewhere needs --yes (or L2I_YES=1). Every file is checked "
+                                    "against its md5/sha256; after a failure, the same command resumes where it "
+                                    "stopped. Prints each dataset's folder.")
+    dl.add_argument("datasets", nargs="+", metavar="DATASET", choices=names, help=", ".join(names))
+    dl.add_argument("--yes", "-y", action="store_true", help="agree to downloads over 1 GB without asking")
+
+
+def _run_download(args) -> int:
+    from l2i_core._errors import DataNotFoundError
+    from l2i_core.data import registry
+
+    for name in dict.fromkeys(args.datasets):
+        try:
+            where = registry.find_dataset_dir(name)
+            print(f"{name}: already on disk in {where}", file=sys.stderr, flush=True)
+        except DataNotFoundError:
+            where = None
+        if where is None and name == "esc50-fold4":
+            try:  # ESC-50 on disk holds the subset: cut it from there rather than download 600 MB
+                where = registry.esc50_fold4_from_esc50(registry.find_dataset_dir("esc50"))
+            except DataNotFoundError:
+                pass
+        if where is None:
+            where = registry.download_dataset(name, yes=True if args.yes else None)
+        print(where, flush=True)
     return 0
 
 
@@ -277,6 +329,7 @@ def _run_step_main(args) -> int:
 #: The step commands share one adder (:func:`add_step_commands`, which adds them all) and one runner.
 COMMANDS: dict = {
     "reproduce": (_add_reproduce, _run_reproduce),
+    "download": (_add_download, _run_download),  # l2i download sonyc --yes
     "benchmark": (_add_benchmark, _run_benchmark),
     **{name: (add_step_commands, _run_step_main) for name in STEP_COMMANDS},
     "explain": (add_explain_command, run_explain),  # l2i explain PATH... --artifacts-dir DIR --out OUT

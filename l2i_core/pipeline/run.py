@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from l2i_core._errors import ParameterError
+from l2i_core._memory import memory_budget_gb
 from l2i_core.config import Preset, get_preset
 from l2i_core.data import DATASETS, load_dataset
 
@@ -77,6 +78,13 @@ class RunConfig:
     def __post_init__(self):
         if not isinstance(self.preset, Preset):  # resolved once, by run_config: the steps pass it on as it is
             raise ParameterError(f"RunConfig.preset must be a Preset, got {self.preset!r}; build it with run_config")
+
+    @property
+    def memory_gb(self) -> float:
+        """The run's memory budget in GB: the ``memory_gb`` parameter, else ``$L2I_MEMORY_GB``, else 4
+        (:func:`l2i_core._memory.memory_budget_gb`). Past their shares of it the activation cache, f's
+        features and the frames of dictionary learning live on disk and are read a batch at a time."""
+        return memory_budget_gb(self.extra.get("memory_gb"))
 
     def size(self, name: str, full):
         """The quick run's size ``name`` (:data:`QUICK_SIZES`) in a quick run, else ``full``."""
@@ -144,6 +152,8 @@ def run_config(*, dataset: str, data_dir=None, preset: str | Preset = "cpu", see
     p = get_preset(str(preset).strip().lower() if isinstance(preset, str) else preset)
     quick = _as_bool("quick", quick)
     data_dir = str(data_dir).strip() if data_dir not in (None, "") else None
+    if "memory_gb" in extra:
+        memory_budget_gb(extra["memory_gb"])  # a bad budget fails here, with the parameter's name
     if artifacts_dir in (None, ""):
         artifacts_dir = Path("artifacts") / f"{name}-{p.name}{'-quick' if quick else ''}"
     return RunConfig(

@@ -8,20 +8,24 @@ notebooks print, so a reader always knows where a number comes from.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pooch
+import torch
 
 from l2i_core._errors import ParameterError
+from l2i_core.data import SPLITS
 from l2i_core.evaluate.stats import proportion_ci
 from l2i_core.explain.l2i import L2IExplainer
 from l2i_core.metrics import paper_fidelity
 from l2i_core.models.checkpoints import load_classifier, load_lmac
 from l2i_core.nmf.dictionary import Dictionary, learn_dictionary, load_dictionary, save_dictionary
-from l2i_core.train.cache import build_cache
-from l2i_core.train.distributed import gather_map
+from l2i_core.train.cache import build_cache, cache_bytes_per_clip, load_cache
+from l2i_core.train.distributed import dist_info, gather_map
 from l2i_core.train.finetune import BACKBONES, FinetuneConfig, finetune_pretrained
 from l2i_core.train.lmac import LMACConfig, train_lmac
 from l2i_core.train.losses import LossWeights
@@ -29,6 +33,7 @@ from l2i_core.train.recipes import (
     InterpreterConfig,
     InterpreterResult,
     TrainResult,
+    compute_features,
     default_train_config,
     evaluate_classifier,
     interpreter_outputs,
@@ -40,7 +45,13 @@ from l2i_core.train.recipes import (
 __all__ = ["trained_for", "interpreter_reusable", "ensure_dictionary", "learn_dictionary_step", "ensure_classifier", "train_classifier_step",
            "score_classifier_step", "finetune_step", "training_summary", "learning_history", "ensure_interpreter", "train_interpreter_step", "nmf_relative_error",
            "interpreter_test_summary",
-           "default_interpreter_epochs", "ensure_lmac", "SPEECH_CLASSES", "speech_sense_check"]
+           "default_interpreter_epochs", "ensure_lmac", "SPEECH_CLASSES", "speech_sense_check", "split_caches",
+           "CACHE_MEMORY_SHARE", "model_fingerprint", "feature_splits", "FEATURE_MEMORY_SHARE"]
+
+#: The share of the run's memory budget (:attr:`RunConfig.memory_gb <l2i_core.pipeline.run.RunConfig.memory_gb>`)
+#: that the activation caches of one step may take in memory; past it they are written to
+#: ``<artifacts>/cache/<split>/`` (the sharded layout of ``l2i build-cache``) and read a batch at a time.
+CACHE_MEMORY_SHARE = 0.5
 
 #: The AudioSet classes under "Speech" in its ontology (indices 0-7 of the 527 outputs).
 SPEECH_CLASSES = ("Speech", "Male speech, man speaking", "Female speech, woman speaking", "Child speech, kid speaking",
@@ -90,7 +101,8 @@ def ensure_dictionary(cfg, dataset, *, n_components: int = 100, sparsity: float 
             d = None
         m = d.meta if d is not None else {}
         same = d is not None and (m.get("dataset") == dataset.name and m.get("preset", {}).get("name") == cfg.preset.name
-                and (m.get("mode") == "per_class" if per_class else m.get("n_components") == n_components))
+                and (str(m.get("mode", "")).startswith("per_class") if per_class
+                     else m.get("n_components") == n_components))
         if same:
             return d, f"reused the dictionary of notebook 01: {target} ({d.n_components} atoms, µ={m.get('sparsity')})"
         why = "it was learned for other data or another size"
@@ -122,10 +134,12 @@ def learn_dictionary_step(cfg, dataset, *, n_components: int = 100, sparsity: fl
     target = Path(cfg.artifacts_dir) / "dictionary.npy"
     if target.is_file():
         _refuse_foreign_dictionary(target)
+    target.parent.mkdir(parents=True, exist_ok=True)  # also the scratch folder of streamed frames
     d = learn_dictionary(dataset, cfg.preset, n_components=int(n_components), sparsity=float(sparsity),
                          seed=cfg.seed, max_iter=min(int(max_iter), cfg.size("dictionary_max_iter", int(max_iter))),
                          per_class=10 if dataset.multilabel else None,
-                         max_clips=cfg.size("dictionary_max_clips", None), progress=progress)
+                         max_clips=cfg.size("dictionary_max_clips", None), progress=progress,
+                         memory_gb=cfg.memory_gb, scratch_dir=cfg.artifacts_dir)
     save_dictionary(d, target, preset=cfg.preset)
     return d
 
@@ -257,7 +271,7 @@ def ensure_interpreter(cfg, dataset, pooling: str = "attention", *, epochs: int 
                else "it was trained on other data or with another preset")
     dictionary, _ = ensure_dictionary(cfg, dataset, progress=progress)
     classifier, clf_meta, _ = ensure_classifier(cfg, dataset)
-    caches = {s: build_cache(classifier, dataset.split(s), cfg.preset, progress=progress) for s in ("train", "validation")}
+    caches = split_caches(cfg, dataset, classifier, ("train", "validation"), progress=progress)
     res = train_interpreter_step(cfg, dataset, pooling, dictionary, caches, clf_meta, epochs=epochs, progress=progress)
     ex = L2IExplainer.from_artifacts(d, pooling)
     return ex, (f"trained a new {pooling} interpreter ({why} in {d}): {len(res.history)} epochs, validation "
@@ -285,11 +299,88 @@ def train_interpreter_step(cfg, dataset, pooling: str, dictionary, caches: dict,
                              out_dir=cfg.artifacts_dir, meta=_artifact_meta(cfg, dataset))
 
 
+#: The share of the run's budget that f's log-mel features (notebook 02) may take in memory, all splits
+#: together; past it they are written to ``<artifacts>/features/<split>.npy`` and read a batch at a time.
+FEATURE_MEMORY_SHARE = 0.25
+
+
+def feature_splits(cfg, dataset, splits=SPLITS, *, progress: bool = True) -> dict:
+    """f's log-mel features of every clip of ``splits`` (:func:`~l2i_core.train.recipes.compute_features`):
+    in memory when they fit :data:`FEATURE_MEMORY_SHARE` of ``cfg.memory_gb``, else written to
+    ``<artifacts>/features/`` and read a batch of rows at a time (the same numbers either way)."""
+    p = cfg.preset
+    subsets = {s: dataset.split(s) for s in splits}
+    per_clip = 4 * p.n_mels * p.n_frames(dataset.duration)
+    on_disk = per_clip * sum(len(sub) for sub in subsets.values()) > FEATURE_MEMORY_SHARE * cfg.memory_gb * 2**30
+    where = Path(cfg.artifacts_dir) / "features"
+    return {s: compute_features(sub, p, progress=progress, path=where / f"{s}.npy" if on_disk and len(sub) else None)
+            for s, sub in subsets.items()}
+
+
+def model_fingerprint(model) -> str:
+    """sha256 of a model's state dict (names, shapes, dtypes and values): what a reused cache was built by."""
+    h = hashlib.sha256()
+    for name, t in sorted(model.state_dict().items()):
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def _uids_digest(dataset) -> str:
+    return hashlib.sha256("\n".join(r.uid for r in dataset).encode()).hexdigest()
+
+
+def split_caches(cfg, dataset, classifier, splits=("train", "validation", "test"), *, progress: bool = True,
+                 on_disk: bool | None = None, folder: str = "cache", batch_size: int | None = None) -> dict:
+    """The activation caches of ``splits`` (:func:`~l2i_core.train.cache.build_cache`), within the run's budget.
+
+    In memory when all of them together fit :data:`CACHE_MEMORY_SHARE` of ``cfg.memory_gb``; otherwise
+    (or with ``on_disk=True``, or under ``torchrun``) in ``<artifacts>/<folder>/<split>/``, the sharded
+    layout ``l2i build-cache`` writes, read a batch of rows at a time. A cache found there is reused
+    when it was built by this very classifier (:func:`model_fingerprint`) on these clips, in this
+    preset; otherwise it is rebuilt.
+
+    Returns
+    -------
+    dict
+        ``{split: ActivationCache}``.
+    """
+    subsets = {s: dataset.split(s) for s in splits}
+    fingerprint = model_fingerprint(classifier)
+    kw = {} if batch_size is None else {"batch_size": int(batch_size)}
+    if on_disk is None:
+        per_clip = cache_bytes_per_clip(classifier, dataset, cfg.preset)
+        total = per_clip * sum(len(sub) for sub in subsets.values())
+        on_disk = dist_info().distributed or total > CACHE_MEMORY_SHARE * cfg.memory_gb * 2**30
+    out = {}
+    for s, sub in subsets.items():
+        if not on_disk:
+            out[s] = build_cache(classifier, sub, cfg.preset, progress=progress, max_memory_gb=cfg.memory_gb, **kw)
+            continue
+        where = Path(cfg.artifacts_dir) / folder / s
+        want = {"classifier_fingerprint": fingerprint, "uids_sha256": _uids_digest(sub)}
+        side = where / "cache.json"
+        if side.is_file():
+            m = json.loads(side.read_text())
+            if all(m.get(k) == v for k, v in want.items()) and m.get("preset") == cfg.preset.name:
+                out[s] = load_cache(where, max_memory_gb=0.0)
+                continue
+            if dist_info().is_main:
+                shutil.rmtree(where)
+        out[s] = build_cache(classifier, sub, cfg.preset, shard_dir=where, progress=progress,
+                             max_memory_gb=0.0, meta=want, **kw)
+    return out
+
+
 def nmf_relative_error(dictionary, cache, *, max_iter: int = 100) -> float:
     """‖W H − V‖ / ‖V‖ over a cache with H solved by NMF, W fixed: the best Ψ can reconstruct."""
-    V = cache.V.numpy()
-    num = sum(float(((dictionary.W @ dictionary.transform(v, max_iter=max_iter) - v) ** 2).sum()) for v in V)
-    return float(np.sqrt(num / float((V**2).sum())))
+    num = den = 0.0
+    for i in range(len(cache)):  # one clip at a time: the cache may live on disk
+        v = cache.V[[i]][0].numpy()
+        num += float(((dictionary.W @ dictionary.transform(v, max_iter=max_iter) - v) ** 2).sum())
+        den += float((v**2).sum())
+    return float(np.sqrt(num / den))
 
 
 def interpreter_test_summary(dataset, result: InterpreterResult, test_cache, clf_meta: dict) -> dict:
@@ -339,8 +430,7 @@ def ensure_lmac(cfg, dataset, *, epochs: int | None = None, progress: bool = Tru
             return decoder, meta, (f"reused L-MAC: {d / 'lmac.pt'} (epoch {meta['best_epoch']}, "
                                    f"validation {meta.get('selection_metric', 'score')} {meta['best_score']:.3f})")
         why = "it was trained for another classifier, data or preset"
-    caches = caches or {s: build_cache(classifier, dataset.split(s), cfg.preset, progress=progress)
-                        for s in ("train", "validation")}
+    caches = caches or split_caches(cfg, dataset, classifier, ("train", "validation"), progress=progress)
     config = LMACConfig(seed=cfg.seed, progress=progress)
     config.epochs = cfg.size("interpreter_epochs", int(epochs or config.epochs))
     res = train_lmac(caches["train"], caches["validation"], classifier, cfg.preset, multilabel=dataset.multilabel,

@@ -115,6 +115,16 @@ def plot_dictionary_objective(dictionary, *, title: str = "Sparse NMF objective"
     """The objective of a :class:`~l2i_core.nmf.dictionary.Dictionary`'s fit (one curve per class for a
     per-class dictionary); returns one sentence on the fit (error, iterations, convergence)."""
     m = dictionary.meta
+    if str(m.get("mode", "")).endswith("-streamed"):  # learned by mini-batches from frames on disk
+        fits = m.get("per_class_fits") or {"all": {"batch_objective_history": m["batch_objective_history"]}}
+        _, ax = plt.subplots(figsize=(5, 3))
+        for fit in fits.values():
+            plot_objective(fit["batch_objective_history"], ax=ax, title=f"{title} (mini-batches)")
+        ax.set_xlabel("chunk of frames")
+        if len(fits) > 1:
+            ax.legend(list(fits), fontsize="x-small")
+        return (f"learned by mini-batches (HALS) from {m['n_frames']} frames on disk (at most {m['frames_per_clip_max']} "
+                f"per clip), {m['stream_epochs']} passes: the training split exceeds the in-memory frame limit")
     if m.get("mode") != "per_class":
         plot_objective(m["objective_history"], title=title)
         return (f"relative reconstruction error ||V - WH|| / ||V|| = {m['relative_error']:.3f}; {m['n_iter']} iterations, "

@@ -11,7 +11,14 @@ finetune            Fine-tuning a pretrained backbone on the target data, select
 lmac                L-MAC, Listenable Maps for Audio Classifiers (Paissan, Ravanelli, Subakan, ICML 2024), for any tapped classifier.
 """
 
-from l2i_core.train.cache import ActivationCache, ShardedArray, build_cache, load_cache, per_clip_bytes
+from l2i_core.train.cache import (
+    ActivationCache,
+    ShardedArray,
+    build_cache,
+    cache_bytes_per_clip,
+    load_cache,
+    per_clip_bytes,
+)
 from l2i_core.train.distributed import (
     RANK_SEED_STRIDE,
     DistInfo,
@@ -76,6 +83,7 @@ __all__ = [
     "build_cache",
     "load_cache",
     "ShardedArray",
+    "cache_bytes_per_clip",
     "per_clip_bytes",
     "DistInfo",
     "init_distributed",

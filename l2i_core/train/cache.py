@@ -2,8 +2,9 @@
 
 The interpreter only ever needs, per clip, the three tapped maps of f, f's logits and the
 log-magnitude spectrogram V. The official L2I code recomputes all of them on every batch of every
-epoch; l2i computes them once, keeps them in memory (or in memory-mapped files when they are
-large), and each epoch then costs only Ψ and Θ.
+epoch; l2i computes them once, keeps them in memory (or on disk when they are large: ``.npy`` files
+written with file writes and read a batch of rows at a time, :class:`~l2i_core._memory.DiskRows`),
+and each epoch then costs only Ψ and Θ.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ import torch
 from torch import nn
 
 from l2i_core._errors import ParameterError
+from l2i_core._memory import DiskRows, NpyRowWriter
 from l2i_core._utils import INFERENCE_BATCH_SIZE, batch_starts, resolve_device
 from l2i_core.audio.frontend import FrontEnd
 from l2i_core.config import Preset, get_preset
 from l2i_core.models.classifier import FeatureTap
 from l2i_core.train.distributed import barrier, dist_info, shard_range
 
-__all__ = ["ActivationCache", "build_cache", "load_cache", "ShardedArray", "per_clip_bytes"]
+__all__ = ["ActivationCache", "build_cache", "load_cache", "ShardedArray", "per_clip_bytes", "cache_bytes_per_clip"]
 
 
 @dataclass
@@ -95,18 +97,18 @@ class ActivationCache:
         return sum(t.numel() * t.element_size() for t in [*self.maps, self.logits, self.V, *extra])
 
 
-def _alloc(shape, path: Path | None, name: str) -> torch.Tensor:
+def _alloc(shape, path: Path | None, name: str):
+    """A tensor in memory, or (``path`` given) a ``.npy`` file there filled row block by row block."""
     if path is None:
         return torch.empty(shape, dtype=torch.float32)
-    arr = np.lib.format.open_memmap(path / f"{name}.npy", mode="w+", dtype=np.float32, shape=tuple(shape))
-    return torch.from_numpy(arr)
+    return NpyRowWriter(path / f"{name}.npy", shape)
 
 
 @torch.no_grad()
 def build_cache(model: nn.Module, dataset, preset: str | Preset = "cpu", *, layer_names=None, device: str | None = None,
                 batch_size: int = INFERENCE_BATCH_SIZE, memmap_dir: str | Path | None = None, max_memory_gb: float = 4.0,
                 input_fn: Callable[[torch.Tensor], torch.Tensor] | None = None, progress: bool = True,
-                shard_dir: str | Path | None = None) -> ActivationCache:
+                shard_dir: str | Path | None = None, meta: dict | None = None) -> ActivationCache:
     """Run the frozen classifier once over ``dataset`` and keep what the interpreter needs.
 
     Parameters
@@ -120,15 +122,22 @@ def build_cache(model: nn.Module, dataset, preset: str | Preset = "cpu", *, laye
     device : str or None
         Where f runs; the cache itself lives on the CPU.
     memmap_dir : path or None
-        Write the cache as memory-mapped ``.npy`` files there. Used automatically (in a folder the
-        caller must give) when the cache would exceed ``max_memory_gb``.
+        Write the cache as ``.npy`` files there (rows written with file writes) and return it read from
+        them: kept in memory when it fits ``max_memory_gb``, else read a batch of rows at a time
+        (:func:`load_cache`). Without it, a cache larger than ``max_memory_gb`` is refused: the
+        notebooks pass a folder by themselves past their budget
+        (:func:`l2i_core.pipeline.steps.split_caches`).
     input_fn : callable or None
         Waveforms ``(B, n_samples)`` → model input; default: the preset's log-mel front end.
     shard_dir : path or None
         Write a *sharded* cache there (required under ``torchrun``): rank r computes its contiguous
-        share of the clips (:func:`~l2i_core.train.distributed.shard_range`) into ``shard-<r>/`` (memory-mapped
-        ``.npy`` arrays and ``index.json``); rank 0 then writes ``cache.json`` and every rank returns
-        the union (:func:`load_cache`), kept memory-mapped when it exceeds ``max_memory_gb``.
+        share of the clips (:func:`~l2i_core.train.distributed.shard_range`) into ``shard-<r>/``
+        (``.npy`` arrays and ``index.json``); rank 0 then writes ``cache.json`` and every rank returns
+        the union (:func:`load_cache`), read from disk by rows when it exceeds ``max_memory_gb``.
+    meta : dict or None
+        Recorded in the written ``cache.json`` (with ``memmap_dir`` or ``shard_dir``) and in the
+        returned cache's ``meta``: what a later run checks before reusing the files (the
+        classifier's fingerprint, the clips).
     """
     p = get_preset(preset)
     info = dist_info()
@@ -137,18 +146,18 @@ def build_cache(model: nn.Module, dataset, preset: str | Preset = "cpu", *, laye
     if shard_dir is not None:
         return _build_sharded(model, dataset, p, Path(shard_dir), layer_names=layer_names, device=device,
                               batch_size=batch_size, input_fn=input_fn, progress=progress and info.is_main,
-                              max_memory_gb=max_memory_gb)
+                              max_memory_gb=max_memory_gb, extra=meta or {})
     n = len(dataset)
     if n == 0:
         raise ParameterError(f"{dataset.name}: no clips to cache")
     path = Path(memmap_dir) if memmap_dir is not None else None
     return _compute(model, dataset, p, range(n), path, layer_names=layer_names, device=device, batch_size=batch_size,
-                    input_fn=input_fn, progress=progress, max_memory_gb=max_memory_gb)
+                    input_fn=input_fn, progress=progress, max_memory_gb=max_memory_gb, extra=meta or {})
 
 
 def _compute(model, dataset, p: Preset, clips: range, path: Path | None, *, layer_names, device, batch_size,
-             input_fn, progress, max_memory_gb, desc: str = "") -> ActivationCache:
-    """The cache of the clips ``clips`` of ``dataset``, in memory or as ``.npy`` memmaps under ``path``."""
+             input_fn, progress, max_memory_gb, desc: str = "", extra: dict | None = None) -> ActivationCache:
+    """The cache of the clips ``clips`` of ``dataset``, in memory or as ``.npy`` files under ``path``."""
     dev = resolve_device(device)
     names = list(layer_names) if layer_names is not None else list(getattr(model, "tap_layers", []))
     if not names:
@@ -167,7 +176,7 @@ def _compute(model, dataset, p: Preset, clips: range, path: Path | None, *, laye
     if path is None and total > max_memory_gb * 2**30:
         raise ParameterError(
             f"the activation cache would take {total / 2**30:.1f} GB (> max_memory_gb={max_memory_gb}); "
-            "pass memmap_dir=<folder> to keep it in memory-mapped files"
+            "pass memmap_dir=<folder> to keep it on disk, read by batches of rows"
         )
     if path is not None:
         path.mkdir(parents=True, exist_ok=True)
@@ -190,10 +199,34 @@ def _compute(model, dataset, p: Preset, clips: range, path: Path | None, *, laye
             V[sl], phase[sl] = v.cpu(), ph.cpu()
     uids = [dataset.records[i].uid for i in clips]
     meta = {"dataset": dataset.name, "preset": p.name, "layers": names, "n_clips": n, "bytes": total,
-            "n_samples": int(x0.shape[-1]), "memmap_dir": str(path) if path else None}
+            "n_samples": int(x0.shape[-1]), "memmap_dir": str(path) if path else None, **(extra or {})}
     if path is not None:
+        for w in [*maps, logits, V, *([phase] if phase is not None else [])]:
+            w.close()
         (path / "cache.json").write_text(json.dumps({**meta, "uids": uids}, indent=2))
+        return load_cache(path, max_memory_gb=max_memory_gb)
     return ActivationCache(maps=maps, logits=logits, V=V, uids=uids, meta=meta, phase=phase)
+
+
+@torch.no_grad()
+def cache_bytes_per_clip(model: nn.Module, dataset, preset: str | Preset = "cpu", *, layer_names=None,
+                         device: str | None = None, input_fn=None) -> int:
+    """Bytes one clip of ``dataset`` takes in the cache of ``model`` (one forward pass on its first clip):
+    what :func:`build_cache` would hold is this times the number of clips."""
+    p = get_preset(preset)
+    if len(dataset) == 0:
+        return 0
+    dev = resolve_device(device)
+    names = list(layer_names) if layer_names is not None else list(getattr(model, "tap_layers", []))
+    if not names:
+        raise ParameterError("give layer_names: the model has no tap_layers attribute")
+    model = model.to(dev).eval()
+    tap = FeatureTap(model, names)
+    fe = FrontEnd(p).to(dev)
+    x0 = torch.from_numpy(dataset.load_batch([0], p)).to(dev)
+    logits0, maps0 = (tap(input_fn(x0)) if input_fn else tap(fe.logmel(x0)))
+    return per_clip_bytes([m.shape[1:] for m in maps0], logits0.shape[1], fe.log_magnitude(x0).shape[1:],
+                          not p.shared_stft)
 
 
 def per_clip_bytes(map_shapes, n_classes: int, v_shape, keep_phase: bool) -> int:
@@ -203,7 +236,7 @@ def per_clip_bytes(map_shapes, n_classes: int, v_shape, keep_phase: bool) -> int
 
 
 def _build_sharded(model, dataset, p: Preset, root: Path, *, layer_names, device, batch_size, input_fn, progress,
-                   max_memory_gb) -> ActivationCache:
+                   max_memory_gb, extra: dict) -> ActivationCache:
     info = dist_info()
     n = len(dataset)
     if n == 0:
@@ -216,62 +249,37 @@ def _build_sharded(model, dataset, p: Preset, root: Path, *, layer_names, device
                         desc=f"caching f on {dataset.name} (rank {info.rank}/{info.world_size})")
         (shard / "index.json").write_text(json.dumps({"rank": info.rank, "start": mine.start, "stop": mine.stop,
                                                       "uids": part.uids}, indent=2))
-        del part  # flush the memmaps
+        del part
     barrier()
     if info.is_main:
         shards = [r for r in range(info.world_size) if len(shard_range(n, r, info.world_size))]
         first = json.loads((root / f"shard-{shards[0]:03d}" / "cache.json").read_text())
         meta = {k: first[k] for k in ("dataset", "preset", "layers", "n_samples")}
         (root / "cache.json").write_text(json.dumps({**meta, "n_clips": n, "world_size": info.world_size,
-                                                     "shards": [f"shard-{r:03d}" for r in shards]}, indent=2))
+                                                     "shards": [f"shard-{r:03d}" for r in shards], **extra}, indent=2))
     barrier()
     return load_cache(root, max_memory_gb=max_memory_gb)
 
 
-class ShardedArray:
-    """Rows of several memory-mapped shards read as one array, without loading them.
+class ShardedArray(DiskRows):
+    """Rows of several ``.npy`` shards read as one array, without loading them.
 
-    ``a[idx]`` (an index tensor, list or slice) gathers the rows from the shards that hold them;
-    only those rows are read from disk.
+    ``a[idx]`` (an index tensor, list or slice) reads only those rows, with ``os.pread`` into a fresh
+    buffer (:class:`~l2i_core._memory.DiskRows`): an epoch over a cache larger than memory leaves the
+    process no larger than one batch. ``parts`` are the shards' paths, or arrays loaded from them
+    with ``np.load(..., mmap_mode=...)`` (their files are read).
     """
 
-    def __init__(self, parts: list[np.ndarray]):
-        self.parts = parts
-        self.offsets = np.cumsum([0] + [len(q) for q in parts])
-        self.shape = torch.Size((int(self.offsets[-1]), *parts[0].shape[1:]))
-        self.dtype = torch.float32
-
-    def __len__(self) -> int:
-        return int(self.shape[0])
-
-    def __getitem__(self, idx) -> torch.Tensor:
-        if isinstance(idx, slice):
-            idx = range(*idx.indices(len(self)))
-        rows = np.atleast_1d(np.asarray(idx.cpu() if torch.is_tensor(idx) else idx, dtype=np.int64))
-        shard = np.searchsorted(self.offsets, rows, side="right") - 1
-        out = np.empty((len(rows), *self.shape[1:]), dtype=np.float32)
-        for k in np.unique(shard):
-            sel = shard == k
-            out[sel] = self.parts[k][rows[sel] - self.offsets[k]]
-        return torch.from_numpy(out)
-
-    def numel(self) -> int:
-        return int(np.prod(self.shape))
-
-    def element_size(self) -> int:
-        return 4
-
-    def numpy(self) -> np.ndarray:
-        """Every row, loaded (what a full pass over the cache needs anyway)."""
-        return np.concatenate([np.asarray(q) for q in self.parts])
+    def __init__(self, parts):
+        super().__init__([Path(q.filename) if isinstance(q, np.memmap) else Path(q) for q in parts])
 
 
 def load_cache(path: str | Path, *, max_memory_gb: float = 4.0) -> ActivationCache:
-    """The cache written under ``path`` (sharded by :func:`build_cache` with ``shard_dir``, or one memmap folder).
+    """The cache written under ``path`` (sharded by :func:`build_cache` with ``shard_dir``, or one ``memmap_dir`` folder).
 
     Logits always come into memory (they are small). Maps, V and the phase come into memory when the
-    whole cache fits in ``max_memory_gb``; otherwise they stay memory-mapped (:class:`ShardedArray`
-    over several shards), and a batch reads only its rows.
+    whole cache fits in ``max_memory_gb``; otherwise they stay on disk (:class:`ShardedArray`, one
+    or several shards), and a batch reads only its rows.
     """
     root = Path(path)
     side = root / "cache.json"
@@ -281,15 +289,14 @@ def load_cache(path: str | Path, *, max_memory_gb: float = 4.0) -> ActivationCac
     dirs = [root / d for d in meta["shards"]] if "shards" in meta else [root]
     names = sorted(q.stem for q in dirs[0].glob("map*.npy"))
     fields = names + ["logits", "V"] + (["phase"] if (dirs[0] / "phase.npy").is_file() else [])
-    arrays = {f: [np.load(d / f"{f}.npy", mmap_mode="c") for d in dirs] for f in fields}
-    total = sum(q.nbytes for parts in arrays.values() for q in parts)
+    arrays = {f: ShardedArray([d / f"{f}.npy" for d in dirs]) for f in fields}
+    total = sum(a.numel() * a.element_size() for a in arrays.values())
     fits = total <= max_memory_gb * 2**30
 
     def one(f: str):
-        parts = arrays[f]
         if f == "logits" or fits:
-            return torch.from_numpy(np.concatenate([np.asarray(q) for q in parts]).astype(np.float32, copy=False))
-        return torch.from_numpy(parts[0]) if len(parts) == 1 else ShardedArray(parts)
+            return arrays[f][slice(None)]
+        return arrays[f]
 
     uids = []
     for d in dirs:

@@ -1,6 +1,7 @@
 """Training recipes over :class:`~l2i_core.train.engine.Engine`: the classifier f, and the interpreter Ψ, Θ.
 
-* Log-mel features of every clip are computed once (:func:`compute_features`) and kept in memory.
+* Log-mel features of every clip are computed once (:func:`compute_features`) and kept in memory, or
+  on disk and read a batch at a time when a split exceeds the run's budget.
 * Adam with a warm-up + cosine learning-rate schedule, and an exponential moving average (EMA) of
   the weights: the EMA model is the one validated, selected and saved. Validation accuracy of a
   small dataset swings by many points between epochs; the schedule and the EMA make the selected
@@ -32,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from l2i_core._errors import ParameterError
+from l2i_core._memory import DiskRows, NpyRowWriter
 from l2i_core._utils import INFERENCE_BATCH_SIZE, batch_starts, module_device, resolve_device
 from l2i_core._version import __version__
 from l2i_core.audio.frontend import FrontEnd
@@ -135,15 +137,30 @@ class TrainResult:
 
 @torch.no_grad()
 def compute_features(dataset, preset: str | Preset = "cpu", *, batch_size: int = 32, device: str | None = None,
-                     progress: bool = True) -> torch.Tensor:
-    """Log-mel features of every clip of ``dataset``: ``(n_clips, n_mels, n_frames)`` float32 on the CPU."""
+                     progress: bool = True, path: str | Path | None = None):
+    """Log-mel features of every clip of ``dataset``: ``(n_clips, n_mels, n_frames)`` float32 on the CPU.
+
+    With ``path`` (a ``.npy`` file) they are written there batch by batch and returned as
+    :class:`~l2i_core._memory.DiskRows`, which training indexes like a tensor and reads a batch of rows
+    at a time: what a split larger than memory needs (:func:`l2i_core.pipeline.steps.feature_splits`).
+    """
     p = get_preset(preset)
     dev = resolve_device(device)
     fe = FrontEnd(p).to(dev)
-    out = []
+    out, writer = [], None
     for s in batch_starts(len(dataset), batch_size, progress=progress, desc=f"log-mel {dataset.name}"):
         x = torch.from_numpy(dataset.load_batch(range(s, min(s + batch_size, len(dataset))), p)).to(dev)
-        out.append(fe.logmel(x).cpu())
+        m = fe.logmel(x).cpu()
+        if path is None:
+            out.append(m)
+            continue
+        if writer is None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            writer = NpyRowWriter(path, (len(dataset), *m.shape[1:]))
+        writer[s : s + len(m)] = m
+    if writer is not None:
+        writer.close()
+        return DiskRows(path)
     return torch.cat(out) if out else torch.zeros(0, p.n_mels, p.n_frames(dataset.duration))
 
 
