@@ -152,7 +152,8 @@ def test_dictionary_streams_from_disk_past_the_frame_limit_and_keeps_its_quota(t
 
 def test_frames_in_memory_follows_the_budget():
     assert dictionary_module.frames_in_memory(513, 64) == dictionary_module.MEMORY_FRAMES
-    assert dictionary_module.frames_in_memory(513, 0.5) == int(0.25 * 0.5 * 2**30 / (4 * 513))
+    assert dictionary_module.frames_in_memory(513, 0.5) == int(0.5 * 2**30 / (dictionary_module.FIT_COPIES * 4 * 513))
+    assert dictionary_module.frames_in_memory(513, 4) == dictionary_module.MEMORY_FRAMES  # the default run's size
 
 
 def test_load_cache_reads_rows_without_a_memory_map(tmp_path):

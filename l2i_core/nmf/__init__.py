@@ -20,6 +20,7 @@ from l2i_core.nmf.dictionary import (
 from l2i_core.nmf.sparse_nmf import SparseNMF, denormals_flushed, flush_denormals, match_components
 
 __all__ = [
+    "FIT_COPIES",
     "MAX_STREAM_FRAMES",
     "MEMORY_FRAMES",
     "frames_in_memory",

@@ -9,7 +9,7 @@ The official L2I code ships only the learned ``.npy`` dictionaries; this module 
   on the frames of clips of that class next to as many frozen "noise" atoms, which are dropped
   afterwards (K = 8 × 10 = 80 for SONYC-UST);
 * bounded memory: when the training frames could exceed :func:`frames_in_memory` (300,000 frames, about
-  0.6 GB, or a quarter of the memory budget if that is less), the frames are written to disk, at most
+  0.6 GB, or fewer where six copies of them would not fit the memory budget), the frames are written to disk, at most
   :data:`MAX_STREAM_FRAMES` of them (an even, seeded subsample of every clip's frames beyond that), and
   W is learned by :meth:`~l2i_core.nmf.sparse_nmf.SparseNMF.fit_minibatch`, which reads them a chunk
   at a time. Below that size nothing changes: the frames stay in memory and the batch solver runs. The
@@ -54,6 +54,7 @@ __all__ = [
     "frames_in_memory",
     "MEMORY_FRAMES",
     "MAX_STREAM_FRAMES",
+    "FIT_COPIES",
 ]
 
 #: Frames (of any preset's 513 bins: 2 kB each) dictionary learning keeps in memory at most; past it the
@@ -65,11 +66,16 @@ MEMORY_FRAMES = 300_000
 MAX_STREAM_FRAMES = 2_000_000
 
 
+#: Copies of the frames the in-memory fit holds at its peak (measured: the per-class recipe on 158,000
+#: SONYC-layout frames peaked at 2.2 GB, about six times their 0.32 GB, with torch and the notebook).
+FIT_COPIES = 6
+
+
 def frames_in_memory(n_freq: int, memory_gb=None) -> int:
-    """Frames dictionary learning may hold in memory: :data:`MEMORY_FRAMES`, or fewer where a quarter of
-    the memory budget (:func:`~l2i_core._memory.memory_budget_gb`) holds fewer ``n_freq``-bin frames
-    (the solver needs about one more copy of them)."""
-    return int(min(MEMORY_FRAMES, 0.25 * memory_budget_gb(memory_gb) * 2**30 / (4 * n_freq)))
+    """Frames dictionary learning may hold in memory: :data:`MEMORY_FRAMES`, or fewer where
+    :data:`FIT_COPIES` copies of them would not fit the memory budget
+    (:func:`~l2i_core._memory.memory_budget_gb`)."""
+    return int(min(MEMORY_FRAMES, memory_budget_gb(memory_gb) * 2**30 / (FIT_COPIES * 4 * n_freq)))
 
 
 @dataclass
