@@ -166,3 +166,21 @@ def test_load_cache_reads_rows_without_a_memory_map(tmp_path):
     torch.testing.assert_close(lazy.V[[2, 7]], full.V[[2, 7]], rtol=0, atol=0)
     assert steps.nmf_relative_error(dictionary_module.Dictionary(np.abs(np.random.default_rng(0).random((513, 4))).astype(np.float32)), lazy, max_iter=5) == pytest.approx(
         steps.nmf_relative_error(dictionary_module.Dictionary(np.abs(np.random.default_rng(0).random((513, 4))).astype(np.float32)), full, max_iter=5))
+
+
+@pytest.mark.parametrize("multilabel", [False, True])
+def test_split_fidelity_by_passes_equals_fidelity_on_all_clips(multilabel):
+    from _toys import toy_explainer
+
+    from l2i_core.evaluate.paper_protocols import fidelity, split_fidelity
+
+    ex, n = toy_explainer(multilabel=multilabel, seconds=0.5)
+    rng = np.random.default_rng(3)
+    recs = [Record(uid=f"t{i}", labels=(f"c{i % 3}",), split="test",
+                   waveform=(0.3 * rng.standard_normal(n)).astype(np.float32), sr=22050) for i in range(11)]
+    test = AudioDataset("toy", recs, [f"c{i}" for i in range(3)], duration=0.5, multilabel=multilabel)
+    ex.model.batch_size = 2
+    whole = fidelity(ex, test.load_batch(None, "cpu"))
+    scores, theta, f = split_fidelity(ex, test, clips_per_pass=4)  # passes of 4, 4, 3 clips
+    assert theta.shape == f.shape == (11, 3)
+    assert json.dumps(scores, sort_keys=True, default=str) == json.dumps(whole, sort_keys=True, default=str)

@@ -48,6 +48,7 @@ from l2i_core.evaluate.paper_protocols import (
     noise_study,
     scene_scores,
     scene_study,
+    split_fidelity,
     summarize_faithfulness,
     summarize_mixtures,
 )
@@ -70,6 +71,7 @@ __all__ = [
     "noise_robustness",
     "active_components",
     "fidelity",
+    "split_fidelity",
     "scene_scores",
     "beats_random",
     "faithfulness_record",

@@ -9,7 +9,7 @@ The official L2I code ships only the learned ``.npy`` dictionaries; this module 
   on the frames of clips of that class next to as many frozen "noise" atoms, which are dropped
   afterwards (K = 8 × 10 = 80 for SONYC-UST);
 * bounded memory: when the training frames could exceed :func:`frames_in_memory` (300,000 frames, about
-  0.6 GB, or fewer where six copies of them would not fit the memory budget), the frames are written to disk, at most
+  0.6 GB, or fewer where four copies of them would not fit the memory budget), the frames are written to disk, at most
   :data:`MAX_STREAM_FRAMES` of them (an even, seeded subsample of every clip's frames beyond that), and
   W is learned by :meth:`~l2i_core.nmf.sparse_nmf.SparseNMF.fit_minibatch`, which reads them a chunk
   at a time. Below that size nothing changes: the frames stay in memory and the batch solver runs. The
@@ -66,9 +66,9 @@ MEMORY_FRAMES = 300_000
 MAX_STREAM_FRAMES = 2_000_000
 
 
-#: Copies of the frames the in-memory fit holds at its peak (measured: the per-class recipe on 158,000
-#: SONYC-layout frames peaked at 2.2 GB, about six times their 0.32 GB, with torch and the notebook).
-FIT_COPIES = 6
+#: Copies of the frames the in-memory fit may hold at its peak (the frames of every clip, those of one fit,
+#: the solver's own temporaries), with a margin: the budget is read from resident memory.
+FIT_COPIES = 4
 
 
 def frames_in_memory(n_freq: int, memory_gb=None) -> int:
@@ -335,6 +335,8 @@ def learn_dictionary(
         V_all = frames_of(selections[None])
         common["tol"] = 0  # per-class fits run their max_iter iterations each
         noise = SparseNMF(per_class, **common).fit(V_all)
+        n_all = int(V_all.shape[1])
+        del V_all  # the class fits read by_uid: one copy of the frames, not two
         atoms, atom_classes, per_class_meta = [], [], {}
         for c in dataset.classes:
             if c in empty:
@@ -352,7 +354,7 @@ def learn_dictionary(
         meta.update(
             mode="per_class", per_class=per_class, n_components=int(W.shape[1]), atom_classes=atom_classes,
             classes_without_atoms=empty, per_class_fits=per_class_meta, noise_objective=noise.objective_,
-            n_frames=int(V_all.shape[1]),
+            n_frames=n_all,
         )
     meta["seconds"] = round(time.perf_counter() - t0, 2)
     meta["device"] = str(resolve_device(device))

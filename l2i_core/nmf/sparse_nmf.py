@@ -77,6 +77,12 @@ def _as_matrix(V, name: str, device, dtype=torch.float32) -> torch.Tensor:
     return V
 
 
+def _squared_norm(V: torch.Tensor) -> float:
+    """‖V‖²_F summed in float64, 65,536 columns at a time: never a float64 copy of all of V (4× its
+    float32 size, the largest transient of a fit on SONYC-size frame sets)."""
+    return float(sum((c.double() ** 2).sum() for c in V.split(65_536, dim=1))) if V.numel() else 0.0
+
+
 class SparseNMF:
     """Sparse NMF with unit-norm dictionary columns, on any torch device.
 
@@ -486,7 +492,7 @@ class SparseNMF:
     def _divergence(self, V, W, H) -> torch.Tensor:
         if self._beta() == 2:
             # ½‖V − WH‖² = ½(‖V‖² − 2⟨WᵀV, H⟩ + ⟨WᵀW, HHᵀ⟩), without forming WH; sums in float64
-            VV = float((V.double() * V.double()).sum())
+            VV = _squared_norm(V)
             return torch.tensor(self._frobenius_objective(VV, W.T @ V, W.T @ W, H, H @ H.T, 0.0), dtype=torch.float64)
         total = V.new_zeros((), dtype=torch.float64)
         for sl in self._chunks(V.shape[1]):
@@ -514,7 +520,7 @@ class SparseNMF:
         t_start = time.perf_counter()
         converged = False
         n_iter = 0
-        VV = float((V.double() * V.double()).sum()) if beta == 2 else 0.0
+        VV = _squared_norm(V) if beta == 2 else 0.0
         WtV = WtW = None
         with flush_denormals(self.flush_denormals and V.device.type == "cpu"), torch.no_grad():
             HHt = H @ H.T
