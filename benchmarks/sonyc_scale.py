@@ -140,7 +140,7 @@ def main(argv=None) -> int:
             if not r["ok"]:
                 break
         sidecar = json.loads((tree / "sonyc_synth.json").read_text()) if (tree / "sonyc_synth.json").is_file() else {}
-        row["split_sizes"] = sidecar.get("split_sizes")
+        row["split_sizes"] = (sidecar.get("params") or {}).get("split_sizes")
         side = art / "cache" / "train" / "cache.json"
         row["cache_on_disk"] = side.is_file()
         dic = art / "dictionary.json"

@@ -129,3 +129,33 @@ def test_model_costs_quick_times_the_three_networks(tmp_path):
         assert got["ratio_to_efficientat"][name]["forward"] > 0
     assert got["models"]["efficientat"]["parameters"] == 983_599
     assert got["ratio_to_efficientat"]["efficientat"] == {"forward": 1.0, "forward_backward": 1.0, "frontend": 1.0}
+
+
+def test_sonyc_full_run_estimate_scales_each_part_by_what_it_depends_on():
+    """benchmarks/sonyc_full_run_estimate.py on made-up measurements whose scaled values are known."""
+    est = _script("sonyc_full_run_estimate")
+
+    def nb(name, total, **cells):
+        return {"notebook": name, "seconds": total, "cells": [{"first_line": k, "seconds": v} for k, v in cells.items()]}
+
+    scale = {"runs": [{"clips": 100, "budget_given": False, "split_sizes": {"train": 50, "validation": 30, "test": 20},
+                       "notebooks": [
+                           nb("01_dictionary", 12, **{"dictionary = learn_dictionary_step(cfg, ds)": 10}),
+                           nb("02_train_classifier", 7, **{"features = feature_splits(cfg, ds)": 4, "result = train_classifier_step(": 2}),
+                           nb("03_train_interpreter", 10, **{"caches = split_caches(cfg)": 5, "results = {}": 3}),
+                           nb("04_fidelity", 2)]},
+                      {"clips": 100, "budget_given": True, "split_sizes": {}, "notebooks": []}]}
+    profile = {"committed_runs": {"urbanmix": {"notebook_seconds": {f"{n}.ipynb": 60.0 for n in (
+                   "05_faithfulness", "06_corruptions", "07_listening_lab", "08_compare_explainers")}}},
+               "tasks": {"lmac_epoch": {"native": 24.0}, "classifier_epoch": {"native": 10.0},
+                         "interpreter_epoch": {"native": 5.0}}}
+    out = est.estimate(scale, profile, {"mean_train_seconds": 2.0, "epochs": 40}, {"attention": {"train_seconds": 3.5}})
+    k_train, k_test = 13_538 / 50, 664 / 20
+    cpu, gpu = out["cpu_seconds"], out["gpu_seconds"]
+    assert cpu["01_dictionary"] == round(10 * k_train + 2)
+    assert cpu["02_features"] == round(4 * 14_740 / 100) and cpu["02_training"] == round(2 * k_train * 80)
+    assert cpu["03_caches"] == round(5 * 14_740 / 100) and cpu["03_training_two_heads"] == round(3 * k_train * 40)
+    assert cpu["04_fidelity"] == round(2 * k_test) and cpu["05_faithfulness"] == 664
+    assert cpu["08_lmac_training"] == round(2 * 24 / 240 * 13_538 * 40)
+    assert out["gpu_speedups_measured"] == {"classifier": 200.0, "interpreter": 50.0}
+    assert gpu["02_training"] == round(2 * k_train * 80 / 200) and gpu["03_caches"] == cpu["03_caches"]

@@ -695,7 +695,38 @@ def _bench_model_costs(d: dict) -> list[tuple[str, str, str]]:
     return out
 
 
-_BENCHMARKS = (("model_costs", _bench_model_costs), ("quick_run_agreement_*", _bench_quick_agreement), ("cpu_capability", _bench_cpu_capability), ("validation_curves", _bench_curves), ("run_*", _bench_run), ("bench_scoring", _bench_scoring), ("bench_inference_batch", _bench_inference_batch),
+def _bench_sonyc_scale(d: dict) -> list[tuple[str, str, str]]:
+    """Rows of sonyc_scale.json: per run (clips, budget) each notebook's peak resident memory and time,
+    and the ratio of the largest default-budget run to the smallest."""
+    out = []
+    for r in d.get("runs") or []:
+        nbs = r.get("notebooks") or []
+        cells = ", ".join(f"{n['notebook'][:2]} {_num(n.get('peak_rss_mb', 0) / 1024)} GB / {_num(n.get('seconds'))} s"
+                          + ("" if n.get("ok") else " FAILED") for n in nbs)
+        sizes = r.get("split_sizes") or {}
+        out.append((f"SONYC-layout tree, {r.get('clips')} clips, budget {_num(r.get('memory_gb'))} GB: peak RSS / time of "
+                    f"notebooks 01-04 (epochs 1)",
+                    f"synthetic scenes from real ESC clips ({'/'.join(str(v) for v in sizes.values())} train/validate/test), "
+                    f"{d.get('preset', 'cpu')} preset, {(d.get('machine') or {}).get('cpu', 'CPU')}",
+                    cells + (f"; cache on disk: {'yes' if r.get('cache_on_disk') else 'no'}, dictionary {r.get('dictionary_mode')}")))
+    ratios = d.get("peak_ratio_largest_vs_smallest") or {}
+    if ratios:
+        out.append(("SONYC-layout trees: peak RSS of the largest run over the smallest (target <= 1.25)",
+                    "the default budget", ", ".join(f"{k[:2]} {_num(v)}" for k, v in ratios.items())))
+    return out
+
+
+def _bench_sonyc_estimate(d: dict) -> list[tuple[str, str, str]]:
+    """Rows of sonyc_full_run_estimate.json: the calculated hours of the full SONYC-UST run."""
+    full = d.get("full_clips") or {}
+    return [("full SONYC-UST v2 run, every notebook (a calculation, not a run)",
+             f"{'/'.join(str(v) for v in full.values())} train/validate/test clips, epochs {d.get('epochs')}",
+             f"{_num(d.get('cpu_hours'))} h on the 2-core CPU, {_num(d.get('gpu_hours'))} h with one GPU "
+             f"(measured GPU speed-ups {d.get('gpu_speedups_measured')})")]
+
+
+_BENCHMARKS = (("sonyc_scale", _bench_sonyc_scale), ("sonyc_full_run_estimate", _bench_sonyc_estimate),
+               ("model_costs", _bench_model_costs), ("quick_run_agreement_*", _bench_quick_agreement), ("cpu_capability", _bench_cpu_capability), ("validation_curves", _bench_curves), ("run_*", _bench_run), ("bench_scoring", _bench_scoring), ("bench_inference_batch", _bench_inference_batch),
                ("bench_chunked_gradients", _bench_chunked_gradients), ("bench_parallel_runs", _bench_parallel_runs), ("profile_*", _bench_profile),
                ("distributed_*", _bench_distributed), ("bench_classifier_*", _bench_classifier), ("bench_interpreter_*", _bench_interpreter),
                ("bench_nmf_*", _bench_nmf), ("bench_explain_*", _bench_explain), ("interpreter_*", _bench_interpreter_run),
