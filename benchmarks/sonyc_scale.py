@@ -11,7 +11,9 @@ its peak up to 0.2 s). Time is the notebook's wall time, and papermill's per-cel
 the README's calculation of a full SONYC-UST run can separate per-epoch costs from one-off costs.
 
     python benchmarks/sonyc_scale.py                       # 500, 1000, 2000 clips + 2000 at a 2 GB budget
-    python benchmarks/sonyc_scale.py --sizes 40 --budget-runs   # a smoke run
+    python benchmarks/sonyc_scale.py --sizes 40 --no-budget-run   # a smoke run
+    python benchmarks/sonyc_scale.py --sizes 2000 --only 02_train_classifier --merge   # rerun one notebook
+                                                   # (after notebook 01 of that run: it reuses the artifacts)
 
 Writes ``benchmarks/results/sonyc_scale.json``.
 """
@@ -106,6 +108,9 @@ def main(argv=None) -> int:
     ap.add_argument("--work", default="/var/tmp/l2i-sonyc-scale", help="trees and artifacts (large; removed after)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "sonyc_scale.json"))
     ap.add_argument("--keep", action="store_true", help="keep the trees and artifacts")
+    ap.add_argument("--only", nargs="+", choices=NOTEBOOKS, help="run only these notebooks (the others' artifacts "
+                    "must be in the kept work folder)")
+    ap.add_argument("--merge", action="store_true", help="replace these runs' notebooks in --out, keep the rest")
     args = ap.parse_args(argv)
 
     from l2i_core._memory import DEFAULT_MEMORY_GB
@@ -126,11 +131,12 @@ def main(argv=None) -> int:
             write_sonyc_tree(tree, n, seed=0, progress=False)
             print(f"tree of {n} clips written in {time.perf_counter() - t0:.0f} s", flush=True)
         art = work / f"artifacts-{n}-{budget or 'default'}"
-        shutil.rmtree(art, ignore_errors=True)
+        if not args.only:
+            shutil.rmtree(art, ignore_errors=True)
         nb_dir = work / f"notebooks-{n}-{budget or 'default'}"
         nb_dir.mkdir(exist_ok=True)
         row = {"clips": n, "memory_gb": budget or DEFAULT_MEMORY_GB, "budget_given": budget is not None, "notebooks": []}
-        for nb in NOTEBOOKS:
+        for nb in args.only or NOTEBOOKS:
             params = {"dataset": "sonyc", "data_dir": str(tree), "preset": args.preset, "artifacts_dir": str(art),
                       "memory_gb": budget or 0.0, **CUTS.get(nb, {})}
             r = _run_notebook(nb, nb_dir, params, env)
@@ -148,6 +154,19 @@ def main(argv=None) -> int:
         results.append(row)
         if not args.keep:
             shutil.rmtree(art, ignore_errors=True)
+    if args.merge and Path(args.out).is_file():
+        old = json.loads(Path(args.out).read_text())["runs"]
+        for row in results:
+            same = next((r for r in old if (r["clips"], r["memory_gb"]) == (row["clips"], row["memory_gb"])), None)
+            if same is None:
+                old.append(row)
+                continue
+            done = {n["notebook"]: n for n in row["notebooks"]}
+            same["notebooks"] = [{**done[n["notebook"]], "rerun": True} if n["notebook"] in done else n
+                                 for n in same["notebooks"]]
+            for key in ("split_sizes", "cache_on_disk", "dictionary_mode"):
+                same[key] = row[key] if row[key] is not None else same.get(key)
+        results = old
     base = {r["clips"]: r for r in results if not r["budget_given"]}
     ratios = {}
     if len(base) >= 2:
