@@ -52,9 +52,10 @@ SparseNMF ``fit_minibatch`` and scikit-learn ``MiniBatchNMF.partial_fit`` read i
 (``--chunk-frames`` rows, the same chunks in the same seeded order, the same number of passes, the
 same initial dictionary and the same per-chunk forgetting ρ), each in a fresh process. Reported:
 time, peak RSS (``VmHWM`` of ``/proc/self/status`` in that process, and the same after imports,
-before the data; ``ru_maxrss`` would carry the parent's peak over ``execve``), and the objective of each dictionary on the held-out frames (the same
-evaluation for both: atoms normalised, activations by SparseNMF HALS with W fixed to convergence,
-float64 direct residual ½‖V − WH‖² per frame). Chunks are read through ``np.memmap``, reopened
+before the data; ``ru_maxrss`` would carry the parent's peak over ``execve``), and the objective
+of each dictionary on the held-out frames (the same evaluation for both: atoms normalised,
+activations by SparseNMF HALS with W fixed to convergence, float64 direct residual ½‖V − WH‖² per
+frame). Chunks are read through ``np.memmap``, reopened
 for every chunk and dropped after the copy, so file pages are not left mapped into the process
 (they would count in its RSS).
 

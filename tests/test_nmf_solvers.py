@@ -32,11 +32,11 @@ def _direct_objective(V, W, H, mu):
 
 def test_hals_recovers_planted_factors_exactly():
     V, W_true, _ = _planted()
-    m = _hals(8, max_iter=150)
+    m = _hals(8, max_iter=100)
     H = m.fit_transform(V)
     half_VV = 0.5 * float(np.sum(V.astype(np.float64) ** 2))
     assert m.objective_ < 1e-5 * half_VV  # exact low-rank data: the objective goes to ~0
-    assert _direct_objective(V, m.components_, H, 0.0) == pytest.approx(m.objective_, rel=1e-6)
+    assert _direct_objective(V, m.components_, H, 0.0) == pytest.approx(m.objective_, abs=1e-8 * half_VV)
     _, cos = match_components(W_true, m.components_)
     assert cos.min() > 0.999, cos
     np.testing.assert_allclose(np.linalg.norm(m.components_, axis=0), 1.0, atol=1e-5)
@@ -46,10 +46,10 @@ def test_hals_recovers_planted_factors_exactly():
 @pytest.mark.parametrize("mu,inner", [(0.0, 1), (0.5, 1), (0.0, 3), (0.5, 3)])
 def test_hals_objective_never_increases(mu, inner):
     V, _, _ = _planted(noise=0.05)
-    m = _hals(8, sparsity=mu, max_iter=60, inner_iter=inner, batch_size=300)
+    m = _hals(8, sparsity=mu, max_iter=40, inner_iter=inner, batch_size=300)
     H = m.fit_transform(V)
     h = np.asarray(m.objective_history_)
-    assert len(h) == 61 and len(m.seconds_history_) == 61 and np.all(np.diff(m.seconds_history_) >= 0)
+    assert len(h) == 41 and len(m.seconds_history_) == 41 and np.all(np.diff(m.seconds_history_) >= 0)
     half_VV = 0.5 * float(np.sum(V.astype(np.float64) ** 2))
     # the history uses the Gram expansion (float32 products): rounding-level wiggles only
     assert np.all(np.diff(h) <= 1e-6 * half_VV), np.diff(h).max()

@@ -502,6 +502,27 @@ def _bench_nmf(d: dict) -> list[tuple[str, str, str]]:
                      f"scikit-learn mean atom norm {_num(w.get('sklearn_mean_atom_norm'))}, relative error "
                      f"{_num(w.get('sklearn_relative_error'))} vs SparseNMF {_num(w.get('l2i_relative_error'))}; "
                      "different problems, no speed comparison"))
+    sv = d.get("solvers")
+    if isinstance(sv, dict) and "ratio_sklearn_mu_time_over_l2i_hals_time_to_J_star" in sv:
+        r_mu, r_cd = sv["ratio_sklearn_mu_time_over_l2i_hals_time_to_J_star"], sv.get("ratio_sklearn_cd_over_l2i_hals_time_to_J_star") or {}
+        sides = sv.get("sides") or {}
+        its = ", ".join(f"{k} {v.get('iterations_to_J_star', '?')}" for k, v in sides.items())
+        rows.append(("SparseNMF(solver='hals') vs scikit-learn NMF 'mu' and 'cd': time to scikit-learn MU's "
+                     f"{sv.get('sklearn_mu_iterations', '?')}-iteration objective (µ = 0; targets >= 5 and >= 1)",
+                     f"{d.get('n_frames', '?')} × {d.get('n_freq', '?')} ESC-10 train frames, K = {d.get('K', '?')}; "
+                     f"iterations to it: {its}; median [min, max] of {d.get('repeats', '?')} interleaved repeats",
+                     f"sklearn MU / HALS {_num(r_mu['median'])} [{_num(r_mu['min'])}, {_num(r_mu['max'])}]; "
+                     f"sklearn CD / HALS {_num(r_cd.get('median'))} [{_num(r_cd.get('min'))}, {_num(r_cd.get('max'))}]"))
+    mb = d.get("minibatch")
+    if isinstance(mb, dict) and "l2i" in mb and "sklearn" in mb:
+        a, b = mb["l2i"], mb["sklearn"]
+        rows.append(("SparseNMF.fit_minibatch vs scikit-learn MiniBatchNMF (partial_fit), frames on disk read by chunks",
+                     f"{mb.get('frames_on_disk', '?')} frames ({_num(mb.get('file_mb'))} MB, {_num(mb.get('file_over_budget'))}x a "
+                     f"{_num(mb.get('memory_budget_mb'))} MB budget), chunks of {mb.get('chunk_frames', '?')}, "
+                     f"{mb.get('epochs', '?')} pass, same chunks and W0",
+                     f"l2i {_num(a['seconds'])} s, held-out objective/frame {_num(a['eval_objective_per_frame'])}, peak RSS "
+                     f"{_num(a['peak_rss_mb'])} MB; sklearn {_num(b['seconds'])} s, {_num(b['eval_objective_per_frame'])}, "
+                     f"{_num(b['peak_rss_mb'])} MB"))
     for name, p in d.items():
         if isinstance(p, dict) and "seconds" in p and "device" in p:  # a timing of SparseNMF alone (GPU)
             rows.append((f"SparseNMF, {name} ({p.get('device', '?')})", f"{p.get('n_frames', '?')} × {p.get('n_freq', '?')} "
