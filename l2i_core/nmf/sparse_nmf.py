@@ -505,6 +505,16 @@ class SparseNMF:
         step = n if not self.batch_size else int(self.batch_size)
         return [slice(i, min(i + step, n)) for i in range(0, n, step)]
 
+    def _after_iteration(self, bar, history: list, n_iter: int, record: bool) -> bool:
+        """Advance the progress bar (the objective every 10 iterations); whether ``tol`` is reached: the
+        objective fell by less than ``tol`` (relative to the first) over the last 10 iterations."""
+        if bar is not None:
+            bar.update(1)
+            if record and n_iter % 10 == 0:
+                bar.set_postfix(objective=f"{history[-1]:.5g}")
+        return bool(record and self.tol > 0 and n_iter % 10 == 0 and len(history) > 10
+                    and (history[-11] - history[-1]) / max(history[0], _EPS) < self.tol)
+
     def _solve(self, V, W, H, *, update_W: bool, n_fixed: int, record: bool = True):
         if self._solver() == "hals":
             return self._solve_hals(V, W, H, update_W=update_W, n_fixed=n_fixed, record=record)
@@ -548,14 +558,9 @@ class SparseNMF:
                     H = self._update_H_kl(V, W, H, mu)
                     if learn_W:
                         W = self._update_W_kl(V, W, H, n_fixed)
-                if bar is not None:
-                    bar.update(1)
-                    if record and n_iter % 10 == 0:
-                        bar.set_postfix(objective=f"{history[-1]:.5g}")
-                if record and self.tol > 0 and n_iter % 10 == 0 and len(history) > 10:
-                    if (history[-11] - history[-1]) / max(history[0], _EPS) < self.tol:
-                        converged = True
-                        break
+                if self._after_iteration(bar, history, n_iter, record):
+                    converged = True
+                    break
         if bar is not None:
             bar.close()
         if record:
@@ -691,14 +696,9 @@ class SparseNMF:
                     W = Wt.T.to(V.dtype).contiguous()
                     if mu == 0.0:
                         H.mul_(scale.to(H.dtype)[:, None])
-                if bar is not None:
-                    bar.update(1)
-                    if record and n_iter % 10 == 0:
-                        bar.set_postfix(objective=f"{history[-1]:.5g}")
-                if record and self.tol > 0 and n_iter % 10 == 0 and len(history) > 10:
-                    if (history[-11] - history[-1]) / max(history[0], _EPS) < self.tol:
-                        converged = True
-                        break
+                if self._after_iteration(bar, history, n_iter, record):
+                    converged = True
+                    break
         if bar is not None:
             bar.close()
         if record:

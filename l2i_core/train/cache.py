@@ -155,17 +155,21 @@ def build_cache(model: nn.Module, dataset, preset: str | Preset = "cpu", *, laye
                     input_fn=input_fn, progress=progress, max_memory_gb=max_memory_gb, extra=meta or {})
 
 
-def _compute(model, dataset, p: Preset, clips: range, path: Path | None, *, layer_names, device, batch_size,
-             input_fn, progress, max_memory_gb, desc: str = "", extra: dict | None = None) -> ActivationCache:
-    """The cache of the clips ``clips`` of ``dataset``, in memory or as ``.npy`` files under ``path``."""
+def _tapped(model, p: Preset, layer_names, device, input_fn):
+    """``(device, layer names, FeatureTap, FrontEnd, input_fn)`` of a cache of ``model`` (in eval mode there)."""
     dev = resolve_device(device)
     names = list(layer_names) if layer_names is not None else list(getattr(model, "tap_layers", []))
     if not names:
         raise ParameterError("give layer_names: the model has no tap_layers attribute")
     model = model.to(dev).eval()
-    tap = FeatureTap(model, names)
     fe = FrontEnd(p).to(dev)
-    input_fn = input_fn or fe.logmel
+    return dev, names, FeatureTap(model, names), fe, input_fn or fe.logmel
+
+
+def _compute(model, dataset, p: Preset, clips: range, path: Path | None, *, layer_names, device, batch_size,
+             input_fn, progress, max_memory_gb, desc: str = "", extra: dict | None = None) -> ActivationCache:
+    """The cache of the clips ``clips`` of ``dataset``, in memory or as ``.npy`` files under ``path``."""
+    dev, names, tap, fe, input_fn = _tapped(model, p, layer_names, device, input_fn)
     n = len(clips)
     # one probe batch to learn the shapes (the first clip of the dataset, the same on every rank)
     x0 = torch.from_numpy(dataset.load_batch([0], p)).to(dev)
@@ -216,15 +220,9 @@ def cache_bytes_per_clip(model: nn.Module, dataset, preset: str | Preset = "cpu"
     p = get_preset(preset)
     if len(dataset) == 0:
         return 0
-    dev = resolve_device(device)
-    names = list(layer_names) if layer_names is not None else list(getattr(model, "tap_layers", []))
-    if not names:
-        raise ParameterError("give layer_names: the model has no tap_layers attribute")
-    model = model.to(dev).eval()
-    tap = FeatureTap(model, names)
-    fe = FrontEnd(p).to(dev)
+    dev, _, tap, fe, input_fn = _tapped(model, p, layer_names, device, input_fn)
     x0 = torch.from_numpy(dataset.load_batch([0], p)).to(dev)
-    logits0, maps0 = (tap(input_fn(x0)) if input_fn else tap(fe.logmel(x0)))
+    logits0, maps0 = tap(input_fn(x0))
     return per_clip_bytes([m.shape[1:] for m in maps0], logits0.shape[1], fe.log_magnitude(x0).shape[1:],
                           not p.shared_stft)
 
