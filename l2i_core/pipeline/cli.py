@@ -44,7 +44,7 @@ from l2i_core.pipeline.run import run_config
 from l2i_core.pipeline.steps import ensure_lmac
 from l2i_core.report.headline import write_index, write_readme
 from l2i_core.train.distributed import barrier, init_distributed, is_main, shutdown_distributed
-from l2i_core.train.recipes import InterpreterResult, compute_features
+from l2i_core.train.recipes import InterpreterResult
 
 __all__ = ["COMMANDS", "STEP_COMMANDS", "add_step_commands", "build_parser", "main", "run_step", "run_step_command"]
 
@@ -134,7 +134,7 @@ def run_step(args) -> dict:
             out.update(n_components=d.n_components, seconds=d.meta.get("seconds"))
         barrier()
     elif args.command == "train-classifier":
-        feats = {s: compute_features(ds.split(s), cfg.preset, progress=main) for s in SPLITS}
+        feats = steps.feature_splits(cfg, ds, progress=main)  # on disk past the memory budget, as notebook 02
         res = steps.train_classifier_step(cfg, ds, epochs=args.epochs, features=feats, lr=args.lr,
                                           batch_size=args.batch_size, progress=main)
         scores = steps.score_classifier_step(cfg, ds, res, feats["test"])

@@ -310,12 +310,14 @@ FEATURE_MEMORY_SHARE = 1 / 32
 def feature_splits(cfg, dataset, splits=SPLITS, *, progress: bool = True) -> dict:
     """f's log-mel features of every clip of ``splits`` (:func:`~l2i_core.train.recipes.compute_features`):
     in memory when they fit :data:`FEATURE_MEMORY_SHARE` of ``cfg.memory_gb``, else written to
-    ``<artifacts>/features/`` and read a batch of rows at a time (the same numbers either way)."""
+    ``<artifacts>/features/`` (``rank-<r>/`` under torchrun) and read a batch of rows at a time (the same
+    numbers either way)."""
     p = cfg.preset
     subsets = {s: dataset.split(s) for s in splits}
     per_clip = 4 * p.n_mels * p.n_frames(dataset.duration)
     on_disk = per_clip * sum(len(sub) for sub in subsets.values()) > FEATURE_MEMORY_SHARE * cfg.memory_gb * 2**30
-    where = Path(cfg.artifacts_dir) / "features"
+    info = dist_info()
+    where = Path(cfg.artifacts_dir) / "features" / (f"rank-{info.rank:03d}" if info.distributed else "")
     return {s: compute_features(sub, p, progress=progress, path=where / f"{s}.npy" if on_disk and len(sub) else None)
             for s, sub in subsets.items()}
 
