@@ -41,7 +41,7 @@ PRESET_EDGES: dict[str, set[str]] = {
     "l2i_core.nmf.dictionary": {"Dictionary.spectral_centroids", "listen_to_atoms", "gather_frames", "learn_dictionary",
                                 "save_dictionary", "load_dictionary"},
     "l2i_core.train.recipes": {"default_train_config", "compute_features", "train_classifier"},
-    "l2i_core.train.cache": {"build_cache"},
+    "l2i_core.train.cache": {"build_cache", "cache_bytes_per_clip"},
     "l2i_core.train.finetune": {"finetune_pretrained"},
     "l2i_core.train.lmac": {"train_lmac"},
     # explaining and plotting, called by users with a name
