@@ -81,7 +81,7 @@ def add_step_commands(sub) -> None:
     p.add_argument("--batch-size", type=int, default=32, help="clips per step per process")
     p = sub.add_parser("build-cache", help="cache f's tapped maps, logits and V per split, sharded over the ranks",
                        description="Run the frozen f once over each split; writes <artifacts>/cache/<split>/ "
-                                   "(one shard per rank: memory-mapped .npy arrays and index.json, then cache.json).")
+                                   "(one shard per rank: .npy arrays read by rows, and index.json; then cache.json).")
     _shared(p)
     p.add_argument("--splits", nargs="+", default=list(SPLITS), choices=SPLITS, help="splits to cache")
     p.add_argument("--batch-size", type=int, default=16, help="clips per forward pass")
