@@ -81,7 +81,8 @@ def worker(rank: int, world: int, rdzv: str, out: str, scenario: str, kwargs: di
     Skipping the interpreter's teardown is deliberate: about one gloo process in a hundred aborted
     there ("terminate called without an active exception", SIGABRT) after every result had been
     written, a race in the C++ destructors that failed CI at random. A failure still raises, so
-    torch.multiprocessing reports it with its traceback.
+    torch.multiprocessing reports it with its traceback. Each rank marks ``<rdzv>.finished-<rank>`` once
+    every rank has written its results, before the teardown.
     """
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{rdzv}", rank=rank, world_size=world)
@@ -94,7 +95,12 @@ def worker(rank: int, world: int, rdzv: str, out: str, scenario: str, kwargs: di
 
             build_cache(toy_classifier(), toy_dataset(), "cpu", shard_dir=out_dir / "shards", progress=False,
                         batch_size=2, **kwargs)
-        dist.barrier()
+        elif scenario == "abort_before" and rank == 0:
+            os.abort()  # dies before every rank has finished: a failure
+        dist.barrier()  # every rank's results are written
+        Path(f"{rdzv}.finished-{rank}").touch()  # what _spawn checks if the teardown below aborts
+        if scenario == "abort_after" and rank == 0:
+            os.abort()  # as gloo's teardown sometimes does, once every rank has finished
     finally:
         dist.destroy_process_group()
     sys.stdout.flush()

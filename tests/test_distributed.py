@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -20,11 +21,27 @@ def _spawn(tmp_path, scenario: str, world: int = 2, **kwargs):
                              join=False, start_method="spawn")
     deadline = 120.0  # bounded: a hung rendezvous fails the test instead of hanging the suite
     t0 = time.monotonic()
-    while not ctx.join(timeout=5):
+    while True:
+        try:
+            if ctx.join(timeout=5):
+                return
+        except mp.ProcessExitedException as e:
+            # gloo's teardown (destroy_process_group, C++ destructors) aborts now and then, after every
+            # rank marked its results complete: that abort is not what these tests test. Anything else fails.
+            finished = all(Path(f"{rdzv}.finished-{r}").is_file() for r in range(world))
+            if e.signal_name == "SIGABRT" and finished:
+                return
+            raise
         if time.monotonic() - t0 > deadline:
             for p in ctx.processes:
                 p.kill()
             pytest.fail(f"{scenario}: the {world} processes did not finish within {deadline:.0f} s")
+
+
+def test_an_abort_after_every_rank_finished_passes_and_one_before_fails(tmp_path):
+    _spawn(tmp_path, "abort_after")  # the teardown flake of gloo: the results are complete
+    with pytest.raises(mp.ProcessExitedException, match="SIGABRT"):
+        _spawn(tmp_path, "abort_before")
 
 
 def test_helpers_are_the_identity_in_one_process():
