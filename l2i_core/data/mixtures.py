@@ -355,28 +355,34 @@ def _param_diff(old: dict, new: dict) -> list[str]:
 
 
 # -- builder -----------------------------------------------------------------------------------
-def _prepare_out_dir(out_dir: Path) -> None:
-    """Make ``out_dir`` empty of any previous build; refuse to touch a folder holding other things."""
-    ours = {"annotations.csv", "audio", "stems", SIDECAR, _INCOMPLETE}
+def _prepare_out_dir(out_dir: Path, *, sidecar: str = SIDECAR, incomplete: str = _INCOMPLETE,
+                     files: Sequence[str] = ("annotations.csv",), folders: Sequence[str] = ("audio", "stems"),
+                     what: str = "an urbanmix build") -> None:
+    """Make ``out_dir`` empty of any previous build; refuse to touch a folder holding other things.
+
+    A previous build is a folder with ``sidecar`` (finished) or ``incomplete`` (interrupted) and
+    nothing but ``files`` and ``folders`` beside them. ``incomplete`` is marked until the build
+    finishes; ``folders`` come back empty. Shared by urbanmix and :mod:`l2i_core.data.sonyc_synth`.
+    """
+    ours = {*files, *folders, sidecar, incomplete}
     if out_dir.exists():
         if not out_dir.is_dir():
-            raise ParameterError(f"out_dir={out_dir} is a file; give a folder for the urbanmix build")
+            raise ParameterError(f"out_dir={out_dir} is a file; give a folder for {what}")
         present = {p.name for p in out_dir.iterdir()}
-        is_build = (out_dir / SIDECAR).exists() or (out_dir / _INCOMPLETE).exists()
+        is_build = (out_dir / sidecar).exists() or (out_dir / incomplete).exists()
         if present and (not is_build or present - ours):
             raise ParameterError(
-                f"out_dir={out_dir} is not empty and does not hold an urbanmix build "
+                f"out_dir={out_dir} is not empty and does not hold {what} "
                 f"(found {sorted(present)[:3]}); give an empty or new folder"
             )
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / _INCOMPLETE).touch()
-    (out_dir / SIDECAR).unlink(missing_ok=True)
-    (out_dir / "annotations.csv").unlink(missing_ok=True)
-    for sub in ("audio", "stems"):
+    (out_dir / incomplete).touch()
+    for name in (sidecar, *files):
+        (out_dir / name).unlink(missing_ok=True)
+    for sub in folders:
         if (out_dir / sub).exists():
             shutil.rmtree(out_dir / sub)
-    (out_dir / "audio").mkdir()
-    (out_dir / "stems").mkdir()
+        (out_dir / sub).mkdir()
 
 
 def _write(path: Path, y_grid: np.ndarray, sr: int, audio_format: str) -> None:

@@ -37,7 +37,6 @@ import argparse
 import csv
 import json
 import os
-import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -94,27 +93,6 @@ def _check_args(n_clips, seed, min_per_split, sr, duration, rates) -> None:
     for name, v in rates.items():
         if not (isinstance(v, (int, float)) and 0 <= v <= 1):
             raise ParameterError(f"{name} must be a probability in [0, 1], got {v!r}")
-
-
-def _prepare_out_dir(out_dir: Path) -> None:
-    """Empty ``out_dir`` of a previous tree; refuse a folder that holds anything else."""
-    ours = {"annotations.csv", "annotations.csv.partial", "audio", SYNTH_SIDECAR, _INCOMPLETE}
-    if out_dir.exists():
-        if not out_dir.is_dir():
-            raise ParameterError(f"out_dir={out_dir} is a file; give a folder for the SONYC-layout tree")
-        present = {p.name for p in out_dir.iterdir()}
-        is_tree = (out_dir / SYNTH_SIDECAR).exists() or (out_dir / _INCOMPLETE).exists()
-        if present and (not is_tree or present - ours):
-            raise ParameterError(
-                f"out_dir={out_dir} is not empty and holds no sonyc_synth tree (found {sorted(present)[:3]}); "
-                "give an empty or new folder")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / _INCOMPLETE).touch()
-    for name in ("annotations.csv", "annotations.csv.partial", SYNTH_SIDECAR):
-        (out_dir / name).unlink(missing_ok=True)
-    if (out_dir / "audio").exists():
-        shutil.rmtree(out_dir / "audio")
-    (out_dir / "audio").mkdir()
 
 
 def _row(meta: dict, annotator_id: int, coarse: np.ndarray, fine: np.ndarray, rng: np.random.Generator) -> list:
@@ -258,7 +236,9 @@ def write_sonyc_tree(
             f"max_events={params['max_events']} but the sources give {len(event_classes)} event classes; lower it")
 
     out_dir = Path(out_dir).expanduser()
-    _prepare_out_dir(out_dir)
+    mixtures._prepare_out_dir(out_dir, sidecar=SYNTH_SIDECAR, incomplete=_INCOMPLETE,
+                              files=("annotations.csv", "annotations.csv.partial"), folders=("audio",),
+                              what="a sonyc_synth tree")
     cache = mixtures._ClipCache(params["sr"])
     n = int(round(params["duration"] * params["sr"]))
     # clip i: its split (by index), then a name "<sensor>_<index>.wav" drawn from the seed
