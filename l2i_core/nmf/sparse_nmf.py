@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -77,10 +77,12 @@ def _as_matrix(V, name: str, device, dtype=torch.float32) -> torch.Tensor:
     return V
 
 
-def _squared_norm(V: torch.Tensor) -> float:
-    """‖V‖²_F summed in float64, 65,536 columns at a time: never a float64 copy of all of V (4× its
-    float32 size, the largest transient of a fit on SONYC-size frame sets)."""
-    return float(sum((c.double() ** 2).sum() for c in V.split(65_536, dim=1))) if V.numel() else 0.0
+def _squared_norm(V: torch.Tensor, chunks: Sequence[slice] | None = None) -> float:
+    """‖V‖²_F summed in float64 over column ``chunks`` (65,536 columns each by default): never a float64
+    copy of all of V (4× its float32 size, the largest transient of a fit on SONYC-size frame sets)."""
+    if chunks is None:
+        chunks = [slice(i, i + 65_536) for i in range(0, V.shape[1], 65_536)]
+    return float(sum(float(V[:, sl].double().square().sum()) for sl in chunks))
 
 
 class SparseNMF:
@@ -501,9 +503,32 @@ class SparseNMF:
             total = total + (torch.xlogy(Vs, Vs / L) - Vs + L).sum(dtype=torch.float64)
         return total
 
-    def _chunks(self, n: int):
-        step = n if not self.batch_size else int(self.batch_size)
+    def _chunks(self, n: int, default: int | None = None):
+        """Column slices of ``batch_size`` frames (else ``default``, else all ``n`` in one)."""
+        step = int(self.batch_size) if self.batch_size else (default or n)
         return [slice(i, min(i + step, n)) for i in range(0, n, step)]
+
+    def _progress_bar(self, desc: str):
+        """A tqdm bar over ``max_iter`` iterations, or None without ``progress``."""
+        if not self.progress:
+            return None
+        from tqdm.auto import tqdm
+
+        return tqdm(total=self.max_iter, desc=desc, unit="it", leave=False)
+
+    def _record_fit(self, final_div: float, l1: float, history: list, seconds: list, t_start: float, n_iter: int, *,
+                    warn: bool) -> None:
+        """Close a recorded fit: the final iterate's objective, the fitted attributes, and a warning when
+        ``warn`` (W was learned and ``tol`` was not reached) and ``tol > 0``."""
+        history.append(final_div + l1)
+        seconds.append(time.perf_counter() - t_start)
+        if warn and self.tol > 0:
+            warnings.warn(f"SparseNMF: max_iter={self.max_iter} reached before tol={self.tol}", stacklevel=4)
+        self.objective_history_ = history
+        self.seconds_history_ = seconds
+        self.objective_ = history[-1]
+        self.reconstruction_err_ = final_div
+        self.n_iter_ = n_iter
 
     def _after_iteration(self, bar, history: list, n_iter: int, record: bool) -> bool:
         """Advance the progress bar (the objective every 10 iterations); whether ``tol`` is reached: the
@@ -520,11 +545,7 @@ class SparseNMF:
             return self._solve_hals(V, W, H, update_W=update_W, n_fixed=n_fixed, record=record)
         beta, mu = self._beta(), float(self.sparsity)
         learn_W = update_W and n_fixed < W.shape[1]
-        bar = None
-        if self.progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=self.max_iter, desc="sparse NMF" if update_W else "NMF transform", unit="it", leave=False)
+        bar = self._progress_bar("sparse NMF" if update_W else "NMF transform")
         history: list[float] = []
         seconds: list[float] = []
         t_start = time.perf_counter()
@@ -564,23 +585,11 @@ class SparseNMF:
         if bar is not None:
             bar.close()
         if record:
-            final_div = float(self._divergence(V, W, H))
-            history.append(final_div + mu * float(H.sum(dtype=torch.float64)))
-            seconds.append(time.perf_counter() - t_start)
-            if update_W and self.tol > 0 and not converged:
-                warnings.warn(f"SparseNMF: max_iter={self.max_iter} reached before tol={self.tol}", stacklevel=3)
-            self.objective_history_ = history
-            self.seconds_history_ = seconds
-            self.objective_ = history[-1]
-            self.reconstruction_err_ = final_div
-            self.n_iter_ = n_iter
+            self._record_fit(float(self._divergence(V, W, H)), mu * float(H.sum(dtype=torch.float64)), history,
+                             seconds, t_start, n_iter, warn=update_W and not converged)
         return W, H
 
     # -- HALS ---------------------------------------------------------------------------------
-    def _hals_chunks(self, n: int):
-        step = int(self.batch_size) if self.batch_size else _HALS_CHUNK
-        return [slice(i, min(i + step, n)) for i in range(0, n, step)]
-
     @staticmethod
     def _hals_H_sweeps(Hc, G, Bmu, inv_diag, sweeps: int) -> None:
         """Coordinate descent on the rows of ``Hc`` (K × c, contiguous, updated in place).
@@ -638,13 +647,8 @@ class SparseNMF:
         """HALS iterations, recording the objective of every iterate as :meth:`_solve` does."""
         mu = float(self.sparsity)
         learn_W = update_W and n_fixed < W.shape[1]
-        chunks = self._hals_chunks(V.shape[1])
-        bar = None
-        if self.progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=self.max_iter, desc="sparse NMF (HALS)" if update_W else "NMF transform (HALS)",
-                       unit="it", leave=False)
+        chunks = self._chunks(V.shape[1], _HALS_CHUNK)
+        bar = self._progress_bar("sparse NMF (HALS)" if update_W else "NMF transform (HALS)")
         history: list[float] = []
         seconds: list[float] = []
         t_start = time.perf_counter()
@@ -665,7 +669,7 @@ class SparseNMF:
                 if bar is not None:
                     bar.close()
                 return W, H
-            VV = sum(float(V[:, sl].double().square().sum()) for sl in chunks)
+            VV = _squared_norm(V, chunks)
             A = (H @ H.T).double()  # HHᵀ of the current iterate, kept up to date
             for n_iter in range(1, self.max_iter + 1):
                 t_iter = time.perf_counter() - t_start
@@ -702,16 +706,8 @@ class SparseNMF:
         if bar is not None:
             bar.close()
         if record:
-            final_div = self._frobenius_direct(V, W, H, chunks)
-            history.append(final_div + mu * float(H.sum(dim=1).double().sum()))
-            seconds.append(time.perf_counter() - t_start)
-            if update_W and self.tol > 0 and not converged:
-                warnings.warn(f"SparseNMF: max_iter={self.max_iter} reached before tol={self.tol}", stacklevel=3)
-            self.objective_history_ = history
-            self.seconds_history_ = seconds
-            self.objective_ = history[-1]
-            self.reconstruction_err_ = final_div
-            self.n_iter_ = n_iter
+            self._record_fit(self._frobenius_direct(V, W, H, chunks), mu * float(H.sum(dim=1).double().sum()), history,
+                             seconds, t_start, n_iter, warn=update_W and not converged)
         return W, H
 
     @staticmethod
