@@ -115,13 +115,18 @@ class DiskRows:
     ``rows[idx]`` (an index tensor, list, int array or slice) returns a float32 tensor of those rows,
     read with ``os.pread`` into a fresh buffer: nothing stays resident between calls. ``len``,
     ``shape``, :meth:`numel`, :meth:`element_size` and :meth:`numpy` behave like a tensor's.
+    ``n_rows`` (one file only) reads just its first rows: a file sized for more rows than were written.
     """
 
-    def __init__(self, paths):
+    def __init__(self, paths, *, n_rows: int | None = None):
         paths = [Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)]
         if not paths:
             raise ParameterError("DiskRows needs at least one .npy file")
         layouts = [_npy_layout(p) for p in paths]
+        if n_rows is not None:  # the first rows of one file sized for more (an NpyRowWriter filled in part)
+            if len(paths) != 1 or not 0 <= n_rows <= layouts[0][1][0]:
+                raise ParameterError(f"n_rows={n_rows} needs one .npy file of at least that many rows")
+            layouts[0] = (layouts[0][0], (int(n_rows), *layouts[0][1][1:]), layouts[0][2])
         row_shape = layouts[0][1][1:]
         if any(lay[1][1:] != row_shape for lay in layouts):
             raise ParameterError(f"{paths[0].parent}: the .npy parts do not share one row shape")

@@ -384,9 +384,7 @@ def _learn_streamed(dataset, selected, p: Preset, *, n_components, per_class, co
                     writer[n_written : n_written + len(V)] = V
                     ranges.append((n_written, n_written + len(V), r.labels))
                     n_written += len(V)
-        frames = DiskRows(path)
-        frames.shape = torch.Size((n_written, n_freq))  # the rows written (the file was sized for the most)
-        frames.offsets = np.array([0, n_written])
+        frames = DiskRows(path, n_rows=n_written)  # the file was sized for the most frames a clip may give
 
         def rows_of(clips):
             """A callable giving, per pass, chunks of about 4096 frames of ``clips`` (seeded clip order)."""
