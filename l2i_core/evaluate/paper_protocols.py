@@ -428,9 +428,13 @@ def fidelity(explainer: L2IExplainer, x, *, analysis=None, classes: Sequence[str
     """Θ's agreement with f on clips ``x``: top-1/3/5 fidelity (multi-class, in %) or the paper's
     multi-label scores (macro/micro AUPRC, max-F1 against f's thresholded decisions, sklearn AP)."""
     a = analysis if analysis is not None else explainer.analyse(x)
-    return metrics.paper_fidelity(a.theta_logits.cpu().numpy(), a.f_logits.cpu().numpy(),
-                                  multilabel=explainer.multilabel, f_thresholds=explainer.f_thresholds,
-                                  classes=classes or explainer.classes)
+    return _fidelity_scores(explainer, a.theta_logits.cpu().numpy(), a.f_logits.cpu().numpy(), classes)
+
+
+def _fidelity_scores(explainer: L2IExplainer, theta_logits: np.ndarray, f_logits: np.ndarray, classes) -> dict:
+    """The paper's fidelity of Θ's logits against f's, with the explainer's task and f's thresholds."""
+    return metrics.paper_fidelity(theta_logits, f_logits, multilabel=explainer.multilabel,
+                                  f_thresholds=explainer.f_thresholds, classes=classes or explainer.classes)
 
 
 @torch.no_grad()
@@ -457,9 +461,7 @@ def split_fidelity(explainer: L2IExplainer, dataset, *, classes: Sequence[str] |
         theta.append(a.theta_logits.float().cpu().numpy())
         f.append(a.f_logits.float().cpu().numpy())
     theta_logits, f_logits = np.concatenate(theta), np.concatenate(f)
-    scores = metrics.paper_fidelity(theta_logits, f_logits, multilabel=explainer.multilabel,
-                                    f_thresholds=explainer.f_thresholds, classes=classes or explainer.classes)
-    return scores, theta_logits, f_logits
+    return _fidelity_scores(explainer, theta_logits, f_logits, classes), theta_logits, f_logits
 
 
 @torch.no_grad()
