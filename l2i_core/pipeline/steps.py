@@ -337,11 +337,11 @@ def _uids_digest(dataset) -> str:
 
 
 def split_caches(cfg, dataset, classifier, splits=("train", "validation", "test"), *, progress: bool = True,
-                 on_disk: bool | None = None, folder: str = "cache", batch_size: int | None = None) -> dict:
+                 on_disk: bool | None = None, batch_size: int | None = None) -> dict:
     """The activation caches of ``splits`` (:func:`~l2i_core.train.cache.build_cache`), within the run's budget.
 
     In memory when all of them together fit :data:`CACHE_MEMORY_SHARE` of ``cfg.memory_gb``; otherwise
-    (or with ``on_disk=True``, or under ``torchrun``) in ``<artifacts>/<folder>/<split>/``, the sharded
+    (or with ``on_disk=True``, or under ``torchrun``) in ``<artifacts>/cache/<split>/``, the sharded
     layout ``l2i build-cache`` writes, read a batch of rows at a time. A cache found there is reused
     when it was built by this very classifier (:func:`model_fingerprint`) on these clips, in this
     preset; otherwise it is rebuilt.
@@ -352,18 +352,18 @@ def split_caches(cfg, dataset, classifier, splits=("train", "validation", "test"
         ``{split: ActivationCache}``.
     """
     subsets = {s: dataset.split(s) for s in splits}
-    fingerprint = model_fingerprint(classifier)
     kw = {} if batch_size is None else {"batch_size": int(batch_size)}
     if on_disk is None:
         per_clip = cache_bytes_per_clip(classifier, dataset, cfg.preset)
         total = per_clip * sum(len(sub) for sub in subsets.values())
         on_disk = dist_info().distributed or total > CACHE_MEMORY_SHARE * cfg.memory_gb * 2**30
+    if not on_disk:
+        return {s: build_cache(classifier, sub, cfg.preset, progress=progress, max_memory_gb=cfg.memory_gb, **kw)
+                for s, sub in subsets.items()}
+    fingerprint = model_fingerprint(classifier)  # what a cache on disk must have been built by
     out = {}
     for s, sub in subsets.items():
-        if not on_disk:
-            out[s] = build_cache(classifier, sub, cfg.preset, progress=progress, max_memory_gb=cfg.memory_gb, **kw)
-            continue
-        where = Path(cfg.artifacts_dir) / folder / s
+        where = Path(cfg.artifacts_dir) / "cache" / s
         want = {"classifier_fingerprint": fingerprint, "uids_sha256": _uids_digest(sub)}
         side = where / "cache.json"
         if side.is_file():
