@@ -372,15 +372,11 @@ class DiskFrames:
 
 
 def _peak_rss_mb() -> float:
-    """Peak resident set size of this process (VmHWM, /proc/self/status), MiB.
+    """Peak resident set size of this process (VmHWM, :mod:`_rss`), MiB; ``ru_maxrss`` where /proc is absent."""
+    from _rss import vm_hwm_kb
 
-    Not ``getrusage``'s ``ru_maxrss``: Linux carries it over ``execve``, so a spawned process would
-    start with its parent's peak.
-    """
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024.0
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+    kb = vm_hwm_kb()
+    return (kb if kb is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024.0  # KiB on Linux
 
 
 def _minibatch_worker(side, path, W0, chunk, epochs, rho, threads, queue):

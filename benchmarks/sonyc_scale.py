@@ -31,6 +31,9 @@ import threading
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _rss import vm_hwm_kb  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ("01_dictionary", "02_train_classifier", "03_train_interpreter", "04_fidelity")
 CUTS = {"01_dictionary": {"max_iter": 50}, "02_train_classifier": {"epochs": 1}, "03_train_interpreter": {"epochs": 1}}
@@ -44,16 +47,6 @@ def _children(pid: int) -> list[int]:
         except OSError:
             pass
     return out
-
-
-def _hwm_kb(pid: int) -> int | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except OSError:
-        return None
-    return None
 
 
 def _run_notebook(nb: str, out_dir: Path, params: dict, env: dict) -> dict:
@@ -75,7 +68,7 @@ def _run_notebook(nb: str, out_dir: Path, params: dict, env: dict) -> dict:
                 p = stack.pop()
                 for c in _children(p):
                     stack.append(c)
-                    kb = _hwm_kb(c)
+                    kb = vm_hwm_kb(c)
                     if kb:
                         peak["kb"] = max(peak["kb"], kb)
             done.wait(0.2)
