@@ -2,11 +2,12 @@
 
 Inputs, all measured and committed:
 
-* ``results/sonyc_scale.json`` (``benchmarks/sonyc_scale.py``): notebooks 01-04 on the largest synthetic
+* ``results/sonyc_scale.json`` (``benchmarks/sonyc_scale.py``): notebooks 01-06 on the largest synthetic
   SONYC-layout tree at the default budget, one epoch, with papermill's time per cell: per clip, the
-  features, the caches, one epoch of f and of both Θ heads, the test passes;
+  features, the caches, one epoch of f and of both Θ heads, the test passes (04-06 scaled by test clips);
 * ``results/profile_default_run.json``: the committed urbanmix run (10 s scenes, ``cpu`` preset,
-  240 / 60 / 60 scenes) for notebooks 05-08 per test clip, and L-MAC's epoch per clip (ESC-10, 5 s);
+  240 / 60 / 60 scenes) for notebooks 07-08 per test clip (and 05-06 when the scale run lacks them), and
+  L-MAC's epoch per clip (ESC-10, 5 s);
 * ``results/bench_classifier_cpu_preset_gpu.json`` and ``results/paper_preset_gpu.json``: f's and Θ's
   epochs on a GPU, against the same epochs on this CPU (``profile_default_run.json``'s tasks).
 
@@ -61,7 +62,8 @@ def estimate(scale: dict, profile: dict, gpu_clf: dict, gpu_paper: dict) -> dict
     urban = profile["committed_runs"]["urbanmix"]["notebook_seconds"]
     k_urban = FULL["test"] / 60  # the committed urbanmix run had 60 test scenes
     for name in ("05_faithfulness", "06_corruptions", "07_listening_lab", "08_compare_explainers"):
-        cpu[name] = urban[f"{name}.ipynb"] * k_urban
+        # measured on the SONYC-layout tree where the scale run has the notebook, else the committed urbanmix run
+        cpu[name] = nb[name]["seconds"] * k_test if name in nb else urban[f"{name}.ipynb"] * k_urban
     lmac_clip_epoch = 2 * profile["tasks"]["lmac_epoch"]["native"] / 240  # ESC-10: 240 clips of 5 s
     cpu["08_lmac_training"] = lmac_clip_epoch * FULL["train"] * EPOCHS["lmac"]
 

@@ -1,4 +1,4 @@
-"""Peak resident memory and time of notebooks 01-04 on SONYC-layout trees of growing size.
+"""Peak resident memory and time of notebooks 01-06 on SONYC-layout trees of growing size.
 
 SONYC-UST's audio cannot be had on this machine, so the trees are synthetic: 10 s scenes mixed from
 the real ESC clips (:func:`l2i_core.data.sonyc_synth.write_sonyc_tree`), in SONYC-UST v2's layout,
@@ -35,8 +35,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _rss import vm_hwm_kb  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = ("01_dictionary", "02_train_classifier", "03_train_interpreter", "04_fidelity")
-CUTS = {"01_dictionary": {"max_iter": 50}, "02_train_classifier": {"epochs": 1}, "03_train_interpreter": {"epochs": 1}}
+NOTEBOOKS = ("01_dictionary", "02_train_classifier", "03_train_interpreter", "04_fidelity", "05_faithfulness",
+             "06_corruptions")
+CUTS = {"01_dictionary": {"max_iter": 50}, "02_train_classifier": {"epochs": 1}, "03_train_interpreter": {"epochs": 1},
+        "06_corruptions": {"n_listen": 1}}
 
 
 def _children(pid: int) -> list[int]:
@@ -169,7 +171,7 @@ def main(argv=None) -> int:
     from l2i_core.pipeline.notebooks import machine_info
 
     payload = {
-        "what": "notebooks 01-04 with papermill -p dataset sonyc on synthetic SONYC-layout trees (10 s scenes mixed "
+        "what": "notebooks 01-06 with papermill -p dataset sonyc on synthetic SONYC-layout trees (10 s scenes mixed "
                 "from real ESC clips); epochs cut to 1, dictionary max_iter 50; peak RSS = the kernel's VmHWM",
         "preset": args.preset, "machine": machine_info(), "python": platform.python_version(),
         "runs": results, "peak_ratio_largest_vs_smallest": ratios,

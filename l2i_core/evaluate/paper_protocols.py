@@ -42,7 +42,7 @@ from l2i_core.explain.gradients import gradient_interpretation
 from l2i_core.explain.l2i import Analysis, L2IExplainer, default_tau, select_components
 from l2i_core.paper import PAPER_TAUS  # re-exported: the τ values of the paper's faithfulness table
 
-__all__ = ["faithfulness", "summarize_faithfulness", "mask_in", "deletion_insertion", "mixture_pairs", "PAPER_PAIRS", "mixture_scores", "summarize_mixtures", "noise_robustness", "active_components", "fidelity", "split_fidelity", "scene_scores", "beats_random", "faithfulness_record", "mask_in_table", "NoiseStudy", "noise_study", "noise_examples", "MixtureStudy", "mixture_study", "mixture_examples", "SceneStudy", "scene_study"]
+__all__ = ["faithfulness", "summarize_faithfulness", "mask_in", "deletion_insertion", "mixture_pairs", "PAPER_PAIRS", "mixture_scores", "summarize_mixtures", "noise_robustness", "active_components", "fidelity", "split_fidelity", "clip_passes", "analysis_bytes_per_clip", "ANALYSIS_MEMORY_SHARE", "FaithfulnessStudy", "faithfulness_study", "scene_scores", "beats_random", "faithfulness_record", "mask_in_table", "NoiseStudy", "noise_study", "noise_examples", "MixtureStudy", "mixture_study", "mixture_examples", "SceneStudy", "scene_study"]
 
 #: The paper's kinds of mixtures (x1's class first), used where both classes exist.
 PAPER_PAIRS = (("crying_baby", "dog"), ("dog", "crying_baby"), ("church_bells", "rooster"), ("dog", "cat"))
@@ -160,6 +160,15 @@ def mask_in(explainer: L2IExplainer, x, *, tau: float | None = None, top_k: int 
     Multi-class only (the definitions use f's top class). Returns
     :func:`l2i_core.metrics.mask_in_metrics`'s dict plus ``n_components`` per clip.
     """
+    p, q, n_components = _mask_in_probabilities(explainer, x, tau=tau, top_k=top_k, analysis=analysis)
+    out = metrics.mask_in_metrics(p, q)
+    out["n_components"] = n_components
+    return out
+
+
+def _mask_in_probabilities(explainer: L2IExplainer, x, *, tau: float | None = None, top_k: int | None = None,
+                           analysis=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """f's probabilities on the clips and on their interpretations alone, and the components kept per clip."""
     if explainer.multilabel:
         raise ParameterError("mask-in metrics (AI/AD/AG/Fid-In) are defined for multi-class classifiers")
     a = analysis if analysis is not None else explainer.analyse(x)
@@ -174,9 +183,7 @@ def mask_in(explainer: L2IExplainer, x, *, tau: float | None = None, top_k: int 
     m = explainer.model
     q = m.probabilities(m.logits_of(V_in, a.phase, length=a.x.shape[-1])).cpu().numpy()
     p = m.probabilities(a.f_logits).cpu().numpy()
-    out = metrics.mask_in_metrics(p, q)
-    out["n_components"] = np.array([len(k) for k in kept])
-    return out
+    return p, q, np.array([len(k) for k in kept])
 
 
 @torch.no_grad()
@@ -223,6 +230,98 @@ def deletion_insertion(explainer: L2IExplainer, x, *, target=None, max_steps: in
         out[k] = np.stack(v) if v else np.zeros((0, J + 1))
         out[f"{k}_area"] = float(np.mean(metrics.curve_area(out[k]))) if v else float("nan")
     return out
+
+
+#: Share of the run's memory budget (:func:`~l2i_core._memory.memory_budget_gb`) that the clips analysed
+#: together in notebooks 05 and 06 may take (:func:`clip_passes`).
+ANALYSIS_MEMORY_SHARE = 0.25
+
+#: Copies of a clip's analysis that a protocol holds at once (the analysis, the modified spectrograms of a
+#: variant, f's input built from them, the interpretation): the factor of :func:`clip_passes`'s estimate.
+PROTOCOL_COPIES = 6
+
+
+@torch.no_grad()
+def analysis_bytes_per_clip(explainer: L2IExplainer, dataset) -> int:
+    """Bytes of one clip's :class:`~l2i_core.explain.l2i.Analysis` (waveform, V, phase, H, logits, z),
+    measured on the split's first clip (one forward pass)."""
+    if not len(dataset):
+        raise ParameterError("the split has no clips")
+    a = explainer.analyse(dataset.load_batch([0], explainer.preset))
+    return int(sum(t.numel() * t.element_size() for t in (a.x, a.V, a.phase, a.f_logits, a.H, a.theta_logits, a.z)))
+
+
+def clip_passes(explainer: L2IExplainer, dataset, memory_gb=None, *, per_clip: int | None = None) -> list[range]:
+    """The clips of ``dataset`` (a split) analysed together, within the memory budget.
+
+    One pass over every clip when ``PROTOCOL_COPIES × analysis_bytes_per_clip × n_clips`` fits
+    :data:`ANALYSIS_MEMORY_SHARE` of ``memory_gb`` (:func:`~l2i_core._memory.memory_budget_gb`: the
+    parameter, else ``$L2I_MEMORY_GB``, else 4 GB), as for every dataset of the default run; otherwise
+    consecutive ranges of as many clips as fit that share (at least one). SONYC-UST's 664 test clips of
+    10 s take about 13 MB each at the ``cpu`` preset, so 4 GB analyse them about 12 at a time.
+
+    ``per_clip`` (bytes) skips the measurement (:func:`analysis_bytes_per_clip`).
+    """
+    from l2i_core._memory import memory_budget_gb
+
+    n = len(dataset)
+    per = PROTOCOL_COPIES * int(per_clip if per_clip is not None else analysis_bytes_per_clip(explainer, dataset))
+    room = ANALYSIS_MEMORY_SHARE * memory_budget_gb(memory_gb) * 2**30
+    step = n if per * n <= room else max(1, int(room // max(per, 1)))
+    return [range(s, min(s + step, n)) for s in batch_starts(n, step)] if n else []
+
+
+@dataclass
+class FaithfulnessStudy:
+    """Notebook 05's three protocols over a whole split: :func:`faithfulness`'s rows, :func:`mask_in`'s
+    scores (None for multi-label data) and :func:`deletion_insertion`'s curves, with the passes used."""
+
+    ff: pd.DataFrame
+    mask_in: dict | None
+    curves: dict
+    passes: list
+
+    @property
+    def n_clips(self) -> int:
+        return int(sum(len(p) for p in self.passes))
+
+
+@torch.no_grad()
+def faithfulness_study(explainer: L2IExplainer, dataset, *, taus: Sequence[float] = PAPER_TAUS, max_steps: int = 20,
+                       seed: int = 0, passes: Sequence[range] | None = None,
+                       uids: Sequence[str] | None = None) -> FaithfulnessStudy:
+    """:func:`faithfulness`, :func:`mask_in` and :func:`deletion_insertion` on every clip of ``dataset``
+    (a split), read and analysed once per pass of :func:`clip_passes` (default: one pass).
+
+    Only rows, probabilities and curves are kept between passes, so memory follows the pass, not the
+    split. With one pass the numbers are exactly those of the three functions on all clips at once. With
+    several, mask-in and the curves are still the same (one random generator per protocol, drawn pass after
+    pass in clip order); faithfulness's random baselines draw the same kind of selections in another order.
+    """
+    passes = list(passes) if passes is not None else [range(len(dataset))]
+    uids = list(uids) if uids is not None else [r.uid for r in dataset]
+    rng_ff, rng_curves = np.random.default_rng(seed), np.random.default_rng(seed)
+    ff, pq, curves = [], [], []
+    for part in passes:
+        a = explainer.analyse(dataset.load_batch(part, explainer.preset))
+        if len(explainer.model.rows(a.f_logits, None)[0]):  # a pass where f predicts nothing has no row
+            rows = faithfulness(explainer, None, taus=taus, analysis=a, uids=uids[part.start:part.stop], seed=rng_ff)
+            rows["clip"] += part.start
+            ff.append(rows)
+        if not explainer.multilabel:
+            pq.append(_mask_in_probabilities(explainer, None, analysis=a))
+        curves.append(deletion_insertion(explainer, None, analysis=a, max_steps=max_steps, seed=rng_curves))
+    if not ff:
+        raise ParameterError("no (clip, class) to interpret: f predicts no class for these clips")
+    mi = None
+    if pq:
+        p, q, k = (np.concatenate(v) for v in zip(*pq))
+        mi = {**metrics.mask_in_metrics(p, q), "n_components": k}
+    out = {"steps": curves[0]["steps"]}
+    for k in ("deletion", "insertion", "random_deletion", "random_insertion"):
+        out[k] = np.concatenate([c[k] for c in curves])
+        out[f"{k}_area"] = float(np.mean(metrics.curve_area(out[k]))) if len(out[k]) else float("nan")
+    return FaithfulnessStudy(ff=pd.concat(ff, ignore_index=True), mask_in=mi, curves=out, passes=passes)
 
 
 def mixture_pairs(dataset, n_pairs: int = 100, *, split: str = "test", kinds: Sequence[tuple[str, str]] = (),
@@ -403,7 +502,12 @@ def noise_robustness(explainer: L2IExplainer, x, *, snr_db: float = 0.0, tau: fl
     """
     x = np.asarray(x, dtype=np.float32)
     noisy = add_white_noise(x, snr_db, seed=seed).astype(np.float32)
-    a_clean, a_noisy = explainer.analyse(x), explainer.analyse(noisy)
+    return _robustness_rows(explainer, x, noisy, explainer.analyse(x), explainer.analyse(noisy), tau=tau, top_k=top_k)
+
+
+def _robustness_rows(explainer: L2IExplainer, x: np.ndarray, noisy: np.ndarray, a_clean, a_noisy, *,
+                     tau: float | None = None, top_k: int | None = None, first: int = 0) -> pd.DataFrame:
+    """:func:`noise_robustness`'s rows from the analyses of the clean and noisy clips (``clip`` counted from ``first``)."""
     c = a_clean.f_logits.argmax(1).cpu().numpy()
     clean = explainer.attribute(x, c, tau=tau, top_k=top_k, analysis=a_clean, with_audio=False)
     dirty = explainer.attribute(noisy, c, tau=tau, top_k=top_k, analysis=a_noisy, with_audio=False)
@@ -413,7 +517,7 @@ def noise_robustness(explainer: L2IExplainer, x, *, snr_db: float = 0.0, tau: fl
         su, sv = set(clean.extras["components"][i].tolist()), set(dirty.extras["components"][i].tolist())
         ru, rv = clean.extras["relevance"][i], dirty.extras["relevance"][i]
         rows.append({
-            "clip": i, "class": int(c[i]),
+            "clip": first + i, "class": int(c[i]),
             "f_clean": int(c[i]), "f_noisy": int(a_noisy.f_logits[i].argmax()),
             "theta_clean": int(a_clean.theta_logits[i].argmax()), "theta_noisy": int(a_noisy.theta_logits[i].argmax()),
             "jaccard": len(su & sv) / max(1, len(su | sv)),
@@ -533,7 +637,7 @@ class NoiseStudy:
     fidelity_clean: float
     fidelity_noisy: float
     rows: pd.DataFrame
-    x: np.ndarray
+    x: np.ndarray  # the first clips only (those :func:`noise_examples` plays)
     noisy: np.ndarray
 
     def record(self) -> dict:
@@ -551,15 +655,40 @@ class NoiseStudy:
 
 
 @torch.no_grad()
-def noise_study(explainer: L2IExplainer, x, *, snr_db: float = 0.0, seed: int = 0) -> NoiseStudy:
+def noise_study(explainer: L2IExplainer, x=None, *, snr_db: float = 0.0, seed: int = 0, dataset=None,
+                passes: Sequence[range] | None = None, keep: int = 8) -> NoiseStudy:
     """The paper's white-noise experiment: fidelity (top-1, or macro-AUPRC for multi-label data) on
-    clean and noisy clips, and how the interpretation of f's clean class changes (:func:`noise_robustness`)."""
-    x = np.asarray(x, dtype=np.float32)
-    noisy = add_white_noise(x, float(snr_db), seed=seed).astype(np.float32)
+    clean and noisy clips, and how the interpretation of f's clean class changes (:func:`noise_robustness`).
+
+    Give the clips ``x``, or a split ``dataset`` read in ``passes`` (:func:`clip_passes`; default: one
+    pass). Each clip is analysed once, clean and noisy; only the per-clip rows and the logits are kept,
+    and the waveforms of the first ``keep`` clips (for :func:`noise_examples`). The noise is drawn from
+    one generator seeded with ``seed``, pass after pass, so the passes draw the noise that one call on
+    every clip would: the numbers do not depend on the passes.
+    """
+    if (x is None) == (dataset is None):
+        raise ParameterError("noise_study needs the clips x or a dataset split (not both)")
+    rng = np.random.default_rng(seed)
     key = "macro_auprc" if explainer.multilabel else "top1"
-    return NoiseStudy(snr_db=float(snr_db), metric=key, fidelity_clean=fidelity(explainer, x)[key],
-                      fidelity_noisy=fidelity(explainer, noisy)[key],
-                      rows=noise_robustness(explainer, x, snr_db=snr_db, seed=seed), x=x, noisy=noisy)
+    n = len(x) if x is not None else len(dataset)
+    logits = {"clean": ([], []), "noisy": ([], [])}
+    rows, shown, shown_noisy = [], [], []
+    for part in passes if passes is not None else [range(n)]:
+        xb = (np.asarray(x[part.start:part.stop], dtype=np.float32) if x is not None
+              else dataset.load_batch(part, explainer.preset))
+        noisy = add_white_noise(xb, float(snr_db), seed=rng).astype(np.float32)
+        a_clean, a_noisy = explainer.analyse(xb), explainer.analyse(noisy)
+        for name, a in (("clean", a_clean), ("noisy", a_noisy)):
+            logits[name][0].append(a.theta_logits.float().cpu().numpy())
+            logits[name][1].append(a.f_logits.float().cpu().numpy())
+        rows.append(_robustness_rows(explainer, xb, noisy, a_clean, a_noisy, first=part.start))
+        room = max(0, int(keep) - sum(len(v) for v in shown))
+        shown.append(xb[:room])
+        shown_noisy.append(noisy[:room])
+    fid = {name: _fidelity_scores(explainer, np.concatenate(t), np.concatenate(f), None)[key]
+           for name, (t, f) in logits.items()}
+    return NoiseStudy(snr_db=float(snr_db), metric=key, fidelity_clean=fid["clean"], fidelity_noisy=fid["noisy"],
+                      rows=pd.concat(rows, ignore_index=True), x=np.concatenate(shown), noisy=np.concatenate(shown_noisy))
 
 
 def noise_examples(explainer: L2IExplainer, study: NoiseStudy, *, n: int = 2, uids: Sequence[str] | None = None,
@@ -594,7 +723,7 @@ class MixtureStudy:
     lambdas: list
     baselines: list
     baseline_pairs: int
-    x: np.ndarray
+    x: np.ndarray  # waveforms by test-clip index (``x[i]``; only the paired clips when the study read them)
 
     def at(self, lam: float = 1.0) -> pd.DataFrame:
         return self.scores[self.scores.lam == float(lam)]
@@ -632,6 +761,15 @@ class MixtureStudy:
         }
 
 
+class _ClipRows(dict):
+    """Waveforms of some clips by their index in the split, indexed like the split's array (``x[i]``, ``x[[i, j]]``)."""
+
+    def __getitem__(self, key):
+        if isinstance(key, (list, tuple, np.ndarray)):
+            return np.stack([dict.__getitem__(self, int(k)) for k in key])
+        return dict.__getitem__(self, int(key))
+
+
 @torch.no_grad()
 def mixture_study(explainer: L2IExplainer, dataset, x=None, *, n_pairs: int = 100, per_kind: int = 8,
                   kinds: Sequence[tuple[str, str]] = PAPER_PAIRS, lambdas=(0.5, 1.0, 2.0), baselines=(),
@@ -641,15 +779,20 @@ def mixture_study(explainer: L2IExplainer, dataset, x=None, *, n_pairs: int = 10
     Pairs: :func:`mixture_pairs` (the paper's ``kinds`` first, at most ``per_kind`` each, then
     ``n_pairs`` random ones); each λ of ``lambdas`` scored with :func:`mixture_scores`; the gradient
     ``baselines`` at λ = 1 on the first ``baseline_pairs`` pairs. ``lambdas`` and ``baselines`` may be
-    comma-separated strings (notebook parameters). ``x``: the test split's waveforms, if loaded.
+    comma-separated strings (notebook parameters). ``x``: the test split's waveforms, if loaded;
+    otherwise only the clips of the pairs are read.
     """
     if dataset.multilabel:
         raise ParameterError("two-clip mixtures are built from single-label clips; use scene_study for multi-label data")
     test = dataset.split("test")
-    x = test.load_batch(None, explainer.preset) if x is None else np.asarray(x, dtype=np.float32)
     lambdas, baselines = _as_list(lambdas, float), _as_list(baselines, str)
     pairs = mixture_pairs(dataset, int(n_pairs), kinds=kinds, per_kind=int(per_kind), seed=seed)
     i1, i2 = [i for i, _ in pairs], [j for _, j in pairs]
+    if x is None:  # only the clips the pairs use: memory follows n_pairs, not the split's size
+        used = sorted(set(i1) | set(i2))
+        x = _ClipRows(dict(zip(used, test.load_batch(used, explainer.preset))))
+    else:
+        x = np.asarray(x, dtype=np.float32)
     t1 = [dataset.class_index(test[i].label) for i in i1]
     named = set(map(tuple, kinds))
     kind = [f"{test[i].label}+{test[j].label}" if (test[i].label, test[j].label) in named else "random pair"

@@ -725,8 +725,9 @@ def _bench_sonyc_scale(d: dict) -> list[tuple[str, str, str]]:
         cells = ", ".join(f"{n['notebook'][:2]} {_num(n.get('peak_rss_mb', 0) / 1024)} GB / {_num(n.get('seconds'))} s"
                           + ("" if n.get("ok") else " FAILED") for n in nbs)
         sizes = r.get("split_sizes") or {}
+        span = f"{nbs[0]['notebook'][:2]}-{nbs[-1]['notebook'][:2]}" if nbs else "none"
         out.append((f"SONYC-layout tree, {r.get('clips')} clips, budget {_num(r.get('memory_gb'))} GB: peak RSS / time of "
-                    f"notebooks 01-04 (epochs 1)",
+                    f"notebooks {span} (epochs 1)",
                     f"synthetic scenes from real ESC clips ({'/'.join(str(v) for v in sizes.values())} train/validate/test), "
                     f"{d.get('preset', 'cpu')} preset, {(d.get('machine') or {}).get('cpu', 'CPU')}",
                     cells + (f"; cache on disk: {'yes' if r.get('cache_on_disk') else 'no'}, dictionary {r.get('dictionary_mode')}")))
