@@ -56,6 +56,9 @@ __all__ = [
     "si_sdr",
     "si_sdr_improvement",
     "energy_in_support",
+    "stem_energy_precision_recall",
+    "relevance_mass_accuracy",
+    "relevance_rank_accuracy",
     "cosine_similarity",
     "cosine_gap",
     "ideal_ratio_mask",
@@ -935,6 +938,119 @@ def energy_in_support(estimate_mag, target_mag, interference_mag):
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(total > 0, inside / np.where(total > 0, total, 1.0), np.nan)
     return _scalar_or_array(share)
+
+
+def stem_energy_precision_recall(keep, target_mag, interference_mag):
+    """How much of what a binary selection of bins keeps is the target stem, and how much of the stem it keeps.
+
+    With ``B`` the kept bins (1 = kept), ``S`` the target stem's and ``N`` the interference's magnitude,
+    energies counted per bin:
+
+    * precision = ``Σ B S² / Σ B (S² + N²)`` — the share of the kept energy that is the stem's;
+    * recall = ``Σ B S² / Σ S²`` — the share of the stem's energy that is kept.
+
+    Keeping every bin gives recall 1 and precision = the stem's share of all the energy (what doing
+    nothing scores); keeping exactly the bins where only the stem sounds gives 1 and 1. Nothing kept, or
+    nothing of either stem in the kept bins: precision NaN; a silent stem: recall NaN.
+
+    Parameters
+    ----------
+    keep : np.ndarray or torch.Tensor [shape=(..., n_freq, n_frames)]
+        The selection, 0 / 1 (any value > 0 counts as kept).
+    target_mag, interference_mag : np.ndarray or torch.Tensor [shape=(..., n_freq, n_frames)]
+
+    Returns
+    -------
+    precision, recall : float (2-D input) or np.ndarray [shape=(...)]
+
+    Examples
+    --------
+    >>> S = np.array([[1.0, 0.0], [0.0, 0.0]])
+    >>> N = np.array([[0.0, 1.0], [0.0, 1.0]])
+    >>> stem_energy_precision_recall(np.ones((2, 2)), S, N)
+    (0.3333333333333333, 1.0)
+    >>> stem_energy_precision_recall(np.array([[1, 0], [0, 0]]), S, N)
+    (1.0, 1.0)
+    """
+    b, tgt, itf = _check_mags((keep, "keep"), (target_mag, "target_mag"), (interference_mag, "interference_mag"))
+    b = (b > 0).astype(np.float64)
+    s2, n2 = tgt**2, itf**2
+    kept_s = (b * s2).sum(axis=(-2, -1))
+    kept_all = kept_s + (b * n2).sum(axis=(-2, -1))
+    total_s = s2.sum(axis=(-2, -1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(kept_all > 0, kept_s / np.where(kept_all > 0, kept_all, 1.0), np.nan)
+        recall = np.where(total_s > 0, kept_s / np.where(total_s > 0, total_s, 1.0), np.nan)
+    return _scalar_or_array(precision), _scalar_or_array(recall)
+
+
+def relevance_mass_accuracy(relevance, region):
+    """Share of an explanation's relevance mass that lies inside a region: ``Σ_R a / Σ a`` per explanation.
+
+    Arras et al. (2022, CLEVR-XAI)'s relevance mass accuracy, as Quantus's ``RelevanceMassAccuracy``
+    computes it (on the relevance as given, which is non-negative here: masks in [0, 1]). With ``region``
+    the part of the time-frequency plane a classifier sees, 1 means no relevance where f is blind. A
+    uniform explanation scores the region's share of the plane. No relevance at all: NaN.
+
+    Parameters
+    ----------
+    relevance : np.ndarray or torch.Tensor [shape=(..., n_freq, n_frames)]
+        Non-negative (a mask).
+    region : np.ndarray or torch.Tensor [shape=(n_freq, n_frames) or (..., n_freq, n_frames)]
+        0 / 1 (broadcast over the leading axes).
+
+    Returns
+    -------
+    float (2-D input) or np.ndarray [shape=(...)]
+
+    Examples
+    --------
+    >>> relevance_mass_accuracy(np.array([[3.0, 1.0], [0.0, 0.0]]), np.array([[1, 0], [0, 0]]))
+    0.75
+    """
+    a = _check(relevance, "relevance", min_ndim=2, nonneg=True)
+    r = (np.broadcast_to(_check(region, "region", min_ndim=2, nonneg=True), a.shape) > 0)
+    total = a.sum(axis=(-2, -1))
+    inside = (a * r).sum(axis=(-2, -1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(total > 0, inside / np.where(total > 0, total, 1.0), np.nan)
+    return _scalar_or_array(out)
+
+
+def relevance_rank_accuracy(relevance, region):
+    """Share of the ``|R|`` highest-ranked bins that lie inside the region ``R`` (``|R|`` its size).
+
+    Arras et al. (2022)'s relevance rank accuracy, as Quantus's ``RelevanceRankAccuracy`` (ties broken
+    by a stable sort of the flattened relevance, in descending order). 1: the region's bins are exactly
+    the most relevant ones. A random ranking scores the region's share of the plane in expectation.
+
+    Parameters
+    ----------
+    relevance : np.ndarray or torch.Tensor [shape=(..., n_freq, n_frames)]
+    region : np.ndarray or torch.Tensor [shape=(n_freq, n_frames) or (..., n_freq, n_frames)]
+        0 / 1, not empty.
+
+    Returns
+    -------
+    float (2-D input) or np.ndarray [shape=(...)]
+
+    Examples
+    --------
+    >>> relevance_rank_accuracy(np.array([[3.0, 1.0], [2.0, 0.0]]), np.array([[1, 0], [0, 1]]))
+    0.5
+    """
+    a = _check(relevance, "relevance", min_ndim=2)
+    r = (np.broadcast_to(_check(region, "region", min_ndim=2, nonneg=True), a.shape) > 0)
+    flat_a = a.reshape(-1, a.shape[-2] * a.shape[-1])
+    flat_r = r.reshape(-1, a.shape[-2] * a.shape[-1])
+    out = np.empty(len(flat_a))
+    for i, (u, m) in enumerate(zip(flat_a, flat_r)):
+        k = int(m.sum())
+        if k == 0:
+            raise ParameterError("relevance_rank_accuracy: the region is empty; give a region of at least one bin")
+        top = np.argsort(-u, kind="stable")[:k]
+        out[i] = m[top].mean()
+    return _scalar_or_array(out.reshape(a.shape[:-2]))
 
 
 def cosine_similarity(a, b):

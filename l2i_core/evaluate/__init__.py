@@ -2,7 +2,7 @@
 
 Modules
 -------
-stats               Confidence intervals and paired tests for comparing explainers, on scipy.
+stats               Confidence intervals (exact, cluster and seed bootstraps) and Holm-corrected paired tests, on scipy.
 paper_protocols     The paper's evaluation protocols, run with an :class:`~l2i_core.explain.L2IExplainer`.
 harness             The comparison harness (any explainer): every explainer on the same clips, scored by the same protocols.
 """
@@ -57,7 +57,23 @@ from l2i_core.evaluate.paper_protocols import (
     summarize_faithfulness,
     summarize_mixtures,
 )
-from l2i_core.evaluate.stats import bootstrap_ci, format_ci, paired_test, proportion_ci, summarize
+from l2i_core.evaluate.stats import (
+    MIN_ROWS,
+    bootstrap_ci,
+    cluster_bootstrap_ci,
+    exact_proportion_ci,
+    format_ci,
+    holm,
+    holm_table,
+    leader,
+    mean_cell,
+    paired_test,
+    paired_tests,
+    per_seed_means,
+    proportion_cell,
+    proportion_ci,
+    summarize,
+)
 
 __all__ = [
     "bootstrap_ci",
@@ -65,6 +81,16 @@ __all__ = [
     "summarize",
     "format_ci",
     "proportion_ci",
+    "MIN_ROWS",
+    "exact_proportion_ci",
+    "cluster_bootstrap_ci",
+    "proportion_cell",
+    "mean_cell",
+    "per_seed_means",
+    "holm",
+    "paired_tests",
+    "holm_table",
+    "leader",
     "faithfulness",
     "summarize_faithfulness",
     "mask_in",
