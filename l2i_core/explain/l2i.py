@@ -213,7 +213,7 @@ class L2IExplainer(Explainer):
     # -- construction ------------------------------------------------------------------------
     @classmethod
     def from_artifacts(cls, artifacts_dir: str | Path, pooling: str = "attention", *, device: str | None = None,
-                       **kwargs) -> L2IExplainer:
+                       interpreter_dir: str | Path | None = None, **kwargs) -> L2IExplainer:
         """The classifier (notebook 02) and interpreter (notebook 03) saved in ``artifacts_dir``.
 
         Parameters
@@ -223,15 +223,19 @@ class L2IExplainer(Explainer):
         pooling : {'attention', 'max'}
             Θ's head.
         device : str or None
+        interpreter_dir : str or Path or None
+            Where ``interpreter_<pooling>.pt`` is, when not beside the classifier (another training seed:
+            :func:`l2i_core.pipeline.steps.explainer_dir`).
         **kwargs
             More constructor options (``tau``, ``top_k``, ``batch_size``, ...); the sidecar's
             ``thresholds``, ``classes`` and ``multilabel`` unless given.
         """
         d = Path(artifacts_dir)
-        if not (d / f"interpreter_{pooling}.pt").is_file():
-            raise ParameterError(f"{d}: no interpreter_{pooling}.pt; run notebook 03 with pooling={pooling!r} first")
+        e = Path(interpreter_dir) if interpreter_dir is not None else d
+        if not (e / f"interpreter_{pooling}.pt").is_file():
+            raise ParameterError(f"{e}: no interpreter_{pooling}.pt; run notebook 03 with pooling={pooling!r} first")
         clf, meta = load_classifier(d / "classifier.pt", device=device)
-        interp, imeta = load_interpreter(d / f"interpreter_{pooling}.pt", device=device)
+        interp, imeta = load_interpreter(e / f"interpreter_{pooling}.pt", device=device)
         kwargs.setdefault("f_thresholds", meta.get("thresholds"))
         kwargs.setdefault("classes", meta.get("classes"))
         kwargs.setdefault("multilabel", meta.get("multilabel"))

@@ -45,7 +45,7 @@ from l2i_core.train.recipes import (
 __all__ = ["trained_for", "interpreter_reusable", "ensure_dictionary", "learn_dictionary_step", "ensure_classifier", "train_classifier_step",
            "score_classifier_step", "finetune_step", "training_summary", "learning_history", "ensure_interpreter", "train_interpreter_step", "nmf_relative_error",
            "interpreter_test_summary",
-           "default_interpreter_epochs", "ensure_lmac", "SPEECH_CLASSES", "speech_sense_check", "split_caches",
+           "default_interpreter_epochs", "ensure_lmac", "explainer_dir", "explainer_seeds", "SPEECH_CLASSES", "speech_sense_check", "split_caches",
            "CACHE_MEMORY_SHARE", "model_fingerprint", "feature_splits", "FEATURE_MEMORY_SHARE"]
 
 #: The share of the run's memory budget (:attr:`RunConfig.memory_gb <l2i_core.pipeline.run.RunConfig.memory_gb>`)
@@ -248,9 +248,35 @@ def score_classifier_step(cfg, dataset, result: TrainResult, test_features) -> d
     return {**scores, "logits": logits}
 
 
-def ensure_interpreter(cfg, dataset, pooling: str = "attention", *, epochs: int | None = None, progress: bool = True):
+def explainer_dir(cfg, seed: int | None = None) -> Path:
+    """Where the trained explainers of training seed ``seed`` live: ``cfg.artifacts_dir`` for the run's own
+    seed (``None`` or ``cfg.seed``: notebook 03's interpreters and notebook 08's L-MAC), else
+    ``<artifacts>/seeds/seed-<seed>/`` (the other seeds of the comparison, trained on the same f)."""
+    if seed is None or int(seed) == int(cfg.seed):
+        return Path(cfg.artifacts_dir)
+    return Path(cfg.artifacts_dir) / "seeds" / f"seed-{int(seed)}"
+
+
+def explainer_seeds(cfg, n_seeds: int = 3) -> list[int]:
+    """The training seeds of the trained explainers: the run's seed, then the next ``n_seeds − 1`` integers."""
+    if int(n_seeds) < 1:
+        raise ParameterError(f"n_seeds={n_seeds!r}: give at least 1 training seed (the comparison uses 3)")
+    return [int(cfg.seed) + k for k in range(int(n_seeds))]
+
+
+def _classifier_sha(cfg) -> str:
+    return pooch.file_hash(str(Path(cfg.artifacts_dir) / "classifier.pt"), alg="sha256")
+
+
+def ensure_interpreter(cfg, dataset, pooling: str = "attention", *, epochs: int | None = None, progress: bool = True,
+                       seed: int | None = None, caches: dict | None = None):
     """The interpreter of notebook 03 in ``cfg.artifacts_dir`` (for this dataset, preset and head); else
     learn the dictionary / train the classifier as needed and train the interpreter there.
+
+    ``seed`` (default: the run's) is the interpreter's training seed; another seed than the run's is
+    trained on the same f and dictionary into :func:`explainer_dir` and reused only when it was trained
+    for this very classifier (the sha256 of ``classifier.pt``). ``caches``: the activation caches of
+    the train and validation splits, when already built.
 
     Returns
     -------
@@ -259,27 +285,36 @@ def ensure_interpreter(cfg, dataset, pooling: str = "attention", *, epochs: int 
     message : str
     """
     d = Path(cfg.artifacts_dir)
-    side = d / f"interpreter_{pooling}.json"
+    e = explainer_dir(cfg, seed)
+    own = e == d
+    side = e / f"interpreter_{pooling}.json"
     why = "none was found"
     if side.is_file() and (d / "classifier.pt").is_file():
         m = json.loads(side.read_text())
-        if interpreter_reusable(m, **_artifact_meta(cfg, dataset)):
-            ex = L2IExplainer.from_artifacts(d, pooling)
-            return ex, (f"reused the {pooling} interpreter of notebook 03: {d / f'interpreter_{pooling}.pt'} "
+        same_f = own or m.get("classifier_sha256") == _classifier_sha(cfg)
+        if interpreter_reusable(m, **_artifact_meta(cfg, dataset)) and same_f:
+            ex = L2IExplainer.from_artifacts(d, pooling, interpreter_dir=e)
+            return ex, (f"reused the {pooling} interpreter{'' if own else f' of seed {seed}'}: "
+                        f"{e / f'interpreter_{pooling}.pt'} "
                         f"(epoch {m['best_epoch']}, validation {m['selection_metric']} {m['best_selection_score']:.3f})")
-        why = ("it was written by an older l2i" if _trained_for(m, cfg, dataset)
+        why = ("it was trained for another classifier" if not same_f else
+               "it was written by an older l2i" if _trained_for(m, cfg, dataset)
                else "it was trained on other data or with another preset")
     dictionary, _ = ensure_dictionary(cfg, dataset, progress=progress)
     classifier, clf_meta, _ = ensure_classifier(cfg, dataset)
-    caches = split_caches(cfg, dataset, classifier, ("train", "validation"), progress=progress)
-    res = train_interpreter_step(cfg, dataset, pooling, dictionary, caches, clf_meta, epochs=epochs, progress=progress)
-    ex = L2IExplainer.from_artifacts(d, pooling)
-    return ex, (f"trained a new {pooling} interpreter ({why} in {d}): {len(res.history)} epochs, validation "
+    caches = caches or split_caches(cfg, dataset, classifier, ("train", "validation"), progress=progress)
+    run = cfg if own else dataclasses.replace(cfg, seed=int(seed))
+    res = train_interpreter_step(run, dataset, pooling, dictionary, caches, clf_meta, epochs=epochs, progress=progress,
+                                 out_dir=e, extra_meta=None if own else {"classifier_sha256": _classifier_sha(cfg)})
+    ex = L2IExplainer.from_artifacts(d, pooling, interpreter_dir=e)
+    return ex, (f"trained a new {pooling} interpreter{'' if own else f' of seed {seed}'} ({why} in {e}): "
+                f"{len(res.history)} epochs, validation "
                 f"{res.selection_metric} {res.best_selection_score:.3f} at epoch {res.best_epoch}")
 
 
 def train_interpreter_step(cfg, dataset, pooling: str, dictionary, caches: dict, clf_meta: dict, *,
-                           epochs: int | None = None, **config) -> InterpreterResult:
+                           epochs: int | None = None, out_dir=None, extra_meta: dict | None = None,
+                           **config) -> InterpreterResult:
     """Train one Θ head as notebook 03 does, and save it in ``cfg.artifacts_dir`` with the sidecar
     :func:`ensure_interpreter` checks.
 
@@ -287,7 +322,8 @@ def train_interpreter_step(cfg, dataset, pooling: str, dictionary, caches: dict,
     :data:`~l2i_core.pipeline.run.QUICK_SIZES` in a quick run. ``config`` goes to
     :class:`~l2i_core.train.recipes.InterpreterConfig` (``lr``, ``batch_size``, ``progress``, ...); the
     names of :class:`~l2i_core.train.losses.LossWeights` among them (``reconstruction``, ``sparsity``, ...)
-    go to its ``weights``.
+    go to its ``weights``. ``out_dir`` (default ``cfg.artifacts_dir``) receives the interpreter;
+    ``extra_meta`` is added to its sidecar.
     """
     weight_names = {f.name for f in dataclasses.fields(LossWeights)}
     weights = config.pop("weights", None) or LossWeights(**{k: config.pop(k) for k in list(config)
@@ -296,7 +332,8 @@ def train_interpreter_step(cfg, dataset, pooling: str, dictionary, caches: dict,
     icfg = InterpreterConfig(pooling=pooling, epochs=n_epochs, seed=cfg.seed, weights=weights, **config)
     return train_interpreter(caches["train"], caches["validation"], dictionary.W, n_classes=len(dataset.classes),
                              multilabel=dataset.multilabel, config=icfg, f_thresholds=clf_meta.get("thresholds"),
-                             out_dir=cfg.artifacts_dir, meta=_artifact_meta(cfg, dataset))
+                             out_dir=out_dir if out_dir is not None else cfg.artifacts_dir,
+                             meta={**_artifact_meta(cfg, dataset), "seed": int(cfg.seed), **(extra_meta or {})})
 
 
 #: The share of the run's budget that f's log-mel features (notebook 02) may take in memory, all splits
@@ -412,10 +449,12 @@ def default_interpreter_epochs(multilabel: bool) -> int:
     (``benchmarks/results/cpu_budget_sweep.json``); 40 epochs save a third of notebook 03's time.
     """
     return 40 if multilabel else 35
-def ensure_lmac(cfg, dataset, *, epochs: int | None = None, progress: bool = True, caches: dict | None = None):
+def ensure_lmac(cfg, dataset, *, epochs: int | None = None, progress: bool = True, caches: dict | None = None,
+                seed: int | None = None):
     """L-MAC for the classifier of ``cfg.artifacts_dir``: reused when ``lmac.pt`` was trained for this
     dataset, preset and this very classifier (the sha256 of ``classifier.pt``, so a retrained f is never
     explained by a decoder of the old one); else trained there (:func:`l2i_core.train.lmac.train_lmac`).
+    ``seed`` (default: the run's): the decoder's training seed; another seed lives in :func:`explainer_dir`.
 
     Returns
     -------
@@ -425,24 +464,27 @@ def ensure_lmac(cfg, dataset, *, epochs: int | None = None, progress: bool = Tru
     message : str
     """
     d = Path(cfg.artifacts_dir)
-    side = d / "lmac.json"
+    e = explainer_dir(cfg, seed)
+    of_seed = "" if e == d else f" of seed {seed}"
+    side = e / "lmac.json"
     classifier, clf_meta, _ = ensure_classifier(cfg, dataset)
     why = "none was found"
     if side.is_file():
         m = json.loads(side.read_text())
-        if _trained_for(m, cfg, dataset) and m.get("classifier_sha256") == pooch.file_hash(str(d / "classifier.pt"), alg="sha256"):
-            decoder, meta = load_lmac(d / "lmac.pt")
-            return decoder, meta, (f"reused L-MAC: {d / 'lmac.pt'} (epoch {meta['best_epoch']}, "
+        if _trained_for(m, cfg, dataset) and m.get("classifier_sha256") == _classifier_sha(cfg):
+            decoder, meta = load_lmac(e / "lmac.pt")
+            return decoder, meta, (f"reused L-MAC{of_seed}: {e / 'lmac.pt'} (epoch {meta['best_epoch']}, "
                                    f"validation {meta.get('selection_metric', 'score')} {meta['best_score']:.3f})")
         why = "it was trained for another classifier, data or preset"
     caches = caches or split_caches(cfg, dataset, classifier, ("train", "validation"), progress=progress)
-    config = LMACConfig(seed=cfg.seed, progress=progress)
+    config = LMACConfig(seed=int(cfg.seed if seed is None else seed), progress=progress)
     config.epochs = cfg.size("interpreter_epochs", int(epochs or config.epochs))
     res = train_lmac(caches["train"], caches["validation"], classifier, cfg.preset, multilabel=dataset.multilabel,
-                     f_thresholds=clf_meta.get("thresholds"), config=config, out_dir=d,
-                     meta={**_artifact_meta(cfg, dataset), "classifier_sha256": pooch.file_hash(str(d / "classifier.pt"), alg="sha256")})
-    decoder, meta = load_lmac(d / "lmac.pt")
-    return decoder, meta, (f"trained L-MAC ({why} in {d}): {len(res.history)} epochs in {res.seconds:.0f} s, "
+                     f_thresholds=clf_meta.get("thresholds"), config=config, out_dir=e,
+                     meta={**_artifact_meta(cfg, dataset), "classifier_sha256": _classifier_sha(cfg),
+                           "seed": config.seed})
+    decoder, meta = load_lmac(e / "lmac.pt")
+    return decoder, meta, (f"trained L-MAC{of_seed} ({why} in {e}): {len(res.history)} epochs in {res.seconds:.0f} s, "
                            f"best validation score {res.best_score:.3f} at epoch {res.best_epoch}")
 
 
