@@ -139,7 +139,8 @@ def test_complexity_of_one_hot_and_uniform_masks():
 def test_sps_and_comp_take_tensors_and_reject_bad_masks():
     m = torch.rand(3, 5, 7, generator=torch.Generator().manual_seed(0))
     np.testing.assert_allclose(sparseness(m), sparseness(m.numpy()), rtol=1e-12)
-    assert complexity(m).shape == (3,)
+    flat = torch.full((3, 5, 7), 0.3)  # a uniform mask: entropy of 35 equal shares, for each of the 3
+    np.testing.assert_allclose(complexity(flat), [math.log(35)] * 3, rtol=1e-12)
     with pytest.raises(ParameterError, match="at least 2 dimensions"):
         sparseness(np.ones(5))
     with pytest.raises(ParameterError, match="NaN"):
@@ -192,8 +193,13 @@ def test_speechbrain_fid_in_against_class_zero():
 # --------------------------------------------------------------------------------------------------
 def test_bootstrap_ci_of_constant_and_tiny_samples():
     assert bootstrap_ci([0.82] * 10) == (0.82, 0.82, 0.82)
-    est, low, high = bootstrap_ci([3.0])
+    est, low, high = bootstrap_ci([3.0])  # n = 1: no interval
     assert est == 3.0 and math.isnan(low) and math.isnan(high)
+    assert bootstrap_ci([2.0, 2.0]) == (2.0, 2.0, 2.0)  # n = 2, identical: every resample is the sample
+    # n = 2, distinct: the resampled means are a, (a + b) / 2, b with probabilities 1/4, 1/2, 1/4, so the
+    # 2.5 % and 97.5 % points are the two values themselves (an "interval" that is just min and max)
+    assert bootstrap_ci([3.0, 5.0], method="percentile") == (4.0, 3.0, 5.0)
+    assert bootstrap_ci([0.0, 1.0]) == (0.5, 0.0, 1.0)
     assert all(math.isnan(v) for v in bootstrap_ci([np.nan, np.inf]))
     assert all(math.isnan(v) for v in bootstrap_ci([]))
 
@@ -267,9 +273,13 @@ def test_summarize_groups_columns_and_counts():
     assert out.index.names == ["dataset", "explainer"] and len(out) == 4
     row = out.loc[("esc10", "l2i")]
     assert row["AI n"] == 19 and row["SPS n"] == 20
-    expected = bootstrap_ci(df["AI"].to_numpy()[:20])
-    assert (row["AI"], row["AI low"], row["AI high"]) == pytest.approx(expected)
+    ai = df["AI"].to_numpy()[1:20]  # the group's 19 finite values (row 0 is NaN)
+    assert row["AI"] == pytest.approx(ai.mean())  # the mean of the finite values, by construction
+    assert ai.min() < row["AI low"] < row["AI"] < row["AI high"] < ai.max()  # a mean's interval inside the data
     assert (row["SPS"], row["SPS low"], row["SPS high"]) == (0.5, 0.5, 0.5)
+    shifted = summarize(df.assign(AI=df["AI"] + 10.0), ["dataset", "explainer"], ["AI"]).loc[("esc10", "l2i")]
+    assert (shifted["AI"], shifted["AI low"], shifted["AI high"]) == pytest.approx(  # shift-equivariant
+        (row["AI"] + 10, row["AI low"] + 10, row["AI high"] + 10), abs=1e-9)
     whole = summarize(df, None, ["SPS"])
     assert whole.index.tolist() == ["all"] and whole.loc["all", "SPS n"] == 80
     with pytest.raises(ParameterError, match="no column"):

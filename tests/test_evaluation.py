@@ -165,4 +165,9 @@ def test_scene_scores_on_stems_in_disjoint_bands(tmp_path):
     study = paper_protocols.SceneStudy(df)
     assert study.record()["interpretations"] == 2
     assert set(study.record()["per_class_l2i_si_sdr_median"]) == {"c0", "c1"}
-    assert metrics.si_sdr(stems["c0"], stems["c0"]) > 100  # the reference itself, for scale
+    # the scene of two orthogonal tones (whole cycles in 1 s) scores 20 log10(0.4 / 0.3) against c0 and its
+    # negative against c1; SI-SDRi is the interpretation's score minus exactly that
+    mix = {"c0": 20 * np.log10(0.4 / 0.3), "c1": 20 * np.log10(0.3 / 0.4)}
+    for c, expected in mix.items():
+        assert metrics.si_sdr(scene, stems[c]) == pytest.approx(expected, abs=1e-3)
+        assert l2i.loc[c, "si_sdri"] == pytest.approx(l2i.loc[c, "si_sdr"] - expected, abs=1e-3)

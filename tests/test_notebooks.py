@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 
@@ -270,8 +271,16 @@ def test_quick_pipeline_runs_every_notebook_and_04_to_07_write_results(quick_pip
     assert set(cmp["conditions"]) == {"clean", "mixture", "white noise", "speech"}
     assert {"L2I (attention)", "L2I (max-pool)", "L-MAC", "Integrated Gradients", "random"} <= set(cmp["conditions"]["clean"])
     assert "oracle IRM" in cmp["conditions"]["mixture"] and "oracle IRM" not in cmp["conditions"]["clean"]
-    ai = cmp["conditions"]["clean"]["L-MAC"]["AI"]
-    assert ai["low"] is None or ai["low"] != ai["low"] or ai["low"] <= ai["mean"] <= ai["high"]  # None or NaN: one value
+    lmac = cmp["conditions"]["clean"]["L-MAC"]
+    ai, rows = lmac["AI"], lmac["rows"]
+    hits = ai["mean"] * rows / 100  # AI is 0 or 100 per clip: the mean is 100 · (clips where q_c > p_c) / rows
+    assert rows >= 1 and hits == pytest.approx(round(hits))
+    if rows == 1:  # one clip: no interval (NaN bounds, written as null or NaN)
+        assert all(v is None or math.isnan(v) for v in (ai["low"], ai["high"]))
+    elif round(hits) in (0, rows):  # every clip alike: every resample is the sample
+        assert ai["low"] == ai["high"] == ai["mean"]
+    else:  # two values 0 and 100 in the sample: a mean's interval lies between them, around the mean
+        assert 0.0 <= ai["low"] <= ai["mean"] <= ai["high"] <= 100.0
 
 
 @pytest.mark.realdata

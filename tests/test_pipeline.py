@@ -211,10 +211,12 @@ def test_index_lists_every_dataset_and_is_robust_to_missing_sections(tmp_path):
 
     rows = {(r.section, r.metric): r for r in headline_rows(json.loads((reports / "esc10" / "results.json").read_text()))}
     drop = rows[("faithfulness_attention", "ff_median_logit_drop")]
-    assert drop.paper_text == "0.002" and "random comps. 1e-05" in drop.baseline  # the baseline beside it, no paper
-    assert rows[("faithfulness_attention", "ff_components_median")].paper_text == ""  # 14 components: not FF
-    assert rows[("faithfulness_attention", "ff_median_prob_drop")].paper_text == ""  # a probability drop: not FF
-    assert rows[("faithfulness_max", "ff_median_logit_drop")].paper_text == ""  # the paper has no max-pool FF
+    assert drop.closest_key is None and "random comps. 1e-05" in drop.baseline  # the baseline beside it, no paper
+    assert rows[("faithfulness_attention", "ff_components_median")].closest_key is None  # 14 components: not FF
+    prob = rows[("faithfulness_attention", "ff_median_prob_drop")]  # the paper's FF is a probability drop ...
+    assert prob.paper_text == "" and prob.closest.text == "0.002 (spread not recorded here)"  # ... measured elsewhere
+    assert rows[("faithfulness_max", "ff_median_logit_drop")].closest_key is None  # the paper has no max-pool FF
+    assert "Closest published setting" in index and "0.002 (spread not recorded here)" in index
     assert rows[("classifier", "classifier_accuracy")].where == "esc10; test split; test fold 1"
     assert not any(section == "noise" for section, _ in rows)
 

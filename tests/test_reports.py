@@ -57,45 +57,62 @@ def _record(dataset: str, multilabel: bool) -> dict:
             "steps": [{"notebook": "00_data.ipynb", "html": "00_data.html", "seconds": 60.0}]}
 
 
-def _assert_identical(row_metric, row_head, row_tau, key):
-    p = PAPER_VALUES[key]
-    assert (p.metric, p.head, p.tau) == (row_metric, row_head, row_tau), (key, row_metric, row_head, row_tau)
+#: The quantities (metric, head, τ) of ours that the paper also reports, by task: the rows that get the
+#: paper's value as their closest published setting (the paper's FF is the attention head's probability drop).
+ESC_CLOSEST = ({("classifier_accuracy", None, None)}
+               | {(f"top{k}_fidelity", h, None) for k in (1, 3, 5) for h in ("attention", "max")}
+               | {("ff_median_prob_drop", "attention", t) for t in (0.9, 0.7, 0.5, 0.3, 0.1)})
+SONYC_CLOSEST = {(f"fidelity_{k}", h, None) for k in ("macro_auprc", "micro_auprc", "max_f1") for h in ("attention", "max")}
 
 
 def test_paper_values_come_from_paper_py():
     assert PAPER_VALUES["fidelity_esc50/L2I max-pool/top1"].value == PAPER["fidelity_esc50"]["L2I max-pool"]["top1"]
     assert PAPER_VALUES["faithfulness_esc50/0.1"].value == PAPER["faithfulness_esc50"][0.1]
-    assert {p.head for p in PAPER_VALUES.values() if p.metric == "ff_median_logit_drop"} == {"attention"}
+    # the paper's FF is a probability drop of the attention head: no paper value is a logit drop
+    assert {(p.metric, p.head) for p in PAPER_VALUES.values() if p.key.startswith("faithfulness")} == {
+        ("ff_median_prob_drop", "attention")}
+    assert not any(p.metric == "ff_median_logit_drop" for p in PAPER_VALUES.values())
     assert PAPER_VALUES["classifier/esc50_accuracy"].value == pytest.approx(82.5)
+    # no spread is recorded in paper.py today, and every value says so
+    assert {p.spread for p in PAPER_VALUES.values()} == {None}
+    assert PAPER_VALUES["faithfulness_esc50/0.9"].text == "0.002 (spread not recorded here)"
+    assert PAPER_VALUES["fidelity_esc50/L2I attention/top1"].text == "65.7 % (spread not recorded here)"
+    assert {p.dataset for p in PAPER_VALUES.values()} == {"esc50", "sonyc"}
 
 
 def test_a_row_refuses_a_paper_value_of_another_quantity():
     with pytest.raises(ValueError, match="is not the quantity"):
-        HeadlineRow("esc10", "faithfulness_max", "ff_median_logit_drop", "x", 0.1, "", head="max", tau=0.9,
-                    paper_key="faithfulness_esc50/0.9")
+        HeadlineRow("esc10", "faithfulness_max", "ff_median_prob_drop", "x", 0.1, "", head="max", tau=0.9,
+                    closest_key="faithfulness_esc50/0.9")
     with pytest.raises(ValueError, match="is not the quantity"):
         HeadlineRow("esc10", "faithfulness_attention", "ff_components_median", "x", 14.0, "", head="attention",
-                    tau=0.1, paper_key="faithfulness_esc50/0.1")
+                    tau=0.1, closest_key="faithfulness_esc50/0.1")
+    with pytest.raises(ValueError, match="is not the quantity"):  # the paper's FF is no logit drop
+        HeadlineRow("esc10", "faithfulness_attention", "ff_median_logit_drop", "x", 1.1, "", head="attention",
+                    tau=0.5, closest_key="faithfulness_esc50/0.5")
+    with pytest.raises(ValueError, match="is not the quantity"):  # a multi-label probability drop is a sigmoid's
+        HeadlineRow("urbanmix", "faithfulness_attention", "ff_median_prob_drop", "x", 0.1, "", head="attention",
+                    tau=0.5, task="multi-label", closest_key="faithfulness_esc50/0.5")
 
 
-@pytest.mark.parametrize("dataset,multilabel", [("esc10", False), ("urbanmix", True)])
-def test_every_paired_row_is_the_identical_quantity(dataset, multilabel):
+@pytest.mark.parametrize("dataset,multilabel,expected", [("esc10", False, ESC_CLOSEST),
+                                                         ("esc50-fold4", False, ESC_CLOSEST),
+                                                         ("urbanmix", True, SONYC_CLOSEST)])
+def test_exactly_the_paper_quantities_get_a_closest_value_and_none_a_column(dataset, multilabel, expected):
     rows = headline_rows(_record(dataset, multilabel))
-    for r in rows:
-        if r.paper_key:
-            _assert_identical(r.metric, r.head, r.tau, r.paper_key)
-    paired = {(r.metric, r.head, r.tau) for r in rows if r.paper_key}
-    # the paper's FF only beside the attention head's median logit drop, at each of its τ
-    assert {m for m in paired if m[0].startswith("ff")} == {("ff_median_logit_drop", "attention", t)
-                                                            for t in (0.9, 0.7, 0.5, 0.3, 0.1)}
-    assert not any(r.paper_key for r in rows if r.metric in ("ff_components_median", "ff_median_prob_drop"))
-    assert not any(r.paper_key for r in rows if "ap" in r.metric.split("_") or r.metric.endswith("_ap"))
+    assert not any(r.paper_key for r in rows)  # none of our datasets is the paper's data and protocol
+    assert {(r.metric, r.head, r.tau) for r in rows if r.closest_key} == expected
+    by = {(r.metric, r.head, r.tau): r.closest for r in rows if r.closest_key}
     if multilabel:
-        assert ("fidelity_micro_auprc", "max", None) in paired and ("classifier_accuracy", None, None) not in paired
+        assert by[("fidelity_macro_auprc", "attention", None)].value == 0.909
+        assert by[("fidelity_max_f1", "max", None)].value == 0.84
         only = [r for r in rows if r.metric == "fidelity_micro_auprc"]
         assert only[-1].baseline == "predicted classes only 0.9"  # both variants are shown
     else:
-        assert ("top1_fidelity", "max", None) in paired and ("classifier_accuracy", None, None) in paired
+        assert by[("top1_fidelity", "attention", None)].value == 65.7
+        assert by[("top5_fidelity", "max", None)].value == 92.7
+        assert by[("ff_median_prob_drop", "attention", 0.3)].value == 0.040
+        assert by[("classifier_accuracy", None, None)].value == pytest.approx(82.5)
 
 
 def test_older_runs_without_micro_over_get_no_paper_micro_value():
@@ -103,45 +120,67 @@ def test_older_runs_without_micro_over_get_no_paper_micro_value():
     for h in old["results"]["fidelity"]["heads"].values():
         del h["micro_over"]
     rows = [r for r in headline_rows(old) if r.section == "fidelity"]
-    assert not any(r.paper_key for r in rows if "micro" in r.metric or "max_f1" in r.metric)
+    assert not any(r.paper_key or r.closest_key for r in rows if "micro" in r.metric or "max_f1" in r.metric)
     assert any(r.metric == "fidelity_micro_auprc_predicted_only" for r in rows)
 
 
-def test_index_rows_carry_their_paper_key_and_it_is_the_identical_quantity(tmp_path):
+def test_index_rows_carry_their_keys_and_the_closest_table(tmp_path):
     for name, ml in (("esc10", False), ("urbanmix", True)):
         (tmp_path / name).mkdir()
         (tmp_path / name / "results.json").write_text(json.dumps(_record(name, ml)))
     index = write_index(tmp_path).read_text()
-    found = re.findall(r'<tr data-metric="([^"]*)" data-paper-key="([^"]*)"><td>[^<]*</td><td>([^<]*)</td>', index)
+    found = re.findall(r'<tr data-metric="([^"]*)" data-paper-key="([^"]*)" data-closest-key="([^"]*)">'
+                       r'<td>[^<]*</td><td>([^<]*)</td>', index)
     assert len(found) == sum(len(headline_rows(_record(n, m))) for n, m in (("esc10", False), ("urbanmix", True)))
-    by_label = {html.unescape(label): (metric, key) for metric, key, label in found}
-    rows = {r.label: r for n, m in (("esc10", False), ("urbanmix", True)) for r in headline_rows(_record(n, m))}
-    for label, (metric, key) in by_label.items():
-        r = rows[label]
-        assert metric == r.metric and key == (r.paper_key or "")
-        if key:
-            _assert_identical(metric, r.head, r.tau, key)
+    assert {key for _, key, _, _ in found} == {""}  # no paper value in a column of ours
+    assert "paper (same data and protocol)" not in index
+    closest = {(html.unescape(label), key) for _, _, key, label in found if key}
+    assert ("attention Θ FF median probability drop, τ = 0.5", "faithfulness_esc50/0.5") in closest
+    assert not any("logit" in label for label, _ in closest)
+    # esc10: accuracy, top-k of notebooks 03 and 04 (2 heads x 3 x 2), FF at 5 τ; urbanmix: 2 x 3 x 2 AUPRC / max-F1
+    assert len(closest) == (1 + 12 + 5) + 12
+    # each dataset's closest-published table: one line per such row, the paper's value, what differs
+    assert index.count("Closest published setting</h3>") == 2
+    lines = re.findall(r'<tr data-metric="[^"]*" data-closest-key="([^"]*)">(.*?)</tr>', index)
+    assert len(lines) == len(closest)
+    ff = next(cells for key, cells in lines if key == "faithfulness_esc50/0.5")
+    assert "0.012 (spread not recorded here)" in ff and "max-pooled H" in html.unescape(ff)
+    assert "SpeechBrain" not in index  # no comparison section in these records: no SpeechBrain table
 
 
-def test_readme_table_rows_are_the_readme_rows_and_identical_quantities(tmp_path):
+def test_readme_tables_have_no_paper_column_and_a_labelled_closest_table(tmp_path):
     (tmp_path / "esc10").mkdir()
     (tmp_path / "esc10" / "results.json").write_text(json.dumps(_record("esc10", False)))
-    table = readme_markdown(tmp_path).splitlines()[2:]
+    text = readme_markdown(tmp_path)
+    main, rest = text.split("**Closest published setting.**")
     rows = readme_rows(tmp_path)
+    table = main.strip().splitlines()[2:]
+    assert main.startswith("| data (test split) | metric | ours | beside it |\n")  # no paper column
     assert len(table) == len(rows) > 5
     for line, r in zip(table, rows):
         cells = [c.strip() for c in line.strip("|").split("|")]
-        assert cells[1] == r.label and cells[2] == r.ours
-        assert cells[4] == (r.paper_text or "–")
-        if r.paper_key:
-            _assert_identical(r.metric, r.head, r.tau, r.paper_key)
+        assert cells[:3] == [r.data, r.label, r.ours] and len(cells) == 4
+    closest = [line for line in rest.splitlines() if line.startswith("| esc10")]
+    # classifier + 6 top-k + the FF probability drop at the README's 3 τ; FF prob drop here is 0.05
+    assert len(closest) == 10
+    ff = [c.strip() for c in next(line for line in closest if "τ = 0.1" in line).strip("|").split("|")]
+    assert ff[1:4] == ["attention Θ FF median probability drop, τ = 0.1", "0.05", "0.113 (spread not recorded here)"]
+    assert "ESC-50, 50 classes, 5-fold cross-validation" in ff[4] and "ESC-10, 10 classes" in ff[5]
 
 
-def test_committed_reports_pair_only_identical_quantities():
+def test_committed_reports_set_the_paper_apart_and_ff_beside_the_probability_drop():
+    """The committed runs (esc10, esc50-fold4, urbanmix) are none of them the paper's data and protocol:
+    no paper value in a column; the paper's FF beside each run's own median probability drop."""
     for path in sorted((ROOT / "reports").glob("*/results.json")):
-        for r in headline_rows(json.loads(path.read_text())):
-            if r.paper_key:
-                _assert_identical(r.metric, r.head, r.tau, r.paper_key)
+        record = json.loads(path.read_text())
+        rows = headline_rows(record)
+        assert not any(r.paper_key for r in rows), path
+        ff = record["results"].get("faithfulness_attention", {}).get("ff", {})
+        for r in rows:
+            if r.closest_key and r.metric.startswith("ff"):
+                assert r.metric == "ff_median_prob_drop" and r.value == ff[str(r.tau)]["median_prob_drop"]
+        expected = ESC_CLOSEST if record["dataset"].startswith("esc") else SONYC_CLOSEST
+        assert {(r.metric, r.head, r.tau) for r in rows if r.closest_key} <= expected, path
 
 
 def test_typed_sections_read_fields_and_refuse_wrong_types(tmp_path):

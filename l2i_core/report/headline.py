@@ -2,13 +2,26 @@
 
 :func:`headline_rows` turns one ``reports/<dataset>/results.json`` (its typed sections, see
 :mod:`l2i_core.report.results`) into :class:`HeadlineRow` objects; :func:`write_index` renders every row,
-:func:`readme_markdown` the rows marked ``readme``. A row may carry the key of a paper value
-(:data:`PAPER_VALUES`, built from :mod:`l2i_core.paper`) only when that value is the *identical*
-quantity: same metric, same Θ head, same τ. :func:`headline_rows` refuses anything else, and a test
-checks every row of the index and of the README table. So the paper's faithfulness stands only beside
-the attention head's median logit drop at the same τ (never beside component counts, probability
-drops or the max-pool head, which the paper does not report), and its 11-threshold AUPRC never
-beside scikit-learn's average precision.
+:func:`readme_markdown` the rows marked ``readme``.
+
+A published number (:data:`PAPER_VALUES`, built from :mod:`l2i_core.paper`) is placed by two rules, which
+:class:`HeadlineRow` enforces when a row is made (a test checks every row of the index and the README):
+
+* **the same column** (``paper_key``) only for the *identical* quantity (same metric, Θ head, τ and
+  task) measured on the *same data with the same protocol*. None of our datasets is the paper's
+  (esc10 is ESC-10; esc50-fold4 is 414 ESC-50 clips in one 60/20/20 split, not ESC-50's 5-fold
+  cross-validation; urbanmix is scenes mixed from ESC clips, not SONYC-UST), so today no row has one;
+* otherwise, for the identical quantity only, **the closest published setting** (``closest_key``): a
+  separate, labelled table (:func:`closest_published_table`) lists our row, the paper's value with its
+  ± spread (:data:`l2i_core.paper.PAPER_SPREADS`; "spread not recorded here" where it is ``None``), the
+  paper's setting and what differs (:func:`what_differs`: classes, folds or runs, the classifier, the
+  official code's checkpoint chosen on the test fold, its max-pooled FF relevance).
+
+The paper's FF is a drop in *probability* (Eq. 6), so it is set beside our median probability drop of the
+attention head at the same τ; the median logit drop is our own row, labelled, with no paper value. The
+11-threshold AUPRC never stands beside scikit-learn's average precision. SpeechBrain's published numbers
+(CNN14 on ESC-50's validation fold, with known bugs) are not beside any row of ours: they get their own
+labelled table (:func:`speechbrain_markdown`).
 
 :func:`benchmarks_markdown` writes the README's "Measured so far" table from
 ``benchmarks/results/*.json``, each row naming its file; :func:`write_readme` refreshes both blocks.
@@ -23,7 +36,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from l2i_core.paper import PAPER, PAPER_TAUS, SPEECHBRAIN_ESC50
+import pandas as pd
+
+from l2i_core.paper import PAPER, PAPER_SPREADS, PAPER_TAUS, SPEECHBRAIN_ESC50, SPEECHBRAIN_SETTING, setting_of
 from l2i_core.report.results import (
     ClassifierSection,
     ComparisonSection,
@@ -37,15 +52,27 @@ from l2i_core.report.results import (
 __all__ = [
     "PaperValue", "PAPER_VALUES", "HeadlineRow", "headline_rows", "steps_seconds", "write_index",
     "readme_markdown", "benchmark_rows", "benchmarks_markdown", "write_readme", "README_START", "README_END",
-    "BENCHMARKS_START", "BENCHMARKS_END",
+    "BENCHMARKS_START", "BENCHMARKS_END", "what_differs", "closest_published", "closest_published_table",
+    "speechbrain_markdown",
+    "SPREAD_NOT_RECORDED",
 ]
 
-# -- the paper's values, each named by what it measures ----------------------------------------------
+# -- the paper's values, each named by what it measures and where ------------------------------------
+
+#: What a closest-published cell says where the paper's ± spread is not recorded in l2i_core.paper.
+SPREAD_NOT_RECORDED = "spread not recorded here"
+
+_ESC_DATA = ("esc10", "esc50", "esc50-fold4")  # our datasets whose closest published setting is ESC-50
+_SONYC_DATA = ("sonyc", "urbanmix")  # ... and SONYC-UST v2
+_MULTILABEL_DATA = ("sonyc", "urbanmix")
 
 
 @dataclass(frozen=True)
 class PaperValue:
-    """One published number and exactly what it measures (metric id, Θ head, τ)."""
+    """One published number: what it measures (``metric`` id, Θ ``head``, ``tau``, ``task``), where it
+    was measured (``dataset``: l2i's name for the same data; ``protocol``; ``setting``: its table in
+    :data:`l2i_core.paper.PAPER_SETTINGS`), its ± ``spread`` (None: not recorded here) and the datasets
+    of ours whose closest published setting it is (``closest_for``)."""
 
     key: str
     metric: str
@@ -54,32 +81,67 @@ class PaperValue:
     value: float
     percent: bool
     where: str
+    task: str = "multi-class"
+    dataset: str = "esc50"
+    protocol: str = ""
+    spread: float | None = None
+    setting: str = ""
+    closest_for: tuple[str, ...] = ()
+
+    @property
+    def text(self) -> str:
+        """The value with its ± spread, or with "spread not recorded here"."""
+        if self.spread is None:
+            return f"{_fmt(self.value, self.percent)} ({SPREAD_NOT_RECORDED})"
+        if self.percent:
+            return f"{self.value:.1f} ± {self.spread:.1f} %"
+        return f"{_fmt(self.value)} ± {_fmt(self.spread)}"
+
+    @property
+    def setting_text(self) -> str:
+        """The paper's data, classes, protocol and repeats, in one line."""
+        s = setting_of(self.setting)
+        return ", ".join(x for x in (s.get("data", "?"), f"{s.get('classes', '?')} classes", s.get("protocol", ""),
+                                     s.get("repeats", "")) if x)
 
 
 _HEADS = {"attention": "L2I attention", "max": "L2I max-pool"}  # our head name -> the paper's
 _ESC = "ESC-50, 5-fold CV (paper)"
 _SONYC = "SONYC-UST v2, official test split (paper)"
+_ESC_PROTOCOL = "ESC-50 5-fold cross-validation, mean over the folds (paper)"
+_SONYC_PROTOCOL = "SONYC-UST v2 official split, mean over 3 runs (paper)"
 
 
 def _paper_values() -> dict[str, PaperValue]:
+    esc = {"task": "multi-class", "dataset": "esc50", "protocol": _ESC_PROTOCOL, "closest_for": _ESC_DATA}
+    sonyc = {"task": "multi-label", "dataset": "sonyc", "protocol": _SONYC_PROTOCOL, "closest_for": _SONYC_DATA}
     out = [PaperValue("classifier/esc50_accuracy", "classifier_accuracy", None, None,
-                      100 * PAPER["classifier"]["esc50_accuracy"], True, f"{_ESC}, AudioSet-pretrained CNN")]
+                      100 * PAPER["classifier"]["esc50_accuracy"], True, f"{_ESC}, AudioSet-pretrained CNN",
+                      spread=_scaled(PAPER_SPREADS["classifier"]["esc50_accuracy"], 100),
+                      setting="classifier/esc50_accuracy", **esc)]
     for head, name in _HEADS.items():
         for k in ("top1", "top3", "top5"):
             out.append(PaperValue(f"fidelity_esc50/{name}/{k}", f"{k}_fidelity", head, None,
-                                  PAPER["fidelity_esc50"][name][k], True, f"{_ESC}, {k[:3]}-{k[3:]} fidelity"))
+                                  PAPER["fidelity_esc50"][name][k], True, f"{_ESC}, {k[:3]}-{k[3:]} fidelity",
+                                  spread=PAPER_SPREADS["fidelity_esc50"][name][k], setting="fidelity_esc50", **esc))
         for k in ("macro_auprc", "micro_auprc", "max_f1"):
             out.append(PaperValue(f"fidelity_sonyc/{name}/{k}", f"fidelity_{k}", head, None,
                                   PAPER["fidelity_sonyc"][name][k], False,
-                                  f"{_SONYC}, 11-threshold {k.replace('_', '-')}"))
+                                  f"{_SONYC}, 11-threshold {k.replace('_', '-')}",
+                                  spread=PAPER_SPREADS["fidelity_sonyc"][name][k], setting="fidelity_sonyc", **sonyc))
     for tau in PAPER_TAUS:
-        out.append(PaperValue(f"faithfulness_esc50/{tau}", "ff_median_logit_drop", "attention", tau,
+        out.append(PaperValue(f"faithfulness_esc50/{tau}", "ff_median_prob_drop", "attention", tau,
                               PAPER["faithfulness_esc50"][tau], False,
-                              f"ESC-50, attention Θ, median logit drop at τ = {tau} (paper; random < 1e-4)"))
+                              f"ESC-50, attention Θ, FF = median probability drop at τ = {tau} (paper; random < 1e-4)",
+                              spread=PAPER_SPREADS["faithfulness_esc50"][tau], setting="faithfulness_esc50", **esc))
     return {p.key: p for p in out}
 
 
-#: Every paper number a row may stand beside, by key.
+def _scaled(v, factor):
+    return None if v is None else factor * v
+
+
+#: Every paper number a row may stand beside (or be set against as its closest published setting), by key.
 PAPER_VALUES: dict[str, PaperValue] = _paper_values()
 
 # -- headline rows ----------------------------------------------------------------------------------
@@ -87,8 +149,10 @@ PAPER_VALUES: dict[str, PaperValue] = _paper_values()
 
 @dataclass
 class HeadlineRow:
-    """One number of ours: what it is (``metric`` id, ``head``, ``tau``), where it was measured, and
-    the key of the identical paper value, if the paper has one."""
+    """One number of ours: what it is (``metric`` id, ``head``, ``tau``, ``task``), where it was measured
+    (``dataset``, ``protocol``, ``where``), and the key of a paper value: ``paper_key`` for the identical
+    quantity on the same data and protocol (the same column), ``closest_key`` for the identical quantity
+    measured elsewhere (the closest published setting)."""
 
     dataset: str
     section: str
@@ -103,6 +167,10 @@ class HeadlineRow:
     paper_key: str | None = None
     readme: bool = False
     preset: str = ""
+    task: str = "multi-class"
+    protocol: str = ""
+    closest_key: str | None = None
+    readme_closest: bool = False
 
     @property
     def data(self) -> str:
@@ -111,15 +179,29 @@ class HeadlineRow:
         return f"{self.dataset} (f: {pretrained[self.preset]})" if self.preset in pretrained else self.dataset
 
     def __post_init__(self):
+        for kind, key in (("paper value", self.paper_key), ("closest published value", self.closest_key)):
+            if key is None:
+                continue
+            p = PAPER_VALUES[key]
+            if (p.metric, p.head, p.tau, p.task) != (self.metric, self.head, self.tau, self.task):
+                raise ValueError(f"{kind} {key} ({p.metric}, {p.head}, τ {p.tau}, {p.task}) is not the quantity of row "
+                                 f"{self.label!r} ({self.metric}, {self.head}, τ {self.tau}, {self.task})")
         if self.paper_key is not None:
             p = PAPER_VALUES[self.paper_key]
-            if (p.metric, p.head, p.tau) != (self.metric, self.head, self.tau):
-                raise ValueError(f"paper value {self.paper_key} ({p.metric}, {p.head}, τ {p.tau}) is not the "
-                                 f"quantity of row {self.label!r} ({self.metric}, {self.head}, τ {self.tau})")
+            if (p.dataset, p.protocol) != (self.dataset, self.protocol):
+                raise ValueError(f"paper value {self.paper_key} was measured on {p.dataset} ({p.protocol}) and row "
+                                 f"{self.label!r} on {self.dataset} ({self.protocol or 'its own protocol'}): not the same "
+                                 "data and protocol, so not the same column; give it as closest_key (closest published setting)")
+        if self.paper_key is not None and self.closest_key is not None:
+            raise ValueError(f"row {self.label!r}: a paper value in the same column needs no closest published setting")
 
     @property
     def paper(self) -> PaperValue | None:
         return PAPER_VALUES[self.paper_key] if self.paper_key else None
+
+    @property
+    def closest(self) -> PaperValue | None:
+        return PAPER_VALUES[self.closest_key] if self.closest_key else None
 
     @property
     def ours(self) -> str:
@@ -127,7 +209,8 @@ class HeadlineRow:
 
     @property
     def paper_text(self) -> str:
-        return _fmt(self.paper.value, self.paper.percent) if self.paper else ""
+        """The paper's value in the same column (same quantity, data and protocol), or ""."""
+        return self.paper.text if self.paper else ""
 
 
 def _fmt(value, percent: bool = False) -> str:
@@ -140,12 +223,66 @@ def _fmt(value, percent: bool = False) -> str:
     return f"{value:.3g}" if abs(value) < 1 else f"{value:.2f}"
 
 
-def _paper_key(metric: str, head: str | None, tau: float | None = None) -> str | None:
-    """The key of the paper value that is exactly (metric, head, τ), or None."""
+def _paper_key(metric: str, head: str | None, tau: float | None = None, task: str = "multi-class") -> str | None:
+    """The key of the paper value that is exactly the quantity (metric, head, τ, task), or None."""
     for p in PAPER_VALUES.values():
-        if (p.metric, p.head, p.tau) == (metric, head, tau):
+        if (p.metric, p.head, p.tau, p.task) == (metric, head, tau, task):
             return p.key
     return None
+
+
+# -- what differs from the closest published setting ---------------------------------------------------
+
+#: Our datasets, as the closest-published table names their data and their split.
+_OUR_DATA = {"esc10": ("ESC-10, 10 classes", "one split (test fold 1)"),
+             "esc50": ("ESC-50, 50 classes", "one split (test fold 1)"),
+             "esc50-fold4": ("414 ESC-50 clips (fold 4 + 14), 50 classes", "one grouped 60/20/20 split"),
+             "urbanmix": ("urbanmix, scenes mixed from ESC clips in the SONYC-UST layout", "its own split"),
+             "sonyc": ("SONYC-UST v2, 8 coarse classes", "the official split")}
+#: Our classifier f, by preset.
+_OUR_F = {"cpu": "our CNN, trained from scratch", "paper": "our Kumar-style CNN, trained from scratch",
+          "efficientat": "EfficientAT mn04 (AudioSet), fine-tuned here", "aisfx": "aiSFX, fine-tuned here"}
+
+
+def what_differs(row: HeadlineRow) -> str:
+    """What differs between our row and its closest published setting (``row.closest_key``; or its
+    paper value): data and classes, split and runs, the classifier, how Θ's checkpoint was chosen and,
+    for FF, how relevance was computed. ``""`` for a row with neither."""
+    p = row.closest or row.paper
+    if p is None:
+        return ""
+    s = setting_of(p.setting)
+    data, split = _OUR_DATA.get(row.dataset, (row.dataset, "its own split"))
+    out = []
+    if p.dataset != row.dataset:
+        out.append(f"data: {data} (paper: {s.get('data', '?')}, {s.get('classes', '?')} classes)")
+    paper_protocol = ", ".join(x for x in (s.get("protocol"), s.get("repeats")) if x)
+    out.append(f"protocol: {split}, one training seed (paper: {paper_protocol or '?'})")
+    out.append(f"f: {_OUR_F.get(row.preset, 'ours')} (paper: {s.get('classifier', '?')})")
+    if row.head is not None and s.get("checkpoint"):
+        out.append(f"Θ kept on our validation split (paper: {s['checkpoint']})")
+    if s.get("relevance"):
+        out.append(f"relevance from Θ's own {row.head} pooling (paper: {s['relevance']})")
+    return "; ".join(out)
+
+
+def closest_published(dataset: str, sections: dict, *, preset: str = "", multilabel: bool | None = None) -> pd.DataFrame:
+    """The "closest published setting" table of results a notebook is about to write: ``sections`` as
+    ``results.json`` holds them (``{"fidelity": {...}}``, ``{"faithfulness_attention": {...}}``), measured on
+    ``dataset`` with the classifier of ``preset``. See :func:`closest_published_table`."""
+    record = {"dataset": dataset, "preset": preset, "results": sections,
+              **({"multilabel": bool(multilabel)} if multilabel is not None else {})}
+    return closest_published_table(headline_rows(record))
+
+
+def closest_published_table(rows) -> pd.DataFrame:
+    """The labelled "closest published setting" table of ``rows`` (:class:`HeadlineRow`, e.g. from
+    :func:`headline_rows`): one line per row of ours that has one, with the paper's value and its ±
+    spread, the paper's setting and what differs. Empty (with these columns) when no row has one."""
+    cols = ["data (ours)", "metric (ours)", "ours", "paper (± spread)", "paper's setting", "what differs"]
+    return pd.DataFrame([{"data (ours)": r.data, "metric (ours)": r.label, "ours": r.ours,
+                          "paper (± spread)": r.closest.text, "paper's setting": r.closest.setting_text,
+                          "what differs": what_differs(r)} for r in rows if r.closest_key], columns=cols)
 
 
 def _classifier_rows(s: ClassifierSection, add) -> None:
@@ -209,16 +346,23 @@ def _excluded(h) -> str:
     return f"excluded (f never predicts): {', '.join(map(str, h.excluded_classes))}" if h.excluded_classes else ""
 
 
+#: The τ of the faithfulness rows the README shows.
+_README_TAUS = (0.5, 0.3, 0.1)
+
+
 def _faithfulness_rows(s: FaithfulnessSection, add) -> None:
     head = s.head or None
     for tau_text, r in s.ff.items():
         tau = float(tau_text)
         base = "; ".join(x for x in (_opt("random comps.", r.random), _opt("random active comps.", r.random_active),
                                      _opt("beats random active", r.beats_random_active_pct, True)) if x)
+        shown = tau in _README_TAUS and head == "attention"
+        # ours only: the paper reports no logit drop, so no paper value is ever set beside this row
         add("ff_median_logit_drop", f"{head} Θ FF median logit drop, τ = {tau}", r.median_logit_drop, head=head,
-            tau=tau, paired=True, baseline=base, readme=tau in (0.5, 0.3, 0.1) and head == "attention")
+            tau=tau, baseline=base, readme=shown)
+        # the paper's FF (Eq. 6) is this quantity: its closest published setting when the data differ
         add("ff_median_prob_drop", f"{head} Θ FF median probability drop, τ = {tau}", r.median_prob_drop,
-            head=head, tau=tau)
+            head=head, tau=tau, paired=True, readme_closest=shown)
         add("ff_components_median", f"{head} Θ components removed (median), τ = {tau}", r.components_median,
             head=head, tau=tau)
     for kind in ("deletion", "insertion"):
@@ -254,20 +398,19 @@ _COMPARISON = (("clean", "AI", "AI (%)", False, True), ("clean", "fid_in", "Fid-
                ("mixture", "si_sdr", "SI-SDR vs true stem (dB), 0.8/0.2 mixtures", False, True),
                ("scenes", "si_sdr", "SI-SDR vs class stem (dB), scenes", False, True))
 _README_METHODS = ("L2I (attention)", "L-MAC", "Integrated Gradients", "oracle IRM")
-_SPEECHBRAIN_KEYS = {"AI": "AI", "fid_in": "Fid-In", "FF": "FF"}
 
 
 def _comparison_rows(s: ComparisonSection, add) -> None:
+    """Notebook 08's rows, each with its interval; SpeechBrain's published numbers (another classifier,
+    another fold, known bugs) are never beside them: see :func:`speechbrain_markdown`."""
     for cond, metric, label, percent, readme in _COMPARISON:
         for method, scores in (s.conditions.get(cond) or {}).items():
             v = scores.get(metric) if isinstance(scores, dict) else None
             if not isinstance(v, dict) or not isinstance(v.get("mean"), (int, float)):
                 continue
-            sb = SPEECHBRAIN_ESC50.get(method, {}).get(_SPEECHBRAIN_KEYS.get(metric, ""), None) if cond == "clean" else None
-            base = f"95 % CI [{_fmt(v.get('low'))}, {_fmt(v.get('high'))}]" + (
-                f"; SpeechBrain's {method} on CNN14/ESC-50: {sb}" if sb is not None else "")
             add(f"compare_{cond}_{metric}", f"{method}: {label}, {cond}", float(v["mean"]), percent=percent,
-                baseline=base, readme=readme and method in _README_METHODS)
+                baseline=f"95 % CI [{_fmt(v.get('low'))}, {_fmt(v.get('high'))}]",
+                readme=readme and method in _README_METHODS)
 
 
 _ROWS: dict[type, Callable] = {ClassifierSection: _classifier_rows, InterpreterSection: _interpreter_rows,
@@ -276,10 +419,27 @@ _ROWS: dict[type, Callable] = {ClassifierSection: _classifier_rows, InterpreterS
 _ORDER = ("classifier", "interpreter", "fidelity", "faithfulness", "corruptions", "comparison")
 
 
+def _task(record: dict, sections: dict) -> str:
+    """``'multi-label'`` or ``'multi-class'``: the record's own ``multilabel`` flag, else what its sections
+    hold (macro-AUPRC: multi-label), else the dataset's name."""
+    if isinstance(record.get("multilabel"), bool):
+        return "multi-label" if record["multilabel"] else "multi-class"
+    clf, fid = sections.get("classifier"), sections.get("fidelity")
+    if (clf is not None and clf.macro_auprc is not None) or (
+            fid is not None and any(h.macro_auprc is not None for h in fid.heads.values())):
+        return "multi-label"
+    return "multi-label" if record.get("dataset") in _MULTILABEL_DATA else "multi-class"
+
+
 def headline_rows(record: dict) -> list[HeadlineRow]:
-    """Every headline row of one ``reports/<dataset>/results.json``, in the order of the notebooks."""
+    """Every headline row of one ``reports/<dataset>/results.json``, in the order of the notebooks.
+
+    A row of a quantity the paper reports gets that value as ``paper_key`` (the same column) only when
+    the paper measured it on the same data with the same protocol, else as ``closest_key`` when the
+    dataset is one whose closest published setting it is (ESC data: ESC-50; urbanmix: SONYC-UST v2)."""
     dataset = str(record.get("dataset", "?"))
     sections = read_sections(record.get("results") or {})
+    task = _task(record, sections)
     rows: list[HeadlineRow] = []
     for name in sorted(sections, key=lambda n: next((i for i, o in enumerate(_ORDER) if n.startswith(o)), 9)):
         s = sections[name]
@@ -289,22 +449,24 @@ def headline_rows(record: dict) -> list[HeadlineRow]:
         where_text = "; ".join(where)
 
         def add(metric, label, value, *, head=None, tau=None, percent=False, paired=False, baseline="",
-                readme=False, _name=name, _where=where_text):
+                readme=False, readme_closest=None, _name=name, _where=where_text, _protocol=s.protocol or ""):
             if value is None:
                 return
-            key = _paper_key(metric, head, tau) if paired else None
-            if metric == "classifier_accuracy" and dataset not in ("esc10", "esc50", "esc50-fold4"):
-                key = None  # the paper's accuracy is ESC-50's
+            key = _paper_key(metric, head, tau, task) if paired else None
+            same = key is not None and (PAPER_VALUES[key].dataset, PAPER_VALUES[key].protocol) == (dataset, _protocol)
+            closest = key if key is not None and not same and dataset in PAPER_VALUES[key].closest_for else None
             rows.append(HeadlineRow(dataset, _name, metric, label, float(value), _where, head=head, tau=tau,
-                                    percent=percent, baseline=baseline, paper_key=key, readme=readme,
-                                    preset=str(record.get("preset", ""))))
+                                    percent=percent, baseline=baseline, paper_key=key if same else None,
+                                    readme=readme, preset=str(record.get("preset", "")), task=task,
+                                    protocol=_protocol, closest_key=closest,
+                                    readme_closest=readme if readme_closest is None else readme_closest))
 
         _ROWS[type(s)](s, add)
     steps = [st for st in record.get("steps", []) if isinstance(st, dict)]
     if steps and all(isinstance(st.get("seconds"), (int, float)) for st in steps):
         rows.append(HeadlineRow(dataset, "run", "notebook_minutes", f"notebooks {len(steps)}: sum of step times (min)",
                                 round(steps_seconds(record) / 60, 1), _machine(record), readme=True,
-                                preset=str(record.get("preset", ""))))
+                                preset=str(record.get("preset", "")), task=task))
     return rows
 
 
@@ -391,14 +553,68 @@ def _index_dataset(reports_dir: Path, name: str, record: dict) -> list[str]:
     rows = headline_rows(record)
     if not rows:
         return parts + ['<p class="muted">No headline numbers yet (the notebooks that measure them have not run).</p>']
+    paired = any(r.paper_key for r in rows)  # a paper value on the same data and protocol: its own columns
     parts.append("<table><thead><tr><th>section</th><th>metric</th><th>ours</th><th>beside it</th>"
-                 "<th>data / split / protocol</th><th>paper</th><th>paper's data / protocol</th></tr></thead><tbody>")
+                 "<th>data / split / protocol</th>"
+                 + ("<th>paper (same data and protocol)</th><th>paper's data / protocol</th>" if paired else "")
+                 + "</tr></thead><tbody>")
     for r in rows:
-        parts.append(f'<tr data-metric="{_esc(r.metric)}" data-paper-key="{_esc(r.paper_key or "")}">'
+        parts.append(f'<tr data-metric="{_esc(r.metric)}" data-paper-key="{_esc(r.paper_key or "")}" '
+                     f'data-closest-key="{_esc(r.closest_key or "")}">'
                      f'<td>{_esc(r.section)}</td><td>{_esc(r.label)}</td><td class="num">{_esc(r.ours)}</td>'
-                     f'<td>{_esc(r.baseline)}</td><td>{_esc(r.where)}</td><td class="num">{_esc(r.paper_text) or "–"}</td>'
-                     f'<td>{_esc(r.paper.where if r.paper else "")}</td></tr>')
-    return parts + ["</tbody></table>"]
+                     f'<td>{_esc(r.baseline)}</td><td>{_esc(r.where)}</td>'
+                     + (f'<td class="num">{_esc(r.paper_text) or "–"}</td><td>{_esc(r.paper.where if r.paper else "")}</td>'
+                        if paired else "") + "</tr>")
+    parts.append("</tbody></table>")
+    closest = [r for r in rows if r.closest_key]
+    if closest:
+        table = closest_published_table(closest)
+        parts += [f'<h3 id="{_esc(name)}-closest">Closest published setting</h3>', f'<p class="muted">{_esc(_CLOSEST_NOTE)}</p>',
+                  "<table><thead><tr>" + "".join(f"<th>{_esc(c)}</th>" for c in table.columns) + "</tr></thead><tbody>"]
+        for r, (_, line) in zip(closest, table.iterrows()):
+            parts.append(f'<tr data-metric="{_esc(r.metric)}" data-closest-key="{_esc(r.closest_key)}">'
+                         + "".join(f'<td{" class=num" if c in ("ours", "paper (± spread)") else ""}>{_esc(line[c])}</td>'
+                                   for c in table.columns) + "</tr>")
+        parts.append("</tbody></table>")
+    return parts
+
+
+#: The note above every "closest published setting" table (index and README).
+_CLOSEST_NOTE = ("The paper (Parekh et al., NeurIPS 2022) measured these quantities on other data with another "
+                 "protocol, so none of its numbers stands in a column of ours. Each is listed here beside our identical "
+                 "quantity, with what differs: its FF, a drop in probability (Eq. 6), beside our median probability "
+                 "drop (our logit drop has no published counterpart). The paper's ± spreads are over its 5 ESC-50 folds "
+                 f"or 3 SONYC-UST runs ('{SPREAD_NOT_RECORDED}' where l2i_core.paper does not hold one); ours come from "
+                 "one split and one training seed. The paper's SONYC-UST faithfulness is not recorded here.")
+
+
+def speechbrain_markdown() -> str:
+    """SpeechBrain's published L2I / L-MAC numbers as their own labelled table: CNN14 on ESC-50's
+    validation fold, with the known bugs of that evaluation. Beside no number of ours."""
+    keys = ("AI", "AD", "AG", "FF", "Fid-In", "SPS", "COMP")
+    lines = [f"**{_SPEECHBRAIN_TITLE}** {_speechbrain_note()}", "",
+             "| method | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
+    lines += [f"| {m} | " + " | ".join(f"{v[k]:g}" for k in keys) + " |" for m, v in SPEECHBRAIN_ESC50.items()]
+    return "\n".join(lines)
+
+
+_SPEECHBRAIN_TITLE = "SpeechBrain's published numbers (another setting, beside none of ours)."
+
+
+def _speechbrain_note() -> str:
+    s = SPEECHBRAIN_SETTING
+    return (f"{s['source']}: {s['classifier']}; {s['data']}. AI, AD, AG in %. Known bugs of that evaluation: "
+            f"{s['known_bugs']}; its L2I row is partly their artefact.")
+
+
+def _speechbrain_html() -> list[str]:
+    keys = ("AI", "AD", "AG", "FF", "Fid-In", "SPS", "COMP")
+    return (['<h2 id="speechbrain">SpeechBrain\'s published numbers</h2>',
+             f'<p class="muted">{_esc(_SPEECHBRAIN_TITLE)} {_esc(_speechbrain_note())}</p>',
+             "<table><thead><tr><th>method</th>" + "".join(f"<th>{k}</th>" for k in keys) + "</tr></thead><tbody>"]
+            + [f"<tr><td>{_esc(m)}</td>" + "".join(f'<td class="num">{v[k]:g}</td>' for k in keys) + "</tr>"
+               for m, v in SPEECHBRAIN_ESC50.items()]
+            + ["</tbody></table>"])
 
 
 def write_index(reports_dir: str | Path = "reports") -> Path:
@@ -410,8 +626,9 @@ def write_index(reports_dir: str | Path = "reports") -> Path:
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         "<title>l2i reports</title>", f"<style>{_INDEX_CSS}</style>", "</head>", "<body>", "<h1>l2i reports</h1>",
         '<p class="muted">Listen to Interpret (Parekh et al., NeurIPS 2022), reproduced with l2i. Each number '
-        "names its data, split and protocol; the paper's number is beside it only when it is the same quantity "
-        "(same metric, same Θ head, same τ). "
+        "names its data, split and protocol; the paper's number stands in a column beside it only when it is the "
+        "same quantity (same metric, Θ head and τ) measured on the same data with the same protocol. Otherwise it "
+        "is listed apart, under each dataset's \u201cclosest published setting\u201d, with what differs. "
         f"Written {_esc(_dt.datetime.now().astimezone().isoformat(timespec='seconds'))}.</p>",
     ]
     records = _records(reports_dir)
@@ -425,6 +642,8 @@ def write_index(reports_dir: str | Path = "reports") -> Path:
                      "the steps below; <code>make reproduce</code> adds the installs).</p>")
     for name, record in records:
         parts += _index_dataset(reports_dir, name, record)
+    if any("comparison" in (r.get("results") or {}) for _, r in records):
+        parts += _speechbrain_html()
     target = reports_dir / "index.html"
     target.write_text("\n".join([*parts, "</body>", "</html>", ""]), encoding="utf-8")
     return target
@@ -438,18 +657,36 @@ BENCHMARKS_START = "<!-- benchmarks:start (generated from benchmarks/results/*.j
 BENCHMARKS_END = "<!-- benchmarks:end -->"
 
 
+def _full_run_rows(reports_dir: str | Path) -> list[HeadlineRow]:
+    return [r for _, rec in _records(Path(reports_dir)) if rec and not rec.get("quick") for r in headline_rows(rec)]
+
+
 def readme_rows(reports_dir: str | Path = "reports") -> list[HeadlineRow]:
     """The rows marked ``readme`` of every full (not quick) run under ``reports_dir``."""
-    return [r for _, rec in _records(Path(reports_dir)) if rec and not rec.get("quick")
-            for r in headline_rows(rec) if r.readme]
+    return [r for r in _full_run_rows(reports_dir) if r.readme]
 
 
 def readme_markdown(reports_dir: str | Path = "reports") -> str:
-    """The README's results table: our headline numbers beside the paper's identical quantity."""
-    lines = ["| data (test split) | metric | ours | beside it | paper | paper's data |", "|---|---|---|---|---|---|"]
-    for r in readme_rows(reports_dir):
-        paper_where = r.paper.where.replace(" (paper)", "") if r.paper else ""
-        lines.append(f"| {r.data} | {r.label} | {r.ours} | {r.baseline} | {r.paper_text or '–'} | {paper_where} |")
+    """The README's results: our headline numbers (a paper column only where a paper value was measured on
+    the same data with the same protocol), then the labelled "closest published setting" table, then
+    SpeechBrain's published numbers on their own."""
+    rows = _full_run_rows(reports_dir)
+    main = [r for r in rows if r.readme]
+    paired = any(r.paper_key for r in main)
+    lines = ["| data (test split) | metric | ours | beside it |" + (" paper (same data and protocol) | paper's data |"
+                                                                    if paired else ""),
+             "|---|---|---|---|" + ("---|---|" if paired else "")]
+    for r in main:
+        paper = f" {r.paper_text or '–'} | {r.paper.where.replace(' (paper)', '') if r.paper else ''} |" if paired else ""
+        lines.append(f"| {r.data} | {r.label} | {r.ours} | {r.baseline} |{paper}")
+    closest = [r for r in rows if r.closest_key and r.readme_closest]
+    if closest:
+        table = closest_published_table(closest)
+        lines += ["", f"**Closest published setting.** {_CLOSEST_NOTE}", "",
+                  "| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
+        lines += ["| " + " | ".join(str(v) for v in line) + " |" for line in table.itertuples(index=False)]
+    if any(r.section == "comparison" for r in main):
+        lines += ["", speechbrain_markdown()]
     return "\n".join(lines)
 
 

@@ -15,7 +15,7 @@ import numpy as np
 from l2i_core._errors import ParameterError
 from l2i_core.config import Preset, get_preset
 
-__all__ = ["plot_objective", "plot_dictionary_objective", "plot_atoms", "plot_learning_curves", "plot_confusion_matrix", "plot_pr_curves", "plot_interpreter_history", "plot_activations", "plot_class_counts", "specshow", "plot_spectrogram_grid", "plot_interpretation", "plot_explanation_masks", "plot_faithfulness", "plot_deletion_insertion", "plot_mixture_scores", "plot_fidelity_pr", "plot_agreement"]
+__all__ = ["plot_objective", "plot_dictionary_objective", "plot_atoms", "plot_learning_curves", "plot_confusion_matrix", "plot_pr_curves", "plot_interpreter_history", "plot_activations", "plot_class_counts", "specshow", "plot_spectrogram_grid", "plot_interpretation", "plot_explanation_masks", "plot_faithfulness", "PAPER_FF_LABEL", "plot_deletion_insertion", "plot_mixture_scores", "plot_fidelity_pr", "plot_agreement"]
 
 
 
@@ -345,23 +345,37 @@ def plot_interpretation(explanation, preset: str | Preset | None = None, *, row:
     return fig
 
 
-def plot_faithfulness(summary, *, paper: dict | None = None, title: str = "Faithfulness (median logit drop)"):
+#: The legend of the paper's FF in :func:`plot_faithfulness`: its setting, which is not ours.
+PAPER_FF_LABEL = ("paper's FF, another setting: ESC-50 5-fold CV, its AudioSet CNN,\n"
+                  "Θ kept on the test fold, relevance from max-pooled H")
+
+
+def plot_faithfulness(summary, *, paper: dict | None = None, paper_label: str = PAPER_FF_LABEL,
+                      title: str = "Faithfulness (median drops)"):
     """Median FF per τ for L2I and the random baselines (a table from
-    :func:`l2i_core.evaluate.paper_protocols.summarize_faithfulness`), the paper's values when given."""
-    fig, ax = plt.subplots(figsize=(6, 3.4), constrained_layout=True)
+    :func:`l2i_core.evaluate.paper_protocols.summarize_faithfulness`), in two panels: the drop of f's
+    **probability** of its class (the paper's FF, Eq. 6: ``paper``, ``{τ: value}``, is drawn here, labelled
+    with its setting) and the drop of f's **logit** (ours only: the paper reports no logit drop)."""
+    fig, (ax_p, ax_l) = plt.subplots(1, 2, figsize=(11, 3.6), constrained_layout=True)
     taus = np.asarray(summary.index, dtype=float)
-    ax.plot(taus, summary["FF logit (median)"], "o-", label="L2I")
-    ax.plot(taus, summary["random (median)"], "s--", label="random components (all K)")
-    ax.plot(taus, summary["random active (median)"], "^--", label="random active components")
+    ax_p.plot(taus, summary["FF prob (median)"], "o-", label="L2I (ours)")
+    ax_p.plot(taus, summary["random prob (median)"], "s--", label="random components (all K)")
     if paper:
         pt = sorted(paper)
-        ax.plot(pt, [paper[t] for t in pt], "x:", color="k", label="paper (ESC-50, attention)")
-    ax.invert_xaxis()
-    ax.set_xlabel("relevance threshold τ")
-    ax.set_ylabel("median drop of f's logit")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
+        ax_p.plot(pt, [paper[t] for t in pt], "x:", color="k", label=paper_label)
+    ax_p.set_ylabel("median drop of f's probability")
+    ax_p.set_title("probability drop (the paper's FF)", fontsize="small")
+    ax_l.plot(taus, summary["FF logit (median)"], "o-", label="L2I (ours)")
+    ax_l.plot(taus, summary["random (median)"], "s--", label="random components (all K)")
+    ax_l.plot(taus, summary["random active (median)"], "^--", label="random active components")
+    ax_l.set_ylabel("median drop of f's logit")
+    ax_l.set_title("logit drop (ours only: no published value)", fontsize="small")
+    for ax in (ax_p, ax_l):
+        ax.invert_xaxis()
+        ax.set_xlabel("relevance threshold τ")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="x-small")
+    fig.suptitle(title)
     return fig
 
 

@@ -32,11 +32,11 @@ from pathlib import Path
 import pandas as pd
 
 from l2i_core._errors import ParameterError
-from l2i_core.paper import PAPER
+from l2i_core.paper import PAPER, PAPER_SPREADS, setting_of
 
 __all__ = [
     "update_results", "read_results", "read_sections", "parse_section", "classifier_table", "finetune_table",
-    "fidelity_table",
+    "fidelity_table", "paper_fidelity_table",
     "fidelity_summary", "FIDELITY_PAPER_DATA",
     "Section", "ClassifierSection", "InterpreterHead", "InterpreterSection", "FidelityHead", "FidelitySection",
     "FaithfulnessAtTau", "FaithfulnessSection", "CorruptionsSection", "ComparisonSection",
@@ -324,9 +324,26 @@ def fidelity_summary(scores: dict) -> dict:
 
 
 def fidelity_table(scores: dict, *, multilabel: bool) -> pd.DataFrame:
-    """Ours (one row per head) beside the paper's fidelity table (L2I heads, FLINT, VIBI)."""
+    """Ours only, one row per head. The paper's numbers were measured on other data with another
+    protocol: they go in their own table (:func:`paper_fidelity_table`, and the closest published
+    setting of :func:`l2i_core.report.headline.closest_published`), never in these columns."""
     cols = (["macro_auprc", "micro_auprc", "max_f1", "micro_auprc_predicted_only", "max_f1_predicted_only", "ap_macro"]
             if multilabel else ["top1", "top3", "top5"])
-    ours = {f"L2I {h} (ours)": {c: s.get(c) for c in cols} for h, s in scores.items()}
-    paper = {f"{k} (paper)": v for k, v in PAPER["fidelity_sonyc" if multilabel else "fidelity_esc50"].items()}
-    return pd.DataFrame({**ours, **paper}).T
+    return pd.DataFrame({f"L2I {h} (ours)": {c: s.get(c) for c in cols} for h, s in scores.items()}).T
+
+
+def paper_fidelity_table(*, multilabel: bool) -> pd.DataFrame:
+    """The paper's fidelity table as published (its L2I heads, FLINT and VIBI), labelled with its setting and
+    each row's ± spread ("spread not recorded here" where :data:`l2i_core.paper.PAPER_SPREADS` has none).
+    Another setting than ours: shown apart, never as columns beside our numbers."""
+    table = "fidelity_sonyc" if multilabel else "fidelity_esc50"
+    setting = setting_of(table)
+    where = ", ".join(x for x in (setting["data"], f"{setting['classes']} classes", setting["protocol"],
+                                  setting["repeats"]) if x)
+    rows = {}
+    for method, values in PAPER[table].items():
+        spreads = PAPER_SPREADS[table][method]
+        given = {k: v for k, v in spreads.items() if v is not None}
+        rows[f"{method} (paper)"] = {**values, "± spread": ", ".join(f"{k} ± {v:g}" for k, v in given.items())
+                                     or "spread not recorded here", "setting": where}
+    return pd.DataFrame(rows).T
