@@ -3,7 +3,8 @@
 SONYC-UST's audio cannot be had on this machine, so the trees are synthetic: 10 s scenes mixed from
 the real ESC clips (:func:`l2i_core.data.sonyc_synth.write_sonyc_tree`), in SONYC-UST v2's layout,
 annotation schema and split proportions. Every notebook runs with papermill, ``-p dataset sonyc``, its
-epochs cut to 1 (memory is measured, not accuracy) and the dictionary's iterations to 50.
+epochs cut to 1 (memory is measured, not accuracy), the dictionary's iterations to 50 and notebook 05's
+deletion / insertion curves to 2 steps.
 
 Peak resident memory is the notebook kernel's own ``VmHWM`` (the kernel's high-water mark of resident
 set size, read from ``/proc/<pid>/status`` every 0.2 s; the last value read before the kernel exits is
@@ -38,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ("01_dictionary", "02_train_classifier", "03_train_interpreter", "04_fidelity", "05_faithfulness",
              "06_corruptions")
 CUTS = {"01_dictionary": {"max_iter": 50}, "02_train_classifier": {"epochs": 1}, "03_train_interpreter": {"epochs": 1},
-        "06_corruptions": {"n_listen": 1}}
+        "05_faithfulness": {"curve_steps": 2}, "06_corruptions": {"n_listen": 1}}
 
 
 def _children(pid: int) -> list[int]:
@@ -157,8 +158,9 @@ def main(argv=None) -> int:
                 old.append(row)
                 continue
             done = {n["notebook"]: n for n in row["notebooks"]}
+            had = {n["notebook"] for n in same["notebooks"]}
             same["notebooks"] = [{**done[n["notebook"]], "rerun": True} if n["notebook"] in done else n
-                                 for n in same["notebooks"]]
+                                 for n in same["notebooks"]] + [n for n in row["notebooks"] if n["notebook"] not in had]
             for key in ("split_sizes", "cache_on_disk", "dictionary_mode"):
                 same[key] = row[key] if row[key] is not None else same.get(key)
         results = old
@@ -172,7 +174,8 @@ def main(argv=None) -> int:
 
     payload = {
         "what": "notebooks 01-06 with papermill -p dataset sonyc on synthetic SONYC-layout trees (10 s scenes mixed "
-                "from real ESC clips); epochs cut to 1, dictionary max_iter 50; peak RSS = the kernel's VmHWM",
+                "from real ESC clips); epochs cut to 1, dictionary max_iter 50, notebook 05's curves 2 steps; "
+                "peak RSS = the kernel's VmHWM",
         "preset": args.preset, "machine": machine_info(), "python": platform.python_version(),
         "runs": results, "peak_ratio_largest_vs_smallest": ratios,
         "target": "peak RSS at the largest size <= 1.25 x at the smallest, every notebook; the budget run finishes",

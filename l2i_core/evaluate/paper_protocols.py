@@ -84,33 +84,54 @@ def faithfulness(explainer: L2IExplainer, x, *, taus: Sequence[float] = PAPER_TA
         ``random_active_prob_drop``, ``f_correct`` (when labels are unknown: NaN).
     """
     a = analysis if analysis is not None else explainer.analyse(x)
-    m = explainer.model
-    clip, cls = m.rows(a.f_logits, target)
+    clip, cls, r, active = _faithfulness_inputs(explainer, a, target)
     if not len(clip):
         raise ParameterError("no (clip, class) to interpret: f predicts no class for these clips")
+    draws = _draw_selections(r, active, taus, np.random.default_rng(seed))
+    return _faithfulness_rows(explainer, a, clip, cls, draws, taus, via_audio=via_audio, uids=uids)
+
+
+def _faithfulness_inputs(explainer: L2IExplainer, a, target=None):
+    """The (clip, class) rows of FF, their relevance ``(rows, K)`` and the components active in their clip."""
+    clip, cls = explainer.model.rows(a.f_logits, target)
     clips = torch.as_tensor(clip, device=explainer.device)
-    H, V, ph = a.H[clips], a.V[clips], a.phase[clips]
-    r = explainer.relevance(a.z[clips], cls)
-    before = a.f_logits[clips].cpu()
-    active = active_components(H)
+    return clip, cls, explainer.relevance(a.z[clips], cls), active_components(a.H[clips])
+
+
+def _draw_selections(r: torch.Tensor, active: torch.Tensor, taus, rng: np.random.Generator) -> list[dict]:
+    """Per τ, the components removed from each row: the relevant ones and as many random ones (from all K,
+    from the active ones), drawn τ after τ, row after row, from ``rng``."""
     everything = torch.ones_like(active)
-    rng = np.random.default_rng(seed)
-    length = a.x.shape[-1]
-    rows = []
+    out = []
     for tau in taus:
         sel = r > float(tau)
         count = sel.sum(1).cpu().numpy()
-        variants = {"": sel, "random_": _random_selection(count, everything, rng),
-                    "random_active_": _random_selection(count, active, rng)}
+        out.append({"": sel, "random_": _random_selection(count, everything, rng),
+                    "random_active_": _random_selection(count, active, rng), "count": count})
+    return out
+
+
+def _faithfulness_rows(explainer: L2IExplainer, a, clip, cls, draws: list[dict], taus, *, via_audio: bool = True,
+                       uids=None, first: int = 0) -> pd.DataFrame:
+    """:func:`faithfulness`'s rows for the clips of analysis ``a``, removing the selections ``draws``
+    (:func:`_draw_selections`, one entry per τ, its rows those of ``clip``); clips counted from ``first``."""
+    m = explainer.model
+    clips = torch.as_tensor(clip, device=explainer.device)
+    H, V, ph = a.H[clips], a.V[clips], a.phase[clips]
+    before = a.f_logits[clips].cpu()
+    length = a.x.shape[-1]
+    rows = []
+    for tau, draw in zip(taus, draws):
         drops = {}
-        for name, s in variants.items():
-            V2 = (1 - selection_mask(explainer.W, H, s, eps=explainer.eps)) * V
+        for name in ("", "random_", "random_active_"):
+            V2 = (1 - selection_mask(explainer.W, H, draw[name], eps=explainer.eps)) * V
             after = m.logits_of(V2, ph if via_audio or not m.fe.shared_stft else None, length=length).cpu()
             drops[f"{name}logit_drop"] = metrics.logit_drop(before, after, cls)
             drops[f"{name}prob_drop"] = metrics.probability_drop(before, after, cls, multilabel=m.multilabel)
         for j, (i, c) in enumerate(zip(clip.tolist(), cls.tolist())):
-            rows.append({"clip": i, "uid": uids[i] if uids is not None else i, "class": c, "tau": float(tau),
-                         "n_components": int(count[j]), **{k: float(v[j]) for k, v in drops.items()}})
+            rows.append({"clip": first + i, "uid": uids[i] if uids is not None else first + i, "class": c,
+                         "tau": float(tau), "n_components": int(draw["count"][j]),
+                         **{k: float(v[j]) for k, v in drops.items()}})
     return pd.DataFrame(rows)
 
 
@@ -236,9 +257,12 @@ def deletion_insertion(explainer: L2IExplainer, x, *, target=None, max_steps: in
 #: together in notebooks 05 and 06 may take (:func:`clip_passes`).
 ANALYSIS_MEMORY_SHARE = 0.25
 
-#: Copies of a clip's analysis that a protocol holds at once (the analysis, the modified spectrograms of a
-#: variant, f's input built from them, the interpretation): the factor of :func:`clip_passes`'s estimate.
-PROTOCOL_COPIES = 6
+#: Copies of a clip's analysis that a protocol holds at once (the analysis, the modified spectrograms of
+#: every variant and every (clip, class) row, f's input built from them, the interpretation): the factor of
+#: :func:`clip_passes`'s estimate. Measured on SONYC-layout trees (10 s, multi-label, ``cpu`` preset,
+#: ``benchmarks/sonyc_scale.py``): notebook 05 held 10 to 16 times the analysis per clip above the kernel's
+#: baseline, depending on how many classes f predicts per clip; 20 leaves room.
+PROTOCOL_COPIES = 20
 
 
 @torch.no_grad()
@@ -258,7 +282,7 @@ def clip_passes(explainer: L2IExplainer, dataset, memory_gb=None, *, per_clip: i
     :data:`ANALYSIS_MEMORY_SHARE` of ``memory_gb`` (:func:`~l2i_core._memory.memory_budget_gb`: the
     parameter, else ``$L2I_MEMORY_GB``, else 4 GB), as for every dataset of the default run; otherwise
     consecutive ranges of as many clips as fit that share (at least one). SONYC-UST's 664 test clips of
-    10 s take about 13 MB each at the ``cpu`` preset, so 4 GB analyse them about 12 at a time.
+    10 s take about 2.8 MB of analysis each at the ``cpu`` preset, so 4 GB analyse them 19 at a time.
 
     ``per_clip`` (bytes) skips the measurement (:func:`analysis_bytes_per_clip`).
     """
@@ -293,24 +317,36 @@ def faithfulness_study(explainer: L2IExplainer, dataset, *, taus: Sequence[float
     """:func:`faithfulness`, :func:`mask_in` and :func:`deletion_insertion` on every clip of ``dataset``
     (a split), read and analysed once per pass of :func:`clip_passes` (default: one pass).
 
-    Only rows, probabilities and curves are kept between passes, so memory follows the pass, not the
-    split. With one pass the numbers are exactly those of the three functions on all clips at once. With
-    several, mask-in and the curves are still the same (one random generator per protocol, drawn pass after
-    pass in clip order); faithfulness's random baselines draw the same kind of selections in another order.
+    Only rows, relevance, probabilities and curves are kept between passes, so memory follows the pass,
+    not the split. The numbers are those of the three functions on all clips at once, whatever the passes:
+    the random components of faithfulness's baselines are drawn once the relevance of every clip is known,
+    in the order one call draws them, and the clips are analysed a second time to remove them (one pass
+    keeps its analysis instead).
     """
     passes = list(passes) if passes is not None else [range(len(dataset))]
     uids = list(uids) if uids is not None else [r.uid for r in dataset]
-    rng_ff, rng_curves = np.random.default_rng(seed), np.random.default_rng(seed)
-    ff, pq, curves = [], [], []
-    for part in passes:
+    rng_curves = np.random.default_rng(seed)
+    inputs, pq, curves, kept = [], [], [], None
+    for part in passes:  # 1: relevance, mask-in and the curves, pass after pass
         a = explainer.analyse(dataset.load_batch(part, explainer.preset))
-        if len(explainer.model.rows(a.f_logits, None)[0]):  # a pass where f predicts nothing has no row
-            rows = faithfulness(explainer, None, taus=taus, analysis=a, uids=uids[part.start:part.stop], seed=rng_ff)
-            rows["clip"] += part.start
-            ff.append(rows)
+        inputs.append(_faithfulness_inputs(explainer, a))
         if not explainer.multilabel:
             pq.append(_mask_in_probabilities(explainer, None, analysis=a))
         curves.append(deletion_insertion(explainer, None, analysis=a, max_steps=max_steps, seed=rng_curves))
+        kept = a if len(passes) == 1 else None
+    # 2: the random selections of every row, drawn as one call on every clip draws them
+    r = torch.cat([v[2] for v in inputs])
+    active = torch.cat([v[3] for v in inputs])
+    draws = _draw_selections(r, active, taus, np.random.default_rng(seed))
+    ff, start = [], 0
+    for part, (clip, cls, _, _) in zip(passes, inputs):  # 3: the removals (the analysis again past one pass)
+        n = len(clip)
+        if n:
+            a = kept if kept is not None else explainer.analyse(dataset.load_batch(part, explainer.preset))
+            mine = [{k: v[start:start + n] for k, v in d.items()} for d in draws]
+            ff.append(_faithfulness_rows(explainer, a, clip, cls, mine, taus, uids=uids[part.start:part.stop],
+                                         first=part.start))
+        start += n
     if not ff:
         raise ParameterError("no (clip, class) to interpret: f predicts no class for these clips")
     mi = None
