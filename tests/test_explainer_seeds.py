@@ -39,7 +39,7 @@ def test_a_second_seed_is_trained_beside_the_first_and_reused_only_for_its_class
     cfg = run_config(dataset="esc10", quick=True, artifacts_dir=str(quick_artifacts))
     ds = cfg.load_dataset()
     first, msg0 = ensure_interpreter(cfg, ds, "attention", progress=False)
-    assert msg0.startswith("reused the attention interpreter:")
+    assert msg0.startswith("reused the attention interpreter of notebook 03:")
     other, msg1 = ensure_interpreter(cfg, ds, "attention", seed=1, progress=False)
     where = quick_artifacts / "seeds" / "seed-1"
     assert msg1.startswith("trained a new attention interpreter of seed 1") and (where / "interpreter_attention.pt").is_file()

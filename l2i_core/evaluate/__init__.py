@@ -5,6 +5,7 @@ Modules
 stats               Confidence intervals (exact, cluster and seed bootstraps) and Holm-corrected paired tests, on scipy.
 paper_protocols     The paper's evaluation protocols, run with an :class:`~l2i_core.explain.L2IExplainer`.
 harness             The comparison harness (any explainer): every explainer on the same clips, scored by the same protocols.
+ground_truth        Matched-sparsity ground truth: every mask cut to the same shares of bins, scored against the true stem.
 """
 
 from l2i_core.evaluate.harness import (
@@ -26,6 +27,7 @@ from l2i_core.evaluate.harness import (
     speechbrain_table,
     summary_table,
 )
+from l2i_core.evaluate.ground_truth import MATCHED_SHARES, matched_columns, matched_sparsity_scores
 from l2i_core.evaluate.paper_protocols import (
     ANALYSIS_MEMORY_SHARE,
     PAPER_PAIRS,
@@ -137,4 +139,7 @@ __all__ = [
     "leaders",
     "HIGHER_IS_BETTER",
     "speechbrain_table",
+    "MATCHED_SHARES",
+    "matched_columns",
+    "matched_sparsity_scores",
 ]

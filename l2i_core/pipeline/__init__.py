@@ -79,6 +79,8 @@ from l2i_core.pipeline.steps import (
     ensure_dictionary,
     ensure_interpreter,
     ensure_lmac,
+    explainer_dir,
+    explainer_seeds,
     feature_splits,
     finetune_step,
     interpreter_reusable,
@@ -165,6 +167,8 @@ __all__ = [
     "interpreter_test_summary",
     "default_interpreter_epochs",
     "ensure_lmac",
+    "explainer_dir",
+    "explainer_seeds",
     "SPEECH_CLASSES",
     "speech_sense_check",
 ]

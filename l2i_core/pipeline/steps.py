@@ -294,7 +294,7 @@ def ensure_interpreter(cfg, dataset, pooling: str = "attention", *, epochs: int 
         same_f = own or m.get("classifier_sha256") == _classifier_sha(cfg)
         if interpreter_reusable(m, **_artifact_meta(cfg, dataset)) and same_f:
             ex = L2IExplainer.from_artifacts(d, pooling, interpreter_dir=e)
-            return ex, (f"reused the {pooling} interpreter{'' if own else f' of seed {seed}'}: "
+            return ex, (f"reused the {pooling} interpreter {'of notebook 03' if own else f'of seed {seed}'}: "
                         f"{e / f'interpreter_{pooling}.pt'} "
                         f"(epoch {m['best_epoch']}, validation {m['selection_metric']} {m['best_selection_score']:.3f})")
         why = ("it was trained for another classifier" if not same_f else
