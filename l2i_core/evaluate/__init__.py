@@ -8,6 +8,7 @@ harness             The comparison harness (any explainer): every explainer on t
 ground_truth        Matched-sparsity ground truth: every mask cut to the same shares of bins, scored against the true stem.
 """
 
+from l2i_core.evaluate.ground_truth import MATCHED_SHARES, matched_columns, matched_sparsity_scores
 from l2i_core.evaluate.harness import (
     CURVE_FRACTIONS,
     GROUND_TRUTH_COLUMNS,
@@ -27,7 +28,6 @@ from l2i_core.evaluate.harness import (
     speechbrain_table,
     summary_table,
 )
-from l2i_core.evaluate.ground_truth import MATCHED_SHARES, matched_columns, matched_sparsity_scores
 from l2i_core.evaluate.paper_protocols import (
     ANALYSIS_MEMORY_SHARE,
     PAPER_PAIRS,
