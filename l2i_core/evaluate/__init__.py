@@ -5,6 +5,7 @@ Modules
 stats               Confidence intervals (exact, cluster and seed bootstraps) and Holm-corrected paired tests, on scipy.
 paper_protocols     The paper's evaluation protocols, run with an :class:`~l2i_core.explain.L2IExplainer`.
 harness             The comparison harness (any explainer): every explainer on the same clips, scored by the same protocols.
+tables              The comparison's tables: n per cell, exact / cluster / seed intervals, Holm-corrected tests, leaders.
 ground_truth        Matched-sparsity ground truth: every mask cut to the same shares of bins, scored against the true stem.
 """
 
@@ -76,6 +77,7 @@ from l2i_core.evaluate.stats import (
     proportion_ci,
     summarize,
 )
+from l2i_core.evaluate.tables import PROPORTION_COLUMNS, REFERENCES, ReviewerTable, per_seed_table, reviewer_table
 
 __all__ = [
     "bootstrap_ci",
@@ -142,4 +144,9 @@ __all__ = [
     "MATCHED_SHARES",
     "matched_columns",
     "matched_sparsity_scores",
+    "PROPORTION_COLUMNS",
+    "REFERENCES",
+    "ReviewerTable",
+    "per_seed_table",
+    "reviewer_table",
 ]

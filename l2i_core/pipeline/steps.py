@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -262,6 +263,66 @@ def explainer_seeds(cfg, n_seeds: int = 3) -> list[int]:
     if int(n_seeds) < 1:
         raise ParameterError(f"n_seeds={n_seeds!r}: give at least 1 training seed (the comparison uses 3)")
     return [int(cfg.seed) + k for k in range(int(n_seeds))]
+
+
+#: The trained explainers' sidecars, by the comparison's method name.
+_BUDGET_SIDECARS = {"L2I (attention)": "interpreter_attention.json", "L2I (max-pool)": "interpreter_max.json",
+                    "L-MAC": "lmac.json"}
+
+
+def training_budgets(cfg, dataset, seeds: Sequence[int] | None = None) -> dict:
+    """What each trained explainer of the comparison cost, per training seed, read from its sidecar.
+
+    Parameters
+    ----------
+    cfg : RunConfig
+    dataset : AudioDataset
+        Its train split sizes the optimiser steps (epochs × batches of the global batch size).
+    seeds : sequence of int, optional
+        Training seeds (:func:`explainer_seeds`); default: the run's own.
+
+    Returns
+    -------
+    dict
+        Method → ``{"seeds": [...], "epochs": [...], "best_epoch": [...], "steps": [...],
+        "seconds": [...], "selection_metric": str}``, one entry per seed that has a sidecar (methods
+        without any sidecar are left out).
+    """
+    import math
+
+    n_train = len(dataset.split("train"))
+    out: dict = {}
+    for method, name in _BUDGET_SIDECARS.items():
+        for s in (list(seeds) if seeds is not None else [int(cfg.seed)]):
+            side = explainer_dir(cfg, s) / name
+            if not side.is_file():
+                continue
+            m = json.loads(side.read_text())
+            hist = m.get("history", [])
+            batch = int(m.get("global_batch_size") or 1)
+            b = out.setdefault(method, {"seeds": [], "epochs": [], "best_epoch": [], "steps": [], "seconds": [],
+                                        "selection_metric": m.get("selection_metric", "")})
+            b["seeds"].append(int(s))
+            b["epochs"].append(len(hist))
+            b["best_epoch"].append(m.get("best_epoch"))
+            b["steps"].append(len(hist) * math.ceil(n_train / batch))
+            b["seconds"].append(round(float(m.get("train_seconds") or sum(h.get("seconds", 0.0) for h in hist)), 1))
+    return out
+
+
+def budget_text(budget: dict) -> str:
+    """One line of :func:`training_budgets`' entry: ``"40 epochs (best 37, 23, 31), 600 steps, 283 s / seed, 3 seeds"``."""
+    if not budget:
+        return "no trained explainer"
+    ep = sorted(set(budget["epochs"]))
+    epochs = f"{ep[0]}" if len(ep) == 1 else f"{ep[0]}–{ep[-1]}"
+    st = sorted(set(budget["steps"]))
+    steps = f"{st[0]:,}" if len(st) == 1 else f"{st[0]:,}–{st[-1]:,}"
+    best = ", ".join(str(b) for b in budget["best_epoch"])
+    sec = float(np.mean(budget["seconds"])) if budget["seconds"] else float("nan")
+    k = len(budget["seeds"])
+    return (f"{epochs} epochs (best {best}), {steps} optimiser steps, {sec:.0f} s per seed, "
+            f"{k} seed{'s' * (k != 1)}")
 
 
 def _classifier_sha(cfg) -> str:
