@@ -25,8 +25,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+import l2i_core.evaluate.stats as stats
 from l2i_core._errors import ParameterError
-from l2i_core.evaluate import stats
+
+__all__ = ["PROPORTION_COLUMNS", "REFERENCES", "ReviewerTable", "per_seed_table", "reviewer_table"]
 
 #: 0 / 1 (or 0 / 100) per row: exact intervals for proportions.
 PROPORTION_COLUMNS = ("AI", "fid_in", "fid_in_speechbrain")
