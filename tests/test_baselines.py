@@ -138,6 +138,28 @@ def test_smoothgrad_is_seeded_and_leaves_the_global_rng_alone(waves):
     assert torch.equal(torch.get_rng_state(), state)
 
 
+def test_smoothgrad_of_a_clip_does_not_depend_on_its_batch():
+    """Each clip's noise scale and noise are its own: alone, first or last in a batch, the same map."""
+    torch.manual_seed(0)
+    net = AudioCNN(3, "cpu").eval()
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((4, SR // 2)).astype(np.float32) * np.array([0.01, 0.1, 0.3, 1.0], np.float32)[:, None]
+    whole = gradient_attribution(net, x, 1, method="smoothgrad", nt_samples=3, seed=5)
+    for i in range(4):
+        alone = gradient_attribution(net, x[i : i + 1], 1, method="smoothgrad", nt_samples=3, seed=5)
+        np.testing.assert_allclose(alone[0], whole[i], rtol=1e-4, atol=1e-5 * float(np.abs(whole[i]).max()))
+    flipped = gradient_attribution(net, x[::-1].copy(), 1, method="smoothgrad", nt_samples=3, seed=5)
+    np.testing.assert_allclose(flipped[::-1], whole, rtol=1e-4, atol=1e-5 * float(np.abs(whole).max()))
+
+
+def test_smoothgrad_of_a_linear_f_is_its_saliency(waves):
+    """f linear in L: every noisy copy has the same gradient, so SmoothGrad = Saliency exactly."""
+    model = BandLinear(square=False)
+    sal = gradient_attribution(model, waves, 1, method="saliency")
+    sg = gradient_attribution(model, waves, 1, method="smoothgrad", nt_samples=5, seed=1)
+    np.testing.assert_allclose(sg, sal, rtol=1e-5, atol=1e-7)
+
+
 def test_top_fraction_mask_counts_and_ties():
     rng = np.random.default_rng(1)
     score = rng.random((3, 7, 11))

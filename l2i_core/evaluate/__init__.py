@@ -21,6 +21,7 @@ from l2i_core.evaluate.harness import (
     leaders,
     make_conditions,
     mask_rank_correlation,
+    mixture_partners,
     paired_comparison,
     randomize_classifier,
     scene_condition,
@@ -149,4 +150,5 @@ __all__ = [
     "ReviewerTable",
     "per_seed_table",
     "reviewer_table",
+    "mixture_partners",
 ]

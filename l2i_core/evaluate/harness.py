@@ -43,7 +43,7 @@ from l2i_core.explain.gradients import bin_ranks, top_fraction_mask_from_ranks
 from l2i_core.explain.interface import AudioModel, Explainer, Explanation
 from l2i_core.paper import SPEECHBRAIN_ESC50
 
-__all__ = ["Condition", "make_conditions", "scene_condition", "speech_background", "score_explanation",
+__all__ = ["Condition", "make_conditions", "mixture_partners", "scene_condition", "speech_background", "score_explanation",
            "compare", "summary_table", "paired_comparison", "CURVE_FRACTIONS", "METRIC_COLUMNS",
            "GROUND_TRUTH_COLUMNS", "randomize_classifier", "mask_rank_correlation", "ComparisonStudy",
            "leaders", "HIGHER_IS_BETTER", "speechbrain_table"]
@@ -99,9 +99,12 @@ def _peak(x: np.ndarray, *others: np.ndarray) -> tuple[np.ndarray, ...]:
     return tuple((a * g).astype(np.float32) for a in (x, *others))
 
 
-def speech_background(fsdd, preset, n_clips: int, n_samples: int, *, split: str = "test", seed: int = 0) -> np.ndarray:
+def speech_background(fsdd, preset, n_clips: int, n_samples: int, *, split: str = "test",
+                      seed: int | Sequence[int] | np.random.Generator = 0) -> np.ndarray:
     """``(n_clips, n_samples)`` of continuous speech: FSDD spoken digits of ``split`` drawn at random
-    (seeded) and concatenated until each clip is full."""
+    (seeded: an int, a sequence of ints or a generator, as :func:`numpy.random.default_rng` takes) and
+    concatenated until each clip is full. The digits are drawn clip after clip, so a generator handed to
+    successive calls draws for their clips what one call on all of them would."""
     sub = fsdd.split(split)
     rng = np.random.default_rng(seed)
     out = np.zeros((n_clips, n_samples), np.float32)
@@ -118,39 +121,77 @@ def speech_background(fsdd, preset, n_clips: int, n_samples: int, *, split: str 
     return out
 
 
-def make_conditions(x, labels, *, speech=None, seed: int = 0, uids: Sequence[str] | None = None,
-                    mixture_gains: tuple[float, float] = (0.8, 0.2), noise_gain: float = 0.5,
-                    speech_gains: tuple[float, float] = (0.8, 0.2)) -> list[Condition]:
+def mixture_partners(labels, seed: int | Sequence[int] | np.random.Generator = 0) -> np.ndarray:
+    """The mixture partner of each clip of classes ``labels``: the index of a clip of **another** class,
+    drawn at random (seeded as :func:`numpy.random.default_rng` takes; the next clip when every clip is of
+    one class). :func:`make_conditions` draws them first, then the noise, from the same generator."""
+    y = np.asarray(labels, np.int64).reshape(-1)
+    rng = np.random.default_rng(seed)
+    return np.array([rng.choice(np.flatnonzero(y != c)) if (y != c).any() else (i + 1) % len(y)
+                     for i, c in enumerate(y)], np.int64)
+
+
+#: The conditions of :func:`make_conditions`, in order.
+_CONDITION_NAMES = ("clean", "mixture", "white noise", "speech")
+
+
+def make_conditions(x, labels, *, speech=None, seed: int | Sequence[int] | np.random.Generator = 0,
+                    uids: Sequence[str] | None = None, mixture_gains: tuple[float, float] = (0.8, 0.2),
+                    noise_gain: float = 0.5, speech_gains: tuple[float, float] = (0.8, 0.2),
+                    partners=None, noise=None, names: Sequence[str] | None = None) -> list[Condition]:
     """SpeechBrain ``eval.py``'s conditions on clips ``x`` of classes ``labels`` (peak-normalised after).
 
     * ``clean``: the clips;
     * ``mixture``: ``0.8 s/‖s‖ + 0.2 n/‖n‖`` with ``n`` a clip of **another** class of the same set
-      (drawn at random, seeded); the stem is the first term. SpeechBrain draws ``n`` from another fold
-      without checking its class, so its "mixtures" are sometimes of one class;
+      (drawn at random, seeded: :func:`mixture_partners`); the stem is the first term. SpeechBrain draws
+      ``n`` from another fold without checking its class, so its "mixtures" are sometimes of one class;
     * ``white noise``: ``s/‖s‖ + 0.5 n/‖n‖`` with Gaussian ``n`` (seeded here, unseeded there);
     * ``speech``: ``0.8 s/‖s‖ + 0.2 n/‖n‖`` (its mixture formula) with ``n`` = ``speech``
       (:func:`speech_background`; SpeechBrain uses LJSpeech); left out when ``speech`` is None.
 
     Each contaminated input is scaled to a peak |value| of 1 (with its stem), like every input of f
-    (SpeechBrain divides by the maximum value).
+    (SpeechBrain divides by the maximum value). ``seed``: an int, a sequence of ints or a generator
+    (:func:`numpy.random.default_rng`); the partners are drawn from it first, then the noise.
+
+    ``partners`` (``(B, n_samples)``: each clip's partner, e.g. drawn by :func:`mixture_partners` among a
+    larger set) and ``noise`` (``(B, n_samples)``, the Gaussian draw) replace those draws; ``names`` keeps
+    only these conditions (of clean, mixture, white noise, speech). Together they build one condition of
+    part of a larger set with the draws of the whole (:func:`~l2i_core.pipeline.explainer_study.comparison_study`
+    in several passes).
     """
     x = np.asarray(x, np.float32)
     y = np.asarray(labels, np.int64).reshape(-1)
-    if x.ndim != 2 or len(x) != len(y) or len(x) < 2:
-        raise ParameterError(f"x must be (B >= 2, n_samples) with one label per clip; got {x.shape} and {y.shape}")
+    want = list(_CONDITION_NAMES) if names is None else list(names)
+    unknown = [n for n in want if n not in _CONDITION_NAMES]
+    if unknown:
+        raise ParameterError(f"unknown conditions {unknown}; choose among {list(_CONDITION_NAMES)}")
+    draw_partners = partners is None and ("mixture" in want or ("white noise" in want and noise is None))
+    if x.ndim != 2 or len(x) != len(y) or len(x) < (2 if draw_partners else 1):
+        need = "B >= 2" if draw_partners else "B >= 1"
+        raise ParameterError(f"x must be ({need}, n_samples) with one label per clip; got {x.shape} and {y.shape}")
     rng = np.random.default_rng(seed)
     uid = list(uids) if uids is not None else [str(i) for i in range(len(x))]
-    other = np.array([rng.choice(np.flatnonzero(y != c)) if (y != c).any() else (i + 1) % len(y)
-                      for i, c in enumerate(y)])
-    a, b = mixture_gains
-    out = [Condition("clean", x, y, stem=None, uid=uid, note="the test clips as they are")]
-    mix, stem = _peak(a * _unit(x) + b * _unit(x[other]), a * _unit(x))
-    out.append(Condition("mixture", mix, y, stem=stem, uid=uid,
-                         note=f"{a}·s/‖s‖ + {b}·n/‖n‖, n a test clip of another class (seed {seed})"))
-    noise = rng.standard_normal(x.shape).astype(np.float32)
-    noisy, stem = _peak(_unit(x) + noise_gain * _unit(noise), _unit(x))
-    out.append(Condition("white noise", noisy, y, stem=stem, uid=uid, note=f"s/‖s‖ + {noise_gain}·n/‖n‖, n Gaussian"))
-    if speech is not None:
+    if draw_partners:
+        partners = x[mixture_partners(y, rng)]
+    out = []
+    if "clean" in want:
+        out.append(Condition("clean", x, y, stem=None, uid=uid, note="the test clips as they are"))
+    if "mixture" in want:
+        a, b = mixture_gains
+        other = np.asarray(partners, np.float32)
+        if other.shape != x.shape:
+            raise ParameterError(f"partners must have the clips' shape {x.shape}, got {other.shape}")
+        mix, stem = _peak(a * _unit(x) + b * _unit(other), a * _unit(x))
+        out.append(Condition("mixture", mix, y, stem=stem, uid=uid,
+                             note=f"{a}·s/‖s‖ + {b}·n/‖n‖, n a test clip of another class (seed {seed})"))
+    if "white noise" in want:
+        noise = rng.standard_normal(x.shape).astype(np.float32) if noise is None else np.asarray(noise, np.float32)
+        if noise.shape != x.shape:
+            raise ParameterError(f"noise must have the clips' shape {x.shape}, got {noise.shape}")
+        noisy, stem = _peak(_unit(x) + noise_gain * _unit(noise), _unit(x))
+        out.append(Condition("white noise", noisy, y, stem=stem, uid=uid,
+                             note=f"s/‖s‖ + {noise_gain}·n/‖n‖, n Gaussian"))
+    if speech is not None and "speech" in want:
         sp = np.asarray(speech, np.float32)
         if sp.shape != x.shape:
             raise ParameterError(f"speech must have the clips' shape {x.shape}, got {sp.shape}")
@@ -161,12 +202,19 @@ def make_conditions(x, labels, *, speech=None, seed: int = 0, uids: Sequence[str
     return out
 
 
-def scene_condition(dataset, preset, *, split: str = "test", max_scenes: int | None = None) -> Condition:
+def scene_condition(dataset, preset, *, split: str = "test", max_scenes: int | None = None,
+                    scenes: range | None = None) -> Condition:
     """Scenes with known stems (urbanmix): one row per labelled class of each scene, explaining that
-    class, its stem known; the scene is the exact sum of its stems, peak-normalised (stems alike)."""
+    class, its stem known; the scene is the exact sum of its stems, peak-normalised (stems alike).
+
+    ``max_scenes`` keeps the split's first scenes; ``scenes`` (indices into the split, within those
+    first ``max_scenes``) only these, e.g. one pass of
+    :func:`~l2i_core.pipeline.explainer_study.comparison_passes`."""
     sub = dataset.split(split)
     if max_scenes is not None:
         sub = sub.subset(range(min(max_scenes, len(sub))))
+    if scenes is not None:
+        sub = sub.subset([i for i in scenes if 0 <= i < len(sub)])
     xs, stems, labels, uids = [], [], [], []
     for rec in sub:
         if not rec.labels:
@@ -394,6 +442,12 @@ class ComparisonStudy:
     tests: list[dict] = field(default_factory=list)
     randomization: pd.DataFrame | None = None
     notes: dict = field(default_factory=dict)
+    #: Inputs of each condition, over every pass.
+    inputs: dict = field(default_factory=dict)
+    #: Inputs of each condition in the study's first pass (:func:`~l2i_core.pipeline.explainer_study.comparison_study`
+    #: with several ``passes``): its rows are numbered first, so rows below this count index that pass's
+    #: conditions, the ones a notebook holds. Empty: one pass, every row.
+    first_pass_rows: dict = field(default_factory=dict)
 
     def table(self, condition: str, **kwargs) -> pd.DataFrame:
         """:func:`summary_table` of ``condition``."""
@@ -401,8 +455,11 @@ class ComparisonStudy:
 
     def example_rows(self, condition: str, n: int = 3) -> list[int]:
         """``n`` rows of ``condition`` to listen to: those whose explained class is the stem's first
-        (every method then explains the same sound), then the others."""
+        (every method then explains the same sound), then the others. In a study of several passes, rows
+        of the first pass only (:attr:`first_pass_rows`): they index that pass's conditions."""
         d = self.scores[self.scores["condition"] == condition]
+        if condition in self.first_pass_rows:
+            d = d[d["row"] < self.first_pass_rows[condition]]
         good = sorted(set(d.loc[d["explains_label"], "row"]))
         rest = sorted(set(d["row"]) - set(good))
         return [int(r) for r in (good + rest)[: max(0, int(n))]]

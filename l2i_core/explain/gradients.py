@@ -7,7 +7,7 @@ same kind of object from a gradient attribution of the classifier, so that both 
 same metrics (faithfulness, mask-in AI/AD/AG, energy inside the true stem; DESIGN §1 items 5-6):
 
 1. :func:`gradient_attribution` — captum ``Saliency``, ``IntegratedGradients`` or SmoothGrad
-   (``NoiseTunnel(Saliency)``) of the target logit with respect to the classifier's log-mel input,
+   (``Saliency`` averaged over noisy copies) of the target logit with respect to the classifier's log-mel input,
    ``(B, n_mels, n_frames)``, non-negative;
 2. :func:`mel_to_linear` — that score projected from the mel grid to the STFT grid with the
    transposed mel filterbank;
@@ -23,9 +23,11 @@ Orientation, stated once: spectrograms are ``(..., n_freq, n_frames)``; waveform
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import torch
-from captum.attr import IntegratedGradients, NoiseTunnel, Saliency
+from captum.attr import IntegratedGradients, Saliency
 from torch import nn
 
 from l2i_core._errors import ParameterError
@@ -47,7 +49,7 @@ __all__ = [
     "gradient_interpretation",
 ]
 
-#: The gradient methods available, as captum names them (SmoothGrad is ``NoiseTunnel(Saliency)``).
+#: The gradient methods available, as captum names them (SmoothGrad: captum ``Saliency`` averaged over noisy copies, each clip's noise its own).
 METHODS = ("saliency", "integrated_gradients", "smoothgrad")
 
 #: Rows per forward/backward pass in IntegratedGradients and SmoothGrad (at least the batch size).
@@ -115,11 +117,12 @@ def gradient_attribution(
       ``IntegratedGradients``, Gauss-Legendre, ``n_steps`` points) with the baseline ``L₀`` = each
       clip's minimum log-mel value everywhere, i.e. silence at the clip's ``top_db`` floor. Before
       the absolute value the attributions sum to ``f_c(L) − f_c(L₀)`` (completeness);
-    * ``'smoothgrad'`` — the mean of ``|∂f_c/∂L|`` over ``nt_samples`` noisy copies
-      ``L + N(0, σ²)``, ``σ = stdev × (max L − min L)`` over the batch (captum
-      ``NoiseTunnel(Saliency)``). The noise is drawn after ``torch.manual_seed(seed)`` inside
-      :func:`torch.random.fork_rng`, so the result is reproducible and the global RNG state is left
-      as it was.
+    * ``'smoothgrad'`` — the mean of ``|∂f_c/∂L|`` (captum ``Saliency``) over ``nt_samples`` noisy
+      copies ``L + N(0, σ²)``, ``σ = stdev × (max L − min L)`` of each clip (as Smilkov et al.'s σ
+      relative to the input's range, and as captum's ``NoiseTunnel(Saliency)`` computes it for one
+      clip). Each clip's noise comes from its own generator, seeded by ``seed`` and a checksum of its
+      waveform: a clip gets the same attribution whatever batch (or pass of a study) it is in, the
+      result is reproducible, and the global RNG state is never touched.
 
     The classifier is put in eval mode and its parameters stop requiring gradients for the call; both
     are restored afterwards, and no parameter ``.grad`` is written.
@@ -218,21 +221,33 @@ def _attribution(classifier: nn.Module, x, target, *, method: str, preset: Prese
                 L, baselines=baseline, target=t, n_steps=int(n_steps),
                 internal_batch_size=max(B, _INTERNAL_BATCH),
             ).abs()
-        else:  # smoothgrad
-            sigma = float(stdev) * float(L.max() - L.min())
-            cuda = list(range(torch.cuda.device_count())) if device.type == "cuda" else []
-            with torch.random.fork_rng(devices=cuda):
-                torch.manual_seed(int(seed))
-                attr = NoiseTunnel(Saliency(forward)).attribute(
-                    L, nt_type="smoothgrad", nt_samples=int(nt_samples), stdevs=sigma, target=t, abs=True,
-                    nt_samples_batch_size=max(1, min(int(nt_samples), _INTERNAL_BATCH // B)),
-                )
+        else:  # smoothgrad: each clip its own noise scale and its own noise, whatever else is in the batch
+            k = int(nt_samples)
+            sigma = float(stdev) * (L.amax(dim=(-2, -1)) - L.amin(dim=(-2, -1)))
+            waves = x.detach().cpu().numpy()
+            step = max(1, _INTERNAL_BATCH // k)  # clips per backward: about _INTERNAL_BATCH noisy rows
+            parts = []
+            for s0 in range(0, B, step):
+                rows = range(s0, min(B, s0 + step))
+                noise = torch.stack([torch.randn((k, *L.shape[1:]), generator=torch.Generator().manual_seed(
+                    _clip_seed(seed, waves[i]))) for i in rows]).to(device)
+                noisy = (L[s0 : s0 + len(rows), None] + sigma[s0 : s0 + len(rows), None, None, None] * noise)
+                a = Saliency(forward).attribute(noisy.reshape(-1, *L.shape[1:]).requires_grad_(True),
+                                                target=t[s0 : s0 + len(rows)].repeat_interleave(k), abs=True)
+                parts.append(a.reshape(len(rows), k, *L.shape[1:]).mean(dim=1))
+            attr = torch.cat(parts)
     finally:
         for p, r in zip(classifier.parameters(), requires):
             p.requires_grad_(r)
         classifier.train(was_training)
     return attr.detach().clamp_min(0).cpu().numpy().astype(np.float32), logits.float().cpu().numpy()
 
+
+
+def _clip_seed(seed: int, waveform: np.ndarray) -> int:
+    """A 63-bit seed from ``seed`` and the bytes of one clip (the same clip → the same noise)."""
+    crc = zlib.crc32(np.ascontiguousarray(waveform, dtype=np.float32).tobytes())
+    return int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, crc]).generate_state(2, np.uint64)[0] >> np.uint64(1))
 
 
 # -- 2. mel grid -> STFT grid ---------------------------------------------------------------------
