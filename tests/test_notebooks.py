@@ -228,6 +228,17 @@ def test_03_train_interpreter_sonyc_layout_from_urbanmix(data_root, tmp_path):
     assert json.loads((art / "dictionary.json").read_text())["mode"] == "per_class"
     text = _outputs_text(node)
     assert "multi-label" in text and "label_rule='dcase2020'" in text and "(budget 1 GB)" in text
+    # notebook 08 on the same tree: no stems, so each labelled class of each test clip, every score but the
+    # ground truth, in passes within the budget
+    node8 = _execute(ROOT / "notebooks" / "08_compare_explainers.ipynb", tmp_path, dataset="sonyc",
+                     data_dir=str(sonyc_dir), artifacts_dir=str(art), memory_gb=1,
+                     methods="l2i-attention, lmac, saliency, random, oracle")
+    text8 = _outputs_text(node8)
+    assert "no stems: no ground truth" in text8 and "trained L-MAC" in text8
+    comp = json.loads((art / "results.json").read_text())["comparison"]
+    rows = comp["conditions"]["scenes"]
+    assert set(rows) == {"L2I (attention)", "L-MAC", "Saliency", "random"}  # the oracle needs stems
+    assert "AI" in rows["L-MAC"] and "si_sdr" not in rows["L-MAC"]
 
 
 @pytest.mark.realdata

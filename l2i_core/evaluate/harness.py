@@ -206,6 +206,8 @@ def scene_condition(dataset, preset, *, split: str = "test", max_scenes: int | N
                     scenes: range | None = None) -> Condition:
     """Scenes with known stems (urbanmix): one row per labelled class of each scene, explaining that
     class, its stem known; the scene is the exact sum of its stems, peak-normalised (stems alike).
+    Multi-label data without stems (SONYC-UST): one row per labelled class of each clip, the clip as it
+    is, ``stem=None`` (every score but the ground truth).
 
     ``max_scenes`` keeps the split's first scenes; ``scenes`` (indices into the split, within those
     first ``max_scenes``) only these, e.g. one pass of
@@ -215,9 +217,17 @@ def scene_condition(dataset, preset, *, split: str = "test", max_scenes: int | N
         sub = sub.subset(range(min(max_scenes, len(sub))))
     if scenes is not None:
         sub = sub.subset([i for i in scenes if 0 <= i < len(sub)])
+    with_stems = any(r.stems for r in sub)
     xs, stems, labels, uids = [], [], [], []
     for rec in sub:
         if not rec.labels:
+            continue
+        if not with_stems:  # SONYC-UST and other multi-label data without stems: the clip, no ground truth
+            clip = sub.load(rec, preset)
+            for c in rec.labels:
+                xs.append(clip)
+                labels.append(dataset.class_index(c))
+                uids.append(f"{rec.uid}:{c}")
             continue
         parts = sub.load_stems(rec, preset)
         scene = np.sum(list(parts.values()), axis=0)
@@ -228,8 +238,11 @@ def scene_condition(dataset, preset, *, split: str = "test", max_scenes: int | N
             labels.append(dataset.class_index(c))
             uids.append(f"{rec.uid}:{c}")
     if not xs:
-        raise ParameterError(f"{dataset.name}: no labelled scenes with stems in split {split!r}")
+        raise ParameterError(f"{dataset.name}: no labelled {'scenes with stems' if with_stems else 'clips'} in split {split!r}")
     lab = np.array(labels)
+    if not with_stems:
+        return Condition("scenes", np.stack(xs), lab, stem=None, target=lab, uid=uids,
+                         note="each labelled class of each test clip (no stems: no ground truth)")
     return Condition("scenes", np.stack(xs), lab, stem=np.stack(stems), target=lab, uid=uids,
                      note="each labelled class of each test scene, explained against its own stem")
 

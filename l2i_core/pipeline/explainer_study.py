@@ -168,9 +168,9 @@ class _Conditions:
         self.cfg, self.dataset, self.n_clips = cfg, dataset, n_clips
         self.test = _compared(dataset, n_clips)
         if dataset.multilabel:
-            if not any(r.stems for r in self.test):
-                raise ParameterError(f"{dataset.name}: multi-label data without stems has no ground truth to compare on")
-            self.names, self.note = ["scenes"], f"{dataset.name} test scenes"
+            stems = any(r.stems for r in self.test)
+            self.names = ["scenes"]
+            self.note = f"{dataset.name} test {'scenes' if stems else 'clips, each labelled class (no stems: no ground truth)'}"
             return
         if len(self.test) < 2:
             raise ParameterError(f"{dataset.name}: the comparison needs at least 2 test clips (a mixture's partner is "
@@ -284,7 +284,7 @@ def comparison_bytes_per_clip(cfg, dataset, *, n_clips: int | None = None, model
 
         row          = 4 · (24 · F·T + 6 · n) + g
         clip         = 4 · 12 · n + row          (multi-class: one explained row per condition, f's class)
-        scene        = r · (4 · 4 · n + row)     (r labelled classes with stems: one row each)
+        scene        = r · (4 · 4 · n + row)     (r labelled classes: one row each; with stems, of scenes with stems)
 
     12 waveforms hold a multi-class clip's conditions (the first pass's four, which the notebook holds, and
     the one condition being built and explained: its input and stem, the clip, what was drawn,
@@ -313,7 +313,8 @@ def comparison_bytes_per_clip(cfg, dataset, *, n_clips: int | None = None, model
     if model is not None:
         row += _backward_bytes(model, x0)
     if dataset.multilabel:
-        rows = np.array([len(r.labels) if r.stems else 0 for r in test], np.int64)
+        stems = any(r.stems for r in test)  # without stems (SONYC-UST) every labelled clip is explained
+        rows = np.array([len(r.labels) if (r.stems or not stems) else 0 for r in test], np.int64)
         return rows * (4 * _SCENE_ROW_WAVEFORMS * n + row)
     return np.full(len(test), 4 * _CONDITION_WAVEFORMS * n + row, np.int64)
 
