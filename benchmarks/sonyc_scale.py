@@ -1,9 +1,9 @@
-"""Peak resident memory and time of notebooks 01-06 on SONYC-layout trees of growing size.
+"""Peak resident memory and time of notebooks 01-08 on SONYC-layout trees of growing size.
 
 SONYC-UST's audio cannot be had on this machine, so the trees are synthetic: 10 s scenes mixed from
 the real ESC clips (:func:`l2i_core.data.sonyc_synth.write_sonyc_tree`), in SONYC-UST v2's layout,
 annotation schema and split proportions. Every notebook runs with papermill, ``-p dataset sonyc``, its
-epochs cut to 1 (memory is measured, not accuracy), the dictionary's iterations to 50 and notebook 05's
+epochs cut to 1 (f, Θ and L-MAC: memory is measured, not accuracy), the dictionary's iterations to 50 and notebook 05's
 deletion / insertion curves to 2 steps.
 
 Peak resident memory is the notebook kernel's own ``VmHWM`` (the kernel's high-water mark of resident
@@ -37,9 +37,10 @@ from _rss import vm_hwm_kb  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ("01_dictionary", "02_train_classifier", "03_train_interpreter", "04_fidelity", "05_faithfulness",
-             "06_corruptions")
+             "06_corruptions", "07_listening_lab", "08_compare_explainers")
 CUTS = {"01_dictionary": {"max_iter": 50}, "02_train_classifier": {"epochs": 1}, "03_train_interpreter": {"epochs": 1},
-        "05_faithfulness": {"curve_steps": 2}, "06_corruptions": {"n_listen": 1}}
+        "05_faithfulness": {"curve_steps": 2}, "06_corruptions": {"n_listen": 1},
+        "08_compare_explainers": {"lmac_epochs": 1, "n_listen": 1, "n_seeds": 1}}
 
 
 def _children(pid: int) -> list[int]:
@@ -173,7 +174,7 @@ def main(argv=None) -> int:
     from l2i_core.pipeline.notebooks import machine_info
 
     payload = {
-        "what": "notebooks 01-06 with papermill -p dataset sonyc on synthetic SONYC-layout trees (10 s scenes mixed "
+        "what": "notebooks 01-08 with papermill -p dataset sonyc on synthetic SONYC-layout trees (10 s scenes mixed "
                 "from real ESC clips); epochs cut to 1, dictionary max_iter 50, notebook 05's curves 2 steps; "
                 "peak RSS = the kernel's VmHWM",
         "preset": args.preset, "machine": machine_info(), "python": platform.python_version(),

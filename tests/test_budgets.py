@@ -3,7 +3,8 @@
 import json
 from types import SimpleNamespace
 
-from l2i_core.pipeline.steps import budget_text, explainer_dir, training_budgets
+from l2i_core.pipeline.steps import explainer_dir, training_budgets
+from l2i_core.report.results import budget_text
 
 
 class _Data:

@@ -182,22 +182,23 @@ def _scores():
     rows = []
     for i in range(30):
         for m, shift in (("A", 1.0), ("B", 0.0), ("oracle IRM", 5.0)):
-            rows.append({"condition": "mixture", "row": i, "method": m, "si_sdr": shift + rng.normal(0, 0.3),
-                         "AI": 50.0, "explains_label": True})
+            rows.append({"condition": "mixture", "row": i, "uid": f"clip{i}", "method": m,
+                         "si_sdr": shift + rng.normal(0, 0.3), "AI": 100.0 * (i % 2), "explains_label": True})
     return pd.DataFrame(rows)
 
 
 def test_summary_paired_test_and_leaders_read_the_rows():
     df = _scores()
     t = compare.summary_table(df, "mixture", columns=["si_sdr"])
-    assert set(t.index) == {"A", "B", "oracle IRM"} and t.loc["A", "rows"] == "30"
+    assert set(t.index) == {"A", "B", "oracle IRM"} and t.loc["A", "n"] == "30 rows, 30 units, 1 seed"
     assert t.loc["A", "SI-SDR (dB)"].startswith("1.0") or t.loc["A", "SI-SDR (dB)"].startswith("0.9")
     test = compare.paired_comparison(df, "A", "B", condition="mixture", column="si_sdr")
     assert test["p_value"] < 1e-4 and test["median_difference"] == pytest.approx(1.0, abs=0.3)
     lead = compare.leaders(df, "mixture")
     sdr = [s for s in lead if s.startswith("SI-SDR")][0]
-    assert "A leads" in sdr and "oracle" not in sdr  # the oracle is a reference, not a contestant
-    assert any("overlap" in s for s in lead if s.startswith("AI"))  # a tie is called a tie
+    assert "A leads" in sdr and "Holm-corrected" in sdr and "oracle" not in sdr  # the oracle is a reference
+    ai = [s for s in lead if s.startswith("AI")][0]
+    assert "no leader" in ai and "not separated" in ai  # the same AI on every clip: a tie is called a tie
 
 
 def _planted_dictionary() -> np.ndarray:

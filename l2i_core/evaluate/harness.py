@@ -39,6 +39,8 @@ import torch
 import l2i_core.evaluate.stats as stats
 from l2i_core import metrics
 from l2i_core._errors import ParameterError
+from l2i_core.evaluate.ground_truth import MATCHED_SHARES, matched_columns, matched_sparsity_scores
+from l2i_core.evaluate.tables import REFERENCES, ReviewerTable, reviewer_table
 from l2i_core.explain.gradients import bin_ranks, top_fraction_mask_from_ranks
 from l2i_core.explain.interface import AudioModel, Explainer, Explanation
 from l2i_core.paper import SPEECHBRAIN_ESC50
@@ -57,7 +59,10 @@ METRIC_COLUMNS = {"AI": "AI (%)", "AD": "AD (%)", "AG": "AG (%)", "fid_in": "Fid
                   "deletion_area": "deletion AUC", "insertion_area": "insertion AUC", "mask_mean": "mask mean",
                   "AD_speechbrain": "AD as SpeechBrain (%)", "fid_in_speechbrain": "Fid-In as SpeechBrain"}
 GROUND_TRUTH_COLUMNS = {"si_sdr": "SI-SDR (dB)", "si_sdri": "SI-SDRi (dB)",
-                        "energy_in_support": "energy in stem support"}
+                        "energy_in_support": "energy in stem support",
+                        **{k: v for k, v in matched_columns().items() if k.endswith("_matched")}}
+#: The matched-sparsity scores at each share of bins (:mod:`l2i_core.evaluate.ground_truth`): the curves.
+MATCHED_CURVE_COLUMNS = {k: v for k, v in matched_columns().items() if "@" in k}
 
 
 @dataclass
@@ -339,6 +344,9 @@ def score_explanation(exp: Explanation, model: AudioModel, *, inputs=None, stem=
         df["si_sdr"] = metrics.si_sdr(exp.audio, s)
         df["si_sdri"] = metrics.si_sdr_improvement(exp.audio, x, s)
         df["energy_in_support"] = metrics.energy_in_support(exp.magnitude, S, N)
+        matched = matched_sparsity_scores(exp.mask, exp.V, exp.phase, x, s, model.fe, ranks=ranks)
+        for k, v in matched.items():
+            df[k] = v
     return df
 
 
@@ -347,9 +355,11 @@ def compare(explainers: Sequence[Explainer], model: AudioModel, conditions: Sequ
     """Run every explainer on every condition and score it (:func:`score_explanation`).
 
     The oracle (``needs_stems``) runs only where the stems are known. Each row records the
-    condition, its clip's ``uid`` and true ``label`` (through :attr:`Explanation.clip`) and
-    ``explains_label`` (the explained class is the stem's: where the ground truth applies). Seconds per
-    explainer are in ``df.attrs['seconds']``.
+    condition, its clip's ``uid`` and true ``label`` (through :attr:`Explanation.clip`),
+    ``explains_label`` (the explained class is the stem's: where the ground truth applies), ``seed`` (the
+    explainer's ``training_seed``: several explainers of one name and different seeds are rows of one
+    method) and ``unit`` (the independent unit: the clip, or the scene of a ``"<scene>:<class>"`` uid).
+    Seconds per condition and explainer (and seed) are in ``df.attrs['seconds']``.
     """
     import time
 
@@ -368,29 +378,38 @@ def compare(explainers: Sequence[Explainer], model: AudioModel, conditions: Sequ
         df["uid"] = [cond.uid[i] for i in clip] if cond.uid else df["row"]
         df["label"] = cond.label[clip]
         df["explains_label"] = df["target"].to_numpy() == df["label"].to_numpy()
+        df["seed"] = int(getattr(ex, "training_seed", 0) or 0)
+        df["unit"] = [str(u).split(":")[0] for u in df["uid"]]  # a scene's rows ("<scene>:<class>") are one unit
         frames.append(df)
-        seconds[(cond.name, ex.name)] = time.perf_counter() - t0
+        key = f"{cond.name} / {ex.name}" + (f" / seed {df['seed'].iat[0]}" if hasattr(ex, "training_seed") else "")
+        seconds[key] = seconds.get(key, 0.0) + time.perf_counter() - t0
     out = pd.concat(frames, ignore_index=True)
-    out.attrs["seconds"] = {f"{c} / {m}": s for (c, m), s in seconds.items()}
+    out.attrs["seconds"] = seconds
     return out
+
+
+def review(df: pd.DataFrame, condition: str, *, columns: Sequence[str] | None = None, ground_truth_only: bool = False,
+           references: Sequence[str] = REFERENCES, seed: int = 0) -> ReviewerTable:
+    """:func:`~l2i_core.evaluate.tables.reviewer_table` of one condition of :func:`compare`'s rows: every
+    cell with its n, units and seeds and an interval of the right kind (none below n = 10), the contestants'
+    paired tests Holm-corrected over the table, a leader only where the corrected test rejects. Units are
+    clips, or scenes (``unit``); the references (identity, random, oracle) are rows, never contestants.
+    ``columns`` default: every metric of :data:`METRIC_COLUMNS` (or :data:`GROUND_TRUTH_COLUMNS` with
+    ``ground_truth_only``, which keeps the rows whose explained class is the stem's)."""
+    names = {**METRIC_COLUMNS, **GROUND_TRUTH_COLUMNS, **MATCHED_CURVE_COLUMNS}
+    cols = list(columns or (GROUND_TRUTH_COLUMNS if ground_truth_only else METRIC_COLUMNS))
+    unit = "unit" if "unit" in df.columns else "uid"
+    return reviewer_table(df, condition, cols, higher_is_better=HIGHER_IS_BETTER, names=names,
+                          ground_truth_only=ground_truth_only, unit=unit, references=references, seed=seed)
 
 
 def summary_table(df: pd.DataFrame, condition: str, *, columns: Sequence[str] | None = None,
                   ground_truth_only: bool = False, digits: int = 2, seed: int = 0) -> pd.DataFrame:
-    """One row per method, one column per metric: the mean and its 95 % bootstrap interval
-    (``"61.6 [58.2, 64.9]"``), over the rows of ``condition``. ``ground_truth_only`` keeps the rows
-    whose explained class is the stem's (so every method explains the same sound)."""
-    d = df[df["condition"] == condition]
-    if ground_truth_only:
-        d = d[d["explains_label"]]
+    """One row per method, one column per metric: the estimate and its 95 % interval (``"61.6 [58.2, 64.9]"``,
+    no interval below n = 10 units) and the rows, units and seeds behind it (:func:`review`)."""
     names = {**METRIC_COLUMNS, **GROUND_TRUTH_COLUMNS}
-    cols = [c for c in (columns or names) if c in d.columns and d[c].notna().any()]
-    table = {}
-    for method, g in d.groupby("method", sort=False):
-        table[method] = {names.get(c, c): stats.format_ci(*stats.bootstrap_ci(g[c].to_numpy(), seed=seed), digits=digits)
-                         for c in cols}
-        table[method]["rows"] = str(len(g))
-    return pd.DataFrame(table).T
+    cols = [c for c in (columns or names) if c in df.columns]
+    return review(df, condition, columns=cols, ground_truth_only=ground_truth_only, seed=seed).frame(digits)
 
 
 def paired_comparison(df: pd.DataFrame, a: str, b: str, *, condition: str, column: str,
@@ -466,6 +485,24 @@ class ComparisonStudy:
         """:func:`summary_table` of ``condition``."""
         return summary_table(self.scores, condition, **kwargs)
 
+    def review(self, condition: str, *, ground_truth: bool = False, seed: int = 0) -> ReviewerTable:
+        """:func:`review` of ``condition``: its metrics, or with ``ground_truth`` its ground-truth scores on the
+        rows whose explained class is the stem's."""
+        return review(self.scores, condition, ground_truth_only=ground_truth, seed=seed)
+
+    def matched_curves(self, condition: str) -> pd.DataFrame:
+        """Each method's mean SI-SDRi and stem precision / recall at every share of bins kept (the rows whose
+        explained class is the stem's): one row per (method, share)."""
+        d = self.scores[(self.scores["condition"] == condition) & self.scores["explains_label"]]
+        rows = []
+        for method, g in d.groupby("method", sort=False):
+            for q in MATCHED_SHARES:
+                p = f"{100 * q:g}"
+                vals = {k: g[f"{k}@{p}"].mean() for k in ("si_sdri", "precision", "recall") if f"{k}@{p}" in g}
+                if vals and any(np.isfinite(v) for v in vals.values()):
+                    rows.append({"method": method, "share": q, **vals, "rows": int(g[f"si_sdri@{p}"].notna().sum())})
+        return pd.DataFrame(rows)
+
     def example_rows(self, condition: str, n: int = 3) -> list[int]:
         """``n`` rows of ``condition`` to listen to: those whose explained class is the stem's first
         (every method then explains the same sound), then the others. In a study of several passes, rows
@@ -477,27 +514,43 @@ class ComparisonStudy:
         rest = sorted(set(d["row"]) - set(good))
         return [int(r) for r in (good + rest)[: max(0, int(n))]]
 
-    def tests_table(self) -> pd.DataFrame:
-        """The paired tests, one row each (empty, with a note, when the two methods were not both run)."""
-        if not self.tests:
-            return pd.DataFrame({"note": ["L2I (attention) and L-MAC were not both among the methods"]})
-        return pd.DataFrame(self.tests).round(4)
+    def tests_table(self, seed: int = 0) -> pd.DataFrame:
+        """The paired tests of every ground-truth table (each contestant pair on each ground-truth metric,
+        Wilcoxon signed-rank paired by clip or scene, Holm-corrected within its table), one row each."""
+        frames = []
+        for cond in dict.fromkeys(self.scores["condition"]):
+            d = self.scores[self.scores["condition"] == cond]
+            if "explains_label" in d and any(c in d and d[c].notna().any() for c in GROUND_TRUTH_COLUMNS):
+                t = self.review(cond, ground_truth=True, seed=seed).tests
+                if len(t):
+                    frames.append(t.assign(condition=cond))
+        if not frames:
+            return pd.DataFrame({"note": ["no condition with a ground truth and two contestants"]})
+        return pd.concat(frames, ignore_index=True).round(4)
 
-    def record(self) -> dict:
-        """The ``comparison`` section of ``results.json``: per condition and method, each metric's mean
-        and 95 % interval; the paired tests; the sanity check's correlations."""
-        out: dict = {"conditions": {}, "tests": self.tests, "notes": self.notes,
-                     "seconds": self.scores.attrs.get("seconds", {})}
-        for cond, d in self.scores.groupby("condition", sort=False):
-            per = {}
-            for method, g in d.groupby("method", sort=False):
-                per[method] = {"rows": int(len(g))}
-                for c in [*METRIC_COLUMNS, *GROUND_TRUTH_COLUMNS]:
-                    if c in g and g[c].notna().any():
-                        vals = g[c] if c not in GROUND_TRUTH_COLUMNS else g.loc[g["explains_label"], c]
-                        est, lo, hi = stats.bootstrap_ci(vals.to_numpy())
-                        per[method][c] = {"mean": est, "low": lo, "high": hi}
+    def record(self, seed: int = 0) -> dict:
+        """The ``comparison`` section of ``results.json``: per condition and method, each metric's estimate,
+        interval, n, units and seeds (:func:`review`; ground-truth columns on the rows whose explained class is
+        the stem's), each table's verdicts and Holm-corrected tests, the matched-sparsity curves, the sanity
+        check's rows."""
+        out: dict = {"conditions": {}, "verdicts": {}, "tests": [], "matched_curves": {}, "notes": self.notes,
+                     "seconds": self.scores.attrs.get("seconds", {}),
+                     "seeds": sorted(int(v) for v in self.scores["seed"].unique()) if "seed" in self.scores else []}
+        for cond in dict.fromkeys(self.scores["condition"]):
+            d = self.scores[self.scores["condition"] == cond]
+            per: dict = {m: {"rows": int(len(g))} for m, g in d.groupby("method", sort=False)}
+            gt = "explains_label" in d and any(c in d and d[c].notna().any() for c in GROUND_TRUTH_COLUMNS)
+            for truth in ((False, True) if gt else (False,)):
+                t = self.review(cond, ground_truth=truth, seed=seed)
+                for m, cols in t.record()["cells"].items():
+                    per.setdefault(m, {"rows": 0}).update(cols)
+                key = f"{cond} (ground truth)" if truth else cond
+                out["verdicts"][key] = t.verdicts.to_dict(orient="records")
+                if len(t.tests):
+                    out["tests"] += [{"condition": cond, **r} for r in t.tests.to_dict(orient="records")]
             out["conditions"][cond] = per
+            if gt:
+                out["matched_curves"][cond] = self.matched_curves(cond).to_dict(orient="records")
         if self.randomization is not None:
             out["randomization"] = self.randomization.to_dict(orient="records")
         return out
@@ -506,33 +559,20 @@ class ComparisonStudy:
 #: Whether a larger value is better, per scored column (the direction the leader is read in).
 HIGHER_IS_BETTER = {"AI": True, "AD": False, "AG": True, "fid_in": True, "FF": True, "SPS": True, "COMP": False,
                     "FF_matched": True, "deletion_area": False, "insertion_area": True, "si_sdr": True,
-                    "si_sdri": True, "energy_in_support": True}
+                    "si_sdri": True, "energy_in_support": True, "si_sdri_matched": True, "precision_matched": True,
+                    "recall_matched": True}
 
 
-def leaders(df: pd.DataFrame, condition: str, *, exclude: Sequence[str] = ("oracle IRM", "random"),
+def leaders(df: pd.DataFrame, condition: str, *, exclude: Sequence[str] = REFERENCES,
             seed: int = 0) -> list[str]:
-    """One sentence per metric: which method leads on ``condition`` (mean, 95 % interval) and whether
-    the runner-up's interval overlaps it (then the lead is not resolved by these clips). The oracle
-    and random masks are references, not contestants. Ground-truth metrics use the rows where the
+    """One sentence per metric of ``condition``: the method that leads, named only where the Holm-corrected
+    paired test of the best against the runner-up rejects, or why none is named (:func:`review`). The
+    references (identity, random, oracle) are not contestants. Ground-truth metrics use the rows where the
     explained class is the stem's."""
-    d = df[(df["condition"] == condition) & ~df["method"].isin(list(exclude))]
-    names = {**METRIC_COLUMNS, **GROUND_TRUTH_COLUMNS}
-    out = []
-    for col, higher in HIGHER_IS_BETTER.items():
-        if col not in d or not d[col].notna().any():
-            continue
-        rows = d[d["explains_label"]] if col in GROUND_TRUTH_COLUMNS else d
-        ci = {m: stats.bootstrap_ci(g[col].to_numpy(), seed=seed) for m, g in rows.groupby("method", sort=False)}
-        ci = {m: v for m, v in ci.items() if np.isfinite(v[0])}
-        if len(ci) < 2:
-            continue
-        order = sorted(ci, key=lambda m: ci[m][0], reverse=higher)
-        best, second = order[0], order[1]
-        (b, bl, bh), (s, sl, sh) = ci[best], ci[second]
-        overlap = bl <= sh and sl <= bh
-        out.append(f"{names.get(col, col)} ({'higher' if higher else 'lower'} is better): {best} leads with "
-                   f"{stats.format_ci(b, bl, bh)} against {second}'s {stats.format_ci(s, sl, sh)}"
-                   + ("; the intervals overlap, so these clips do not separate them." if overlap else "."))
+    d = df[df["condition"] == condition]
+    out = review(df, condition, references=exclude, seed=seed).sentences()
+    if "explains_label" in d.columns and any(c in d.columns and d[c].notna().any() for c in GROUND_TRUTH_COLUMNS):
+        out += review(df, condition, ground_truth_only=True, references=exclude, seed=seed).sentences()
     return out
 
 

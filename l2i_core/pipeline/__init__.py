@@ -98,6 +98,7 @@ from l2i_core.pipeline.steps import (
     train_classifier_step,
     train_interpreter_step,
     trained_for,
+    training_budgets,
     training_summary,
 )
 
@@ -175,6 +176,7 @@ __all__ = [
     "ensure_lmac",
     "explainer_dir",
     "explainer_seeds",
+    "training_budgets",
     "SPEECH_CLASSES",
     "speech_sense_check",
 ]

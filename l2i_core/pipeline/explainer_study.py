@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,6 @@ from l2i_core.evaluate.harness import (  # by name: the package binds `compare` 
     make_conditions,
     mask_rank_correlation,
     mixture_partners,
-    paired_comparison,
     randomize_classifier,
     scene_condition,
     speech_background,
@@ -37,7 +37,7 @@ from l2i_core.explain.gradients import GradientMask
 from l2i_core.explain.interface import AudioModel
 from l2i_core.explain.l2i import L2IExplainer
 from l2i_core.explain.lmac import LMACMask
-from l2i_core.explain.references import OracleIRM, RandomMask
+from l2i_core.explain.references import IdentityMask, OracleIRM, RandomMask
 from l2i_core.pipeline.steps import (
     ensure_classifier,
     ensure_interpreter,
@@ -50,8 +50,8 @@ from l2i_core.train.lmac import LMACConfig, train_lmac
 __all__ = ["build_explainers", "build_conditions", "comparison_study", "randomization_study", "DEFAULT_METHODS", "PAIRED", "lmac_summary", "GRADIENT_SETTINGS", "sanity_sentences", "COMPARISON_MEMORY_SHARE", "comparison_bytes_per_clip", "comparison_passes"]
 
 #: Every explainer of the comparison, by short name (the notebook's ``methods`` parameter).
-DEFAULT_METHODS = ("l2i-attention", "l2i-max", "lmac", "saliency", "integrated_gradients", "smoothgrad", "random",
-                   "oracle")
+DEFAULT_METHODS = ("l2i-attention", "l2i-max", "lmac", "saliency", "integrated_gradients", "smoothgrad", "identity",
+                   "random", "oracle")
 
 #: The gradient methods' budgets in the comparison: 8 Gauss-Legendre points for Integrated Gradients,
 #: 6 noisy copies for SmoothGrad. With 16 and 8 they took 190 s and 120 s of notebook 08's 590 s of
@@ -83,12 +83,19 @@ _EXPLANATION_SPECTROGRAMS = 24
 _EXPLANATION_WAVEFORMS = 6
 
 
-def build_explainers(cfg, dataset, methods=DEFAULT_METHODS, *, progress: bool = True, lmac_epochs: int | None = None):
+def build_explainers(cfg, dataset, methods=DEFAULT_METHODS, *, progress: bool = True, lmac_epochs: int | None = None,
+                     seeds: Sequence[int] | None = None):
     """f as an :class:`~l2i_core.explain.interface.AudioModel` and the explainers named in ``methods``.
 
     The model is the first L2I head's own (:attr:`L2IExplainer.model`), else f loaded here; every other
     explainer is built on it. The L2I heads compute no component or residual audio here (``detail``
     off): the comparison hears only the interpretation.
+
+    ``seeds`` (default: the run's own, ``[cfg.seed]``; :func:`~l2i_core.pipeline.steps.explainer_seeds` for the
+    comparison's 3): every trained explainer (the L2I heads, L-MAC) once per training seed, on the same f,
+    each with its ``training_seed`` (the rows of one method and several seeds are one method's, resampled
+    by seed and clip in the tables). Seeds other than the run's are trained (or reused) in
+    :func:`~l2i_core.pipeline.steps.explainer_dir`. The other explainers appear once.
 
     Returns
     -------
@@ -101,14 +108,20 @@ def build_explainers(cfg, dataset, methods=DEFAULT_METHODS, *, progress: bool = 
     unknown = sorted(set(methods) - set(DEFAULT_METHODS))
     if unknown:
         raise ParameterError(f"unknown explainers {unknown}; choose among {list(DEFAULT_METHODS)}")
-    l2i = {}
+    seeds = [int(cfg.seed)] if seeds is None else [int(s) for s in seeds]
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ParameterError(f"seeds={seeds}: give one or more distinct training seeds, e.g. explainer_seeds(cfg, 3)")
+    l2i: dict = {}
     messages = []
     for head in ("attention", "max"):
         if f"l2i-{head}" in methods:
-            l2i[head], msg = ensure_interpreter(cfg, dataset, head, progress=progress)
-            messages.append(msg)
+            for s in seeds:
+                ex, msg = ensure_interpreter(cfg, dataset, head, progress=progress, seed=s)
+                ex.training_seed = s
+                l2i.setdefault(head, []).append(ex)
+                messages.append(msg)
     if l2i:
-        model = next(iter(l2i.values())).model
+        model = next(iter(l2i.values()))[0].model
     else:
         clf, meta, msg = ensure_classifier(cfg, dataset)
         model = AudioModel(clf, cfg.preset, multilabel=dataset.multilabel, f_thresholds=meta.get("thresholds"),
@@ -117,16 +130,23 @@ def build_explainers(cfg, dataset, methods=DEFAULT_METHODS, *, progress: bool = 
     out = []
     for m in methods:
         if m.startswith("l2i-"):
-            l2i[m[4:]].detail = False  # the comparison hears the interpretation only
-            out.append(l2i[m[4:]])
+            for ex in l2i[m[4:]]:
+                ex.detail = False  # the comparison hears the interpretation only
+                out.append(ex)
         elif m == "lmac":
-            decoder, _, msg = ensure_lmac(cfg, dataset, epochs=lmac_epochs, progress=progress)
-            out.append(LMACMask(decoder, model))
-            messages.append(msg)
+            for s in seeds:
+                decoder, _, msg = ensure_lmac(cfg, dataset, epochs=lmac_epochs, progress=progress, seed=s)
+                lm = LMACMask(decoder, model)
+                lm.training_seed = s
+                out.append(lm)
+                messages.append(msg + (" (l2i's multi-label extension of L-MAC: SpeechBrain's recipe is single-label)"
+                                       if dataset.multilabel else ""))
         elif m in ("saliency", "integrated_gradients", "smoothgrad"):
             out.append(GradientMask(model, m, **GRADIENT_SETTINGS.get(m, {}), **({"seed": cfg.seed} if m == "smoothgrad" else {})))
         elif m == "random":
             out.append(RandomMask(model, seed=cfg.seed))
+        elif m == "identity":
+            out.append(IdentityMask(model))
         else:
             out.append(OracleIRM(model))
     return model, out, messages
@@ -369,7 +389,7 @@ def randomization_study(cfg, dataset, model: AudioModel, explainers, *, x, epoch
     from l2i_core.models.checkpoints import load_classifier
 
     x = np.asarray(x[:n_clips], np.float32)
-    explainers = [e for e in explainers if not (e.needs_stems or isinstance(e, RandomMask))]
+    explainers = [e for e in explainers if not (e.needs_stems or isinstance(e, (RandomMask, IdentityMask)))]
     top = model.logits(x).argmax(1).cpu().numpy()  # f's top class, also for a multi-label f
     base = {e.name: e.attribute(x, top, with_audio=False) for e in explainers}
     rows = []
@@ -504,12 +524,15 @@ def comparison_study(cfg, dataset, model: AudioModel, explainers, conditions=Non
             first[name] = (cond.note, max(len(cond.x), rows), cond.stem is not None)
         frames[name].append(df)
         del cond, df
-    order = {e.name: i for i, e in enumerate(explainers)}
+    order: dict = {}
+    for e in explainers:  # (method, seed) in the explainers' order: a method's seeds one after the other
+        order.setdefault((e.name, int(getattr(e, "training_seed", 0) or 0)), len(order))
     parts = []
     for name in names:  # one condition's rows: method after method, row after row, as one pass gives them
         d = pd.concat(frames.pop(name), ignore_index=True)
         if several:
-            d = d.iloc[np.argsort(d["method"].map(order).to_numpy(), kind="stable")]
+            key = [order[(m, int(s))] for m, s in zip(d["method"], d["seed"])]
+            d = d.iloc[np.argsort(np.asarray(key), kind="stable")]
         parts.append(d)
     out = pd.concat(parts, ignore_index=True)
     out.attrs["seconds"] = seconds
@@ -520,13 +543,9 @@ def comparison_study(cfg, dataset, model: AudioModel, explainers, conditions=Non
 
 def _study(dataset, explainers, df: pd.DataFrame, with_stem: list, *, notes: dict, inputs: dict,
            first_pass_rows: dict | None = None) -> ComparisonStudy:
-    """The :class:`ComparisonStudy` of the scores ``df``, with the paired tests on the conditions ``with_stem``."""
-    tests = []
-    if set(PAIRED) <= {e.name for e in explainers}:
-        for name in with_stem:
-            for col in ("si_sdr", "energy_in_support"):
-                tests.append(paired_comparison(df, *PAIRED, condition=name, column=col))
-    return ComparisonStudy(dataset=dataset.name, scores=df, tests=tests, notes=notes, inputs=dict(inputs),
+    """The :class:`ComparisonStudy` of the scores ``df`` (its tables and tests are computed from the rows when
+    asked: :meth:`ComparisonStudy.review`, :meth:`ComparisonStudy.tests_table`)."""
+    return ComparisonStudy(dataset=dataset.name, scores=df, notes=notes, inputs=dict(inputs),
                            first_pass_rows=dict(first_pass_rows or {}))
 
 

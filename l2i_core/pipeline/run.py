@@ -45,6 +45,7 @@ QUICK_SIZES: dict = {
     "scenes": 4,  # urbanmix test scenes scored against their stems
     "compare_clips": 4,  # test clips (or scenes) of notebook 08's comparison
     "sanity_clips": 3,  # clips whose masks notebook 08's sanity check compares
+    "explainer_seeds": 2,  # training seeds of each trained explainer in notebook 08 (full run: 3)
 }
 
 

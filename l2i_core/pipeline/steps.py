@@ -310,21 +310,6 @@ def training_budgets(cfg, dataset, seeds: Sequence[int] | None = None) -> dict:
     return out
 
 
-def budget_text(budget: dict) -> str:
-    """One line of :func:`training_budgets`' entry: ``"40 epochs (best 37, 23, 31), 600 steps, 283 s / seed, 3 seeds"``."""
-    if not budget:
-        return "no trained explainer"
-    ep = sorted(set(budget["epochs"]))
-    epochs = f"{ep[0]}" if len(ep) == 1 else f"{ep[0]}–{ep[-1]}"
-    st = sorted(set(budget["steps"]))
-    steps = f"{st[0]:,}" if len(st) == 1 else f"{st[0]:,}–{st[-1]:,}"
-    best = ", ".join(str(b) for b in budget["best_epoch"])
-    sec = float(np.mean(budget["seconds"])) if budget["seconds"] else float("nan")
-    k = len(budget["seeds"])
-    return (f"{epochs} epochs (best {best}), {steps} optimiser steps, {sec:.0f} s per seed, "
-            f"{k} seed{'s' * (k != 1)}")
-
-
 def _classifier_sha(cfg) -> str:
     return pooch.file_hash(str(Path(cfg.artifacts_dir) / "classifier.pt"), alg="sha256")
 

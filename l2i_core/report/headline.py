@@ -46,6 +46,7 @@ from l2i_core.report.results import (
     FaithfulnessSection,
     FidelitySection,
     InterpreterSection,
+    budget_text,
     read_sections,
 )
 
@@ -394,23 +395,62 @@ def _corruption_rows(s: CorruptionsSection, add) -> None:
 
 #: Notebook 08's rows: (condition, metric, label, percent, README); the methods shown in the README.
 _COMPARISON = (("clean", "AI", "AI (%)", False, True), ("clean", "fid_in", "Fid-In", False, True),
-               ("clean", "FF", "FF (probability drop)", False, False), ("clean", "FF_matched", "FF at 10 % of bins (logit)", False, False),
-               ("mixture", "si_sdr", "SI-SDR vs true stem (dB), 0.8/0.2 mixtures", False, True),
-               ("scenes", "si_sdr", "SI-SDR vs class stem (dB), scenes", False, True))
+               ("clean", "FF", "FF (probability drop)", False, False),
+               ("clean", "FF_matched", "FF at 10 % of bins (logit)", False, False),
+               ("mixture", "si_sdri", "SI-SDRi vs the input (dB), 0.8/0.2 mixtures", False, True),
+               ("mixture", "si_sdri_matched", "SI-SDRi at matched sparsity (dB, mean 5-40 % of bins), mixtures",
+                False, True),
+               ("mixture", "precision_matched", "stem-energy precision at matched sparsity, mixtures", False, False),
+               ("mixture", "si_sdr", "SI-SDR vs true stem (dB), 0.8/0.2 mixtures", False, False),
+               ("scenes", "si_sdri", "SI-SDRi vs the scene (dB), scenes", False, True),
+               ("scenes", "si_sdri_matched", "SI-SDRi at matched sparsity (dB, mean 5-40 % of bins), scenes", False,
+                True),
+               ("scenes", "si_sdr", "SI-SDR vs class stem (dB), scenes", False, False))
 _README_METHODS = ("L2I (attention)", "L-MAC", "Integrated Gradients", "oracle IRM")
+#: The references printed beside every README row of a metric: chance (a random mask) for AI and Fid-In, doing
+#: nothing (the identity) for the ground truth.
+_REFERENCE_OF = {"AI": "random", "fid_in": "random", "si_sdri": "identity", "si_sdr": "identity"}
+
+
+def _cell_text(v: dict) -> str:
+    """``"95 % CI [a, b], n = 80 clips × 3 seeds"`` (or why there is no interval)."""
+    n, units, seeds = v.get("n"), v.get("n_units"), v.get("n_seeds")
+    what = v.get("interval") or ""
+    if isinstance(v.get("low"), (int, float)) and isinstance(v.get("high"), (int, float)):
+        ci = f"95 % CI [{_fmt(v['low'])}, {_fmt(v['high'])}] ({what})" if what else f"95 % CI [{_fmt(v['low'])}, {_fmt(v['high'])}]"
+    else:
+        ci = "no interval" + (f" ({what})" if what else "")
+    if isinstance(units, int):
+        ci += f", n = {units} units" + (f" × {seeds} seeds" if isinstance(seeds, int) and seeds > 1 else "")
+        if isinstance(n, int) and n != units * (seeds or 1):
+            ci += f" ({n} rows)"
+    return ci
 
 
 def _comparison_rows(s: ComparisonSection, add) -> None:
-    """Notebook 08's rows, each with its interval; SpeechBrain's published numbers (another classifier,
-    another fold, known bugs) are never beside them: see :func:`speechbrain_markdown`."""
+    """Notebook 08's rows, each with its interval, n and seeds, the trained methods' budgets, and the reference
+    (random or identity) beside it; SpeechBrain's published numbers (another classifier, another fold, known
+    bugs) are never beside them: see :func:`speechbrain_markdown`."""
     for cond, metric, label, percent, readme in _COMPARISON:
-        for method, scores in (s.conditions.get(cond) or {}).items():
+        rows = s.conditions.get(cond) or {}
+        ref_name = _REFERENCE_OF.get(metric.replace("_matched", ""))
+        ref = (rows.get(ref_name) or {}).get(metric) if ref_name and not metric.endswith("_matched") else None
+        for method, scores in rows.items():
             v = scores.get(metric) if isinstance(scores, dict) else None
             if not isinstance(v, dict) or not isinstance(v.get("mean"), (int, float)):
                 continue
-            add(f"compare_{cond}_{metric}", f"{method}: {label}, {cond}", float(v["mean"]), percent=percent,
-                baseline=f"95 % CI [{_fmt(v.get('low'))}, {_fmt(v.get('high'))}]",
-                readme=readme and method in _README_METHODS)
+            parts = [_cell_text(v)]
+            if method in s.budgets:
+                parts.append("trained: " + budget_text(s.budgets[method]))
+            if isinstance(ref, dict) and isinstance(ref.get("mean"), (int, float)) and method != ref_name:
+                parts.append(f"{ref_name} mask: {_fmt(ref['mean'])} " + _cell_text(ref).split(", n =")[0]
+                             .replace("95 % CI ", ""))
+            if method == "L-MAC" and cond == "scenes":
+                label_m = f"{label} (l2i's multi-label extension of L-MAC)"
+            else:
+                label_m = label
+            add(f"compare_{cond}_{metric}", f"{method}: {label_m}, {cond}", float(v["mean"]), percent=percent,
+                baseline="; ".join(parts), readme=readme and method in (*_README_METHODS, ref_name or ""))
 
 
 _ROWS: dict[type, Callable] = {ClassifierSection: _classifier_rows, InterpreterSection: _interpreter_rows,

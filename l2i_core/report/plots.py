@@ -15,7 +15,7 @@ import numpy as np
 from l2i_core._errors import ParameterError
 from l2i_core.config import Preset, get_preset
 
-__all__ = ["plot_objective", "plot_dictionary_objective", "plot_atoms", "plot_learning_curves", "plot_confusion_matrix", "plot_pr_curves", "plot_interpreter_history", "plot_activations", "plot_class_counts", "specshow", "plot_spectrogram_grid", "plot_interpretation", "plot_explanation_masks", "plot_faithfulness", "PAPER_FF_LABEL", "plot_deletion_insertion", "plot_mixture_scores", "plot_fidelity_pr", "plot_agreement"]
+__all__ = ["plot_objective", "plot_dictionary_objective", "plot_atoms", "plot_learning_curves", "plot_confusion_matrix", "plot_pr_curves", "plot_interpreter_history", "plot_activations", "plot_class_counts", "specshow", "plot_spectrogram_grid", "plot_interpretation", "plot_explanation_masks", "plot_faithfulness", "PAPER_FF_LABEL", "plot_deletion_insertion", "plot_mixture_scores", "plot_fidelity_pr", "plot_agreement", "plot_matched_sparsity"]
 
 
 
@@ -375,6 +375,33 @@ def plot_faithfulness(summary, *, paper: dict | None = None, paper_label: str = 
         ax.set_xlabel("relevance threshold τ")
         ax.grid(alpha=0.3)
         ax.legend(fontsize="x-small")
+    fig.suptitle(title)
+    return fig
+
+
+def plot_matched_sparsity(curves, *, title: str = "Ground truth at matched sparsity"):
+    """Each method's mean SI-SDRi and stem-energy precision / recall against the share of bins every mask keeps
+    (a frame of :meth:`l2i_core.evaluate.harness.ComparisonStudy.matched_curves`: ``method``, ``share``,
+    ``si_sdri``, ``precision``, ``recall``), three panels; the identity mask keeps every bin and ranks none, so it
+    is not drawn (its SI-SDRi is 0 dB by definition, the dotted line)."""
+    if curves is None or len(curves) == 0:
+        raise ParameterError("no matched-sparsity rows to plot: the condition has no stems")
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4), constrained_layout=True)
+    panels = (("si_sdri", "SI-SDRi vs the input (dB)"), ("precision", "stem-energy precision"),
+              ("recall", "stem-energy recall"))
+    for method, g in curves.groupby("method", sort=False):
+        g = g.sort_values("share")
+        style = "--" if method in ("random", "oracle IRM") else "-"
+        for ax, (col, _) in zip(axes, panels):
+            if col in g:
+                ax.plot(100 * g["share"], g[col], style, marker="o", label=method)
+    for ax, (_, label) in zip(axes, panels):
+        ax.set_xlabel("bins kept, ranked by the method's own mask (%)")
+        ax.set_ylabel(label)
+        ax.set_xscale("log")
+        ax.grid(alpha=0.3)
+    axes[0].axhline(0.0, color="k", lw=0.8, ls=":")
+    axes[-1].legend(fontsize="x-small")
     fig.suptitle(title)
     return fig
 

@@ -39,7 +39,7 @@ __all__ = [
     "fidelity_table", "paper_fidelity_table",
     "fidelity_summary", "FIDELITY_PAPER_DATA",
     "Section", "ClassifierSection", "InterpreterHead", "InterpreterSection", "FidelityHead", "FidelitySection",
-    "FaithfulnessAtTau", "FaithfulnessSection", "CorruptionsSection", "ComparisonSection",
+    "FaithfulnessAtTau", "FaithfulnessSection", "CorruptionsSection", "ComparisonSection", "budget_text",
 ]
 
 
@@ -201,10 +201,19 @@ class CorruptionsSection(Section):
 @dataclass
 class ComparisonSection(Section):
     """Notebook 08: every explainer on the same clips. ``conditions``: per condition and method, each
-    metric's ``{"mean", "low", "high"}`` (95 % bootstrap interval); ``tests``: paired Wilcoxon tests;
-    ``randomization``: the sanity check's rank correlations; ``lmac``: how L-MAC was trained."""
+    metric's ``{"mean", "low", "high", "n", "n_units", "n_seeds", "interval"}`` (95 % interval of the kind
+    ``interval`` names; none below n = 10 units); ``verdicts``: per table and metric the leader (or None)
+    and why; ``tests``: the Holm-corrected paired Wilcoxon tests of the ground-truth tables;
+    ``matched_curves``: per condition with stems, each method's scores at each share of bins kept;
+    ``seeds``: the explainers' training seeds; ``budgets``: what each trained explainer cost per seed
+    (epochs, optimiser steps, best epochs, seconds); ``randomization``: the sanity check's rows;
+    ``lmac``: how the run's own L-MAC was trained."""
 
     conditions: dict = field(default_factory=dict)
+    verdicts: dict = field(default_factory=dict)
+    matched_curves: dict = field(default_factory=dict)
+    seeds: list = field(default_factory=list)
+    budgets: dict = field(default_factory=dict)
     tests: list = field(default_factory=list)
     randomization: list = field(default_factory=list)
     lmac: dict = field(default_factory=dict)
@@ -347,3 +356,19 @@ def paper_fidelity_table(*, multilabel: bool) -> pd.DataFrame:
         rows[f"{method} (paper)"] = {**values, "± spread": ", ".join(f"{k} ± {v:g}" for k, v in given.items())
                                      or "spread not recorded here", "setting": where}
     return pd.DataFrame(rows).T
+
+
+def budget_text(budget: dict) -> str:
+    """One line of an entry of :func:`l2i_core.pipeline.steps.training_budgets` (``ComparisonSection.budgets``):
+    ``"40 epochs (best 37, 23, 31), 600 optimiser steps, 283 s per seed, 3 seeds"``."""
+    if not budget:
+        return "no trained explainer"
+    ep = sorted(set(budget["epochs"]))
+    epochs = f"{ep[0]}" if len(ep) == 1 else f"{ep[0]}–{ep[-1]}"
+    st = sorted(set(budget["steps"]))
+    steps = f"{st[0]:,}" if len(st) == 1 else f"{st[0]:,}–{st[-1]:,}"
+    best = ", ".join(str(b) for b in budget["best_epoch"])
+    sec = sum(budget["seconds"]) / len(budget["seconds"]) if budget["seconds"] else float("nan")
+    k = len(budget["seeds"])
+    return (f"{epochs} epochs (best {best}), {steps} optimiser steps, {sec:.0f} s per seed, "
+            f"{k} seed{'s' * (k != 1)}")
