@@ -35,6 +35,19 @@ from l2i_core.data.mixtures import (
     build_urbanmix,
     load_urbanmix,
 )
+from l2i_core.data.planted import (
+    MARKER_LOW_HZ,
+    MARKER_RAMP_S,
+    MARKER_SECONDS,
+    MARKER_SNR_DB,
+    SUPPORT_FLOOR_DB,
+    PlantedDataset,
+    marker_frequencies,
+    marker_support,
+    marker_waveform,
+    mel_band_centres,
+    planted_dataset,
+)
 from l2i_core.data.records import SPLITS, AudioDataset, Record
 from l2i_core.data.registry import (
     CONFIRM_ABOVE_BYTES,
@@ -141,6 +154,17 @@ __all__ = [
     "write_sonyc_tree",
     "SONYC_V2_SPLIT_SIZES",
     "SYNTH_SIDECAR",
+    "PlantedDataset",
+    "planted_dataset",
+    "marker_frequencies",
+    "marker_waveform",
+    "marker_support",
+    "mel_band_centres",
+    "MARKER_SECONDS",
+    "MARKER_RAMP_S",
+    "MARKER_LOW_HZ",
+    "MARKER_SNR_DB",
+    "SUPPORT_FLOOR_DB",
 ]
 
 #: Names accepted by :func:`load_dataset`.

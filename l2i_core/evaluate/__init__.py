@@ -7,6 +7,7 @@ paper_protocols     The paper's evaluation protocols, run with an :class:`~l2i_c
 harness             The comparison harness (any explainer): every explainer on the same clips, scored by the same protocols.
 tables              The comparison's tables: n per cell, exact / cluster / seed intervals, Holm-corrected tests, leaders.
 ground_truth        Matched-sparsity ground truth: every mask cut to the same shares of bins, scored against the true stem.
+model_truth         Ground truth about the model: region-blind and planted-marker classifiers, every explainer scored on them.
 """
 
 from l2i_core.evaluate.ground_truth import MATCHED_SHARES, matched_columns, matched_sparsity_scores
@@ -29,6 +30,23 @@ from l2i_core.evaluate.harness import (
     speech_background,
     speechbrain_table,
     summary_table,
+)
+from l2i_core.evaluate.model_truth import (
+    DEFAULT_BAND_HZ,
+    DEFAULT_SPAN,
+    KINDS,
+    MODEL_TRUTH_GRADIENT_SETTINGS,
+    MODEL_TRUTH_METHODS,
+    SCORE_COLUMNS,
+    TABLE_COLUMNS,
+    ModelTruthStudy,
+    default_region,
+    model_truth_explainers,
+    model_truth_study,
+    region_scores,
+    shortcut_check,
+    train_blind_classifier,
+    train_planted_classifier,
 )
 from l2i_core.evaluate.paper_protocols import (
     ANALYSIS_MEMORY_SHARE,
@@ -127,6 +145,7 @@ __all__ = [
     "scene_study",
     "Condition",
     "make_conditions",
+    "mixture_partners",
     "scene_condition",
     "speech_background",
     "score_explanation",
@@ -145,10 +164,24 @@ __all__ = [
     "MATCHED_SHARES",
     "matched_columns",
     "matched_sparsity_scores",
+    "KINDS",
+    "MODEL_TRUTH_METHODS",
+    "MODEL_TRUTH_GRADIENT_SETTINGS",
+    "DEFAULT_BAND_HZ",
+    "DEFAULT_SPAN",
+    "SCORE_COLUMNS",
+    "TABLE_COLUMNS",
+    "default_region",
+    "train_blind_classifier",
+    "train_planted_classifier",
+    "model_truth_explainers",
+    "region_scores",
+    "shortcut_check",
+    "ModelTruthStudy",
+    "model_truth_study",
     "PROPORTION_COLUMNS",
     "REFERENCES",
     "ReviewerTable",
     "per_seed_table",
     "reviewer_table",
-    "mixture_partners",
 ]

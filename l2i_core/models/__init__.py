@@ -8,8 +8,22 @@ efficientat         EfficientAT mn04_as, an AudioSet tagger (MobileNetV3, width 
 interpreter         The L2I interpreter: Ψ decodes the classifier's hidden maps into NMF activations H, Θ predicts
 lmac                The L-MAC decoder network (Paissan, Ravanelli, Subakan, ICML 2024): tapped maps of f → one soft mask per class (or one).
 checkpoints         Save and load every trained model: state dicts beside a JSON sidecar, read with ``weights_only=True``.
+blind               Region-blind classifiers: any f wrapped so that it sees only a band of mel filters and / or a span of frames.
 """
 
+from l2i_core.models.blind import (
+    DB_AMIN,
+    EFFICIENTAT_SILENCE,
+    BlindRegion,
+    RegionBlind,
+    band_region,
+    blind_constants,
+    load_blind,
+    peak_bound_db,
+    save_blind,
+    span_region,
+    visible_region_on_grid,
+)
 from l2i_core.models.checkpoints import (
     cpu_state,
     load_classifier,
@@ -100,4 +114,15 @@ __all__ = [
     "efficientat_weights",
     "audioset_labels",
     "load_efficientat",
+    "BlindRegion",
+    "RegionBlind",
+    "band_region",
+    "span_region",
+    "blind_constants",
+    "peak_bound_db",
+    "visible_region_on_grid",
+    "save_blind",
+    "load_blind",
+    "EFFICIENTAT_SILENCE",
+    "DB_AMIN",
 ]

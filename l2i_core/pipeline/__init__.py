@@ -8,6 +8,7 @@ notebooks           Run the numbered notebooks with papermill and render them to
 explain_files       ``l2i explain``: interpret one's own sound files from the command line.
 lab                 The listening lab of notebook 07 as a web app: ``l2i lab --artifacts-dir DIR`` serves it with Voilà.
 explainer_study     The explainer study of one dataset: what notebook 08 and ``l2i benchmark`` run.
+sanity              The randomisation sanity check (Adebayo et al. 2018) of every explainer, each judged against its own control.
 cli                 The one ``l2i`` command: ``l2i``, ``python -m l2i_core`` and ``torchrun ... -m l2i_core`` all run :func:`main`.
 """
 
@@ -73,6 +74,17 @@ from l2i_core.pipeline.run import (
     notebook_parameters,
     run_config,
 )
+from l2i_core.pipeline.sanity import (
+    CONTROL_MIN_RHO,
+    RANDOMISATIONS,
+    SANITY_ALPHA,
+    SANITY_CONTROL,
+    SANITY_VERDICTS,
+    SanityStudy,
+    judge_sanity,
+    recipe_epochs,
+    sanity_study,
+)
 from l2i_core.pipeline.steps import (
     CACHE_MEMORY_SHARE,
     FEATURE_MEMORY_SHARE,
@@ -134,6 +146,15 @@ __all__ = [
     "lmac_summary",
     "GRADIENT_SETTINGS",
     "sanity_sentences",
+    "sanity_study",
+    "judge_sanity",
+    "SanityStudy",
+    "CONTROL_MIN_RHO",
+    "SANITY_ALPHA",
+    "RANDOMISATIONS",
+    "SANITY_CONTROL",
+    "SANITY_VERDICTS",
+    "recipe_epochs",
     "LAB_NOTEBOOK",
     "lab_parameters",
     "write_lab_notebook",
