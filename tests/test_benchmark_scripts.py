@@ -156,6 +156,14 @@ def test_sonyc_full_run_estimate_scales_each_part_by_what_it_depends_on():
     assert cpu["02_features"] == round(4 * 14_740 / 100) and cpu["02_training"] == round(2 * k_train * 80)
     assert cpu["03_caches"] == round(5 * 14_740 / 100) and cpu["03_training_two_heads"] == round(3 * k_train * 40)
     assert cpu["04_fidelity"] == round(2 * k_test) and cpu["05_faithfulness"] == 664
-    assert cpu["08_lmac_training"] == round(2 * 24 / 240 * 13_538 * 40)
+    seeds = est.N_SEEDS  # notebook 08 trains every explainer once per seed: L-MAC n times, the heads n - 1 more
+    assert cpu["08_lmac_training"] == round(2 * 24 / 240 * 13_538 * 40 * seeds)
+    assert cpu["08_interpreter_heads_other_seeds"] == round(3 * k_train * 40 * (seeds - 1))
+    assert cpu["08_compare_explainers"] == 664 and "lmac_upper_bound" not in out  # no 08 in the scale run
+    # with 08 in the scale run: its scoring cell per test clip, its L-MAC cell (third code cell) as the bound
+    scale["runs"][0]["notebooks"].append(nb("08_compare_explainers", 40, a=0, b=0, c=20, **{"compared = x": 10}))
+    out8 = est.estimate(scale, profile, {"mean_train_seconds": 2.0, "epochs": 40}, {"attention": {"train_seconds": 3.5}})
+    assert out8["cpu_seconds"]["08_compare_explainers"] == round(10 * k_test)
+    assert out8["lmac_upper_bound"]["cpu_seconds_08_lmac_training"] == round(20 / 50 * 13_538 * 40 * seeds)
     assert out["gpu_speedups_measured"] == {"classifier": 200.0, "interpreter": 50.0}
     assert gpu["02_training"] == round(2 * k_train * 80 / 200) and gpu["03_caches"] == cpu["03_caches"]

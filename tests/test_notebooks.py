@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import re
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import numpy as np
 import papermill as pm
 import pytest
 
+from l2i_core.evaluate.stats import MIN_ROWS
 from l2i_core.pipeline.notebooks import NotebookFailed, find_notebooks, reproduce, run_notebook
 from l2i_core.pipeline.run import SHARED_PARAMETERS
 
@@ -286,12 +286,13 @@ def test_quick_pipeline_runs_every_notebook_and_04_to_07_write_results(quick_pip
     ai, rows = lmac["AI"], lmac["rows"]
     hits = ai["mean"] * rows / 100  # AI is 0 or 100 per clip: the mean is 100 · (clips where q_c > p_c) / rows
     assert rows >= 1 and hits == pytest.approx(round(hits))
-    if rows == 1:  # one clip: no interval (NaN bounds, written as null or NaN)
-        assert all(v is None or math.isnan(v) for v in (ai["low"], ai["high"]))
-    elif round(hits) in (0, rows):  # every clip alike: every resample is the sample
-        assert ai["low"] == ai["high"] == ai["mean"]
-    else:  # two values 0 and 100 in the sample: a mean's interval lies between them, around the mean
+    assert ai["n"] == rows and 1 <= ai["n_units"] <= rows and ai["n_seeds"] >= 1
+    if ai["n_units"] < MIN_ROWS:  # too few clips: no interval at all (null bounds), never a made-up one
+        assert ai["low"] is None and ai["high"] is None
+    else:  # a share: an interval around the mean inside [0, 100]; one seed's is exact, never degenerate
         assert 0.0 <= ai["low"] <= ai["mean"] <= ai["high"] <= 100.0
+        if ai["interval"] == "Clopper-Pearson":
+            assert ai["n_seeds"] == 1 and ai["low"] < ai["high"]
 
 
 @pytest.mark.realdata

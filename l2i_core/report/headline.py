@@ -1021,7 +1021,10 @@ def _bench_sonyc_estimate(d: dict) -> list[tuple[str, str, str]]:
     return [("full SONYC-UST v2 run, every notebook (a calculation, not a run)",
              f"{'/'.join(str(v) for v in full.values())} train/validate/test clips, epochs {d.get('epochs')}",
              f"{_num(d.get('cpu_hours'))} h on the 2-core CPU, {_num(d.get('gpu_hours'))} h with one GPU "
-             f"(measured GPU speed-ups {d.get('gpu_speedups_measured')})")]
+             f"(measured GPU speed-ups {d.get('gpu_speedups_measured')}"
+             + (f"; {d['explainer_seeds']} explainer seeds" if d.get("explainer_seeds") else "")
+             + (f"; {_num(d['lmac_upper_bound']['cpu_hours'])} h on the CPU at L-MAC's SONYC-layout epoch cost"
+                if d.get("lmac_upper_bound") else "") + ")")]
 
 
 _BENCHMARKS = (("sonyc_scale", _bench_sonyc_scale), ("sonyc_full_run_estimate", _bench_sonyc_estimate),
