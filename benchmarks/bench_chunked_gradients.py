@@ -42,7 +42,7 @@ def _tasks(esc10: Path) -> dict:
     """name -> function(batch_size) returning a tensor, on the finished run's f."""
     import torch
 
-    from l2i_core.explain.gradients import gradient_attribution
+    from l2i_core.explain.gradients import GRADIENT_SETTINGS, gradient_attribution
     from l2i_core.pipeline import explainer_study
     from l2i_core.pipeline.run import run_config
     from l2i_core.train import lmac
@@ -58,7 +58,7 @@ def _tasks(esc10: Path) -> dict:
     caches = {s: build_cache(f, ds.split(s), "cpu", progress=False) for s in ("train", "validation")}
 
     def gradients(method):
-        kw = explainer_study.GRADIENT_SETTINGS.get(method, {})
+        kw = GRADIENT_SETTINGS.get(method, {})
         return lambda b: torch.from_numpy(gradient_attribution(f, x, target, method=method, preset="cpu",
                                                                batch_size=b, **kw))
 
@@ -107,7 +107,7 @@ def main() -> None:
         return
     from _capped import native_and_capped
 
-    from l2i_core.pipeline.explainer_study import GRADIENT_SETTINGS
+    from l2i_core.explain.gradients import GRADIENT_SETTINGS
 
     runs = native_and_capped(__file__, ["--esc10", str(args.esc10), "--repeats", str(args.repeats)])
     for setting in runs:

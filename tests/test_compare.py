@@ -235,17 +235,6 @@ def test_planted_band_holds_the_l2i_mask():
     assert planted_clips(2)[0].shape[1] == x_val.shape[1]
 
 
-def test_sanity_sentences_read_the_intervals():
-    from l2i_core.pipeline.explainer_study import sanity_sentences
-
-    rows = [("none (retrained, same f)", "A", 0.04, -0.08, 0.17), ("all layers", "A", -0.05, -0.16, 0.06),
-            ("all layers", "B", 0.72, 0.62, 0.78), ("all layers", "C", 0.12, 0.07, 0.19)]
-    t = pd.DataFrame([{"randomised": r, "method": m, "rank correlation": v, "low": lo, "high": hi,
-                       "retrain epochs": 2} for r, m, v, lo, hi in rows])
-    a, b, c = sanity_sentences(t)
-    assert "cannot tell" in a and "barely change" in b and c.startswith("C: its masks change")
-
-
 def test_every_explainer_explains_the_rows_of_the_one_rule_for_a_multilabel_f():
     """target=None on a multi-label f: one row per class f predicts (several per clip, or none), for every
     explainer alike; the harness maps each row to its clip."""

@@ -203,3 +203,29 @@ def test_plot_faithfulness_sets_the_paper_beside_the_probability_drop():
     assert PAPER_FF_LABEL not in logit  # no paper value beside the logit drop
     assert "probability" in ax_p.get_ylabel() and "logit" in ax_l.get_ylabel()
     matplotlib.pyplot.close(fig)
+
+
+def test_sanity_verdicts_and_model_truth_reach_the_readme_rows_with_their_references():
+    """Notebook 08's sanity check and ground truth about f become rows whose values and texts are the record's."""
+    sanity = {"table": [{"method": "L-MAC", "randomised": "none (control)", "rho": 0.86, "low": 0.8, "high": 0.9, "n": 16},
+                        {"method": "L-MAC", "randomised": "all layers", "rho": 0.12, "low": 0.05, "high": 0.2, "n": 16},
+                        {"method": "random", "randomised": "all layers", "rho": 1.0, "low": None, "high": None, "n": 16}],
+              "verdicts": [{"method": "L-MAC", "verdict": "passes", "reason": "separated"},
+                           {"method": "random", "verdict": "fails", "reason": "not separated"}],
+              "budgets": {"L-MAC": 40}}
+    truth = {"band": {"table": [{"method": "L2I (attention)", "mass inside": 0.21, "low": 0.18, "high": 0.25,
+                                 "clips": 80, "chance": 0.42, "rank accuracy": 0.3, "interval": "percentile bootstrap"}],
+                      "classifier": {"test_accuracy": 0.75}, "explainer_epochs": {"l2i": 35}},
+             "planted": {"table": [], "shortcut": {"accuracy_with": 0.9, "accuracy_without": 0.3, "chance": 0.1, "n": 80}}}
+    record = {"dataset": "esc10", "preset": "cpu", "results": {"comparison": {"sanity": sanity}, "model_truth": truth}}
+    rows = {r.metric: r for r in headline_rows(record)}
+    lmac = rows["sanity_L-MAC"]
+    assert lmac.value == 0.12 and lmac.readme and "passes: separated" in lmac.baseline
+    assert "own control ρ 0.86 (retrained, 40 epochs)" in lmac.baseline and "n = 16" in lmac.baseline
+    rnd = rows["sanity_random"]  # no bounds recorded: no interval printed, and no control row: no control value
+    assert rnd.value == 1.0 and "fails" in rnd.label and "no interval" in rnd.baseline and rnd.readme
+    band = rows["truth_band_L2I (attention)"]
+    assert band.value == 0.21 and band.readme and "chance 0.42" in band.baseline and "[0.18, 0.25]" in band.baseline
+    assert "f's test accuracy 75" in band.baseline and "n = 80 units" in band.baseline
+    shortcut = rows["truth_planted_shortcut"]
+    assert shortcut.value == pytest.approx(90.0) and "without it 30" in shortcut.baseline and "n = 80 clips" in shortcut.baseline

@@ -277,8 +277,22 @@ def test_quick_pipeline_runs_every_notebook_and_04_to_07_write_results(quick_pip
     assert "reused the attention interpreter" in text7 and "<audio controls" in text7 and "data:image/png;base64" in text7
     text8 = text("08")  # the comparison: every method, SpeechBrain's rows beside, the sanity check
     assert "reused the attention interpreter" in text8 and "trained L-MAC" in text8 and "<audio controls" in text8
-    assert "SpeechBrain README: L-MAC" in text8 and "rank correlation" in text8
+    assert "SpeechBrain README: L-MAC" in text8 and "ρ with its original masks" in text8
+    truth = res["model_truth"]  # ground truth about f: a band-blind f and a planted marker, every explainer scored
+    assert set(truth) == {"band", "planted"} and "Ground truth about the model" in text8
+    for kind, rec in truth.items():
+        table = {r["method"]: r for r in rec["table"]}
+        assert {"L2I (attention)", "L-MAC", "Saliency", "random", "identity"} <= set(table), kind
+        assert all(0.0 <= r["mass inside"] <= 1.0 for r in table.values())
+        # the identity mask is uniform: its mass inside is the region's share of the plane, chance, by construction
+        assert table["identity"]["mass inside"] == pytest.approx(table["identity"]["chance"], rel=1e-6)
+    assert truth["planted"]["shortcut"]["n"] >= 1
     cmp = res["comparison"]
+    san = cmp["sanity"]  # every method but the constant references, each judged against its own control
+    assert {v["method"] for v in san["verdicts"]} == {"L2I (attention)", "L2I (max-pool)", "L-MAC", "Saliency",
+                                                      "Integrated Gradients", "SmoothGrad", "random"}
+    assert all(v["verdict"] in ("passes", "fails", "cannot judge") for v in san["verdicts"])
+    assert san["control_seed"] == 1 and {r["randomised"] for r in san["table"]} == {"none (control)", "output layer", "all layers"}
     assert set(cmp["conditions"]) == {"clean", "mixture", "white noise", "speech"}
     assert {"L2I (attention)", "L2I (max-pool)", "L-MAC", "Integrated Gradients", "random"} <= set(cmp["conditions"]["clean"])
     assert "oracle IRM" in cmp["conditions"]["mixture"] and "oracle IRM" not in cmp["conditions"]["clean"]

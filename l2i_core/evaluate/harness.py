@@ -472,7 +472,6 @@ class ComparisonStudy:
     dataset: str
     scores: pd.DataFrame
     tests: list[dict] = field(default_factory=list)
-    randomization: pd.DataFrame | None = None
     notes: dict = field(default_factory=dict)
     #: Inputs of each condition, over every pass.
     inputs: dict = field(default_factory=dict)
@@ -531,8 +530,7 @@ class ComparisonStudy:
     def record(self, seed: int = 0) -> dict:
         """The ``comparison`` section of ``results.json``: per condition and method, each metric's estimate,
         interval, n, units and seeds (:func:`review`; ground-truth columns on the rows whose explained class is
-        the stem's), each table's verdicts and Holm-corrected tests, the matched-sparsity curves, the sanity
-        check's rows."""
+        the stem's), each table's verdicts and Holm-corrected tests, the matched-sparsity curves."""
         out: dict = {"conditions": {}, "verdicts": {}, "tests": [], "matched_curves": {}, "notes": self.notes,
                      "seconds": self.scores.attrs.get("seconds", {}),
                      "seeds": sorted(int(v) for v in self.scores["seed"].unique()) if "seed" in self.scores else []}
@@ -551,8 +549,6 @@ class ComparisonStudy:
             out["conditions"][cond] = per
             if gt:
                 out["matched_curves"][cond] = self.matched_curves(cond).to_dict(orient="records")
-        if self.randomization is not None:
-            out["randomization"] = self.randomization.to_dict(orient="records")
         return out
 
 

@@ -51,11 +51,10 @@ from l2i_core import metrics
 from l2i_core._errors import ParameterError
 from l2i_core._version import __version__
 from l2i_core.data.planted import MARKER_SNR_DB, SUPPORT_FLOOR_DB, PlantedDataset, marker_support, planted_dataset
-from l2i_core.explain.gradients import GradientMask
 from l2i_core.explain.interface import AudioModel, Explanation
 from l2i_core.explain.l2i import L2IExplainer
 from l2i_core.explain.lmac import LMACMask
-from l2i_core.explain.references import IdentityMask, OracleIRM, RandomMask
+from l2i_core.explain.references import untrained_explainer
 from l2i_core.models.blind import (
     BlindRegion,
     RegionBlind,
@@ -78,7 +77,7 @@ from l2i_core.train.recipes import (
     train_interpreter,
 )
 
-__all__ = ["KINDS", "MODEL_TRUTH_METHODS", "DEFAULT_BAND_HZ", "DEFAULT_SPAN", "MODEL_TRUTH_GRADIENT_SETTINGS",
+__all__ = ["KINDS", "MODEL_TRUTH_METHODS", "DEFAULT_BAND_HZ", "DEFAULT_SPAN",
            "SCORE_COLUMNS", "TABLE_COLUMNS", "default_region", "train_blind_classifier", "train_planted_classifier",
            "model_truth_explainers", "region_scores", "shortcut_check", "ModelTruthStudy", "model_truth_study"]
 
@@ -95,9 +94,6 @@ _KNOWN = (*MODEL_TRUTH_METHODS, "oracle")
 DEFAULT_BAND_HZ = (0.0, 2000.0)
 #: ``span``: f sees the first half of each clip (start and stop as shares of the clip).
 DEFAULT_SPAN = (0.0, 0.5)
-
-#: The gradient methods' budgets, as notebook 08's comparison uses them (8 Gauss-Legendre points, 6 noisy copies).
-MODEL_TRUTH_GRADIENT_SETTINGS = {"integrated_gradients": {"n_steps": 8}, "smoothgrad": {"nt_samples": 6}}
 
 #: Per-row columns of :func:`region_scores`.
 SCORE_COLUMNS = ("mass_inside", "mass_outside", "rank_accuracy", "rank_accuracy_stable", "region_share")
@@ -404,12 +400,12 @@ def model_truth_explainers(cfg, dataset, model: AudioModel, methods=MODEL_TRUTH_
                            epochs: int | None = None, progress: bool = True) -> tuple[list, list[str]]:
     """The explainers ``methods`` of ``model``'s f, the trained ones trained on that f in ``out_dir``.
 
-    As :func:`l2i_core.pipeline.explainer_study._retrain` does for a randomised f: the L2I heads (on the
+    As :func:`l2i_core.pipeline.sanity.sanity_study` does for a randomised f: the L2I heads (on the
     dictionary of these data, :func:`_dictionary`) and L-MAC are trained on f's activation caches of the
     train and validation splits of ``dataset`` for ``epochs`` epochs (None: the recipes' 35 / 40; a quick
     run: ``interpreter_epochs``), written in ``out_dir`` and reused there when their sidecar names this
     very f (the sha256 of ``out_dir/classifier.pt`` or ``blind.pt``), the data and the epochs. The
-    gradient methods (:data:`MODEL_TRUTH_GRADIENT_SETTINGS`), random, identity and the oracle IRM need
+    gradient methods (:data:`~l2i_core.explain.gradients.GRADIENT_SETTINGS`), random, identity and the oracle IRM need
     no training.
 
     Returns
@@ -480,15 +476,8 @@ def model_truth_explainers(cfg, dataset, model: AudioModel, methods=MODEL_TRUTH_
                 messages.append(f"trained L-MAC on this f: {n_lmac} epochs in {res.seconds:.0f} s, best validation "
                                 f"score {res.best_score:.3f} at epoch {res.best_epoch}")
             explainers.append(LMACMask(decoder, model))
-        elif name in MODEL_TRUTH_GRADIENT_SETTINGS or name == "saliency":
-            extra = {"seed": cfg.seed} if name == "smoothgrad" else {}
-            explainers.append(GradientMask(model, name, **MODEL_TRUTH_GRADIENT_SETTINGS.get(name, {}), **extra))
-        elif name == "random":
-            explainers.append(RandomMask(model, seed=cfg.seed))
-        elif name == "identity":
-            explainers.append(IdentityMask(model))
         else:
-            explainers.append(OracleIRM(model))
+            explainers.append(untrained_explainer(model, name, seed=cfg.seed))
     state.clear()
     return explainers, messages
 

@@ -10,6 +10,7 @@ references          The reference explainers: random masks, the identity and the
 """
 
 from l2i_core.explain.gradients import (
+    GRADIENT_SETTINGS,
     METHODS,
     GradientMask,
     bin_ranks,
@@ -36,7 +37,7 @@ from l2i_core.explain.l2i import (
     select_components,
 )
 from l2i_core.explain.lmac import LMACMask, lmac_attribute
-from l2i_core.explain.references import IdentityMask, OracleIRM, RandomMask, log1p_mask
+from l2i_core.explain.references import UNTRAINED, IdentityMask, OracleIRM, RandomMask, log1p_mask, untrained_explainer
 
 __all__ = [
     "Explanation",
@@ -46,6 +47,9 @@ __all__ = [
     "clip_targets",
     "spectrogram_logits",
     "METHODS",
+    "GRADIENT_SETTINGS",
+    "UNTRAINED",
+    "untrained_explainer",
     "GradientMask",
     "gradient_attribution",
     "mel_to_linear",

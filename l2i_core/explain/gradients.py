@@ -40,6 +40,7 @@ from l2i_core.explain.interface import AudioModel, Explainer, Explanation, clip_
 
 __all__ = [
     "METHODS",
+    "GRADIENT_SETTINGS",
     "GradientMask",
     "gradient_attribution",
     "mel_to_linear",
@@ -51,6 +52,12 @@ __all__ = [
 
 #: The gradient methods available, as captum names them (SmoothGrad: captum ``Saliency`` averaged over noisy copies, each clip's noise its own).
 METHODS = ("saliency", "integrated_gradients", "smoothgrad")
+
+#: The gradient methods' budgets wherever l2i compares explainers (notebook 08, the sanity check, the ground
+#: truth about f): Integrated Gradients with 8 Gauss-Legendre points, SmoothGrad with 6 noisy copies. With 16
+#: and 8 they took 190 s and 120 s of notebook 08's 590 s of scoring on esc10 (80 clips × 4 conditions,
+#: 2-core CPU), more than every other explainer together.
+GRADIENT_SETTINGS = {"integrated_gradients": {"n_steps": 8}, "smoothgrad": {"nt_samples": 6}}
 
 #: Rows per forward/backward pass in IntegratedGradients and SmoothGrad (at least the batch size).
 _INTERNAL_BATCH = 64

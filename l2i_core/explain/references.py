@@ -11,7 +11,7 @@ from l2i_core import metrics
 from l2i_core._errors import ParameterError
 from l2i_core.explain.interface import AudioModel, Explainer
 
-__all__ = ["RandomMask", "IdentityMask", "OracleIRM", "log1p_mask"]
+__all__ = ["RandomMask", "IdentityMask", "OracleIRM", "log1p_mask", "UNTRAINED", "untrained_explainer"]
 
 
 class RandomMask(Explainer):
@@ -100,3 +100,32 @@ class OracleIRM(Explainer):
             N = self.model.fe.stft(x - s).abs()
         irm = torch.from_numpy(metrics.ideal_ratio_mask(S.cpu().numpy(), N.cpu().numpy())).to(V.device)
         return log1p_mask(irm, V), {}
+
+
+#: The methods that need no training, by the short names the comparison's ``methods`` use.
+UNTRAINED = ("saliency", "integrated_gradients", "smoothgrad", "random", "identity", "oracle")
+
+
+def untrained_explainer(model: AudioModel, name: str, *, seed: int = 0) -> Explainer:
+    """The explainer of short name ``name`` (:data:`UNTRAINED`) on ``model``, as every comparison builds it.
+
+    The gradient methods take :data:`~l2i_core.explain.gradients.GRADIENT_SETTINGS`' budgets; SmoothGrad and
+    the random mask draw from ``seed``.
+
+    Examples
+    --------
+    >>> untrained_explainer(model, "smoothgrad", seed=0).name  # doctest: +SKIP
+    'SmoothGrad'
+    """
+    from l2i_core.explain.gradients import GRADIENT_SETTINGS, GradientMask
+
+    if name in ("saliency", "integrated_gradients", "smoothgrad"):
+        return GradientMask(model, name, **GRADIENT_SETTINGS.get(name, {}),
+                            **({"seed": int(seed)} if name == "smoothgrad" else {}))
+    if name == "random":
+        return RandomMask(model, seed=int(seed))
+    if name == "identity":
+        return IdentityMask(model)
+    if name == "oracle":
+        return OracleIRM(model)
+    raise ParameterError(f"unknown explainer {name!r} needing no training; choose among {list(UNTRAINED)}")

@@ -33,16 +33,12 @@ from l2i_core.pipeline.explain_files import (
 from l2i_core.pipeline.explainer_study import (
     COMPARISON_MEMORY_SHARE,
     DEFAULT_METHODS,
-    GRADIENT_SETTINGS,
-    PAIRED,
     build_conditions,
     build_explainers,
     comparison_bytes_per_clip,
     comparison_passes,
     comparison_study,
     lmac_summary,
-    randomization_study,
-    sanity_sentences,
 )
 from l2i_core.pipeline.lab import (
     LAB_NOTEBOOK,
@@ -83,6 +79,7 @@ from l2i_core.pipeline.sanity import (
     SanityStudy,
     judge_sanity,
     recipe_epochs,
+    sanity_sentences,
     sanity_study,
 )
 from l2i_core.pipeline.steps import (
@@ -140,11 +137,8 @@ __all__ = [
     "comparison_passes",
     "comparison_bytes_per_clip",
     "COMPARISON_MEMORY_SHARE",
-    "randomization_study",
     "DEFAULT_METHODS",
-    "PAIRED",
     "lmac_summary",
-    "GRADIENT_SETTINGS",
     "sanity_sentences",
     "sanity_study",
     "judge_sanity",

@@ -46,6 +46,7 @@ from l2i_core.report.results import (
     FaithfulnessSection,
     FidelitySection,
     InterpreterSection,
+    ModelTruthSection,
     budget_text,
     read_sections,
 )
@@ -451,12 +452,66 @@ def _comparison_rows(s: ComparisonSection, add) -> None:
                 label_m = label
             add(f"compare_{cond}_{metric}", f"{method}: {label_m}, {cond}", float(v["mean"]), percent=percent,
                 baseline="; ".join(parts), readme=readme and method in (*_README_METHODS, ref_name or ""))
+    _sanity_rows(s, add)
+
+
+def _sanity_rows(s: ComparisonSection, add) -> None:
+    """The randomisation check's verdict per method (the value: mean ρ after randomising every layer of f),
+    beside its own control's ρ and why it passes, fails or cannot be judged."""
+    table = [r for r in (s.sanity.get("table") or []) if isinstance(r, dict)]
+    for v in s.sanity.get("verdicts") or []:
+        rows = {r.get("randomised"): r for r in table if r.get("method") == v.get("method")}
+        rnd, ctl = rows.get("all layers") or {}, rows.get("none (control)") or {}
+        if not isinstance(rnd.get("rho"), (int, float)):
+            continue
+        budget = s.sanity.get("budgets", {}).get(v["method"])
+        parts = [f"{v['verdict']}: {v.get('reason', '')}",
+                 f"own control ρ {_fmt(ctl.get('rho'))}" + (f" (retrained, {budget} epochs)" if budget else ""),
+                 _cell_text({"low": rnd.get("low"), "high": rnd.get("high"), "n_units": rnd.get("n"),
+                             "interval": rnd.get("interval") or ""})]
+        add(f"sanity_{v['method']}", f"{v['method']}: sanity check, ρ with its masks after every layer of f is "
+            f"randomised ({v['verdict']})", float(rnd["rho"]), baseline="; ".join(parts),
+            readme=v["method"] in (*_README_METHODS, "random"))
+
+
+_TRUTH_TEXT = {"band": "relevance mass inside the band f sees (a region-blind f)",
+               "span": "relevance mass inside the span f sees (a region-blind f)",
+               "planted": "relevance mass on the planted marker f relies on"}
+
+
+def _model_truth_rows(s: ModelTruthSection, add) -> None:
+    """Every explainer's relevance mass inside what f sees or relies on, with its interval, n, rank accuracy
+    and chance (the region's share of the plane); for ``planted``, the shortcut check first."""
+    for kind in ("band", "span", "planted"):
+        rec = getattr(s, kind) or {}
+        if not rec:
+            continue
+        clf = rec.get("classifier") or {}
+        sc = rec.get("shortcut") or {}
+        if sc.get("accuracy_with") is not None:
+            add(f"truth_{kind}_shortcut", f"planted-marker f: test accuracy with the marker (%), {kind}",
+                100 * float(sc["accuracy_with"]), percent=False,
+                baseline=f"without it {_fmt(100 * float(sc['accuracy_without']))} % (chance "
+                         f"{_fmt(100 * float(sc.get('chance', 0)))} %), n = {sc.get('n')} clips", readme=True)
+        for r in rec.get("table") or []:
+            if not isinstance(r.get("mass inside"), (int, float)):
+                continue
+            ci = _cell_text({"low": r.get("low"), "high": r.get("high"), "n_units": r.get("clips"),
+                             "interval": r.get("interval") or ""})
+            parts = [ci, f"chance {_fmt(r.get('chance'))}", f"rank accuracy {_fmt(r.get('rank accuracy'))}"]
+            if isinstance(clf.get("test_accuracy"), (int, float)):
+                parts.append(f"f's test accuracy {_fmt(100 * float(clf['test_accuracy']))} %")
+            if rec.get("explainer_epochs"):
+                parts.append(f"explainers trained {rec['explainer_epochs']} epochs, one seed")
+            add(f"truth_{kind}_{r['method']}", f"{r['method']}: {_TRUTH_TEXT[kind]}", float(r["mass inside"]),
+                baseline="; ".join(parts), readme=r["method"] in (*_README_METHODS, "random"))
 
 
 _ROWS: dict[type, Callable] = {ClassifierSection: _classifier_rows, InterpreterSection: _interpreter_rows,
                                FidelitySection: _fidelity_rows, FaithfulnessSection: _faithfulness_rows,
-                               CorruptionsSection: _corruption_rows, ComparisonSection: _comparison_rows}
-_ORDER = ("classifier", "interpreter", "fidelity", "faithfulness", "corruptions", "comparison")
+                               CorruptionsSection: _corruption_rows, ComparisonSection: _comparison_rows,
+                               ModelTruthSection: _model_truth_rows}
+_ORDER = ("classifier", "interpreter", "fidelity", "faithfulness", "corruptions", "comparison", "model_truth")
 
 
 def _task(record: dict, sections: dict) -> str:

@@ -16,6 +16,7 @@ section                   written by                          dataclass
 ``faithfulness_<head>``   notebook 05                         :class:`FaithfulnessSection`
 ``corruptions_<head>``    notebook 06                         :class:`CorruptionsSection`
 ``comparison``            notebook 08                         :class:`ComparisonSection`
+``model_truth``           notebook 08, part 5                 :class:`ModelTruthSection`
 ========================  =================================  ===============
 
 Keys a dataclass does not know are kept (in ``extra``) and written unchanged.
@@ -39,7 +40,7 @@ __all__ = [
     "fidelity_table", "paper_fidelity_table",
     "fidelity_summary", "FIDELITY_PAPER_DATA",
     "Section", "ClassifierSection", "InterpreterHead", "InterpreterSection", "FidelityHead", "FidelitySection",
-    "FaithfulnessAtTau", "FaithfulnessSection", "CorruptionsSection", "ComparisonSection", "budget_text",
+    "FaithfulnessAtTau", "FaithfulnessSection", "CorruptionsSection", "ComparisonSection", "ModelTruthSection", "budget_text",
 ]
 
 
@@ -206,7 +207,8 @@ class ComparisonSection(Section):
     and why; ``tests``: the Holm-corrected paired Wilcoxon tests of the ground-truth tables;
     ``matched_curves``: per condition with stems, each method's scores at each share of bins kept;
     ``seeds``: the explainers' training seeds; ``budgets``: what each trained explainer cost per seed
-    (epochs, optimiser steps, best epochs, seconds); ``randomization``: the sanity check's rows;
+    (epochs, optimiser steps, best epochs, seconds); ``sanity``: the randomisation check
+    (:meth:`l2i_core.pipeline.sanity.SanityStudy.record`: table, verdicts, budgets, settings);
     ``lmac``: how the run's own L-MAC was trained."""
 
     conditions: dict = field(default_factory=dict)
@@ -215,10 +217,22 @@ class ComparisonSection(Section):
     seeds: list = field(default_factory=list)
     budgets: dict = field(default_factory=dict)
     tests: list = field(default_factory=list)
-    randomization: list = field(default_factory=list)
+    sanity: dict = field(default_factory=dict)
     lmac: dict = field(default_factory=dict)
     notes: dict = field(default_factory=dict)
     seconds: dict = field(default_factory=dict)
+
+
+@dataclass
+class ModelTruthSection(Section):
+    """Notebook 08, part 5: ground truth about f (:meth:`l2i_core.evaluate.model_truth.ModelTruthStudy.record`),
+    one entry per kind run: ``band`` / ``span`` (a region-blind f), ``planted`` (a planted marker, with its
+    ``shortcut`` check); each with its ``table`` (per explainer: mass inside and rank accuracy with intervals,
+    chance), ``classifier``, ``region`` and the reviewer's verdicts."""
+
+    band: dict = field(default_factory=dict)
+    span: dict = field(default_factory=dict)
+    planted: dict = field(default_factory=dict)
 
 
 _NESTED = {
@@ -230,7 +244,7 @@ _NESTED = {
 
 def _section_type(name: str):
     fixed = {"classifier": ClassifierSection, "interpreter": InterpreterSection, "fidelity": FidelitySection,
-             "comparison": ComparisonSection}
+             "comparison": ComparisonSection, "model_truth": ModelTruthSection}
     if name in fixed:
         return fixed[name]
     if name.startswith("faithfulness_"):
