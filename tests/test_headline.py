@@ -229,3 +229,19 @@ def test_sanity_verdicts_and_model_truth_reach_the_readme_rows_with_their_refere
     assert "f's test accuracy 75" in band.baseline and "n = 80 units" in band.baseline
     shortcut = rows["truth_planted_shortcut"]
     assert shortcut.value == pytest.approx(90.0) and "without it 30" in shortcut.baseline and "n = 80 clips" in shortcut.baseline
+
+
+@pytest.mark.parametrize("multilabel", [False, True])
+def test_classifier_table_keeps_published_values_out_of_our_column(multilabel):
+    """Notebook 02: our score in `ours`, the paper's (other data) only in the published column, with what differs."""
+    from l2i_core.report.results import PUBLISHED_COLUMN, classifier_table
+
+    scores = {"macro_auprc": 0.9071, "accuracy": 0.855}
+    t = classifier_table("esc10" if not multilabel else "urbanmix", scores, "one split", multilabel=multilabel)
+    ours = t["ours"].dropna().tolist()
+    assert ours == [0.907 if multilabel else 85.5]  # one value of ours, ours alone in its column
+    published = t[t[PUBLISHED_COLUMN].notna()]
+    assert len(published) == len(t) - 1 and published["ours"].isna().all()
+    assert (PAPER["classifier"]["sonyc_macro_auprc"] if multilabel
+            else round(100 * PAPER["classifier"]["esc50_accuracy"], 1)) in published[PUBLISHED_COLUMN].tolist()
+    assert published["what differs"].str.len().gt(10).all()

@@ -36,7 +36,7 @@ from l2i_core._errors import ParameterError
 from l2i_core.paper import PAPER, PAPER_SPREADS, setting_of
 
 __all__ = [
-    "update_results", "read_results", "read_sections", "parse_section", "classifier_table", "finetune_table",
+    "update_results", "read_results", "read_sections", "parse_section", "classifier_table", "PUBLISHED_COLUMN", "finetune_table",
     "fidelity_table", "paper_fidelity_table",
     "fidelity_summary", "FIDELITY_PAPER_DATA",
     "Section", "ClassifierSection", "InterpreterHead", "InterpreterSection", "FidelityHead", "FidelitySection",
@@ -311,27 +311,41 @@ def _our_model(scores: dict) -> str:
     return "l2i classifier (ours, from scratch)"
 
 
+#: The column of published values in :func:`classifier_table`: never the column of ours.
+PUBLISHED_COLUMN = "published (another dataset or protocol)"
+
+
 def classifier_table(dataset: str, scores: dict, protocol: str, *, multilabel: bool) -> pd.DataFrame:
-    """Our test score beside the paper's and the literature's, each with its data and protocol."""
+    """Our test score, and the paper's and the literature's in a column of their own, each row with its data,
+    protocol and what differs from ours: no published value measured on other data stands in our column.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``model``, ``data``, ``protocol``, ``metric``, ``ours`` (our row only),
+        :data:`PUBLISHED_COLUMN` (the published rows only) and ``what differs``.
+    """
     if multilabel:
-        rows = [
-            {"model": _our_model(scores), "data": dataset, "protocol": protocol + "; test split",
-             "metric": "macro average precision (scikit-learn)", "value": round(scores["macro_auprc"], 3)},
-            {"model": "L2I paper: Kumar et al. CNN, AudioSet-pretrained", "data": "SONYC-UST v2",
-             "protocol": "official test split", "metric": "macro-AUPRC (the paper's evaluation)",
-             "value": PAPER["classifier"]["sonyc_macro_auprc"]},
-        ]
+        ours = {"model": _our_model(scores), "data": dataset, "protocol": protocol + "; test split",
+                "metric": "macro average precision (scikit-learn)", "ours": round(scores["macro_auprc"], 3)}
+        published = [{"model": "L2I paper: Kumar et al. CNN, AudioSet-pretrained", "data": "SONYC-UST v2",
+                      "protocol": "official test split", "metric": "macro-AUPRC (the paper's evaluation)",
+                      PUBLISHED_COLUMN: PAPER["classifier"]["sonyc_macro_auprc"],
+                      "what differs": "the dataset (SONYC-UST v2, 8 coarse classes), the network and its "
+                                      "pretraining, the evaluation code"}]
     else:
-        rows = [
-            {"model": _our_model(scores), "data": dataset, "protocol": protocol + "; test split",
-             "metric": "accuracy (%)", "value": round(100 * scores["accuracy"], 1)},
-            {"model": "L2I paper: Kumar et al. CNN, AudioSet-pretrained", "data": "ESC-50",
-             "protocol": "5-fold cross-validation", "metric": "accuracy (%)",
-             "value": round(100 * PAPER["classifier"]["esc50_accuracy"], 1)},
-            {"model": "Piczak (2015) CNN, from scratch", "data": "ESC-10", "protocol": "5-fold cross-validation",
-             "metric": "accuracy (%)", "value": round(100 * PAPER["classifier"]["esc10_piczak2015_accuracy"], 1)},
-        ]
-    return pd.DataFrame(rows)
+        ours = {"model": _our_model(scores), "data": dataset, "protocol": protocol + "; test split",
+                "metric": "accuracy (%)", "ours": round(100 * scores["accuracy"], 1)}
+        published = [{"model": "L2I paper: Kumar et al. CNN, AudioSet-pretrained", "data": "ESC-50",
+                      "protocol": "5-fold cross-validation", "metric": "accuracy (%)",
+                      PUBLISHED_COLUMN: round(100 * PAPER["classifier"]["esc50_accuracy"], 1),
+                      "what differs": "50 classes and 5 folds (mean over folds), the network and its pretraining"},
+                     {"model": "Piczak (2015) CNN, from scratch", "data": "ESC-10", "protocol": "5-fold cross-validation",
+                      "metric": "accuracy (%)",
+                      PUBLISHED_COLUMN: round(100 * PAPER["classifier"]["esc10_piczak2015_accuracy"], 1),
+                      "what differs": "5 folds (mean over folds) instead of one split, another network"}]
+    cols = ["model", "data", "protocol", "metric", "ours", PUBLISHED_COLUMN, "what differs"]
+    return pd.DataFrame([ours, *published]).reindex(columns=cols)
 
 
 #: The data and protocol of the paper's fidelity tables, by ``multilabel``.
