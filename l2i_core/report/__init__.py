@@ -65,6 +65,7 @@ from l2i_core.report.plots import (
 )
 from l2i_core.report.results import (
     FIDELITY_PAPER_DATA,
+    PUBLISHED_COLUMN,
     ClassifierSection,
     ComparisonSection,
     CorruptionsSection,
@@ -102,6 +103,7 @@ __all__ = [
     "read_sections",
     "parse_section",
     "classifier_table",
+    "PUBLISHED_COLUMN",
     "finetune_table",
     "fidelity_table",
     "paper_fidelity_table",
