@@ -167,3 +167,22 @@ def test_sonyc_full_run_estimate_scales_each_part_by_what_it_depends_on():
     assert out8["lmac_upper_bound"]["cpu_seconds_08_lmac_training"] == round(20 / 50 * 13_538 * 40 * seeds)
     assert out["gpu_speedups_measured"] == {"classifier": 200.0, "interpreter": 50.0}
     assert gpu["02_training"] == round(2 * k_train * 80 / 200) and gpu["03_caches"] == cpu["03_caches"]
+
+
+def test_notebook08_costs_sums_each_part_of_the_protocol():
+    """benchmarks/notebook08_costs.py on a made-up results.json whose sums are known."""
+    parts = _script("notebook08_costs").parts
+    results = {"comparison": {
+        "budgets": {"L-MAC": {"seeds": [0, 1, 2], "seconds": [280.0, 290.0, 300.0]},
+                    "L2I (attention)": {"seeds": [0, 1, 2], "seconds": [60.0, 61.0, 62.0]}},
+        "seconds": {"clean/L-MAC": 10.0, "mixture/L-MAC": 5.5},
+        "sanity": {"seconds": 900.0, "table": [
+            {"method": "L-MAC", "randomised": "none (control)", "seconds": 0.0},
+            {"method": "L-MAC", "randomised": "output layer", "seconds": 250.0},
+            {"method": "Saliency", "randomised": "all layers", "seconds": 0.0}]}},
+        "model_truth": {"band": {"seconds": {"total": 600.0}}, "planted": {"seconds": {"total": 700.0}}}}
+    out = parts(results, seed=0)
+    assert out["other_seeds_training_s"] == 290.0 + 300.0 + 61.0 + 62.0  # seed 0's are notebook 03's / the run's
+    assert out["lmac_seed0_training_s"] == 280.0 and out["scoring_s"] == 15.5
+    assert out["sanity_wall_s"] == 900.0 and out["sanity_retraining_s"] == 250.0  # the control row is not counted
+    assert out["model_truth_s"] == {"band": 600.0, "planted": 700.0}
