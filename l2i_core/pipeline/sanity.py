@@ -639,8 +639,10 @@ def judge_sanity(rho: pd.DataFrame, *, threshold: float = CONTROL_MIN_RHO,
                 where = {"output layer": "at the output layer", "all layers": "at all layers"}
                 which = " and ".join(f"{where.get(r['randomised'], 'at ' + str(r['randomised']))} (Holm-corrected "
                                      f"p = {r['p_holm']:.2g})" for _, r in bad.iterrows())
-                verdict, reason = "fails", (f"its masks are not less similar than its control's with f randomised "
-                                            f"{which}, n = {n_min} clips: they do not follow what f computes")
+                verdict, reason = "fails", (f"its masks are not significantly less similar than its control's with f "
+                                            f"randomised {which}, n = {n_min} clips: this check does not show that "
+                                            "they follow what f computes (not separated is not proof of the "
+                                            "contrary; more clips give the test more power)")
         for idx in rand.index:
             separated[idx] = (verdict != "cannot judge") and bool(table.at[idx, "rejects"])
         verdicts.append({"method": m, "verdict": verdict, "reason": reason, "control_rho": float(c["rho"]),
