@@ -216,7 +216,10 @@ def test_sanity_verdicts_and_model_truth_reach_the_readme_rows_with_their_refere
     truth = {"band": {"table": [{"method": "L2I (attention)", "mass inside": 0.21, "low": 0.18, "high": 0.25,
                                  "clips": 80, "chance": 0.42, "rank accuracy": 0.3, "interval": "percentile bootstrap"}],
                       "classifier": {"test_accuracy": 0.75}, "explainer_epochs": {"l2i": 35}},
-             "planted": {"table": [], "shortcut": {"accuracy_with": 0.9, "accuracy_without": 0.3, "chance": 0.1, "n": 80}}}
+             "planted": {"table": [{"method": "L-MAC", "mass inside": 0.006, "low": 0.004, "high": 0.009, "clips": 80,
+                                    "chance": 0.001, "rank accuracy": 0.05}],
+                         "shortcut": {"accuracy_with": 0.9, "accuracy_without": 0.9, "chance": 0.1, "n": 80,
+                                      "relies_on_marker": False}}}
     record = {"dataset": "esc10", "preset": "cpu", "results": {"comparison": {"sanity": sanity}, "model_truth": truth}}
     rows = {r.metric: r for r in headline_rows(record)}
     lmac = rows["sanity_L-MAC"]
@@ -228,7 +231,10 @@ def test_sanity_verdicts_and_model_truth_reach_the_readme_rows_with_their_refere
     assert band.value == 0.21 and band.readme and "chance 0.42" in band.baseline and "[0.18, 0.25]" in band.baseline
     assert "f's test accuracy 75" in band.baseline and "n = 80 units" in band.baseline
     shortcut = rows["truth_planted_shortcut"]
-    assert shortcut.value == pytest.approx(90.0) and "without it 30" in shortcut.baseline and "n = 80 clips" in shortcut.baseline
+    assert shortcut.value == pytest.approx(90.0) and "without it 90" in shortcut.baseline and "n = 80 clips" in shortcut.baseline
+    # an f that does not rely on its marker: said on the check's row and on every explainer's row
+    assert "f does not rely on the marker" in shortcut.baseline
+    assert rows["truth_planted_L-MAC"].label.endswith("(f does not rely on it)")
 
 
 @pytest.mark.parametrize("multilabel", [False, True])

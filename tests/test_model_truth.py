@@ -534,3 +534,13 @@ def test_planted_study_end_to_end_on_esc10(esc10_root, tmp_path):
     assert rec["shortcut"]["n"] == 4 and rec["scoring"]["explained"] == "the true class"
     again = model_truth_study(cfg, small, "marker", methods=("identity",), n_clips=4, progress=False)
     assert again.kind == "planted" and again.messages[0].startswith("reused")
+
+
+def test_relies_on_marker_needs_changed_decisions_and_a_lower_accuracy():
+    """Known answers: unchanged decisions (as measured on esc10's planted f) are no reliance; a large change is."""
+    from l2i_core.evaluate.model_truth import RELIANCE_MIN_CHANGED, relies_on_marker
+
+    assert not relies_on_marker({"prediction_changed": 0.0, "accuracy_drop": 0.0})
+    assert not relies_on_marker({"prediction_changed": RELIANCE_MIN_CHANGED / 2, "accuracy_drop": 0.02})
+    assert not relies_on_marker({"prediction_changed": 0.5, "accuracy_drop": -0.1})  # changed, but not for the worse
+    assert relies_on_marker({"prediction_changed": RELIANCE_MIN_CHANGED, "accuracy_drop": 0.05})

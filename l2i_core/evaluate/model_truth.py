@@ -79,7 +79,7 @@ from l2i_core.train.recipes import (
 
 __all__ = ["KINDS", "MODEL_TRUTH_METHODS", "DEFAULT_BAND_HZ", "DEFAULT_SPAN",
            "SCORE_COLUMNS", "TABLE_COLUMNS", "default_region", "train_blind_classifier", "train_planted_classifier",
-           "model_truth_explainers", "region_scores", "shortcut_check", "ModelTruthStudy", "model_truth_study"]
+           "model_truth_explainers", "region_scores", "shortcut_check", "relies_on_marker", "RELIANCE_MIN_CHANGED", "ModelTruthStudy", "model_truth_study"]
 
 #: The kinds of ground truth about f (``marker`` is accepted for ``planted``).
 KINDS = ("band", "span", "planted")
@@ -94,6 +94,9 @@ _KNOWN = (*MODEL_TRUTH_METHODS, "oracle")
 DEFAULT_BAND_HZ = (0.0, 2000.0)
 #: ``span``: f sees the first half of each clip (start and stop as shares of the clip).
 DEFAULT_SPAN = (0.0, 0.5)
+
+#: :func:`relies_on_marker`: the share of f's test decisions that must change when the marker is removed.
+RELIANCE_MIN_CHANGED = 0.05
 
 #: Per-row columns of :func:`region_scores`.
 SCORE_COLUMNS = ("mass_inside", "mass_outside", "rank_accuracy", "rank_accuracy_stable", "region_share")
@@ -541,6 +544,18 @@ def region_scores(explanation: Explanation, region, *, relevance: str = "mask", 
                          "rank_accuracy_stable": stable, "region_share": reg.reshape(R, -1).mean(axis=1)})
 
 
+def relies_on_marker(check: dict) -> bool:
+    """Whether :func:`shortcut_check` shows f relying on the marker: at least :data:`RELIANCE_MIN_CHANGED` of its
+    test decisions change when the marker is removed, and its accuracy drops.
+
+    >>> relies_on_marker({"prediction_changed": 0.0, "accuracy_drop": 0.0})
+    False
+    >>> relies_on_marker({"prediction_changed": 0.4, "accuracy_drop": 0.35})
+    True
+    """
+    return float(check["prediction_changed"]) >= RELIANCE_MIN_CHANGED and float(check["accuracy_drop"]) > 0.0
+
+
 def shortcut_check(model, with_marker, without_marker, labels, *, preset=None, batch_size: int = 32) -> dict:
     """Whether f relies on the marker: f's accuracy and true-class probability with and without it, same clips.
 
@@ -731,7 +746,13 @@ class ModelTruthStudy:
             out.append(f"Removing the marker from {s['n']} test clips takes f's accuracy from "
                        f"{100 * s['accuracy_with']:.1f} % to {100 * s['accuracy_without']:.1f} % (chance "
                        f"{100 * s['chance']:.1f} %); the true class's probability drops by {drop} on average "
-                       f"(one-sided Wilcoxon p = {s['wilcoxon_p']:.2g}).")
+                       f"(one-sided Wilcoxon p = {s['wilcoxon_p']:.2g}); {100 * s['prediction_changed']:.1f} % of its "
+                       "decisions change.")
+            if not relies_on_marker(s):
+                out.append(f"So f does not rely on the marker (fewer than {100 * RELIANCE_MIN_CHANGED:.0f} % of its "
+                           "decisions change without it): the marker is not f's evidence, and the table below does "
+                           "not score the explainers on what f relies on. A louder or longer marker (snr_db) is "
+                           "needed before it can.")
         for _, r in self.table().iterrows():
             ci = _stats.format_ci(100 * r["mass inside"], 100 * r["low"], 100 * r["high"], digits=1)
             out.append(f"{r['method']}: {ci} % of its relevance lies in {where} (chance {100 * r['chance']:.1f} %); "
@@ -778,7 +799,9 @@ class ModelTruthStudy:
     def record(self) -> dict:
         """The study for ``results.json``: strict JSON (NaN as null)."""
         return _jsonable({"kind": self.kind, "dataset": self.dataset, "preset": self.preset, "region": self.region,
-                          "classifier": self.classifier, "shortcut": self.shortcut,
+                          "classifier": self.classifier,
+                          "shortcut": ({**self.shortcut, "relies_on_marker": relies_on_marker(self.shortcut)}
+                                       if self.shortcut else self.shortcut),
                           "table": self.table().to_dict(orient="records"),
                           "reviewer": self.reviewer().record() if "uid" in self.scores else None,
                           "messages": list(self.messages),

@@ -476,7 +476,7 @@ def _sanity_rows(s: ComparisonSection, add) -> None:
 
 _TRUTH_TEXT = {"band": "relevance mass inside the band f sees (a region-blind f)",
                "span": "relevance mass inside the span f sees (a region-blind f)",
-               "planted": "relevance mass on the planted marker f relies on"}
+               "planted": "relevance mass on the planted marker"}
 
 
 def _model_truth_rows(s: ModelTruthSection, add) -> None:
@@ -488,11 +488,14 @@ def _model_truth_rows(s: ModelTruthSection, add) -> None:
             continue
         clf = rec.get("classifier") or {}
         sc = rec.get("shortcut") or {}
+        unused = sc.get("relies_on_marker") is False
         if sc.get("accuracy_with") is not None:
             add(f"truth_{kind}_shortcut", f"planted-marker f: test accuracy with the marker (%), {kind}",
                 100 * float(sc["accuracy_with"]), percent=False,
                 baseline=f"without it {_fmt(100 * float(sc['accuracy_without']))} % (chance "
-                         f"{_fmt(100 * float(sc.get('chance', 0)))} %), n = {sc.get('n')} clips", readme=True)
+                         f"{_fmt(100 * float(sc.get('chance', 0)))} %), n = {sc.get('n')} clips"
+                         + ("; f does not rely on the marker: the rows below do not score f's evidence" if unused else ""),
+                readme=True)
         for r in rec.get("table") or []:
             if not isinstance(r.get("mass inside"), (int, float)):
                 continue
@@ -503,7 +506,9 @@ def _model_truth_rows(s: ModelTruthSection, add) -> None:
                 parts.append(f"f's test accuracy {_fmt(100 * float(clf['test_accuracy']))} %")
             if rec.get("explainer_epochs"):
                 parts.append(f"explainers trained {rec['explainer_epochs']} epochs, one seed")
-            add(f"truth_{kind}_{r['method']}", f"{r['method']}: {_TRUTH_TEXT[kind]}", float(r["mass inside"]),
+            label = _TRUTH_TEXT[kind] + ((" (f does not rely on it)" if unused else " (f relies on it)")
+                                         if kind == "planted" else "")
+            add(f"truth_{kind}_{r['method']}", f"{r['method']}: {label}", float(r["mass inside"]),
                 baseline="; ".join(parts), readme=r["method"] in (*_README_METHODS, "random"))
 
 
