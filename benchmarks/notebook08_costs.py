@@ -6,7 +6,8 @@ seconds), the scoring seconds per condition and explainer (``comparison.seconds`
 retraining seconds per row and its wall clock (``comparison.sanity``) and each ground-truth-about-f
 study's seconds (``model_truth.<kind>.seconds``); ``l2i reproduce`` records the notebook's wall clock in
 the reports' ``results.json`` (``steps``). This script sums them per part, so the cost of the protocol
-(3 seeds, the sanity check at full recipes, ground truth about f) can be read beside the notebook's time::
+(3 seeds, the sanity check at full recipes, ground truth about f) can be read beside the notebook's time,
+and keeps what the run found (sanity verdicts, ground-truth tables, :func:`findings`)::
 
     l2i reproduce --dataset esc10 --reports-dir R --artifacts-dir A --only 08 --force
     python benchmarks/notebook08_costs.py A/results.json R/esc10/results.json esc10_full_protocol
@@ -50,6 +51,24 @@ def parts(results: dict, seed: int = 0) -> dict:
     return out
 
 
+def findings(results: dict) -> dict:
+    """What the run found, beside its costs: each method's sanity verdict with its ρ, and each ground-truth
+    study's table (mass inside with its interval, chance, rank accuracy) and shortcut check."""
+    sanity = (results.get("comparison") or {}).get("sanity") or {}
+    rho = {}
+    for r in sanity.get("table") or []:
+        rho.setdefault(r["method"], {})[r["randomised"]] = {k: r.get(k) for k in ("rho", "low", "high", "n", "p_holm")}
+    verdicts = {v["method"]: {"verdict": v["verdict"], "reason": v["reason"], "rho": rho.get(v["method"], {})}
+                for v in sanity.get("verdicts") or []}
+    truth = {}
+    for kind, rec in (results.get("model_truth") or {}).items():
+        truth[kind] = {"f": {k: (rec.get("classifier") or {}).get(k) for k in ("validation", "test_accuracy", "test_clips")},
+                       "shortcut": rec.get("shortcut"),
+                       "table": [{k: t.get(k) for k in ("method", "clips", "mass inside", "low", "high", "chance",
+                                                        "rank accuracy", "p above chance")} for t in rec.get("table") or []]}
+    return {"sanity": verdicts, "model_truth": truth}
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 3:
         print(__doc__)
@@ -61,7 +80,10 @@ def main(argv: list[str]) -> int:
     report = json.loads(rep.read_text())
     step = next((s for s in report.get("steps", []) if str(s.get("notebook", "")).startswith("08")), {})
     out = {"dataset": report.get("dataset"), "preset": report.get("preset"), "machine": report.get("machine"),
-           "notebook_08_s": step.get("seconds"), **parts(json.loads(art.read_text()), int(report.get("seed", 0) or 0))}
+           "notebook_08_s": step.get("seconds")}
+    results = json.loads(art.read_text())
+    out.update(parts(results, int(report.get("seed", 0) or 0)))
+    out["findings"] = findings(results)
     dest = ROOT / "benchmarks" / "results" / f"notebook08_costs_{name}.json"
     dest.write_text(json.dumps(out, indent=2) + "\n")
     print(json.dumps(out, indent=2))

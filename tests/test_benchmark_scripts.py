@@ -186,3 +186,9 @@ def test_notebook08_costs_sums_each_part_of_the_protocol():
     assert out["lmac_seed0_training_s"] == 280.0 and out["scoring_s"] == 15.5
     assert out["sanity_wall_s"] == 900.0 and out["sanity_retraining_s"] == 250.0  # the control row is not counted
     assert out["model_truth_s"] == {"band": 600.0, "planted": 700.0}
+    results["comparison"]["sanity"]["verdicts"] = [{"method": "L-MAC", "verdict": "passes", "reason": "r"}]
+    results["comparison"]["sanity"]["table"][1].update(rho=0.5, n=16)
+    results["model_truth"]["band"]["table"] = [{"method": "L-MAC", "mass inside": 0.9, "chance": 0.17}]
+    found = _script("notebook08_costs").findings(results)
+    assert found["sanity"]["L-MAC"]["verdict"] == "passes" and found["sanity"]["L-MAC"]["rho"]["output layer"]["rho"] == 0.5
+    assert found["model_truth"]["band"]["table"][0]["mass inside"] == 0.9 and found["model_truth"]["planted"]["table"] == []
