@@ -1087,7 +1087,17 @@ def _bench_sonyc_estimate(d: dict) -> list[tuple[str, str, str]]:
                 if d.get("lmac_upper_bound") else "") + ")")]
 
 
-_BENCHMARKS = (("sonyc_scale", _bench_sonyc_scale), ("sonyc_full_run_estimate", _bench_sonyc_estimate),
+def _bench_notebook08_costs(d: dict) -> list[tuple[str, str, str]]:
+    """Rows of notebook08_costs_*.json: notebook 08 at the full protocol, its time per part."""
+    truth = d.get("model_truth_s") or {}
+    return [(f"notebook 08 at the full protocol (3 seeds, sanity check, ground truth about f), {d.get('dataset')}",
+             f"{d.get('dataset')}, {d.get('preset')} preset, test split",
+             f"{_num(d.get('notebook_08_s'))} s in all: other seeds' training {_num(d.get('other_seeds_training_s'))} s, "
+             f"scoring {_num(d.get('scoring_s'))} s, sanity check {_num(d.get('sanity_wall_s'))} s, ground truth "
+             + ", ".join(f"{k} {_num(v)} s" for k, v in truth.items()))]
+
+
+_BENCHMARKS = (("sonyc_scale", _bench_sonyc_scale), ("sonyc_full_run_estimate", _bench_sonyc_estimate), ("notebook08_costs_*", _bench_notebook08_costs),
                ("model_costs", _bench_model_costs), ("quick_run_agreement_*", _bench_quick_agreement), ("cpu_capability", _bench_cpu_capability), ("validation_curves", _bench_curves), ("run_*", _bench_run), ("bench_scoring", _bench_scoring), ("bench_inference_batch", _bench_inference_batch),
                ("bench_chunked_gradients", _bench_chunked_gradients), ("bench_parallel_runs", _bench_parallel_runs), ("profile_*", _bench_profile),
                ("distributed_*", _bench_distributed), ("bench_classifier_*", _bench_classifier), ("bench_interpreter_*", _bench_interpreter),
