@@ -5,6 +5,7 @@ L-MAC retrained by the built-in recipe on tiny data."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -251,3 +252,30 @@ def test_the_recipe_is_the_sidecars_budget(toy, tmp_path):
     assert recipe_epochs(_cfg(tmp_path), multiclass, l2i) == 7 and recipe_epochs(_cfg(tmp_path), multiclass, lmac) == 5
     with pytest.raises(ParameterError, match="training recipe"):
         recipe_epochs(_cfg(tmp_path), multiclass, GradientMask(model, "saliency"))
+
+
+def test_retrainings_on_a_randomised_f_are_kept_and_reused(tmp_path):
+    """With the run's own f on disk, each retraining on a randomised f is kept under ``sanity/<part>/seed-<s>``
+    and a second check reuses it: the same masks, so the same correlations, with no training."""
+    from l2i_core.models.checkpoints import save_classifier
+    from l2i_core.pipeline.sanity import RANDOMISATIONS, sanity_dir
+
+    l2i, _ = toy_explainer(seconds=SECONDS, C=C, K=8, seed=2)
+    model, x = l2i.model, _clips(4, 4)
+    clf = model.classifier
+    save_classifier(clf, tmp_path, meta={"classes": list(model.classes), "preset": model.preset.name,
+                                         "multilabel": False, "arch": dataclasses.asdict(clf.arch)})
+    chans = [clf.arch.channels[t - 1] for t in clf.arch.taps]
+    torch.manual_seed(0)
+    lmac = LMACMask(LMACDecoder(chans, 513, 1 + x.shape[1] // 512, n_masks=1, width=8, head_width=4), model)
+    first = sanity_study(_cfg(tmp_path), _tiny_data(False), model, [l2i, lmac], x=x, epochs=1, progress=False)
+    for part in RANDOMISATIONS:
+        kept = sanity_dir(_cfg(tmp_path), part, 1)
+        assert {"interpreter_attention.pt", "lmac.pt"} <= {p.name for p in kept.iterdir()}
+    again = sanity_study(_cfg(tmp_path), _tiny_data(False), model, [l2i, lmac], x=x, epochs=1, progress=False)
+    rand = again.rho[again.rho["randomised"] != SANITY_CONTROL].drop_duplicates(["method", "randomised"])
+    assert len(rand) == 2 * len(RANDOMISATIONS) and rand["source"].str.startswith("reused the retraining kept").all()
+    key = ["method", "randomised", "clip"]
+    a = first.rho[first.rho["randomised"] != SANITY_CONTROL].set_index(key)["rho"]
+    b = again.rho[again.rho["randomised"] != SANITY_CONTROL].set_index(key)["rho"]
+    np.testing.assert_allclose(b.loc[a.index].to_numpy(), a.to_numpy(), rtol=0, atol=1e-6)

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
 import json
 import math
 import shutil
@@ -67,6 +68,7 @@ from l2i_core.evaluate.harness import mask_rank_correlation, randomize_classifie
 from l2i_core.explain.interface import AudioModel, Explainer, clip_targets
 from l2i_core.explain.l2i import L2IExplainer
 from l2i_core.explain.lmac import LMACMask
+from l2i_core.models.checkpoints import load_interpreter, load_lmac
 from l2i_core.pipeline.steps import (
     default_interpreter_epochs,
     ensure_interpreter,
@@ -249,8 +251,11 @@ class _Retrainer:
 
     :meth:`caches` builds f's train / validation activation caches once per f (with the run's artifacts for
     the unchanged f, so a cache on disk is reused; in a scratch folder for a randomised f, never over the
-    run's), only when a training needs them. Trainings that are not reused or saved by ``ensure_*`` run in
-    the scratch folder, removed by :meth:`close`.
+    run's), only when a training needs them. A retraining on a randomised f of the run's own f is kept in
+    ``<artifacts>/sanity/<part>/seed-<s>/`` (:func:`sanity_dir`) and reused when its sidecar records the same
+    randomised f, dictionary and epochs, and an interrupted one resumes there: a run stopped in the
+    sanity check loses at most the epoch in progress. Other trainings run in the scratch folder, removed by
+    :meth:`close`.
     """
 
     def __init__(self, cfg, dataset, model: AudioModel, *, progress: bool):
@@ -296,6 +301,12 @@ class _Retrainer:
         clf_meta = {"thresholds": list(model.f_thresholds) if model.multilabel else None}
         reuse, on_disk, why = (False, False, "") if randomised else self._reusable(ex, seed, epochs, recipe)
         caches = (lambda: None) if reuse and on_disk else (lambda: self.caches(model, randomised, part))
+        keep = sanity_dir(cfg, part, seed) if randomised and self.same_f_on_disk else None
+        if keep is not None:
+            found, kept = self._kept(ex, keep, model, epochs)
+            if found is not None:
+                return found, kept
+            self._claim(keep / (_sidecar_name(ex).replace(".json", "") + ".request.json"), ex, model, epochs)
         if isinstance(ex, L2IExplainer):
             pooling = ex.interpreter.pooling
             if reuse:
@@ -307,7 +318,9 @@ class _Retrainer:
                 dictionary = types.SimpleNamespace(W=ex.W.detach().cpu().numpy())  # the explainer's own atoms
                 res = train_interpreter_step(run, self.dataset, pooling, dictionary, caches(),
                                              clf_meta, epochs=epochs, progress=self.progress,
-                                             out_dir=self.scratch / "train")
+                                             out_dir=keep if keep is not None else self.scratch / "train",
+                                             extra_meta=self._key(ex, model, epochs) if keep is not None else None,
+                                             resume=keep is not None)
                 interpreter = res.interpreter
                 msg = _trained_here(len(res.history), why)
             return L2IExplainer(model, interpreter, layer_names=ex.tap.layer_names, eps=ex.eps, tau=ex.tau,
@@ -321,14 +334,62 @@ class _Retrainer:
             built = caches()
             res = train_lmac(built["train"], built["validation"], model.classifier, cfg.preset,
                              multilabel=model.multilabel, f_thresholds=clf_meta["thresholds"], config=config,
-                             out_dir=None)
+                             out_dir=keep, resume=keep is not None,
+                             meta=self._key(ex, model, epochs) if keep is not None else None)
             decoder = res.decoder
             msg = _trained_here(len(res.history), why)
         return LMACMask(decoder, model, name=ex.name), msg
 
+    @staticmethod
+    def _key(ex: Explainer, model: AudioModel, epochs: int) -> dict:
+        """What a kept retraining was trained for: the randomised f, the atoms (L2I) and the epochs."""
+        key = {"sanity_f_sha256": model_fingerprint(model.classifier), "sanity_epochs": int(epochs)}
+        if isinstance(ex, L2IExplainer):
+            w = np.ascontiguousarray(ex.W.detach().cpu().numpy(), dtype=np.float32)
+            key["sanity_dictionary_sha256"] = hashlib.sha256(w.tobytes()).hexdigest()
+        return key
+
+    def _claim(self, request: Path, ex: Explainer, model: AudioModel, epochs: int) -> None:
+        """Record what is about to be trained in ``keep``; a resume state left by another request goes first."""
+        key = self._key(ex, model, epochs)
+        try:
+            before = json.loads(request.read_text())
+        except (OSError, ValueError):
+            before = None
+        if before != key:
+            state = request.parent / request.name.replace(".request.json", "_last.pt")
+            state.unlink(missing_ok=True)
+            request.parent.mkdir(parents=True, exist_ok=True)
+            request.write_text(json.dumps(key, indent=1))
+
+    def _kept(self, ex: Explainer, keep: Path, model: AudioModel, epochs: int) -> tuple[Explainer | None, str]:
+        """The retraining kept in ``keep`` when its sidecar records this very request, else ``(None, '')``."""
+        side = keep / _sidecar_name(ex)
+        if not side.is_file():
+            return None, ""
+        try:
+            meta = json.loads(side.read_text())
+        except ValueError:
+            return None, ""
+        key = self._key(ex, model, epochs)
+        if any(meta.get(k) != v for k, v in key.items()):
+            return None, ""
+        if isinstance(ex, L2IExplainer):
+            interpreter, _ = load_interpreter(keep / side.name.replace(".json", ".pt"), device=model.device)
+            return (L2IExplainer(model, interpreter, layer_names=ex.tap.layer_names, eps=ex.eps, tau=ex.tau,
+                                 top_k=ex.top_k, detail=False, name=ex.name),
+                    f"reused the retraining kept in {keep} ({epochs} epochs)")
+        decoder, _ = load_lmac(keep, device=model.device)
+        return LMACMask(decoder, model, name=ex.name), f"reused the retraining kept in {keep} ({epochs} epochs)"
+
     def close(self) -> None:
         self._caches = None
         shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def sanity_dir(cfg, part: str, seed: int) -> Path:
+    """Where the sanity check keeps a retraining on f randomised at ``part`` with training seed ``seed``."""
+    return Path(cfg.artifacts_dir) / "sanity" / str(part) / f"seed-{int(seed)}"
 
 
 def _trained_here(epochs: int, why: str) -> str:

@@ -360,7 +360,7 @@ def ensure_interpreter(cfg, dataset, pooling: str = "attention", *, epochs: int 
 
 def train_interpreter_step(cfg, dataset, pooling: str, dictionary, caches: dict, clf_meta: dict, *,
                            epochs: int | None = None, out_dir=None, extra_meta: dict | None = None,
-                           **config) -> InterpreterResult:
+                           resume: bool = False, **config) -> InterpreterResult:
     """Train one Θ head as notebook 03 does, and save it in ``cfg.artifacts_dir`` with the sidecar
     :func:`ensure_interpreter` checks.
 
@@ -369,7 +369,8 @@ def train_interpreter_step(cfg, dataset, pooling: str, dictionary, caches: dict,
     :class:`~l2i_core.train.recipes.InterpreterConfig` (``lr``, ``batch_size``, ``progress``, ...); the
     names of :class:`~l2i_core.train.losses.LossWeights` among them (``reconstruction``, ``sparsity``, ...)
     go to its ``weights``. ``out_dir`` (default ``cfg.artifacts_dir``) receives the interpreter;
-    ``extra_meta`` is added to its sidecar.
+    ``extra_meta`` is added to its sidecar; ``resume`` continues from ``interpreter_<pooling>_last.pt``
+    there when it exists.
     """
     weight_names = {f.name for f in dataclasses.fields(LossWeights)}
     weights = config.pop("weights", None) or LossWeights(**{k: config.pop(k) for k in list(config)
@@ -378,7 +379,7 @@ def train_interpreter_step(cfg, dataset, pooling: str, dictionary, caches: dict,
     icfg = InterpreterConfig(pooling=pooling, epochs=n_epochs, seed=cfg.seed, weights=weights, **config)
     return train_interpreter(caches["train"], caches["validation"], dictionary.W, n_classes=len(dataset.classes),
                              multilabel=dataset.multilabel, config=icfg, f_thresholds=clf_meta.get("thresholds"),
-                             out_dir=out_dir if out_dir is not None else cfg.artifacts_dir,
+                             out_dir=out_dir if out_dir is not None else cfg.artifacts_dir, resume=resume,
                              meta={**_artifact_meta(cfg, dataset), "seed": int(cfg.seed), **(extra_meta or {})})
 
 
