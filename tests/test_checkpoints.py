@@ -79,3 +79,19 @@ def test_training_state_is_read_with_weights_only(tmp_path):
     torch.save({"x": NotATensor()}, tmp_path / "bad.pt")  # pickled code: refused
     with pytest.raises(Exception, match="(?i)weights.only|unsupported|global"):
         load_training_state(tmp_path / "bad.pt")
+
+
+def test_a_resume_state_is_kept_only_for_its_own_request(tmp_path):
+    """``claim_resume_state``: the state of the same request stays (the run resumes); another request's, or one
+    with no request recorded, is removed before training."""
+    from l2i_core.models.checkpoints import claim_resume_state
+
+    state = tmp_path / "lmac_last.pt"
+    state.write_bytes(b"orphan")  # no request recorded: not ours
+    req = claim_resume_state(state, {"f": "a", "epochs": 40})
+    assert not state.exists() and req.name == "lmac.request.json"
+    state.write_bytes(b"ours")
+    claim_resume_state(state, {"f": "a", "epochs": 40})
+    assert state.read_bytes() == b"ours"  # the same request: resumed
+    claim_resume_state(state, {"f": "b", "epochs": 40})
+    assert not state.exists()  # another f: started afresh

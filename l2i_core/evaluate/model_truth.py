@@ -64,7 +64,7 @@ from l2i_core.models.blind import (
     span_region,
     visible_region_on_grid,
 )
-from l2i_core.models.checkpoints import load_classifier, load_interpreter, load_lmac
+from l2i_core.models.checkpoints import claim_resume_state, load_classifier, load_interpreter, load_lmac
 from l2i_core.nmf.dictionary import learn_dictionary, load_dictionary, save_dictionary
 from l2i_core.train.cache import build_cache, cache_bytes_per_clip
 from l2i_core.train.finetune import BACKBONES, FinetuneConfig, finetune_pretrained
@@ -454,10 +454,11 @@ def model_truth_explainers(cfg, dataset, model: AudioModel, methods=MODEL_TRUTH_
                     messages.append(msg)
                 c = caches()
                 icfg = InterpreterConfig(pooling=head, epochs=n_head, seed=cfg.seed, progress=progress)
+                claim_resume_state(out / f"interpreter_{head}_last.pt", want)  # an interrupted run resumes
                 res = train_interpreter(c["train"], c["validation"], state["dictionary"].W,
                                         n_classes=len(dataset.classes), multilabel=dataset.multilabel, config=icfg,
                                         f_thresholds=list(model.f_thresholds) if model.multilabel else None,
-                                        out_dir=out, meta=want)
+                                        out_dir=out, meta=want, resume=True)
                 interp = res.interpreter.eval()
                 messages.append(f"trained the {head} interpreter on this f: {n_head} epochs, validation "
                                 f"{res.selection_metric} {res.best_selection_score:.3f} at epoch {res.best_epoch}, "
@@ -472,9 +473,10 @@ def model_truth_explainers(cfg, dataset, model: AudioModel, methods=MODEL_TRUTH_
             else:
                 c = caches()
                 lcfg = LMACConfig(seed=cfg.seed, progress=progress, epochs=n_lmac)
+                claim_resume_state(out / "lmac_last.pt", want)  # an interrupted run resumes
                 res = train_lmac(c["train"], c["validation"], f, p, multilabel=model.multilabel,
                                  f_thresholds=list(model.f_thresholds) if model.multilabel else None, config=lcfg,
-                                 out_dir=out, meta=want)
+                                 out_dir=out, meta=want, resume=True)
                 decoder = res.decoder.eval()
                 messages.append(f"trained L-MAC on this f: {n_lmac} epochs in {res.seconds:.0f} s, best validation "
                                 f"score {res.best_score:.3f} at epoch {res.best_epoch}")

@@ -33,7 +33,7 @@ from l2i_core.models.lmac import LMACDecoder
 from l2i_core.models.pretrained import AiSFXClassifier
 
 __all__ = ["save_classifier", "load_classifier", "save_interpreter", "load_interpreter", "save_training_state",
-           "load_training_state", "cpu_state", "save_lmac", "load_lmac"]
+           "load_training_state", "claim_resume_state", "cpu_state", "save_lmac", "load_lmac"]
 
 
 def cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
@@ -140,6 +140,27 @@ def save_training_state(state: dict, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(state, path)
     return path
+
+
+def claim_resume_state(state_path: str | Path, request: dict) -> Path:
+    """Make ``state_path`` (a resume state, ``*_last.pt``) safe to resume for ``request``.
+
+    ``request`` (JSON-able: what the training is for) is written beside the state as
+    ``<name>.request.json``; a state left there by another request, or by none recorded, is removed
+    first, so a training resumes only its own interrupted run. Returns the request file.
+    """
+    state_path = Path(state_path)
+    req = state_path.with_name(state_path.name.removesuffix("_last.pt") + ".request.json")
+    want = json.loads(json.dumps(request))
+    try:
+        before = json.loads(req.read_text())
+    except (OSError, ValueError):
+        before = None
+    if before != want:
+        state_path.unlink(missing_ok=True)
+        req.parent.mkdir(parents=True, exist_ok=True)
+        req.write_text(json.dumps(want, indent=1) + "\n")
+    return req
 
 
 def load_training_state(path: str | Path, *, device: str | torch.device = "cpu") -> dict:

@@ -68,7 +68,7 @@ from l2i_core.evaluate.harness import mask_rank_correlation, randomize_classifie
 from l2i_core.explain.interface import AudioModel, Explainer, clip_targets
 from l2i_core.explain.l2i import L2IExplainer
 from l2i_core.explain.lmac import LMACMask
-from l2i_core.models.checkpoints import load_interpreter, load_lmac
+from l2i_core.models.checkpoints import claim_resume_state, load_interpreter, load_lmac
 from l2i_core.pipeline.steps import (
     default_interpreter_epochs,
     ensure_interpreter,
@@ -306,7 +306,7 @@ class _Retrainer:
             found, kept = self._kept(ex, keep, model, epochs)
             if found is not None:
                 return found, kept
-            self._claim(keep / (_sidecar_name(ex).replace(".json", "") + ".request.json"), ex, model, epochs)
+            claim_resume_state(keep / _sidecar_name(ex).replace(".json", "_last.pt"), self._key(ex, model, epochs))
         if isinstance(ex, L2IExplainer):
             pooling = ex.interpreter.pooling
             if reuse:
@@ -348,19 +348,6 @@ class _Retrainer:
             w = np.ascontiguousarray(ex.W.detach().cpu().numpy(), dtype=np.float32)
             key["sanity_dictionary_sha256"] = hashlib.sha256(w.tobytes()).hexdigest()
         return key
-
-    def _claim(self, request: Path, ex: Explainer, model: AudioModel, epochs: int) -> None:
-        """Record what is about to be trained in ``keep``; a resume state left by another request goes first."""
-        key = self._key(ex, model, epochs)
-        try:
-            before = json.loads(request.read_text())
-        except (OSError, ValueError):
-            before = None
-        if before != key:
-            state = request.parent / request.name.replace(".request.json", "_last.pt")
-            state.unlink(missing_ok=True)
-            request.parent.mkdir(parents=True, exist_ok=True)
-            request.write_text(json.dumps(key, indent=1))
 
     def _kept(self, ex: Explainer, keep: Path, model: AudioModel, epochs: int) -> tuple[Explainer | None, str]:
         """The retraining kept in ``keep`` when its sidecar records this very request, else ``(None, '')``."""
