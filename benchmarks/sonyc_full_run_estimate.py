@@ -74,8 +74,8 @@ def estimate(scale: dict, profile: dict, gpu_clf: dict, gpu_paper: dict) -> dict
         n08 = nb["08_compare_explainers"]
         c08 = _cell(n08, "compared = ")
         cpu["08_compare_explainers"] = c08 * k_test
-        # its second code cell loads f and trains one L-MAC epoch on the tree's train split (one seed)
-        upper["lmac_clip_epoch"] = n08["cells"][2]["seconds"] / n_train
+        # its first code cell after the parameters loads f and trains one L-MAC epoch on the tree's train split
+        upper["lmac_clip_epoch"] = _cell(n08, "import matplotlib.pyplot as plt") / n_train
     else:
         cpu["08_compare_explainers"] = urban["08_compare_explainers.ipynb"] * k_urban
     cpu["08_interpreter_heads_other_seeds"] = cpu["03_training_two_heads"] * (N_SEEDS - 1)

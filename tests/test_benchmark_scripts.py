@@ -160,8 +160,9 @@ def test_sonyc_full_run_estimate_scales_each_part_by_what_it_depends_on():
     assert cpu["08_lmac_training"] == round(2 * 24 / 240 * 13_538 * 40 * seeds)
     assert cpu["08_interpreter_heads_other_seeds"] == round(3 * k_train * 40 * (seeds - 1))
     assert cpu["08_compare_explainers"] == 664 and "lmac_upper_bound" not in out  # no 08 in the scale run
-    # with 08 in the scale run: its scoring cell per test clip, its L-MAC cell (third code cell) as the bound
-    scale["runs"][0]["notebooks"].append(nb("08_compare_explainers", 40, a=0, b=0, c=20, **{"compared = x": 10}))
+    # with 08 in the scale run: its scoring cell per test clip, its L-MAC cell (found by its first line) as the bound
+    cells = {"import matplotlib.pyplot as plt": 20, "compared = x": 10}
+    scale["runs"][0]["notebooks"].append(nb("08_compare_explainers", 40, a=0, b=0, **cells))
     out8 = est.estimate(scale, profile, {"mean_train_seconds": 2.0, "epochs": 40}, {"attention": {"train_seconds": 3.5}})
     assert out8["cpu_seconds"]["08_compare_explainers"] == round(10 * k_test)
     assert out8["lmac_upper_bound"]["cpu_seconds_08_lmac_training"] == round(20 / 50 * 13_538 * 40 * seeds)

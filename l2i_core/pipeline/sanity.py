@@ -186,7 +186,8 @@ class SanityStudy:
         return {"table": clean(self.table), "verdicts": clean(self.verdicts), "threshold": self.threshold,
                 "alpha": self.alpha, "control_seed": self.control_seed,
                 "randomization_seed": self.randomization_seed, "budgets": dict(self.budgets),
-                "notes": list(self.notes), "seconds": round(float(self.seconds), 1)}
+                "notes": list(self.notes), "seconds": round(float(self.seconds), 1),
+                "labels": {"control": SANITY_CONTROL, **RANDOMISATIONS}}
 
 
 # -- budgets ------------------------------------------------------------------------------------------------

@@ -459,9 +459,10 @@ def _sanity_rows(s: ComparisonSection, add) -> None:
     """The randomisation check's verdict per method (the value: mean ρ after randomising every layer of f),
     beside its own control's ρ and why it passes, fails or cannot be judged."""
     table = [r for r in (s.sanity.get("table") or []) if isinstance(r, dict)]
+    labels = {"control": "none (control)", "all": "all layers", **(s.sanity.get("labels") or {})}  # older records
     for v in s.sanity.get("verdicts") or []:
         rows = {r.get("randomised"): r for r in table if r.get("method") == v.get("method")}
-        rnd, ctl = rows.get("all layers") or {}, rows.get("none (control)") or {}
+        rnd, ctl = rows.get(labels["all"]) or {}, rows.get(labels["control"]) or {}
         if not isinstance(rnd.get("rho"), (int, float)):
             continue
         budget = s.sanity.get("budgets", {}).get(v["method"])
