@@ -14,9 +14,16 @@ The marker (deterministic, documented in every record's ``metadata``):
   share a band (a tone at a band's centre is where its triangular filter peaks);
 * its **position** is drawn per clip, uniformly over the clip, from ``[seed, crc32(uid)]`` (the same
   clip gets the same position in every run and in every split order);
-* its **level**: ``snr_db`` dB below the clip's own energy over the whole clip
-  (:func:`~l2i_core.data.corrupt.gain_for_snr`), then the mixture is peak-normalised as every loaded
-  clip is.
+* its **level**: the clip's own energy over the whole clip is ``snr_db`` dB above the marker's
+  (:func:`~l2i_core.data.corrupt.gain_for_snr`; default 0 dB, the same energy, packed into 0.5 s and one
+  mel band), then the mixture is peak-normalised as every loaded clip is.
+
+Why 0 dB (:data:`MARKER_SNR_DB`): f must rely on the marker for the test to score anything. Measured on
+esc10 (cpu preset, seed 0, 80 test clips; f trained by the preset's recipe on the planted clips), removing
+the marker from the test clips changed 0 % of f's decisions at 10 dB below the clip (accuracy 86.2 % with
+and without it), 25 % at 0 dB (93.8 % → 68.8 %) and 35 % at 10 dB above it (95.0 % → 60.0 %). The
+run measures this again every time (:func:`~l2i_core.evaluate.model_truth.shortcut_check`) and says
+when f does not rely on the marker.
 
 :func:`planted_dataset` returns a :class:`PlantedDataset`: the new :class:`~l2i_core.data.records.AudioDataset`
 (records in memory at the preset's rate) and, for every test clip, the mixture as loaded, the marker
@@ -50,8 +57,8 @@ MARKER_SECONDS = 0.5
 MARKER_RAMP_S = 0.025
 #: The lowest marker frequency (the bands below carry most of ESC's energy).
 MARKER_LOW_HZ = 500.0
-#: Default level: the marker's energy this many dB below the clip's.
-MARKER_SNR_DB = 10.0
+#: Default level: the clip's energy over the marker's, in dB (0: the same energy; see the module docstring).
+MARKER_SNR_DB = 0.0
 #: :func:`marker_support` ignores bins more than this many dB below the marker's own peak.
 SUPPORT_FLOOR_DB = 40.0
 
@@ -206,6 +213,13 @@ class PlantedDataset:
         return marker_support(self.markers, self.clean, self.meta["preset"], floor_db=floor_db)
 
 
+def _level(snr_db: float) -> str:
+    """The marker's level in words: ``'10 dB below the clip'``, ``'as loud as the clip'``, ``'6 dB above the clip'``."""
+    if snr_db == 0:
+        return "as loud as the clip"
+    return f"{abs(snr_db):g} dB {'below' if snr_db > 0 else 'above'} the clip"
+
+
 def planted_dataset(dataset: AudioDataset, preset: str | Preset = "cpu", *, splits=SPLITS,
                     snr_db: float = MARKER_SNR_DB, seed: int = 0, seconds: float = MARKER_SECONDS,
                     low_hz: float = MARKER_LOW_HZ, high_hz: float | None = None) -> PlantedDataset:
@@ -262,7 +276,7 @@ def planted_dataset(dataset: AudioDataset, preset: str | Preset = "cpu", *, spli
                               sr=p.sr, metadata=meta))
     planted = dataset.replace_records(
         records, name=f"{dataset.name}-planted",
-        protocol=(f"{dataset.protocol}; a class-specific marker tone ({seconds} s, {snr_db:g} dB below the clip, "
+        protocol=(f"{dataset.protocol}; a class-specific marker tone ({seconds} s, {_level(snr_db)}, "
                   f"seed {seed}) planted in the {', '.join(s for s in SPLITS if s in splits)} clips"))
     test = planted.split("test")
     mixtures = test.load_batch(None, p) if len(test) else np.zeros((0, n), np.float32)
