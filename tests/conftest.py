@@ -92,6 +92,7 @@ def quick_pipeline(data_root, tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("quick_pipeline")
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(work)  # the quick artifacts go here, not into the repository
+        mp.setenv("L2I_PROJECT", str(work))  # the project folder of the defaults (artifacts/, reports/)
         results = reproduce("esc10", quick=True, reports_dir=work / "reports")
     print(f"quick pipeline: {len(results['steps'])} notebooks in {results['total_seconds']:.0f} s")
     return work

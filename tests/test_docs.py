@@ -259,6 +259,7 @@ def test_readme_own_model_example_runs(tmp_path, monkeypatch):
             y = 0.3 * np.sin(2 * np.pi * f0 * (1 + 0.01 * i) * t) + 0.01 * np.random.default_rng(i).standard_normal(len(t))
             sf.write(tmp_path / "my_sounds" / c / f"{c}{i}.wav", y.astype(np.float32), sr)
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("L2I_PROJECT", str(tmp_path))
     torch.manual_seed(0)
     env = {"my_trained_net": _tiny_net(2), "InterpreterConfig": InterpreterConfig}
     tree = ast.parse(code)

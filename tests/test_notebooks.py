@@ -98,6 +98,7 @@ def test_pipeline_names_failing_notebook_and_cell(tmp_path):
 @pytest.mark.notebook
 def test_pipeline_writes_html_and_results(data_root, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("L2I_PROJECT", str(tmp_path))
     results = reproduce("esc10", quick=True, reports_dir=tmp_path / "reports", only=["00"])
     out = tmp_path / "reports" / "esc10"
     html = (out / "00_data.html").read_text()

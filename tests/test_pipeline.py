@@ -68,6 +68,7 @@ def fixed_package(monkeypatch):
 def project(tmp_path, monkeypatch):
     """A working directory with notebooks 00 and 01; ``run(**kw)`` reproduces and returns the steps that ran."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("L2I_PROJECT", str(tmp_path))
     nbs = tmp_path / "nbs"
     _notebook(nbs / "00_data.ipynb", STEP_00)
     _notebook(nbs / "01_numbers.ipynb", STEP_01)
@@ -227,6 +228,7 @@ def test_empty_reports_dir_gives_an_index_too(tmp_path):
 
 def test_main_returns_1_naming_the_cell_then_0_resuming_after_the_failure(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("L2I_PROJECT", str(tmp_path))
     nbs = tmp_path / "nbs"
     _notebook(nbs / "00_data.ipynb", STEP_00)
     _notebook(nbs / "01_numbers.ipynb", "x = 1", "raise ValueError('boom')")
@@ -255,6 +257,7 @@ def test_main_returns_1_naming_the_cell_then_0_resuming_after_the_failure(tmp_pa
 
 def test_failure_raises_notebook_failed(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("L2I_PROJECT", str(tmp_path))
     nbs = tmp_path / "nbs"
     _notebook(nbs / "00_bad.ipynb", "raise RuntimeError('nope')")
     with pytest.raises(NotebookFailed, match=r"00_bad.ipynb failed in cell 3"):
@@ -264,6 +267,7 @@ def test_failure_raises_notebook_failed(tmp_path, monkeypatch):
 
 def test_quick_runs_never_overwrite_the_full_reports(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("L2I_PROJECT", str(tmp_path))
     nbs = tmp_path / "nbs"
     _notebook(nbs / "00_data.ipynb", STEP_00)
     assert main(["reproduce", "--dataset", "esc10", "--quick", "--artifacts-dir", "art", "--notebooks-dir", str(nbs),

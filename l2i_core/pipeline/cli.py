@@ -40,7 +40,7 @@ from l2i_core.models.checkpoints import load_classifier, load_interpreter
 from l2i_core.pipeline.explain_files import add_explain_command, run_explain
 from l2i_core.pipeline.lab import add_lab_command, run_lab
 from l2i_core.pipeline.notebooks import reproduce
-from l2i_core.pipeline.run import run_config
+from l2i_core.pipeline.run import project_path, run_config
 from l2i_core.pipeline.steps import ensure_lmac
 from l2i_core.report.headline import write_index, write_readme
 from l2i_core.train.distributed import barrier, init_distributed, is_main, shutdown_distributed
@@ -56,8 +56,9 @@ def _shared(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default="esc10", help="esc10, esc50, esc50-fold4, fsdd, sonyc, urbanmix or folder")
     p.add_argument("--data-dir", default=None, help="dataset folder (default: $L2I_DATA/<dataset>, then the user cache)")
     p.add_argument("--preset", default="cpu", help="cpu, paper, efficientat (AudioSet-pretrained mn04) or aisfx")
-    p.add_argument("--artifacts-dir", default=None, help="where the artifacts go (default: artifacts/<dataset>-<preset>, "
-                                                        "the notebooks' default: they reuse what is there)")
+    p.add_argument("--artifacts-dir", default=None, help="where the artifacts go (default: the project's "
+                                                        "artifacts/<dataset>-<preset>, the notebooks' default: they "
+                                                        "reuse what is there)")
     p.add_argument("--seed", type=int, default=0, help="run seed (rank r of a torchrun job uses seed + r * 1000003)")
     p.add_argument("--quick", action="store_true", help="tiny data and budgets, for a smoke test")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda:LOCAL_RANK when available)")
@@ -299,24 +300,26 @@ def _run_benchmark(args) -> int:
 
 def _add_index(sub) -> None:
     idx = sub.add_parser("index", help="rewrite reports/index.html from reports/*/results.json")
-    idx.add_argument("--reports-dir", default="reports")
+    idx.add_argument("--reports-dir", default=None, help="default: the project's reports/")
 
 
 def _run_index(args) -> int:
-    print(write_index(args.reports_dir))
+    print(write_index(project_path(args.reports_dir, "reports")))
     return 0
 
 
 def _add_readme(sub) -> None:
     rdm = sub.add_parser("readme", help="regenerate the README's results and 'Measured so far' tables")
-    rdm.add_argument("--readme", default="README.md")
-    rdm.add_argument("--reports-dir", default="reports")
-    rdm.add_argument("--benchmarks-dir", default="benchmarks/results")
+    rdm.add_argument("--readme", default=None, help="default: the project's README.md")
+    rdm.add_argument("--reports-dir", default=None, help="default: the project's reports/")
+    rdm.add_argument("--benchmarks-dir", default=None, help="default: the project's benchmarks/results/")
 
 
 def _run_readme(args) -> int:
-    changed = write_readme(args.readme, args.reports_dir, args.benchmarks_dir)
-    print(f"{args.readme}: {'updated' if changed else 'unchanged'}")
+    readme = project_path(args.readme, "README.md")
+    changed = write_readme(readme, project_path(args.reports_dir, "reports"),
+                           project_path(args.benchmarks_dir, "benchmarks/results"))
+    print(f"{readme}: {'updated' if changed else 'unchanged'}")
     return 0
 
 
@@ -339,6 +342,19 @@ COMMANDS: dict = {
 }
 
 
+#: Path options a user types relative to the folder they are in (made absolute before the command runs);
+#: left out, each defaults to its place in the project folder (:func:`~l2i_core.pipeline.run.project_dir`).
+PATH_OPTIONS = ("artifacts_dir", "reports_dir", "notebooks_dir", "readme", "benchmarks_dir")
+
+
+def _from_here(args) -> None:
+    """Relative path options as the shell means them: from the working directory."""
+    for name in PATH_OPTIONS:
+        value = getattr(args, name, None)
+        if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+            setattr(args, name, str(Path.cwd() / Path(value).expanduser()))
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of ``l2i``: one sub-parser per entry of :data:`COMMANDS`."""
     parser = argparse.ArgumentParser(prog="l2i", description="Listen to Interpret: run the notebooks, write reports, "
@@ -358,6 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     step under torchrun names its rank).
     """
     args = build_parser().parse_args(argv)
+    _from_here(args)
     run = COMMANDS[args.command][1]
     if args.command == "lab":  # the lab reports its own errors (it may wait for a server)
         return run(args)

@@ -39,7 +39,7 @@ import pooch
 from l2i_core._errors import L2IError, ParameterError
 from l2i_core.data.registry import ensure_datasets
 from l2i_core.paper import PAPER
-from l2i_core.pipeline.run import notebook_parameters, run_config
+from l2i_core.pipeline.run import notebook_parameters, project_path, project_relative, run_config
 from l2i_core.report.headline import steps_seconds, write_index
 
 __all__ = ["find_notebooks", "run_notebook", "render_html", "reproduce", "NotebookFailed", "package_digest", "step_fingerprint", "collect_results", "machine_info"]
@@ -290,7 +290,8 @@ def reproduce(dataset: str = "esc10", preset: str = "cpu", *, quick: bool = Fals
     reports_dir : str or Path, optional
         Where ``<dataset>/`` (executed notebooks, HTML, ``results.json``) and ``index.html`` go.
         Default ``reports`` (the committed reports), or ``reports-quick`` for a quick run, so that
-        a smoke test never overwrites the reports of a full run.
+        a smoke test never overwrites the reports of a full run; in the project folder
+        (:func:`~l2i_core.pipeline.run.project_dir`), as a relative path is.
     notebooks_dir : str or Path, optional
         Folder of the ``NN_*.ipynb`` notebooks (default: the repository's ``notebooks/``).
     only : list of str, optional
@@ -316,11 +317,11 @@ def reproduce(dataset: str = "esc10", preset: str = "cpu", *, quick: bool = Fals
     """
     cfg = run_config(dataset=dataset, data_dir=data_dir, preset=preset, seed=seed, quick=quick,
                      artifacts_dir=artifacts_dir)
-    reports_dir = Path(reports_dir if reports_dir is not None else ("reports-quick" if cfg.quick else "reports"))
+    reports_dir = project_path(reports_dir, "reports-quick" if cfg.quick else "reports")
     out_dir = reports_dir / cfg.dataset
-    params = {
+    params = {  # the artifacts folder as the project sees it: the same record on every machine
         "dataset": cfg.dataset, "data_dir": cfg.data_dir or "", "preset": cfg.preset.name, "seed": cfg.seed,
-        "quick": cfg.quick, "artifacts_dir": str(cfg.artifacts_dir),
+        "quick": cfg.quick, "artifacts_dir": project_relative(cfg.artifacts_dir),
     }
     notebooks = find_notebooks(notebooks_dir)
     known = {nb.name for nb in notebooks}

@@ -12,6 +12,7 @@ A full run uses the value it is given (a notebook parameter or a library default
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,10 +21,70 @@ from l2i_core._memory import memory_budget_gb
 from l2i_core.config import Preset, get_preset
 from l2i_core.data import DATASETS, load_dataset
 
-__all__ = ["RunConfig", "run_config", "SHARED_PARAMETERS", "QUICK_SIZES", "PRESET_PARAMETERS", "notebook_parameters"]
+__all__ = ["RunConfig", "run_config", "SHARED_PARAMETERS", "QUICK_SIZES", "PRESET_PARAMETERS", "notebook_parameters", "project_dir", "project_path",
+           "project_relative", "PROJECT_ENV"]
 
 #: The parameters every notebook exposes (checked by a test with ``papermill.inspect_notebook``).
 SHARED_PARAMETERS = ("dataset", "data_dir", "preset", "seed", "quick", "artifacts_dir")
+
+#: The environment variable naming the l2i project folder, where ``artifacts/`` and ``reports/`` live
+#: (:func:`project_dir`).
+PROJECT_ENV = "L2I_PROJECT"
+
+#: The source checkout this package was imported from (``<checkout>/l2i_core/pipeline/run.py``).
+_CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+def _is_project(d: Path) -> bool:
+    """An l2i checkout: ``pyproject.toml``, ``l2i_core/`` and ``notebooks/`` side by side."""
+    return (d / "pyproject.toml").is_file() and (d / "l2i_core").is_dir() and (d / "notebooks").is_dir()
+
+
+def project_dir() -> Path:
+    """The l2i project folder, in which the default ``artifacts/`` and ``reports/`` live.
+
+    The same folder whatever the working directory: a notebook opened from ``notebooks/`` in JupyterLab,
+    ``papermill --cwd notebooks``, ``make reproduce`` at the root and ``l2i`` run from any folder all find
+    the same artifacts. In order:
+
+    1. ``$L2I_PROJECT`` when set;
+    2. the nearest folder at or above the working directory that is an l2i checkout (``pyproject.toml``,
+       ``l2i_core/`` and ``notebooks/``);
+    3. the checkout this package was imported from (an editable install);
+    4. the working directory.
+
+    Returns
+    -------
+    Path
+        Absolute.
+    """
+    env = os.environ.get(PROJECT_ENV, "").strip()
+    if env:
+        return Path(env).expanduser().resolve()
+    here = Path.cwd().resolve()
+    for d in (here, *here.parents):
+        if _is_project(d):
+            return d
+    return _CHECKOUT if _is_project(_CHECKOUT) else here
+
+
+def project_path(path, default: str) -> Path:
+    """``path`` as the run uses it: ``project_dir() / default`` when empty, a relative path taken from the
+    project folder (so a parameter means the same folder from any working directory), an absolute one as is."""
+    if path in (None, ""):
+        return project_dir() / default
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else project_dir() / p
+
+
+def project_relative(path) -> str:
+    """``path`` relative to :func:`project_dir` when inside it (what records store: no machine's folder
+    names in a committed report), else absolute."""
+    p = Path(path).expanduser().resolve()
+    try:
+        return p.relative_to(project_dir()).as_posix()
+    except ValueError:
+        return str(p)
 
 #: Every size a quick run changes, by name; :meth:`RunConfig.size` reads them.
 QUICK_SIZES: dict = {
@@ -144,8 +205,9 @@ def run_config(*, dataset: str, data_dir=None, preset: str | Preset = "cpu", see
     Returns
     -------
     RunConfig
-        ``artifacts_dir`` defaults to ``artifacts/<dataset>-<preset>`` (``-quick`` appended for
-        quick runs) in the working directory.
+        ``artifacts_dir`` (absolute) defaults to ``artifacts/<dataset>-<preset>`` (``-quick`` appended for
+        quick runs) in the project folder (:func:`project_dir`), whatever the working directory; a relative
+        ``artifacts_dir`` is taken from the project folder too.
     """
     name = str(dataset).strip().lower()
     if name not in DATASETS:
@@ -155,8 +217,7 @@ def run_config(*, dataset: str, data_dir=None, preset: str | Preset = "cpu", see
     data_dir = str(data_dir).strip() if data_dir not in (None, "") else None
     if "memory_gb" in extra:
         memory_budget_gb(extra["memory_gb"])  # a bad budget fails here, with the parameter's name
-    if artifacts_dir in (None, ""):
-        artifacts_dir = Path("artifacts") / f"{name}-{p.name}{'-quick' if quick else ''}"
+    artifacts_dir = project_path(artifacts_dir, f"artifacts/{name}-{p.name}{'-quick' if quick else ''}")
     return RunConfig(
         dataset=name, data_dir=data_dir, preset=p, seed=_as_int("seed", seed), quick=quick,
         artifacts_dir=Path(artifacts_dir), extra=dict(extra),
