@@ -321,7 +321,7 @@ class _Retrainer:
                                              clf_meta, epochs=epochs, progress=self.progress,
                                              out_dir=keep if keep is not None else self.scratch / "train",
                                              extra_meta=self._key(ex, model, epochs) if keep is not None else None,
-                                             resume=keep is not None)
+                                             resume=keep is not None, record_recipe=False)
                 interpreter = res.interpreter
                 msg = _trained_here(len(res.history), why)
             return L2IExplainer(model, interpreter, layer_names=ex.tap.layer_names, eps=ex.eps, tau=ex.tau,

@@ -25,6 +25,7 @@ from l2i_core.explain.l2i import L2IExplainer
 from l2i_core.metrics import paper_fidelity
 from l2i_core.models.checkpoints import load_classifier, load_lmac
 from l2i_core.nmf.dictionary import Dictionary, learn_dictionary, load_dictionary, save_dictionary
+from l2i_core.pipeline.provenance import recipe, recipe_mismatch, stamp_recipe
 from l2i_core.train.cache import build_cache, cache_bytes_per_clip, load_cache
 from l2i_core.train.distributed import dist_info, gather_map
 from l2i_core.train.finetune import BACKBONES, FinetuneConfig, finetune_pretrained
@@ -104,9 +105,12 @@ def ensure_dictionary(cfg, dataset, *, n_components: int = 100, sparsity: float 
         same = d is not None and (m.get("dataset") == dataset.name and m.get("preset", {}).get("name") == cfg.preset.name
                 and (str(m.get("mode", "")).startswith("per_class") if per_class
                      else m.get("n_components") == n_components))
-        if same:
+        side = json.loads(target.with_suffix(".json").read_text()) if same else {}
+        differs = recipe_mismatch(side, _dictionary_recipe(cfg, dataset, n_components, sparsity, max_iter),
+                                  compare_epochs=False) if same else ""
+        if same and not differs:
             return d, f"reused the dictionary of notebook 01: {target} ({d.n_components} atoms, µ={m.get('sparsity')})"
-        why = "it was learned for other data or another size"
+        why = differs or "it was learned for other data or another size"
     else:
         why = "none was found"
     d = learn_dictionary_step(cfg, dataset, n_components=n_components, sparsity=sparsity, max_iter=max_iter,
@@ -142,7 +146,15 @@ def learn_dictionary_step(cfg, dataset, *, n_components: int = 100, sparsity: fl
                          max_clips=cfg.size("dictionary_max_clips", None), progress=progress,
                          memory_gb=cfg.memory_gb, scratch_dir=cfg.artifacts_dir)
     save_dictionary(d, target, preset=cfg.preset)
+    stamp_recipe(target.with_suffix(".json"), _dictionary_recipe(cfg, dataset, n_components, sparsity, max_iter))
     return d
+
+
+def _dictionary_recipe(cfg, dataset, n_components, sparsity, max_iter) -> dict:
+    """What shapes notebook 01's dictionary (:mod:`~l2i_core.pipeline.provenance`): its size, sparsity and iterations."""
+    return recipe(cfg, dataset, kind="dictionary",
+                  n_components=None if dataset.multilabel else int(n_components), sparsity=float(sparsity),
+                  max_iter=min(int(max_iter), cfg.size("dictionary_max_iter", int(max_iter))))
 
 
 def ensure_classifier(cfg, dataset, *, epochs: int | None = None, features: dict | None = None):
@@ -158,10 +170,11 @@ def ensure_classifier(cfg, dataset, *, epochs: int | None = None, features: dict
     path = Path(cfg.artifacts_dir) / "classifier.pt"
     if path.is_file():
         model, meta = load_classifier(path)
-        if _trained_for(meta, cfg, dataset):
+        differs = recipe_mismatch(meta, _classifier_recipe(cfg, dataset, epochs), compare_epochs=epochs is not None)
+        if _trained_for(meta, cfg, dataset) and not differs:
             return model, meta, (f"reused the classifier of notebook 02: {path} (epoch {meta['best_epoch']}, "
                                  f"validation {meta['metric']} {meta['best_validation_metric']:.3f})")
-        why = "it was trained on other data or with another preset"
+        why = differs if _trained_for(meta, cfg, dataset) else "it was trained on other data or with another preset"
     else:
         why = "none was found"
     res = train_classifier_step(cfg, dataset, epochs=epochs, features=features)
@@ -179,10 +192,25 @@ def train_classifier_step(cfg, dataset, *, epochs: int | None = None, features: 
     recipe's) becomes ``classifier_epochs`` of :data:`~l2i_core.pipeline.run.QUICK_SIZES` in a quick run.
     """
     if cfg.preset.classifier in BACKBONES:
-        return finetune_step(cfg, dataset, epochs=epochs, features=features, **overrides)
-    train_cfg = default_train_config(dataset.multilabel, cfg.preset, seed=cfg.seed, **overrides)
-    train_cfg = dataclasses.replace(train_cfg, epochs=cfg.size("classifier_epochs", int(epochs or train_cfg.epochs)))
-    return train_classifier(dataset, cfg.preset, train_cfg, out_dir=cfg.artifacts_dir, features=features)
+        res = finetune_step(cfg, dataset, epochs=epochs, features=features, **overrides)
+    else:
+        train_cfg = default_train_config(dataset.multilabel, cfg.preset, seed=cfg.seed, **overrides)
+        train_cfg = dataclasses.replace(train_cfg, epochs=_classifier_epochs(cfg, dataset, epochs))
+        res = train_classifier(dataset, cfg.preset, train_cfg, out_dir=cfg.artifacts_dir, features=features)
+    stamp_recipe(Path(cfg.artifacts_dir) / "classifier.json", _classifier_recipe(cfg, dataset, epochs))
+    return res
+
+
+def _classifier_epochs(cfg, dataset, epochs: int | None) -> int:
+    """The epochs notebook 02 trains f for (its last-blocks candidate's, for a pretrained backbone)."""
+    if cfg.preset.classifier in BACKBONES:
+        return cfg.size("classifier_epochs", int(epochs or FinetuneConfig().epochs_last))
+    return cfg.size("classifier_epochs", int(epochs or default_train_config(dataset.multilabel, cfg.preset).epochs))
+
+
+def _classifier_recipe(cfg, dataset, epochs: int | None) -> dict:
+    """What shapes notebook 02's f (:mod:`~l2i_core.pipeline.provenance`)."""
+    return recipe(cfg, dataset, epochs=_classifier_epochs(cfg, dataset, epochs), kind="classifier")
 
 
 def finetune_step(cfg, dataset, *, epochs: int | None = None, features: dict | None = None, **overrides) -> TrainResult:
@@ -335,17 +363,19 @@ def ensure_interpreter(cfg, dataset, pooling: str = "attention", *, epochs: int 
     own = e == d
     side = e / f"interpreter_{pooling}.json"
     why = "none was found"
-    if side.is_file() and (d / "classifier.pt").is_file():
+    if side.is_file() and (d / "classifier.pt").is_file() and (d / "dictionary.npy").is_file():
         m = json.loads(side.read_text())
         same_f = own or m.get("classifier_sha256") == _classifier_sha(cfg)
-        if interpreter_reusable(m, **_artifact_meta(cfg, dataset)) and same_f:
+        differs = recipe_mismatch(m, _interpreter_recipe(cfg, dataset, pooling, seed, epochs),
+                                  compare_epochs=epochs is not None)
+        if interpreter_reusable(m, **_artifact_meta(cfg, dataset)) and same_f and not differs:
             ex = L2IExplainer.from_artifacts(d, pooling, interpreter_dir=e)
             return ex, (f"reused the {pooling} interpreter {'of notebook 03' if own else f'of seed {seed}'}: "
                         f"{e / f'interpreter_{pooling}.pt'} "
                         f"(epoch {m['best_epoch']}, validation {m['selection_metric']} {m['best_selection_score']:.3f})")
         why = ("it was trained for another classifier" if not same_f else
-               "it was written by an older l2i" if _trained_for(m, cfg, dataset)
-               else "it was trained on other data or with another preset")
+               "it was trained on other data or with another preset" if not _trained_for(m, cfg, dataset)
+               else differs or "it was written by an older l2i")
     dictionary, _ = ensure_dictionary(cfg, dataset, progress=progress)
     classifier, clf_meta, _ = ensure_classifier(cfg, dataset)
     caches = caches or split_caches(cfg, dataset, classifier, ("train", "validation"), progress=progress)
@@ -358,9 +388,19 @@ def ensure_interpreter(cfg, dataset, pooling: str = "attention", *, epochs: int 
                 f"{res.selection_metric} {res.best_selection_score:.3f} at epoch {res.best_epoch}")
 
 
+def _interpreter_recipe(cfg, dataset, pooling: str, seed: int | None, epochs: int | None) -> dict:
+    """What shapes a Θ head (:mod:`~l2i_core.pipeline.provenance`): its head, the f and the atoms it reads."""
+    n = cfg.size("interpreter_epochs", int(epochs or default_interpreter_epochs(dataset.multilabel)))
+    d = Path(cfg.artifacts_dir)
+    return recipe(cfg, dataset, seed=seed, epochs=n, kind="interpreter", pooling=pooling,
+                  classifier_sha256=_classifier_sha(cfg) if (d / "classifier.pt").is_file() else None,
+                  dictionary_sha256=pooch.file_hash(str(d / "dictionary.npy"), alg="sha256")
+                  if (d / "dictionary.npy").is_file() else None)
+
+
 def train_interpreter_step(cfg, dataset, pooling: str, dictionary, caches: dict, clf_meta: dict, *,
                            epochs: int | None = None, out_dir=None, extra_meta: dict | None = None,
-                           resume: bool = False, **config) -> InterpreterResult:
+                           resume: bool = False, record_recipe: bool = True, **config) -> InterpreterResult:
     """Train one Θ head as notebook 03 does, and save it in ``cfg.artifacts_dir`` with the sidecar
     :func:`ensure_interpreter` checks.
 
@@ -370,7 +410,8 @@ def train_interpreter_step(cfg, dataset, pooling: str, dictionary, caches: dict,
     names of :class:`~l2i_core.train.losses.LossWeights` among them (``reconstruction``, ``sparsity``, ...)
     go to its ``weights``. ``out_dir`` (default ``cfg.artifacts_dir``) receives the interpreter;
     ``extra_meta`` is added to its sidecar; ``resume`` continues from ``interpreter_<pooling>_last.pt``
-    there when it exists.
+    there when it exists. ``record_recipe``: the sidecar records its recipe (:mod:`~l2i_core.pipeline.provenance`:
+    the run's f and dictionary on disk; off for a head trained on another f, such as the sanity check's).
     """
     weight_names = {f.name for f in dataclasses.fields(LossWeights)}
     weights = config.pop("weights", None) or LossWeights(**{k: config.pop(k) for k in list(config)
@@ -380,7 +421,9 @@ def train_interpreter_step(cfg, dataset, pooling: str, dictionary, caches: dict,
     return train_interpreter(caches["train"], caches["validation"], dictionary.W, n_classes=len(dataset.classes),
                              multilabel=dataset.multilabel, config=icfg, f_thresholds=clf_meta.get("thresholds"),
                              out_dir=out_dir if out_dir is not None else cfg.artifacts_dir, resume=resume,
-                             meta={**_artifact_meta(cfg, dataset), "seed": int(cfg.seed), **(extra_meta or {})})
+                             meta={**_artifact_meta(cfg, dataset), "seed": int(cfg.seed), **(extra_meta or {}),
+                                   **({"recipe": _interpreter_recipe(cfg, dataset, pooling, cfg.seed, epochs)}
+                                      if record_recipe else {})})
 
 
 #: The share of the run's budget that f's log-mel features (notebook 02) may take in memory, all splits
@@ -516,20 +559,24 @@ def ensure_lmac(cfg, dataset, *, epochs: int | None = None, progress: bool = Tru
     side = e / "lmac.json"
     classifier, clf_meta, _ = ensure_classifier(cfg, dataset)
     why = "none was found"
+    config = LMACConfig(seed=int(cfg.seed if seed is None else seed), progress=progress)
+    config.epochs = cfg.size("interpreter_epochs", int(epochs or config.epochs))
+    want = recipe(cfg, dataset, seed=config.seed, epochs=config.epochs, kind="lmac",
+                  classifier_sha256=_classifier_sha(cfg))
     if side.is_file():
         m = json.loads(side.read_text())
-        if _trained_for(m, cfg, dataset) and m.get("classifier_sha256") == _classifier_sha(cfg):
+        differs = recipe_mismatch(m, want, compare_epochs=epochs is not None)
+        if _trained_for(m, cfg, dataset) and m.get("classifier_sha256") == _classifier_sha(cfg) and not differs:
             decoder, meta = load_lmac(e / "lmac.pt")
             return decoder, meta, (f"reused L-MAC{of_seed}: {e / 'lmac.pt'} (epoch {meta['best_epoch']}, "
                                    f"validation {meta.get('selection_metric', 'score')} {meta['best_score']:.3f})")
-        why = "it was trained for another classifier, data or preset"
+        why = (differs if _trained_for(m, cfg, dataset) and m.get("classifier_sha256") == _classifier_sha(cfg)
+               else "it was trained for another classifier, data or preset")
     caches = caches or split_caches(cfg, dataset, classifier, ("train", "validation"), progress=progress)
-    config = LMACConfig(seed=int(cfg.seed if seed is None else seed), progress=progress)
-    config.epochs = cfg.size("interpreter_epochs", int(epochs or config.epochs))
     res = train_lmac(caches["train"], caches["validation"], classifier, cfg.preset, multilabel=dataset.multilabel,
                      f_thresholds=clf_meta.get("thresholds"), config=config, out_dir=e,
                      meta={**_artifact_meta(cfg, dataset), "classifier_sha256": _classifier_sha(cfg),
-                           "seed": config.seed})
+                           "seed": config.seed, "recipe": want})
     decoder, meta = load_lmac(e / "lmac.pt")
     return decoder, meta, (f"trained L-MAC{of_seed} ({why} in {e}): {len(res.history)} epochs in {res.seconds:.0f} s, "
                            f"best validation score {res.best_score:.3f} at epoch {res.best_epoch}")
