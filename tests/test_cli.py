@@ -40,9 +40,29 @@ def test_one_main_serves_every_entry_and_every_command_is_registered_once():
     assert list(sub.choices) == list(COMMANDS) and set(STEP_COMMANDS) <= set(COMMANDS)
 
 def test_version(capsys):
+    """The release, and in a git checkout the commit it is at: the version changes with the code."""
+    import re
+    from pathlib import Path
+
+    from l2i_core._version import __version__, full_version
+
     with pytest.raises(SystemExit) as e:
         main(["--version"])
-    assert e.value.code == 0 and capsys.readouterr().out.startswith("l2i ")
+    assert e.value.code == 0 and capsys.readouterr().out.strip() == f"l2i {full_version()}"
+    root = Path(__file__).resolve().parents[1]
+    head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True)
+    if head.returncode == 0:  # a checkout (CI clones one): 0.1.0+g<commit>, .dirty with uncommitted package changes
+        assert re.fullmatch(rf"{re.escape(__version__)}\+g{head.stdout.strip()}(\.dirty)?", full_version())
+
+
+def test_every_dependency_version_is_recorded():
+    from importlib import metadata
+
+    from l2i_core._version import dependency_versions
+
+    got = dependency_versions()
+    assert got["torch"] == metadata.version("torch") and got["numpy"] == metadata.version("numpy")
+    assert {"scipy", "librosa", "papermill", "scikit-learn"} <= set(got) and got["python"].count(".") == 2
 
 
 def test_an_error_is_one_line_from_the_one_main(tmp_path, capsys):

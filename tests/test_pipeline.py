@@ -285,6 +285,10 @@ def test_log_is_one_line_per_notebook_and_no_kernel_transport_warning(project, c
     project()
     out, err = capfd.readouterr()
     assert "without encryption" not in out + err and "IPKernelApp" not in out + err
+    record = json.loads((project.reports / "esc10" / "results.json").read_text())
+    from l2i_core._version import full_version
+
+    assert record["l2i_version"] == full_version() and record["dependencies"]["torch"]  # what ran, recorded
     from jupyter_core.paths import jupyter_runtime_dir
 
     from l2i_core.pipeline.notebooks import _kernel_transport

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import l2i_core.pipeline.steps as steps
 from l2i_core._errors import L2IError
-from l2i_core._version import __version__
+from l2i_core._version import full_version
 from l2i_core.models.checkpoints import load_classifier, load_interpreter
 from l2i_core.pipeline.explain_files import add_explain_command, run_explain
 from l2i_core.pipeline.lab import add_lab_command, run_lab
@@ -360,7 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="l2i", description="Listen to Interpret: run the notebooks, write reports, "
                                                              "run the heavy steps (on one process or under torchrun), "
                                                              "explain files, open the listening lab.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {full_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     for add in dict.fromkeys(add for add, _ in COMMANDS.values()):  # each adder once, in registry order
         add(sub)

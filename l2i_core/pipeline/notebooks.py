@@ -37,6 +37,7 @@ from pathlib import Path
 import pooch
 
 from l2i_core._errors import L2IError, ParameterError
+from l2i_core._version import dependency_versions, full_version
 from l2i_core.data.registry import ensure_datasets
 from l2i_core.paper import PAPER
 from l2i_core.pipeline.run import notebook_parameters, project_path, project_relative, run_config
@@ -342,7 +343,8 @@ def reproduce(dataset: str = "esc10", preset: str = "cpu", *, quick: bool = Fals
                               if same_run and s.get("notebook") in known}
     record = {
         "dataset": cfg.dataset, "preset": cfg.preset.name, "quick": cfg.quick, "parameters": params,
-        "package_sha256": package, "steps": [], "total_seconds": 0.0,
+        "package_sha256": package, "l2i_version": full_version(), "dependencies": dependency_versions(),
+        "steps": [], "total_seconds": 0.0,
         "results": dict(previous.get("results", {})) if same_run else {},
         "paper": _json_safe(PAPER),
     }
