@@ -133,3 +133,21 @@ def test_download_and_reproduce_take_yes(monkeypatch, capsys):
     monkeypatch.delenv("L2I_YES", raising=False)
     assert main(["reproduce", "--dataset", "sonyc", "--yes"]) == 0 and main(["reproduce", "--dataset", "sonyc"]) == 0
     assert seen == ["1", None] and "L2I_YES" not in os.environ
+
+
+def test_download_lists_every_dataset_and_model_with_its_size_and_licence(isolated_env, monkeypatch, capsys):
+    """``l2i download`` without a name (or ``--list``): each dataset and the AudioSet weights, their size, licence
+    and whether they are on disk; an unknown name is one line that points at the list."""
+    from l2i_core.data.registry import SOURCES
+    from l2i_core.models import efficientat
+
+    monkeypatch.delenv("L2I_MODELS", raising=False)
+    assert main(["download"]) == 0
+    listed = capsys.readouterr().out
+    assert main(["download", "--list"]) == 0 and capsys.readouterr().out == listed
+    for name, src in SOURCES.items():
+        assert f"{name} (dataset): {src.size or '-'}\n    licence: {src.licence}\n" in listed and src.licence
+    assert "licence: CC BY-NC 3.0" in listed.split("esc50-fold4 (dataset)")[1].split("\n")[1]  # ESC-50's: non-commercial
+    assert f"efficientat (model): 4.1 MB\n    licence: {efficientat.EFFICIENTAT_LICENCE}\n    not on disk" in listed
+    assert main(["download", "imagenet"]) == 1
+    assert "imagenet: not one of" in capsys.readouterr().err

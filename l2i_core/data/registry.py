@@ -89,6 +89,8 @@ class DatasetSource:
     #: ``prepare(unpacked_root, out_dir) -> root``: turn the unpacked files into l2i's layout
     prepare: Callable[[Path, Path], Path] | None = None
     extra: dict = field(default_factory=dict)
+    #: the dataset's licence, as its publisher states it (``l2i download --list``, the README, the reports' index)
+    licence: str = ""
 
 
 def _esc_layout(p: Path) -> bool:
@@ -231,6 +233,7 @@ _SONYC_BYTES = sum(n for _, _, n in _SONYC_FILES)
 SOURCES: dict[str, DatasetSource] = {
     "esc50": DatasetSource(
         name="esc50",
+        licence="CC BY-NC 3.0 (K. J. Piczak; non-commercial use only)",
         folders=("esc50", "ESC-50", "ESC-50-master", "esc50/ESC-50-master"),
         is_root=_esc_layout,
         remotes=(
@@ -248,6 +251,7 @@ SOURCES: dict[str, DatasetSource] = {
     ),
     "esc10": DatasetSource(
         name="esc10",
+        licence="CC BY 3.0 (K. J. Piczak)",
         # ESC-10 is the esc10==True subset of ESC-50: a full ESC-50 folder serves as well.
         folders=("esc10", "ESC-10", "esc50", "ESC-50", "ESC-50-master", "esc50/ESC-50-master"),
         is_root=_esc10_layout,
@@ -264,6 +268,7 @@ SOURCES: dict[str, DatasetSource] = {
     ),
     "esc50-fold4": DatasetSource(
         name="esc50-fold4",
+        licence="CC BY-NC 3.0 (K. J. Piczak; non-commercial use only)",
         folders=("esc50_fold4", "esc50-fold4"),
         is_root=_esc_layout,
         # The ESC-50 archive (its md5 checked), of which only the 414 clips of the subset are unpacked and kept.
@@ -277,6 +282,7 @@ SOURCES: dict[str, DatasetSource] = {
     ),
     "fsdd": DatasetSource(
         name="fsdd",
+        licence="CC BY-SA 4.0 (Jakobovski et al.)",
         folders=("fsdd", "free-spoken-digit-dataset"),
         is_root=_fsdd_layout,
         remotes=(
@@ -294,6 +300,7 @@ SOURCES: dict[str, DatasetSource] = {
     ),
     "sonyc": DatasetSource(
         name="sonyc",
+        licence="CC BY 4.0 (Cartwright et al., SONYC-UST v2)",
         folders=("sonyc", "sonyc_ust", "sonyc-ust", "SONYC-UST"),
         is_root=_sonyc_layout,
         remotes=tuple(
@@ -306,6 +313,7 @@ SOURCES: dict[str, DatasetSource] = {
     ),
     "urbanmix": DatasetSource(
         name="urbanmix",
+        licence="built from ESC-10 (CC BY 3.0) and ESC-50 (CC BY-NC 3.0) clips: theirs",
         folders=("urbanmix",),
         is_root=_sonyc_layout,
         how_to_get="l2i_core.data.build_urbanmix(out_dir) (needs ESC-10 and/or ESC-50 clips)",

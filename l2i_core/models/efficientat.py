@@ -86,6 +86,10 @@ EFFICIENTAT_LABELS_URL = ("https://raw.githubusercontent.com/fschmid56/Efficient
                           f"a425fdce92572e602a1d5634799bd9f1f2efa806/metadata/{EFFICIENTAT_LABELS_FILE}")
 EFFICIENTAT_LABELS_SHA256 = "cdd1049833c4b86127c2773ac0d14a2754b6a6d0d1798002ed5c66e699708429"
 """sha256 of the publisher's ``metadata/class_labels_indices.csv`` (14,675 bytes, 527 rows)."""
+#: Sizes in bytes (``l2i download --list``) and the licences of the weights and of the label names.
+EFFICIENTAT_BYTES = 4_066_513
+EFFICIENTAT_LABELS_BYTES = 14_675
+EFFICIENTAT_LICENCE = "MIT (F. Schmid, fschmid56/EfficientAT); AudioSet label names CC BY 4.0 (Google)"
 EFFICIENTAT_SR = 32_000
 EFFICIENTAT_CREDIT = ("EfficientAT mn04_as: F. Schmid, K. Koutini, G. Widmer, \"Efficient Large-Scale Audio Tagging "
                       "via Transformer-to-CNN Knowledge Distillation\", ICASSP 2023 (GitHub fschmid56/EfficientAT, MIT)")

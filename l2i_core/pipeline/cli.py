@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 import l2i_core.pipeline.steps as steps
-from l2i_core._errors import L2IError
+from l2i_core._errors import L2IError, ParameterError
 from l2i_core._version import full_version
 from l2i_core.models.checkpoints import load_classifier, load_interpreter
 from l2i_core.pipeline.explain_files import add_explain_command, run_explain
@@ -242,26 +242,79 @@ def _run_reproduce(args) -> int:
     return 0
 
 
+#: What ``l2i download`` fetches besides datasets: name → (what, size, licence, how it is fetched).
+def _model_sources() -> dict:
+    from l2i_core.models import efficientat as eat
+
+    return {"efficientat": {
+        "what": "EfficientAT mn04_as weights and AudioSet class names (preset efficientat)",
+        "bytes": eat.EFFICIENTAT_BYTES + eat.EFFICIENTAT_LABELS_BYTES, "licence": eat.EFFICIENTAT_LICENCE,
+        "fetch": lambda: (eat.efficientat_weights(), eat.audioset_labels(download=True))[0],
+        "find": lambda: eat.efficientat_weights(download=False)}}
+
+
 def _add_download(sub) -> None:
     from l2i_core.data.registry import SOURCES
 
-    names = [n for n, src in SOURCES.items() if src.remotes]
-    dl = sub.add_parser("download", help="download datasets into the user cache (checksummed, resumable)",
-                        description="Download each dataset that is not on disk into the user cache ($L2I_CACHE, "
-                                    "default ~/.cache/l2i). Each states its size and file count first (and what an "
-                                    "interrupted run already fetched); one over 1 GB (sonyc, about 13 GB) asks [y/N] "
-                                    "on a terminal and elsewhere needs --yes (or L2I_YES=1). Every file is checked "
-                                    "against its md5/sha256; after a failure, the same command resumes where it "
-                                    "stopped. Prints each dataset's folder.")
-    dl.add_argument("datasets", nargs="+", metavar="DATASET", choices=names, help=", ".join(names))
+    names = [n for n, src in SOURCES.items() if src.remotes] + list(_model_sources())
+    dl = sub.add_parser("download", help="download datasets and pretrained weights into the user cache "
+                                         "(checksummed, resumable); --list shows sizes and licences",
+                        description="Download each dataset (or pretrained model) that is not on disk into the user "
+                                    "cache ($L2I_CACHE, default ~/.cache/l2i). Each states its size and file count "
+                                    "first (and what an interrupted run already fetched); one over 1 GB (sonyc, about "
+                                    "13 GB) asks [y/N] on a terminal and elsewhere needs --yes (or L2I_YES=1). Every "
+                                    "file is checked against its md5/sha256; after a failure, the same command resumes "
+                                    "where it stopped. Prints each one's folder. Without a name (or with --list): "
+                                    "what each is, its size, its licence and whether it is on disk.")
+    dl.add_argument("datasets", nargs="*", metavar="NAME", help=", ".join(names))  # checked in _run_download
+    dl.add_argument("--list", action="store_true", help="list every dataset and model: size, licence, on disk or not")
     dl.add_argument("--yes", "-y", action="store_true", help="agree to downloads over 1 GB without asking")
+
+
+def download_table() -> list[dict]:
+    """Every dataset and pretrained model ``l2i download`` knows: its size, licence and folder (None: not on disk)."""
+    from l2i_core._errors import DataNotFoundError
+    from l2i_core.data import registry
+
+    rows = []
+    for name, src in registry.SOURCES.items():
+        try:
+            where = registry.find_dataset_dir(name)
+        except DataNotFoundError:
+            where = None
+        how = "download" if src.remotes else f"built: {src.how_to_get}"
+        rows.append({"name": name, "kind": "dataset", "size": src.size or "-", "licence": src.licence,
+                     "on_disk": str(where) if where else None, "how": how})
+    for name, m in _model_sources().items():
+        try:
+            where = m["find"]().parent
+        except (DataNotFoundError, L2IError):
+            where = None
+        rows.append({"name": name, "kind": "model", "size": f"{m['bytes'] / 1e6:.1f} MB", "licence": m["licence"],
+                     "on_disk": str(where) if where else None, "how": "download"})
+    return rows
 
 
 def _run_download(args) -> int:
     from l2i_core._errors import DataNotFoundError
     from l2i_core.data import registry
 
+    if args.list or not args.datasets:
+        for r in download_table():
+            where = f"on disk: {r['on_disk']}" if r["on_disk"] else ("not on disk: l2i download " + r["name"]
+                                                                     if r["how"] == "download" else r["how"])
+            print(f"{r['name']} ({r['kind']}): {r['size']}\n    licence: {r['licence']}\n    {where}")
+        return 0
+    models = _model_sources()
+    known = [n for n, src in registry.SOURCES.items() if src.remotes] + list(models)
+    unknown = [n for n in args.datasets if n not in known]
+    if unknown:
+        raise ParameterError(f"{', '.join(unknown)}: not one of {', '.join(known)} "
+                             "(`l2i download --list` shows each)")
     for name in dict.fromkeys(args.datasets):
+        if name in models:
+            print(models[name]["fetch"]().parent, flush=True)
+            continue
         try:
             where = registry.find_dataset_dir(name)
             print(f"{name}: already on disk in {where}", file=sys.stderr, flush=True)
