@@ -298,8 +298,8 @@ def test_log_is_one_line_per_notebook_and_no_kernel_transport_warning(project, c
     lines = out.splitlines()
     for i, name in enumerate(("00_data.ipynb", "01_numbers.ipynb"), start=1):
         mine = [ln for ln in lines if name in ln]
-        assert len(mine) == 1 and re.fullmatch(rf"\[{i}/2\] {name} \(esc10, cpu, quick\): \d+\.\d s -> \S+\.html",
-                                               mine[0]), mine
+        assert len(mine) == 1 and re.fullmatch(rf"\[{i}/2\] {name} \(esc10, cpu, quick\): \d+\.\d s -> \S+\.html "
+                                               r"\(run so far \d+:\d\d\)", mine[0]), mine
     assert re.fullmatch(r"esc10: 2 ran, 0 skipped, total \d+\.\d s; reports in \S+/ \(index: \S+index\.html\)", lines[-1])
 
 
@@ -329,3 +329,28 @@ def test_the_final_summary_says_when_browser_tests_did_not_run(tmp_path):
     assert "browser tests did not run" in r.stdout
     assert "1 browser test(s) skipped: Chromium not found at /usr/bin/chromium" in r.stdout
     assert "apt-get install -y chromium" in r.stdout and "python -m pytest -m browser" in r.stdout
+
+
+def test_on_a_terminal_the_running_notebook_shows_its_time_and_the_runs(project, monkeypatch):
+    """``make reproduce`` in a terminal: the running notebook's line is rewritten in place with its elapsed time and
+    the run's; once it ends, the line reads as in a log."""
+    import io
+    import re
+    import sys
+
+    from l2i_core.pipeline import notebooks
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    _notebook(project.nbs / "01_numbers.ipynb", "import time\ntime.sleep(3)\n" + STEP_01)
+    term = Terminal()
+    monkeypatch.setattr(sys, "stdout", term)
+    monkeypatch.setattr(notebooks, "TICK_SECONDS", 0.2)
+    project()
+    text = term.getvalue()
+    assert re.search(r"\r\[2/2\] 01_numbers\.ipynb \(esc10, cpu, quick\): running 0:0\d \(run so far 0:\d\d\)", text)
+    last = text.split("\n")[1].split("\r")[-1]  # what the terminal shows once the notebook is done
+    assert re.fullmatch(r"\[2/2\] 01_numbers\.ipynb \(esc10, cpu, quick\): \d+\.\d s -> \S+\.html \(run so far \d+:\d\d\)",
+                        last), last

@@ -31,6 +31,8 @@ import datetime as _dt
 import hashlib
 import json
 import math
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -228,6 +230,50 @@ def step_fingerprint(notebook: str | Path, parameters: dict, *, package: str | N
     return h.hexdigest()
 
 
+def _clock(seconds: float) -> str:
+    """``'4:05'`` or ``'1:02:03'``: a duration as a clock reads it."""
+    m, sec = divmod(int(round(seconds)), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+
+
+#: Seconds between two updates of the running notebook's line on a terminal.
+TICK_SECONDS = 1.0
+
+
+@contextlib.contextmanager
+def _ticking(head: str, run_start: float, every: float | None = None):
+    """On a terminal, keep the running notebook's line current: its elapsed time and the run's, rewritten in
+    place every :data:`TICK_SECONDS`; the line then ends as it would without it. In a log (not a terminal)
+    nothing is added: one line per notebook."""
+    stream = sys.stdout
+    if not getattr(stream, "isatty", lambda: False)():
+        yield
+        return
+    stop = threading.Event()
+    t_nb = time.perf_counter()
+    width = [0]
+
+    def tick():
+        while not stop.wait(TICK_SECONDS if every is None else every):
+            now = time.perf_counter()
+            line = f"\r{head}: running {_clock(now - t_nb)} (run so far {_clock(now - run_start)})"
+            width[0] = max(width[0], len(line))
+            stream.write(line)
+            stream.flush()
+
+    thread = threading.Thread(target=tick, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        if width[0]:  # clear what the ticker wrote and give the line back as it was before
+            stream.write("\r" + " " * width[0] + f"\r{head}: ")
+            stream.flush()
+
+
 def _is_current(step: dict | None, fingerprint: str, out_dir: Path, not_before: float) -> bool:
     """A recorded step is current when its fingerprint matches, its outputs exist, and no earlier step ran later."""
     if not step or step.get("fingerprint") != fingerprint:
@@ -379,7 +425,8 @@ def reproduce(dataset: str = "esc10", preset: str = "cpu", *, quick: bool = Fals
         steps.pop(nb.name, None)  # its outputs are about to be replaced
         t_nb = time.perf_counter()
         try:
-            step = run_notebook(nb, out_dir, nb_params, cwd=Path.cwd())
+            with _ticking(head, t0):
+                step = run_notebook(nb, out_dir, nb_params, cwd=Path.cwd())
         except NotebookFailed as err:
             print(f"failed after {time.perf_counter() - t_nb:.1f} s: {err}", flush=True)
             save(t0, failed={"notebook": nb.name, "error": str(err)})
@@ -390,7 +437,7 @@ def reproduce(dataset: str = "esc10", preset: str = "cpu", *, quick: bool = Fals
             **({"preset_parameters": {k: v for k, v in nb_params.items() if k not in params}}
                if len(nb_params) > len(params) else {}),
         }
-        print(f"{step['seconds']:.1f} s -> {step['html']}", flush=True)
+        print(f"{step['seconds']:.1f} s -> {step['html']} (run so far {_clock(time.perf_counter() - t0)})", flush=True)
         save(t0)  # after every step: a later failure keeps what finished
     save(t0)
     ran = sum(s["status"] == "ran" for s in steps.values() if s["notebook"] in {nb.name for nb in notebooks})
