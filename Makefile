@@ -1,7 +1,21 @@
 # l2i: two commands. `make reproduce` installs and runs the main job; `make test` installs and tests.
 # `make test-fast` runs the unit tests only (no notebooks, no browser): under 3 minutes on 2 cores.
+# The interpreter. Inside a virtual environment (or conda), its python3. Where python3 is the system's and the
+# system manages it (PEP 668's EXTERNALLY-MANAGED: current Debian, Ubuntu), `make install` makes a virtual
+# environment .venv here and uses it: it never writes to a system interpreter. `make ... PYTHON=...` picks one.
+VENV ?= .venv
+SYSTEM_MANAGED := $(shell python3 -c "import os, sys, sysconfig; print(int(sys.prefix == sys.base_prefix and os.path.exists(os.path.join(sysconfig.get_path('stdlib'), 'EXTERNALLY-MANAGED'))))" 2>/dev/null)
+ifeq ($(SYSTEM_MANAGED),1)
+PYTHON ?= $(VENV)/bin/python
+else
 PYTHON ?= python3
+endif
 PIP ?= $(PYTHON) -m pip
+# torch's build: from the package index pip is configured with (PyPI: the CUDA build on Linux, several GB).
+# On a machine without a GPU, `make install TORCH_INDEX=https://download.pytorch.org/whl/cpu` gets the CPU build
+# (about 200 MB); see the README's Install section.
+TORCH_INDEX ?=
+TORCH_FROM = $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 # The audio is found through $(L2I_DATA), taken from the environment (see the README's Data section).
 export L2I_DATA
 # The pretrained weights (EfficientAT mn04) are found through $(L2I_MODELS) when it is set (see the README).
@@ -17,7 +31,10 @@ endif
 .PHONY: install test test-fast reproduce readme lint clean
 
 install:
-	$(PIP) install -q --disable-pip-version-check torch==2.13.0
+	@if [ "$(PYTHON)" = "$(VENV)/bin/python" ] && [ ! -x "$(VENV)/bin/python" ]; then \
+		echo "python3 is the system's (externally managed): making the virtual environment $(VENV)"; \
+		python3 -m venv $(VENV); fi
+	$(PIP) install -q --disable-pip-version-check $(TORCH_FROM) torch==2.13.0
 	$(PIP) install -q --disable-pip-version-check -e ".[dev]"
 	# the pretrained aiSFX backbone (preset aisfx): its checkpoint only; its pins (librosa 0.9.2,
 	# numpy 1.23) cannot coexist with ours, so never its dependencies

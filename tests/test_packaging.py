@@ -134,3 +134,31 @@ def test_aisfx_is_installed_without_its_dependencies_everywhere():
     assert INSTALL_HINT in (ROOT / "environment.yml").read_text()
     names = {_name(r) for r in _pyproject()["project"]["dependencies"]}
     assert "aisfx" not in names  # as a dependency pip would pull its obsolete pins
+
+
+def _make_install_commands(tmp_path, managed: bool) -> str:
+    """``make -n install`` with a ``python3`` that reports an externally managed (PEP 668) interpreter, or not."""
+    import os
+    import subprocess
+
+    bin_dir = tmp_path / ("managed" if managed else "free")
+    bin_dir.mkdir()
+    (bin_dir / "python3").write_text(f"#!/bin/sh\necho {int(managed)}\n")
+    (bin_dir / "python3").chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHON", "PIP", "MAKEFLAGS", "MFLAGS")}
+    env["PATH"] = f"{bin_dir}:{env['PATH']}"
+    return subprocess.run(["make", "-n", "-C", str(ROOT), "install"], env=env, capture_output=True, text=True,
+                          check=True).stdout
+
+
+def test_make_install_never_writes_to_a_system_managed_python(tmp_path):
+    """Where python3 is the system's (Debian/Ubuntu: externally managed) make install makes .venv and installs there;
+    elsewhere (a virtual environment, pyenv, conda, CI) it installs into python3 as before."""
+    managed = _make_install_commands(tmp_path, True)
+    assert "python3 -m venv .venv" in managed and '".venv/bin/python" = ".venv/bin/python"' in managed
+    pips = [ln for ln in managed.splitlines() if " -m pip install" in ln]
+    assert pips and all(ln.startswith(".venv/bin/python -m pip install") for ln in pips)
+    free = _make_install_commands(tmp_path, False)
+    pips = [ln for ln in free.splitlines() if " -m pip install" in ln]
+    assert pips and all(ln.startswith("python3 -m pip install") for ln in pips)
+    assert "--index-url" not in free  # torch from the configured index unless TORCH_INDEX says otherwise
