@@ -220,7 +220,8 @@ def test_sanity_verdicts_and_model_truth_reach_the_readme_rows_with_their_refere
                                     "chance": 0.001, "rank accuracy": 0.05}],
                          "shortcut": {"accuracy_with": 0.9, "accuracy_without": 0.9, "chance": 0.1, "n": 80,
                                       "relies_on_marker": False}}}
-    record = {"dataset": "esc10", "preset": "cpu", "results": {"comparison": {"sanity": sanity}, "model_truth": truth}}
+    comparison = {"sanity": sanity, "split": "test", "protocol": "test fold 1"}
+    record = {"dataset": "esc10", "preset": "cpu", "results": {"comparison": comparison, "model_truth": truth}}
     rows = {r.metric: r for r in headline_rows(record)}
     lmac = rows["sanity_L-MAC"]
     assert lmac.value == 0.12 and lmac.readme and "passes: separated" in lmac.baseline
@@ -230,6 +231,8 @@ def test_sanity_verdicts_and_model_truth_reach_the_readme_rows_with_their_refere
     band = rows["truth_band_L2I (attention)"]
     assert band.value == 0.21 and band.readme and "chance 0.42" in band.baseline and "[0.18, 0.25]" in band.baseline
     assert "f's test accuracy 75" in band.baseline and "n = 80 units" in band.baseline
+    assert "one seed: L2I heads 35 epochs" in band.baseline  # its budget and seeds
+    assert band.where == "esc10; test split; test fold 1"  # the comparison's split and protocol: the same test clips
     shortcut = rows["truth_planted_shortcut"]
     assert shortcut.value == pytest.approx(90.0) and "without it 90" in shortcut.baseline and "n = 80 clips" in shortcut.baseline
     # an f that does not rely on its marker: said on the check's row and on every explainer's row

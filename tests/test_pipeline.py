@@ -274,12 +274,19 @@ def test_quick_runs_never_overwrite_the_full_reports(tmp_path, monkeypatch):
 
 
 def test_log_is_one_line_per_notebook_and_no_kernel_transport_warning(project, capfd):
-    """The kernel runs over IPC sockets: no "TCP without encryption" warning; each notebook is one line."""
+    """The kernel runs over IPC sockets: no "TCP without encryption" warning; each notebook is one line; the
+    sockets live in Jupyter's runtime folder, never in the working directory."""
     import re
 
     project()
     out, err = capfd.readouterr()
     assert "without encryption" not in out + err and "IPKernelApp" not in out + err
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    from l2i_core.pipeline.notebooks import _kernel_transport
+
+    manager = _kernel_transport()["kernel_manager_class"]()  # jupyter_client's default ip: ./kernel-ipc
+    assert manager.transport == "ipc" and Path(manager.ip).parent == Path(jupyter_runtime_dir())
     lines = out.splitlines()
     for i, name in enumerate(("00_data.ipynb", "01_numbers.ipynb"), start=1):
         mine = [ln for ln in lines if name in ln]

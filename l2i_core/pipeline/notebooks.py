@@ -137,10 +137,13 @@ def _kernel_transport() -> dict:
 
     if os.name != "posix":  # pragma: no cover - Windows has no IPC transport
         return {}
+    import uuid
+
     from jupyter_core.paths import jupyter_runtime_dir
 
-    # a socket path is at most ~104 bytes: <runtime>/kernel-<36-character id>-ipc-<n>; else stay on TCP
-    if len(os.fsencode(jupyter_runtime_dir())) + 52 > 100:  # pragma: no cover - unusually long runtime dirs
+    runtime = jupyter_runtime_dir()
+    # a socket path is at most ~104 bytes: <runtime>/l2i-kernel-<12 hex>-ipc-<n>; else stay on TCP
+    if len(os.fsencode(runtime)) + 32 > 100:  # pragma: no cover - unusually long runtime dirs
         return {}
     from jupyter_client.manager import AsyncKernelManager
     from traitlets import default
@@ -149,6 +152,13 @@ def _kernel_transport() -> dict:
         @default("transport")
         def _transport_default(self):
             return "ipc"
+
+        @default("ip")
+        def _ip_default(self):
+            # jupyter_client's own default is ``kernel-ipc`` relative to the working directory: sockets in the
+            # project folder; here they go to the runtime folder, one name per kernel
+            os.makedirs(runtime, exist_ok=True)
+            return os.path.join(runtime, f"l2i-kernel-{uuid.uuid4().hex[:12]}-ipc")
 
     return {"kernel_manager_class": IPCKernelManager}
 

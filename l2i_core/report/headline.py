@@ -505,8 +505,13 @@ def _model_truth_rows(s: ModelTruthSection, add) -> None:
             parts = [ci, f"chance {_fmt(r.get('chance'))}", f"rank accuracy {_fmt(r.get('rank accuracy'))}"]
             if isinstance(clf.get("test_accuracy"), (int, float)):
                 parts.append(f"f's test accuracy {_fmt(100 * float(clf['test_accuracy']))} %")
-            if rec.get("explainer_epochs"):
-                parts.append(f"explainers trained {rec['explainer_epochs']} epochs, one seed")
+            epochs = rec.get("explainer_epochs")
+            if isinstance(epochs, dict) and epochs:  # {"l2i": 35, "lmac": 40}
+                names = {"l2i": "L2I heads", "lmac": "L-MAC"}
+                parts.append("trained on this f, one seed: " + ", ".join(f"{names.get(k, k)} {v} epochs"
+                                                                          for k, v in epochs.items()))
+            elif epochs:
+                parts.append(f"explainers trained {epochs} epochs on this f, one seed")
             label = _TRUTH_TEXT[kind] + ((" (f does not rely on it)" if unused else " (f relies on it)")
                                          if kind == "planted" else "")
             add(f"truth_{kind}_{r['method']}", f"{r['method']}: {label}", float(r["mass inside"]),
@@ -544,13 +549,17 @@ def headline_rows(record: dict) -> list[HeadlineRow]:
     rows: list[HeadlineRow] = []
     for name in sorted(sections, key=lambda n: next((i for i, o in enumerate(_ORDER) if n.startswith(o)), 9)):
         s = sections[name]
-        where = [dataset] + ([f"{s.split} split"] if s.split else []) + ([s.protocol] if s.protocol else [])
+        split, protocol = s.split, s.protocol
+        if isinstance(s, ModelTruthSection) and not split and "comparison" in sections:
+            # ground truth about f scores the test clips of the comparison's split (older records say neither)
+            split, protocol = sections["comparison"].split, sections["comparison"].protocol
+        where = [dataset] + ([f"{split} split"] if split else []) + ([protocol] if protocol else [])
         if s.quick or record.get("quick"):
             where.append("quick run on tiny data: not a result")
         where_text = "; ".join(where)
 
         def add(metric, label, value, *, head=None, tau=None, percent=False, paired=False, baseline="",
-                readme=False, readme_closest=None, _name=name, _where=where_text, _protocol=s.protocol or ""):
+                readme=False, readme_closest=None, _name=name, _where=where_text, _protocol=protocol or ""):
             if value is None:
                 return
             key = _paper_key(metric, head, tau, task) if paired else None
