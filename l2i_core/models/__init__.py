@@ -25,6 +25,7 @@ from l2i_core.models.blind import (
     visible_region_on_grid,
 )
 from l2i_core.models.checkpoints import (
+    claim_resume_state,
     cpu_state,
     load_classifier,
     load_interpreter,
@@ -73,6 +74,7 @@ __all__ = [
     "load_interpreter",
     "save_training_state",
     "load_training_state",
+    "claim_resume_state",
     "cpu_state",
     "save_lmac",
     "load_lmac",
