@@ -354,3 +354,26 @@ def test_on_a_terminal_the_running_notebook_shows_its_time_and_the_runs(project,
     last = text.split("\n")[1].split("\r")[-1]  # what the terminal shows once the notebook is done
     assert re.fullmatch(r"\[2/2\] 01_numbers\.ipynb \(esc10, cpu, quick\): \d+\.\d s -> \S+\.html \(run so far \d+:\d\d\)",
                         last), last
+
+
+def test_reports_fold_the_code_and_show_every_output(tmp_path):
+    """The HTML report: each code cell's source inside a closed ``<details>`` (a click shows it), markdown and
+    outputs outside, nothing fetched from the network."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    from l2i_core.pipeline.notebooks import render_html
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# The story"), nbformat.v4.new_code_cell("secret_code_line = 6 * 7\n"
+                                                                                       "print('the-output', secret_code_line)")]
+    NotebookClient(nb, kernel_name="python3").execute()
+    path = tmp_path / "r.ipynb"
+    nbformat.write(nb, path)
+    html = render_html(path).read_text()
+    folded = html.split('<details class="l2i-code">')
+    assert len(folded) == 2 and "secret_code_line" in folded[1].split("</details>")[0]  # the code: folded
+    assert "secret_code_line" not in folded[0] and "<details open" not in html
+    assert "the-output 42" in folded[1].split("</details>", 1)[1]  # its output: after the fold, shown
+    assert "The story" in folded[0]  # markdown is never folded
+    assert "https://cdn" not in html and "<script src=\"http" not in html

@@ -190,11 +190,27 @@ _REPORT_TEMPLATE = """{%- extends 'index.html.j2' -%}
 {%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
 {%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block input_group -%}
+{%- if cell.cell_type == 'code' -%}
+<details class="l2i-code"><summary>code</summary>
+{{ super() }}
+</details>
+{%- else -%}
+{{ super() }}
+{%- endif -%}
+{%- endblock input_group -%}
+{%- block extra_css -%}
+{{ super() }}
+<style>details.l2i-code > summary { cursor: pointer; color: #666; font: 12px monospace; margin: 2px 0 2px 72px; }</style>
+{%- endblock extra_css -%}
 """
 
 
 def render_html(executed: str | Path) -> Path:
-    """Render an executed notebook to a self-contained HTML file beside it (nothing fetched when opened)."""
+    """Render an executed notebook to a self-contained HTML file beside it (nothing fetched when opened).
+
+    Code cells are folded (``<details>``: a click on "code" shows them), so that a reader who does not read code
+    sees the narrative, the tables, the plots and the players; outputs are never folded."""
     import jinja2
     import nbformat
     from nbconvert import HTMLExporter
