@@ -132,6 +132,31 @@ def test_index_opens_cleanly_and_links_to_the_report(browser, reports, tmp_path)
     view.page.close()
 
 
+def test_the_committed_index_shows_every_datasets_verdicts_on_its_first_screen(browser, tmp_path):
+    """``reports/index.html`` of the last full run, at 1280 × 900: one card per dataset, each on the first screen, each
+    with a verdict and its interval. ``L2I_SCREENSHOT=1`` saves that screen to ``docs/index_screenshot.png``."""
+    import json
+
+    index = ROOT / "reports" / "index.html"
+    datasets = sorted(p.parent.name for p in (ROOT / "reports").glob("*/results.json")
+                      if not json.loads(p.read_text()).get("quick"))
+    assert datasets, "no committed full run"
+    view = Page(browser, index)
+    cards = view.page.eval_on_selector_all(
+        "section.card", "els => els.map(e => ({name: e.dataset.dataset, top: e.getBoundingClientRect().top,"
+                        " text: e.innerText}))")
+    assert sorted(c["name"] for c in cards) == datasets
+    for c in cards:
+        assert c["top"] < 900 * 0.5, f"{c['name']}: its card starts below the first screen"
+        assert re.search(r"\[-?[\d.]+, -?[\d.]+\]", c["text"]), f"{c['name']}: no verdict with an interval"
+    shot = view.page.screenshot(path=str(tmp_path / "index.png"))
+    assert shot[:8] == b"\x89PNG\r\n\x1a\n"
+    if os.environ.get("L2I_SCREENSHOT") == "1":
+        shutil.copyfile(tmp_path / "index.png", ROOT / "docs" / "index_screenshot.png")
+    view.settle()
+    view.page.close()
+
+
 def test_ci_installs_chromium_before_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "command -v chromium" in ci and "apt-get install -y chromium" in ci

@@ -220,6 +220,14 @@ def test_index_lists_every_dataset_and_is_robust_to_missing_sections(tmp_path):
     assert "Closest published setting" in index and "0.002 (spread not recorded here)" in index
     assert rows[("classifier", "classifier_accuracy")].where == "esc10; test split; test fold 1"
     assert not any(section == "noise" for section, _ in rows)
+    # the first screen: one card per dataset, before any long table; its numbers, with their context once
+    cards = re.findall(r'<section class="card" data-dataset="([^"]+)">(.*?)</section>', index, re.S)
+    assert [n for n, _ in cards] == ["broken", "esc10", "sonyc", "urbanmix"] and index.index("</section>") < index.index("<table")
+    esc10 = dict(cards)["esc10"]
+    assert "classifier accuracy</dt><dd>90.0 %" in esc10 and "test split; test fold 1" in esc10
+    assert "failed in cell 5" in dict(cards)["sonyc"] and "No headline numbers yet" in dict(cards)["urbanmix"]
+    # every long table says its data, split and protocol once per group, not in each row
+    assert index.count("test split; test fold 1") < len(rows)
 
 
 def test_empty_reports_dir_gives_an_index_too(tmp_path):

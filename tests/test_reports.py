@@ -129,8 +129,8 @@ def test_index_rows_carry_their_keys_and_the_closest_table(tmp_path):
         (tmp_path / name).mkdir()
         (tmp_path / name / "results.json").write_text(json.dumps(_record(name, ml)))
     index = write_index(tmp_path).read_text()
-    found = re.findall(r'<tr data-metric="([^"]*)" data-paper-key="([^"]*)" data-closest-key="([^"]*)">'
-                       r'<td>[^<]*</td><td>([^<]*)</td>', index)
+    found = re.findall(r'<tr data-metric="([^"]*)" data-paper-key="([^"]*)" data-closest-key="([^"]*)" '
+                       r'data-where="[^"]*"><td>([^<]*)</td>', index)
     assert len(found) == sum(len(headline_rows(_record(n, m))) for n, m in (("esc10", False), ("urbanmix", True)))
     assert {key for _, key, _, _ in found} == {""}  # no paper value in a column of ours
     assert "paper (same data and protocol)" not in index

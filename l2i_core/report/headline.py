@@ -32,6 +32,7 @@ from __future__ import annotations
 import datetime as _dt
 import html as _html
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -622,7 +623,72 @@ table { border-collapse: collapse; width: 100%; font-size: .92em; margin: .6em 0
 th, td { border: 1px solid #ddd; padding: .3em .5em; text-align: left; vertical-align: top; }
 th { background: #f4f4f4; } td.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
 .muted { color: #666; font-size: .9em; } .failed { color: #b00020; font-weight: 600; }
+.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(21em, 1fr)); gap: .8em; margin: 1em 0; }
+.card { border: 1px solid #ddd; border-radius: 6px; padding: .2em .9em .5em; font-size: .86em; }
+.card h2 { margin: .3em 0 .1em; border: 0; font-size: 1.25em; } .card dl { margin: .3em 0; }
+.card dt { color: #444; margin-top: .35em; } .card dd { margin: 0 0 0 .8em; font-variant-numeric: tabular-nums; }
+tr.group th { background: #eef2f7; font-weight: 600; }
 """
+
+
+#: Section ids as the index's group headers name them.
+_SECTION_TITLES = {"classifier": "the classifier f (notebook 02)", "interpreter": "the interpreter Θ (notebook 03)",
+                   "fidelity": "fidelity (notebook 04)", "comparison": "the comparison (notebook 08)",
+                   "model_truth": "ground truth about f (notebook 08)", "run": "the run"}
+
+_INTERVAL = re.compile(r"\[(-?[\d.]+(?:e-?\d+)?), (-?[\d.]+(?:e-?\d+)?)\]")
+_N = re.compile(r"n = [^;()]*")
+
+
+def _card_value(r: HeadlineRow) -> str:
+    """``ours [low, high], n`` of a row, as its baseline text gives them (no interval printed: none)."""
+    ci = _INTERVAL.search(r.baseline or "")
+    n = _N.search(r.baseline or "")
+    return (f"{r.ours}" + (f" [{ci.group(1)}, {ci.group(2)}]" if ci else "")
+            + (f" <span class=\"muted\">{_esc(n.group(0).strip())}</span>" if n else ""))
+
+
+def _summary_card(name: str, record: dict) -> list[str]:
+    """One dataset on one card of the index's first screen: what was measured and the headline verdicts with their
+    intervals (the classifier, Θ's fidelity, the comparison's first measure for the main methods and the random
+    mask, the sanity check's verdicts, the ground truth about f), and links."""
+    rows = [r for r in headline_rows(record) if r.readme]
+    first = {}
+    for r in rows:
+        first.setdefault(r.section, r)
+    lines = []
+    for section in ("classifier", "fidelity"):
+        if section in first:
+            lines.append((first[section].label, _card_value(first[section])))
+    compare = [r for r in rows if r.section == "comparison" and r.metric.startswith("compare_")]
+    if compare:
+        metric = compare[0].metric
+        for r in compare:
+            if r.metric == metric and r.label.split(":")[0] in ("L2I (attention)", "L2I (max-pool)", "L-MAC", "random"):
+                lines.append((r.label, _card_value(r)))
+    verdicts = [r for r in rows if r.metric.startswith("sanity_")]
+    if verdicts:
+        said = "; ".join(f"{r.label.split(':')[0]} {r.label.rsplit('(', 1)[-1].rstrip(')')}" for r in verdicts)
+        lines.append(("sanity check (f randomised), each against its own control", _esc(said)))
+    for r in rows:
+        if r.section == "model_truth" and r.label.split(":")[0] in ("L2I (attention)", "L-MAC"):
+            chance = re.search(r"chance ([\d.]+)", r.baseline or "")
+            lines.append((r.label, _card_value(r) + (f" <span class=\"muted\">chance {chance.group(1)}</span>"
+                                                     if chance else "")))
+    m = (record.get("results") or {}).get("classifier") or {}
+    what = (f"{record.get('preset', '?')} preset" + (f", {str(m['backbone']).split(':')[0]}" if m.get("backbone") else "")
+            + ("; quick run on tiny data: not a result" if record.get("quick") else ""))
+    where = rows[0].where if rows else ""
+    out = [f'<section class="card" data-dataset="{_esc(name)}"><h2><a href="#{_esc(name)}">{_esc(name)}</a></h2>',
+           f'<p class="muted">{_esc(what)}<br>{_esc(where)}</p>']
+    if record.get("failed"):
+        out.append(f'<p class="failed">Failed: {_esc(record["failed"].get("error", ""))}</p>')
+    if lines:
+        out.append("<dl>" + "".join(f"<dt>{_esc(k)}</dt><dd>{v}</dd>" for k, v in lines) + "</dl>")
+    else:
+        out.append('<p class="muted">No headline numbers yet.</p>')
+    out.append(f'<p><a href="#{_esc(name)}">its notebooks</a> · <a href="#{_esc(name)}-all">every number</a></p></section>')
+    return out
 
 
 def _esc(x) -> str:
@@ -664,15 +730,20 @@ def _index_dataset(reports_dir: Path, name: str, record: dict) -> list[str]:
     if not rows:
         return parts + ['<p class="muted">No headline numbers yet (the notebooks that measure them have not run).</p>']
     paired = any(r.paper_key for r in rows)  # a paper value on the same data and protocol: its own columns
-    parts.append("<table><thead><tr><th>section</th><th>metric</th><th>ours</th><th>beside it</th>"
-                 "<th>data / split / protocol</th>"
+    width = 3 + (2 if paired else 0)
+    parts.append(f'<h3 id="{_esc(name)}-all">Every number of {_esc(name)}</h3>'
+                 "<table><thead><tr><th>metric</th><th>ours</th><th>beside it</th>"
                  + ("<th>paper (same data and protocol)</th><th>paper's data / protocol</th>" if paired else "")
                  + "</tr></thead><tbody>")
+    group = None
     for r in rows:
+        if (r.section, r.where) != group:  # a group's section, data, split and protocol: said once, above its rows
+            group = (r.section, r.where)
+            parts.append(f'<tr class="group"><th colspan="{width}">{_esc(_SECTION_TITLES.get(r.section, r.section))}'
+                         f' <span class="muted">· {_esc(r.where)}</span></th></tr>')
         parts.append(f'<tr data-metric="{_esc(r.metric)}" data-paper-key="{_esc(r.paper_key or "")}" '
-                     f'data-closest-key="{_esc(r.closest_key or "")}">'
-                     f'<td>{_esc(r.section)}</td><td>{_esc(r.label)}</td><td class="num">{_esc(r.ours)}</td>'
-                     f'<td>{_esc(r.baseline)}</td><td>{_esc(r.where)}</td>'
+                     f'data-closest-key="{_esc(r.closest_key or "")}" data-where="{_esc(r.where)}">'
+                     f'<td>{_esc(r.label)}</td><td class="num">{_esc(r.ours)}</td><td>{_esc(r.baseline)}</td>'
                      + (f'<td class="num">{_esc(r.paper_text) or "–"}</td><td>{_esc(r.paper.where if r.paper else "")}</td>'
                         if paired else "") + "</tr>")
     parts.append("</tbody></table>")
@@ -750,6 +821,11 @@ def write_index(reports_dir: str | Path = "reports") -> Path:
         parts.append(f'<p>Computing these reports ({", ".join(_esc(n) for n, _ in full)}) took '
                      f'{_esc(_minutes(sum(steps_seconds(r) for _, r in full)))} of notebook time{where} (the sum of '
                      "the steps below; <code>make reproduce</code> adds the installs).</p>")
+    if records:
+        parts.append('<div class="cards">')
+        for name, record in records:
+            parts += _summary_card(name, record)
+        parts.append("</div>")
     for name, record in records:
         parts += _index_dataset(reports_dir, name, record)
     if any("comparison" in (r.get("results") or {}) for _, r in records):
