@@ -226,6 +226,9 @@ def test_index_lists_every_dataset_and_is_robust_to_missing_sections(tmp_path):
     esc10 = dict(cards)["esc10"]
     assert "classifier accuracy</dt><dd>90.0 %" in esc10 and "test split; test fold 1" in esc10
     assert "failed in cell 5" in dict(cards)["sonyc"] and "No headline numbers yet" in dict(cards)["urbanmix"]
+    # the licences of what the pages embed, ESC-50's non-commercial one named
+    licences = index.split('id="licences"')[1]
+    assert "CC BY 3.0" in licences and "urbanmix" in licences and "EfficientAT" in licences and "MIT" in licences
     # every long table says its data, split and protocol once per group, not in each row
     assert index.count("test split; test fold 1") < len(rows)
 

@@ -691,6 +691,20 @@ def _summary_card(name: str, record: dict) -> list[str]:
     return out
 
 
+def _licences_html(datasets: list[str]) -> list[str]:
+    """What may be done with the audio the reports embed, and with the code and models: the index's last section."""
+    from l2i_core.data.registry import SOURCES
+    from l2i_core.models.efficientat import EFFICIENTAT_LICENCE
+
+    items = [f"<li><b>{_esc(n)}</b>: {_esc(SOURCES[n].licence)}</li>" for n in datasets if n in SOURCES and SOURCES[n].licence]
+    return ['<h2 id="licences">Licences</h2>',
+            "<p>The reports embed clips of the data they analyse, to be listened to here; each keeps its licence "
+            "(ESC-50's is non-commercial):</p>", "<ul>", *items,
+            f"<li><b>EfficientAT mn04</b> (the pretrained f): {_esc(EFFICIENTAT_LICENCE)}</li>",
+            "<li><b>l2i</b> (the code that wrote these pages): MIT; cite it and the paper it reproduces with the "
+            "repository's <code>CITATION.cff</code>.</li>", "</ul>"]
+
+
 def _esc(x) -> str:
     return _html.escape(str(x), quote=True)
 
@@ -830,6 +844,7 @@ def write_index(reports_dir: str | Path = "reports") -> Path:
         parts += _index_dataset(reports_dir, name, record)
     if any("comparison" in (r.get("results") or {}) for _, r in records):
         parts += _speechbrain_html()
+    parts += _licences_html([n for n, _ in records])
     target = reports_dir / "index.html"
     target.write_text("\n".join([*parts, "</body>", "</html>", ""]), encoding="utf-8")
     return target
