@@ -32,7 +32,7 @@ def test_parameters_come_from_the_sidecars(tmp_path):
     d = _artifacts(tmp_path)
     p = lab_parameters(d)
     assert p == {"dataset": "esc10", "data_dir": "", "preset": "cpu", "seed": 3, "quick": True, "pooling": "attention",
-                 "artifacts_dir": str(d.resolve()), "show_gallery": False}
+                 "artifacts_dir": str(d.resolve()), "show_gallery": False, "as_is": True}
     assert lab_parameters(d, quick=False)["quick"] is False
     (d / "results.json").unlink()
     assert lab_parameters(d)["quick"] is True  # the folder's name: artifacts/<dataset>-<preset>-quick

@@ -52,7 +52,10 @@ def _read(pt: Path, what: str, notebook: str) -> tuple[dict, dict]:
     side = pt.with_suffix(".json")
     if not pt.is_file() or not side.is_file():
         raise ParameterError(f"{pt}: no {what} checkpoint (.pt + .json); train one with notebook {notebook}")
-    return torch.load(pt, map_location="cpu", weights_only=True), json.loads(side.read_text())
+    state = torch.load(pt, map_location="cpu", weights_only=True)
+    # a state saved in half precision (the shipped explainers, l2i_core.pipeline.shipped) is read back as float32
+    state = {k: v.float() if torch.is_tensor(v) and v.dtype == torch.float16 else v for k, v in state.items()}
+    return state, json.loads(side.read_text())
 
 
 def save_classifier(model: AudioCNN, out_dir: str | Path, *, meta: dict) -> Path:

@@ -62,12 +62,25 @@ from l2i_core.pipeline.notebooks import (
     run_notebook,
     step_fingerprint,
 )
+from l2i_core.pipeline.provenance import (
+    TRAINING_CODE,
+    clips_digest,
+    code_digest,
+    differences,
+    recipe,
+    recipe_mismatch,
+    stamp_recipe,
+)
 from l2i_core.pipeline.run import (
     PRESET_PARAMETERS,
+    PROJECT_ENV,
     QUICK_SIZES,
     SHARED_PARAMETERS,
     RunConfig,
     notebook_parameters,
+    project_dir,
+    project_path,
+    project_relative,
     run_config,
 )
 from l2i_core.pipeline.sanity import (
@@ -81,6 +94,14 @@ from l2i_core.pipeline.sanity import (
     recipe_epochs,
     sanity_sentences,
     sanity_study,
+)
+from l2i_core.pipeline.shipped import (
+    SHIP_BUDGET_MB,
+    SHIPPED,
+    SHIPPED_FOLDER,
+    default_explainer_dir,
+    ship,
+    shipped_dir,
 )
 from l2i_core.pipeline.steps import (
     CACHE_MEMORY_SHARE,
@@ -112,6 +133,9 @@ from l2i_core.pipeline.steps import (
 )
 
 __all__ = [
+    "TRAINING_CODE", "clips_digest", "code_digest", "differences", "recipe", "recipe_mismatch", "stamp_recipe",
+    "PROJECT_ENV", "project_dir", "project_path", "project_relative",
+    "SHIP_BUDGET_MB", "SHIPPED", "SHIPPED_FOLDER", "default_explainer_dir", "ship", "shipped_dir",
     "CACHE_MEMORY_SHARE",
     "FEATURE_MEMORY_SHARE",
     "feature_splits",

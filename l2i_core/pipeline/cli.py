@@ -331,6 +331,30 @@ def _run_download(args) -> int:
     return 0
 
 
+def _add_ship(sub) -> None:
+    sp = sub.add_parser("ship", help="copy the trained explainers of the default run into trained/ (half precision)",
+                        description="Copy f and its attention interpreter of each shipped dataset (esc10-cpu, "
+                                    "esc50-fold4-efficientat) from the project's artifacts/ into trained/, in half "
+                                    "precision, so that `l2i explain` and `l2i lab` work from a fresh clone. Run it "
+                                    "when the committed reports are regenerated; it refuses more than 10 MB in all.")
+    sp.add_argument("names", nargs="*", metavar="NAME", help="<dataset>-<preset> folders (default: the shipped ones)")
+
+
+def _run_ship(args) -> int:
+    from l2i_core.pipeline.run import project_dir
+    from l2i_core.pipeline.shipped import SHIP_BUDGET_MB, SHIPPED, ship, shipped_dir
+
+    total = 0
+    for name in args.names or SHIPPED:
+        sizes = ship(project_dir() / "artifacts" / name, shipped_dir(name))
+        total += sum(sizes.values())
+        print(f"{shipped_dir(name)}: {sum(sizes.values()) / 1e6:.2f} MB", flush=True)
+    if total > SHIP_BUDGET_MB * 1e6:
+        raise ParameterError(f"the shipped explainers weigh {total / 1e6:.1f} MB, more than {SHIP_BUDGET_MB:g} MB")
+    print(f"trained/: {total / 1e6:.2f} MB in all (at most {SHIP_BUDGET_MB:g})")
+    return 0
+
+
 def _add_benchmark(sub) -> None:
     ben = sub.add_parser("benchmark", help="compare L2I, L-MAC and the gradient methods on one dataset (notebook 08)",
                          description="Run notebooks/08_compare_explainers.ipynb for one dataset and render it in "
@@ -387,6 +411,7 @@ COMMANDS: dict = {
     "reproduce": (_add_reproduce, _run_reproduce),
     "download": (_add_download, _run_download),  # l2i download sonyc --yes
     "benchmark": (_add_benchmark, _run_benchmark),
+    "ship": (_add_ship, _run_ship),  # l2i ship: trained/ from artifacts/ (half precision)
     **{name: (add_step_commands, _run_step_main) for name in STEP_COMMANDS},
     "explain": (add_explain_command, run_explain),  # l2i explain PATH... --artifacts-dir DIR --out OUT
     "lab": (add_lab_command, run_lab),  # notebook 07's listening lab as a web app (Voila)

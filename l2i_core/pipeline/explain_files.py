@@ -233,8 +233,10 @@ def add_explain_command(sub) -> None:
                                    "and class, and summary.json. Files longer than the training clips are explained "
                                    "in consecutive windows of that length (window_00_..., window_01_...).")
     p.add_argument("paths", nargs="+", metavar="PATH", help="sound files (WAV, FLAC, OGG, ...: what libsndfile reads)")
-    p.add_argument("--artifacts-dir", required=True,
-                   help="folder holding classifier.pt/.json and interpreter_<head>.pt/.json (e.g. artifacts/esc10-cpu)")
+    p.add_argument("--artifacts-dir", default=None,
+                   help="folder holding classifier.pt/.json and interpreter_<head>.pt/.json (default: the project's "
+                        "artifacts/esc10-cpu when trained here, else the shipped trained/esc10-cpu; "
+                        "trained/esc50-fold4-efficientat: the AudioSet network on 50 ESC classes)")
     p.add_argument("--head", default="attention", choices=("attention", "max"), help="Θ's pooling (default attention)")
     p.add_argument("--tau", type=float, default=None,
                    help="relevance threshold τ (default the paper's: 0.2 multi-class, 0.3 multi-label)")
@@ -252,8 +254,11 @@ def _usage_error(message: str) -> int:
 
 
 def _load_explainer(args) -> L2IExplainer:
-    """The explainer of ``--artifacts-dir`` and ``--head``; :class:`ParameterError` (one line) when missing."""
-    d = Path(args.artifacts_dir)
+    """The explainer of ``--artifacts-dir`` and ``--head``; :class:`ParameterError` (one line) when missing.
+    Without ``--artifacts-dir``: :func:`~l2i_core.pipeline.shipped.default_explainer_dir` (trained here, else shipped)."""
+    from l2i_core.pipeline.shipped import default_explainer_dir
+
+    d = Path(args.artifacts_dir) if args.artifacts_dir else default_explainer_dir(head=args.head)
     if not d.is_dir():
         raise ParameterError(f"{d}: no such folder; pass --artifacts-dir the folder holding classifier.pt and "
                              "interpreter_<head>.pt (written by notebooks 02 and 03 or `l2i train-interpreter`)")

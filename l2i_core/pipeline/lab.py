@@ -74,7 +74,8 @@ def lab_parameters(artifacts_dir, *, dataset: str | None = None, data_dir: str |
     Returns
     -------
     dict
-        ``dataset, data_dir, preset, seed, quick, pooling, artifacts_dir`` (absolute) and ``show_gallery=False``.
+        ``dataset, data_dir, preset, seed, quick, pooling, artifacts_dir`` (absolute), ``show_gallery=False`` and
+        ``as_is=True`` (notebook 07 uses the pair as it is: the lab never trains).
 
     Raises
     ------
@@ -112,7 +113,7 @@ def lab_parameters(artifacts_dir, *, dataset: str | None = None, data_dir: str |
     seed = int(clf.get("config", {}).get("seed", 0) or 0)
     return {"dataset": dataset, "data_dir": str(Path(data_dir).expanduser().resolve()) if data_dir else "",
             "preset": preset, "seed": seed, "quick": bool(quick), "pooling": pooling, "artifacts_dir": str(d),
-            "show_gallery": False}
+            "show_gallery": False, "as_is": True}
 
 
 def write_lab_notebook(parameters: dict, folder, *, notebook=None) -> Path:
@@ -382,7 +383,9 @@ def add_lab_command(sub) -> None:
                                    "a clip, move τ and top-k, switch components on and off, and listen. The "
                                    "classifier and the interpreter must be in --artifacts-dir (notebooks 02 and 03); "
                                    "the dataset and preset are those they were trained for.")
-    p.add_argument("--artifacts-dir", required=True, help="folder holding classifier.pt and interpreter_<pooling>.pt")
+    p.add_argument("--artifacts-dir", default=None, help="folder holding classifier.pt and interpreter_<pooling>.pt "
+                                                        "(default: the project's artifacts/esc10-cpu when trained "
+                                                        "here, else the shipped trained/esc10-cpu)")
     p.add_argument("--dataset", default=None, help="default: the dataset recorded in classifier.json")
     p.add_argument("--data-dir", default=None, help="dataset folder (default: $L2I_DATA/<dataset>, then the cache)")
     p.add_argument("--pooling", choices=POOLINGS, default="attention", help="the Θ head to listen to")
@@ -396,6 +399,10 @@ def add_lab_command(sub) -> None:
 def run_lab(args) -> int:
     """Run ``l2i lab`` from parsed arguments; an :class:`L2IError` becomes one line on stderr and status 1."""
     try:
+        if not args.artifacts_dir:
+            from l2i_core.pipeline.shipped import default_explainer_dir
+
+            args.artifacts_dir = str(default_explainer_dir(head=args.pooling))
         return serve_lab(args.artifacts_dir, dataset=args.dataset, data_dir=args.data_dir, pooling=args.pooling,
                          quick=args.quick, host=args.host, port=args.port, open_browser=args.open_browser)
     except L2IError as err:

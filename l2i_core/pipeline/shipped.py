@@ -1,0 +1,104 @@
+"""Trained explainers that ship with the repository, so that ``l2i explain`` and ``l2i lab`` work right after install.
+
+The committed run's classifier f and its attention interpreter Θ of two datasets are copied, in half precision, into
+``<project>/trained/<dataset>-<preset>/`` (:data:`SHIPPED`: the from-scratch CNN on ESC-10 and EfficientAT mn04 on
+the 50 ESC classes, whose AudioSet backbone is read from ``$L2I_MODELS`` or downloaded once, checked by its sha256).
+They are replaced only when the committed reports are regenerated (``l2i ship``). A folder of the project's own
+``artifacts/`` (what ``make reproduce`` or notebooks 02-03 trained here) is preferred when it holds the same pair.
+
+Half precision halves the files (the two pairs fit :data:`SHIP_BUDGET_MB`); they are read back as float32
+(:func:`~l2i_core.models.checkpoints.load_classifier`), and a test checks that the shipped explainer gives the
+same decisions and masks within 1e-2 of the full-precision one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import torch
+
+from l2i_core._errors import ParameterError
+from l2i_core.pipeline.run import project_dir
+
+__all__ = ["SHIPPED", "SHIPPED_FOLDER", "SHIP_BUDGET_MB", "shipped_dir", "default_explainer_dir", "ship"]
+
+#: The folder of the project that holds the shipped explainers.
+SHIPPED_FOLDER = "trained"
+#: What ships: ``<dataset>-<preset>`` folders of the default run.
+SHIPPED = ("esc10-cpu", "esc50-fold4-efficientat")
+#: The most the shipped files may weigh together, in MB.
+SHIP_BUDGET_MB = 10.0
+
+
+def shipped_dir(name: str = SHIPPED[0]) -> Path:
+    """``<project>/trained/<name>``."""
+    return project_dir() / SHIPPED_FOLDER / name
+
+
+def _has_pair(d: Path, head: str) -> bool:
+    return all((d / f).is_file() for f in ("classifier.pt", "classifier.json", f"interpreter_{head}.pt",
+                                            f"interpreter_{head}.json"))
+
+
+def default_explainer_dir(name: str = SHIPPED[0], head: str = "attention") -> Path:
+    """Where ``l2i explain`` and ``l2i lab`` find f and Θ when no ``--artifacts-dir`` is given: the project's
+    ``artifacts/<name>`` when it holds them (trained here), else the shipped ``trained/<name>``.
+
+    Raises
+    ------
+    ParameterError
+        Neither holds them (one line: what to run).
+    """
+    for d in (project_dir() / "artifacts" / name, shipped_dir(name)):
+        if _has_pair(d, head):
+            return d
+    raise ParameterError(f"no trained classifier and {head} interpreter in {project_dir() / 'artifacts' / name} or "
+                         f"{shipped_dir(name)}; pass --artifacts-dir, or run `l2i reproduce --dataset "
+                         f"{name.split('-')[0]}` first")
+
+
+def _half(state: dict) -> dict:
+    return {k: v.half() if torch.is_tensor(v) and v.is_floating_point() else v for k, v in state.items()}
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def ship(artifacts_dir, out_dir=None, *, heads=("attention",)) -> dict:
+    """Copy f and the interpreters ``heads`` of ``artifacts_dir`` into ``out_dir`` (default
+    ``<project>/trained/<artifacts folder name>``) in half precision, with their sidecars.
+
+    Each sidecar gains ``shipped``: the source file's sha256, the dtype and what it was copied from; the
+    sidecar's training history is kept (the report's numbers come from it).
+
+    Returns
+    -------
+    dict
+        File name → bytes written.
+    """
+    src = Path(artifacts_dir)
+    for head in heads:
+        if not _has_pair(src, head):
+            raise ParameterError(f"{src}: no classifier.pt and interpreter_{head}.pt (with sidecars) to ship")
+    out = Path(out_dir) if out_dir is not None else shipped_dir(src.name)
+    if out.resolve() == src.resolve():
+        raise ParameterError(f"{out}: shipping onto the artifacts themselves")
+    out.mkdir(parents=True, exist_ok=True)
+    sizes = {}
+    for stem in ("classifier", *(f"interpreter_{h}" for h in heads)):
+        pt = src / f"{stem}.pt"
+        state = torch.load(pt, map_location="cpu", weights_only=True)
+        torch.save(_half(state), out / f"{stem}.pt")
+        meta = json.loads((src / f"{stem}.json").read_text())
+        meta["shipped"] = {"from": f"{src.name}/{stem}.pt", "source_sha256": _sha256(pt), "dtype": "float16"}
+        (out / f"{stem}.json").write_text(json.dumps(meta, indent=1) + "\n")
+        sizes[f"{stem}.pt"] = (out / f"{stem}.pt").stat().st_size
+        sizes[f"{stem}.json"] = (out / f"{stem}.json").stat().st_size
+    licence = src / "LICENSE"
+    if licence.is_file():
+        shutil.copyfile(licence, out / "LICENSE")
+    return sizes

@@ -1,0 +1,69 @@
+"""Trained explainers that ship: half-precision copies that explain as the originals do (pipeline.shipped)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from _toys import toy_explainer
+
+from l2i_core import ParameterError
+from l2i_core.explain.l2i import L2IExplainer
+from l2i_core.models.checkpoints import save_classifier, save_interpreter
+from l2i_core.pipeline.run import PROJECT_ENV
+from l2i_core.pipeline.shipped import default_explainer_dir, ship, shipped_dir
+
+
+def _artifacts(tmp_path):
+    """A toy f and attention Θ saved as notebooks 02 and 03 save them."""
+    import dataclasses
+
+    l2i, _ = toy_explainer(seconds=1.0, C=3, K=8)
+    clf, interp = l2i.model.classifier, l2i.interpreter
+    d = tmp_path / "artifacts" / "esc10-cpu"
+    save_classifier(clf, d, meta={"classes": list(l2i.model.classes), "preset": "cpu", "multilabel": False,
+                                  "arch": dataclasses.asdict(clf.arch), "dataset": "esc10"})
+    save_interpreter(interp, d, meta={"dataset": "esc10", "preset": "cpu"})
+    return d
+
+
+def test_a_shipped_explainer_is_half_the_size_and_explains_as_the_original(tmp_path):
+    src = _artifacts(tmp_path)
+    out = tmp_path / "trained" / "esc10-cpu"
+    sizes = ship(src, out)
+    assert set(sizes) == {"classifier.pt", "classifier.json", "interpreter_attention.pt", "interpreter_attention.json"}
+    for stem in ("classifier", "interpreter_attention"):
+        assert sizes[f"{stem}.pt"] < 0.6 * (src / f"{stem}.pt").stat().st_size
+        assert json.loads((out / f"{stem}.json").read_text())["shipped"]["dtype"] == "float16"
+    full, half = L2IExplainer.from_artifacts(src), L2IExplainer.from_artifacts(out)
+    x = np.random.default_rng(0).standard_normal((4, full.preset.n_samples(1.0))).astype(np.float32) * 0.1
+    a, b = full.attribute(x, with_audio=False), half.attribute(x, with_audio=False)
+    assert np.array_equal(a.target, b.target)  # the same decisions of f
+    np.testing.assert_allclose(b.mask, a.mask, atol=1e-2)  # masks within 1e-2
+    with pytest.raises(ParameterError, match="onto the artifacts themselves"):
+        ship(src, src)
+
+
+def test_explain_and_lab_find_the_project_artifacts_first_then_the_shipped_ones(tmp_path, monkeypatch):
+    monkeypatch.setenv(PROJECT_ENV, str(tmp_path))
+    with pytest.raises(ParameterError, match="l2i reproduce --dataset esc10"):
+        default_explainer_dir()
+    src = _artifacts(tmp_path / "elsewhere")
+    ship(src, shipped_dir("esc10-cpu"))
+    assert default_explainer_dir() == tmp_path / "trained" / "esc10-cpu"  # nothing trained here: the shipped pair
+    _artifacts(tmp_path)  # trained here (artifacts/esc10-cpu): preferred
+    assert default_explainer_dir() == tmp_path / "artifacts" / "esc10-cpu"
+
+
+def test_l2i_ship_writes_trained_and_keeps_to_its_budget(tmp_path, monkeypatch, capsys):
+    from l2i_core.pipeline import shipped
+    from l2i_core.pipeline.cli import main
+
+    monkeypatch.setenv(PROJECT_ENV, str(tmp_path))
+    _artifacts(tmp_path)
+    assert main(["ship", "esc10-cpu"]) == 0
+    assert (tmp_path / "trained" / "esc10-cpu" / "interpreter_attention.pt").is_file()
+    assert "MB in all (at most 10)" in capsys.readouterr().out
+    monkeypatch.setattr(shipped, "SHIP_BUDGET_MB", 1e-3)
+    assert main(["ship", "esc10-cpu"]) == 1 and "more than 0.001 MB" in capsys.readouterr().err
