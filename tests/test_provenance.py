@@ -47,10 +47,12 @@ def test_clips_digest_follows_the_files_not_where_they_are(tmp_path):
 
 
 def test_code_digest_changes_with_the_training_code(tmp_path, monkeypatch):
+    from l2i_core import _digest
+
     for part in provenance.TRAINING_CODE:
         (tmp_path / part).mkdir()
         (tmp_path / part / "m.py").write_text("x = 1\n")
-    monkeypatch.setattr(provenance, "_PACKAGE", tmp_path)
+    monkeypatch.setattr(_digest, "_PACKAGE", tmp_path)
     code_digest.cache_clear()
     try:
         before = code_digest()

@@ -19,7 +19,8 @@ No peer benchmark knows what *f* used; here it is built in, two ways:
 Training goes through the one training code (:func:`~l2i_core.train.recipes.train_classifier`,
 :func:`~l2i_core.train.finetune.finetune_pretrained`, :func:`~l2i_core.train.recipes.train_interpreter`,
 :func:`~l2i_core.train.lmac.train_lmac`) in a folder of its own, ``<artifacts>/model_truth/<kind>/``
-(never over the run's artifacts), and is reused when ``model_truth.json`` there records the same request.
+(never over the run's artifacts), and is reused when ``model_truth.json`` there records the same request
+(the data, epochs, seed, recipe overrides and the sha256 of the code that trains it, :func:`l2i_core._digest.code_digest`).
 A blind f is trained on its own view: the log-mel features are computed once, passed through the
 wrapper's blinding, and given to the recipe as its features, so the network trained is the one wrapped.
 Both networks go through the same code: the from-scratch CNN (presets ``cpu`` / ``paper``) and the
@@ -48,6 +49,7 @@ from torch import nn
 import l2i_core.evaluate.stats as _stats
 import l2i_core.evaluate.tables as _tables
 from l2i_core import metrics
+from l2i_core._digest import code_digest
 from l2i_core._errors import ParameterError
 from l2i_core._version import __version__
 from l2i_core.data.planted import MARKER_SNR_DB, SUPPORT_FLOOR_DB, PlantedDataset, marker_support, planted_dataset
@@ -258,7 +260,8 @@ def train_blind_classifier(cfg, dataset, region: BlindRegion, *, epochs: int | N
     out = Path(out_dir) if out_dir is not None else Path(cfg.artifacts_dir) / "model_truth" / region.kind
     request = {"what": "region-blind classifier", "dataset": dataset.name, "preset": p.name,
                "classes": dataset.classes, "region": region.to_dict(), "seed": int(cfg.seed),
-               "uids_sha256": _uids_sha256(dataset), "overrides": overrides, **_epochs_request(cfg, epochs)}
+               "uids_sha256": _uids_sha256(dataset), "overrides": overrides, **_epochs_request(cfg, epochs),
+               "code_sha256": code_digest()}
     found = _reusable(out, request, "blind.pt")
     if found is not None:
         blind, _ = load_blind(out)
@@ -330,7 +333,8 @@ def train_planted_classifier(cfg, dataset, *, epochs: int | None = None, snr_db:
     planted = planted_dataset(dataset, p, snr_db=snr_db, seed=seed)
     request = {"what": "planted-marker classifier", "dataset": dataset.name, "preset": p.name,
                "classes": dataset.classes, "marker": planted.meta, "seed": int(cfg.seed),
-               "uids_sha256": _uids_sha256(dataset), "overrides": overrides, **_epochs_request(cfg, epochs)}
+               "uids_sha256": _uids_sha256(dataset), "overrides": overrides, **_epochs_request(cfg, epochs),
+               "code_sha256": code_digest()}
     found = _reusable(out, request, "classifier.pt")
     if found is not None:
         f, _ = load_classifier(out / "classifier.pt")
@@ -423,7 +427,8 @@ def model_truth_explainers(cfg, dataset, model: AudioModel, methods=MODEL_TRUTH_
     weights = out / ("blind.pt" if isinstance(model.classifier, RegionBlind) else "classifier.pt")
     fingerprint = _file_sha256(weights) if weights.is_file() else None
     n_head, n_lmac = _default_explainer_epochs(cfg, dataset, epochs)
-    base = {"dataset": dataset.name, "preset": p.name, "classes": dataset.classes, "classifier_sha256": fingerprint}
+    base = {"dataset": dataset.name, "preset": p.name, "classes": dataset.classes, "classifier_sha256": fingerprint,
+            "code_sha256": code_digest()}  # the code that trains them: a change retrains
     f = model.classifier
     state: dict = {}
     messages: list[str] = []

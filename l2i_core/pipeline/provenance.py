@@ -19,41 +19,13 @@ A sidecar written before recipes were recorded has none: its model is retrained 
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import json
 from pathlib import Path
 
+from l2i_core._digest import TRAINING_CODE, clips_digest, code_digest
+
 __all__ = ["TRAINING_CODE", "code_digest", "clips_digest", "recipe", "differences", "stamp_recipe",
            "recipe_mismatch"]
-
-#: The parts of ``l2i_core`` whose code shapes a trained model: a change in any retrains what reuse checks.
-TRAINING_CODE = ("audio", "models", "nmf", "train")
-
-_PACKAGE = Path(__file__).resolve().parents[1]
-
-
-@functools.lru_cache(maxsize=4)
-def code_digest(parts: tuple[str, ...] = TRAINING_CODE) -> str:
-    """sha256 over the relative paths and contents of every ``*.py`` file under ``l2i_core/<part>``."""
-    h = hashlib.sha256()
-    for part in parts:
-        for f in sorted((_PACKAGE / part).rglob("*.py")):
-            if "__pycache__" in f.parts:
-                continue
-            h.update(f.relative_to(_PACKAGE).as_posix().encode() + b"\0" + hashlib.sha256(f.read_bytes()).digest())
-    return h.hexdigest()
-
-
-def clips_digest(dataset) -> str:
-    """sha256 of the dataset's clips: each record's uid, split, labels and file size (when on disk), in order."""
-    h = hashlib.sha256()
-    for r in dataset:
-        path = getattr(r, "path", None)
-        size = Path(path).stat().st_size if path is not None and Path(path).is_file() else ""
-        h.update(f"{r.uid}\t{r.split}\t{','.join(map(str, r.labels))}\t{size}\n".encode())
-    return h.hexdigest()
-
 
 def recipe(cfg, dataset, *, seed: int | None = None, epochs: int | None = None, **extra) -> dict:
     """The settings that shape a model trained by ``cfg`` on ``dataset`` (see the module docstring).
