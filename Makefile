@@ -43,7 +43,7 @@ install:
 test: install
 	$(PYTHON) -m pytest -q
 
-test-fast:
+test-fast: install
 	$(PYTHON) -m pytest -q -m "not notebook and not browser and not slow"
 
 # Steps whose outputs are current are skipped; `make reproduce FORCE=1` runs every notebook again.

@@ -10,17 +10,18 @@ from pathlib import Path
 __all__ = ["TRAINING_CODE", "code_digest", "clips_digest"]
 
 #: The parts of ``l2i_core`` whose code shapes a trained model: a change in any retrains what reuse checks.
-TRAINING_CODE = ("audio", "models", "nmf", "train")
+TRAINING_CODE = ("config.py", "audio", "models", "nmf", "train")
 
 _PACKAGE = Path(__file__).resolve().parent
 
 
 @functools.lru_cache(maxsize=4)
 def code_digest(parts: tuple[str, ...] = TRAINING_CODE) -> str:
-    """sha256 over the relative paths and contents of every ``*.py`` file under ``l2i_core/<part>``."""
+    """sha256 over the relative paths and contents of every ``*.py`` file of ``l2i_core/<part>`` (a file, or a folder)."""
     h = hashlib.sha256()
     for part in parts:
-        for f in sorted((_PACKAGE / part).rglob("*.py")):
+        where = _PACKAGE / part
+        for f in ([where] if where.is_file() else sorted(where.rglob("*.py"))):
             if "__pycache__" in f.parts:
                 continue
             h.update(f.relative_to(_PACKAGE).as_posix().encode() + b"\0" + hashlib.sha256(f.read_bytes()).digest())

@@ -25,15 +25,20 @@ def test_the_checkout_is_the_project_from_its_root_its_notebooks_and_elsewhere(n
     for where in (ROOT, ROOT / "notebooks", ROOT / "l2i_core" / "pipeline", tmp_path):
         monkeypatch.chdir(where)
         assert project_dir() == ROOT, where  # tmp_path: no checkout above it, so the one imported
-        assert run_config(dataset="esc10").artifacts_dir == ROOT / "artifacts" / "esc10-cpu"
-        assert run_config(dataset="esc10", artifacts_dir="artifacts/x").artifacts_dir == ROOT / "artifacts" / "x"
-        assert run_config(dataset="esc10", artifacts_dir=str(tmp_path)).artifacts_dir == tmp_path
+        assert run_config(dataset="esc10").artifacts_dir.resolve() == ROOT / "artifacts" / "esc10-cpu"
+        assert run_config(dataset="esc10", artifacts_dir="artifacts/x").artifacts_dir.resolve() == ROOT / "artifacts" / "x"
+        assert run_config(dataset="esc10", artifacts_dir=str(tmp_path)).artifacts_dir.resolve() == tmp_path.resolve()
+    monkeypatch.chdir(ROOT)  # make reproduce at the root: the short form every message and report showed before
+    assert run_config(dataset="esc10").artifacts_dir == Path("artifacts/esc10-cpu")
+    monkeypatch.chdir(ROOT / "notebooks")  # JupyterLab's kernel: the same folder, written in full
+    assert run_config(dataset="esc10").artifacts_dir == ROOT / "artifacts" / "esc10-cpu"
 
 
 def test_the_environment_names_another_project(monkeypatch, tmp_path):
     monkeypatch.setenv(PROJECT_ENV, str(tmp_path))
     assert project_dir() == tmp_path.resolve()
-    assert run_config(dataset="urbanmix", quick=True).artifacts_dir == tmp_path.resolve() / "artifacts" / "urbanmix-cpu-quick"
+    assert (run_config(dataset="urbanmix", quick=True).artifacts_dir.resolve()
+            == tmp_path.resolve() / "artifacts" / "urbanmix-cpu-quick")
     assert project_path(None, "reports") == tmp_path.resolve() / "reports"
     assert project_relative(tmp_path / "artifacts" / "a") == "artifacts/a"  # what a record stores
     assert project_relative("/elsewhere/b") == "/elsewhere/b"
@@ -57,7 +62,7 @@ def test_a_notebook_run_from_notebooks_and_from_the_root_finds_the_same_artifact
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell('artifacts_dir = ""', metadata={"tags": ["parameters"]}),
                 nbformat.v4.new_code_cell("from l2i_core.pipeline.run import run_config\n"
-                                          "print(run_config(dataset='esc10', artifacts_dir=artifacts_dir).artifacts_dir)")]
+                                          "print(run_config(dataset='esc10', artifacts_dir=artifacts_dir).artifacts_dir.resolve())")]
     src = tmp_path / "where.ipynb"
     nbformat.write(nb, src)
     seen = []

@@ -90,6 +90,12 @@ def test_a_dictionary_is_reused_only_for_its_own_recipe(tmp_path, monkeypatch):
     (tmp_path / "art" / "dictionary.json").write_text(json.dumps(side))
     _, msg = steps.ensure_dictionary(run_config(dataset="esc10", artifacts_dir=tmp_path / "art", seed=3), ds, n_components=4)
     assert learned == [0, 3, 3] and "the code that trains it 000000000000 →" in msg
+    # sparsity and iterations: compared when asked for (notebook 01 again), not when not (notebooks 03-08)
+    run3 = run_config(dataset="esc10", artifacts_dir=tmp_path / "art", seed=3)
+    _, msg = steps.ensure_dictionary(run3, ds, n_components=4)
+    assert learned == [0, 3, 3] and msg.startswith("reused")
+    _, msg = steps.ensure_dictionary(run3, ds, n_components=4, sparsity=0.5)
+    assert learned == [0, 3, 3, 3] and "sparsity 0.8 → 0.5" in msg
 
 
 def test_a_recipe_records_what_shaped_the_model(tmp_path):

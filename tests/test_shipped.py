@@ -32,7 +32,9 @@ def test_a_shipped_explainer_is_half_the_size_and_explains_as_the_original(tmp_p
     src = _artifacts(tmp_path)
     out = tmp_path / "trained" / "esc10-cpu"
     sizes = ship(src, out)
-    assert set(sizes) == {"classifier.pt", "classifier.json", "interpreter_attention.pt", "interpreter_attention.json"}
+    assert set(sizes) == {"classifier.pt", "classifier.json", "interpreter_attention.pt", "interpreter_attention.json",
+                          "LICENSE"}
+    assert "CC BY 3.0" in (out / "LICENSE").read_text()  # what the weights were trained on, and its licence
     for stem in ("classifier", "interpreter_attention"):
         assert sizes[f"{stem}.pt"] < 0.6 * (src / f"{stem}.pt").stat().st_size
         assert json.loads((out / f"{stem}.json").read_text())["shipped"]["dtype"] == "float16"
@@ -65,5 +67,18 @@ def test_l2i_ship_writes_trained_and_keeps_to_its_budget(tmp_path, monkeypatch, 
     assert main(["ship", "esc10-cpu"]) == 0
     assert (tmp_path / "trained" / "esc10-cpu" / "interpreter_attention.pt").is_file()
     assert "MB in all (at most 10)" in capsys.readouterr().out
+    before = (tmp_path / "trained" / "esc10-cpu" / "classifier.pt").read_bytes()
     monkeypatch.setattr(shipped, "SHIP_BUDGET_MB", 1e-3)
-    assert main(["ship", "esc10-cpu"]) == 1 and "more than 0.001 MB" in capsys.readouterr().err
+    assert main(["ship", "esc10-cpu"]) == 1 and "nothing was replaced" in capsys.readouterr().err
+    assert (tmp_path / "trained" / "esc10-cpu" / "classifier.pt").read_bytes() == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("tmp")]
+
+
+def test_half_precision_keeps_what_it_cannot_hold_in_float32():
+    import torch
+
+    from l2i_core.pipeline.shipped import _half
+
+    state = {"small": torch.tensor([1.0, -2.5]), "huge": torch.tensor([1e6]), "count": torch.tensor(3)}
+    out = _half(state)
+    assert out["small"].dtype == torch.float16 and out["huge"].dtype == torch.float32 and out["count"].dtype == torch.int64

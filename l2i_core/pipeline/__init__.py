@@ -77,6 +77,7 @@ from l2i_core.pipeline.run import (
     QUICK_SIZES,
     SHARED_PARAMETERS,
     RunConfig,
+    from_here,
     notebook_parameters,
     project_dir,
     project_path,
@@ -134,7 +135,7 @@ from l2i_core.pipeline.steps import (
 
 __all__ = [
     "TRAINING_CODE", "clips_digest", "code_digest", "differences", "recipe", "recipe_mismatch", "stamp_recipe",
-    "PROJECT_ENV", "project_dir", "project_path", "project_relative",
+    "PROJECT_ENV", "project_dir", "project_path", "project_relative", "from_here",
     "SHIP_BUDGET_MB", "SHIPPED", "SHIPPED_FOLDER", "default_explainer_dir", "ship", "shipped_dir",
     "CACHE_MEMORY_SHARE",
     "FEATURE_MEMORY_SHARE",

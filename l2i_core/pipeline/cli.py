@@ -341,16 +341,24 @@ def _add_ship(sub) -> None:
 
 
 def _run_ship(args) -> int:
+    import shutil
+    import tempfile
+
     from l2i_core.pipeline.run import project_dir
     from l2i_core.pipeline.shipped import SHIP_BUDGET_MB, SHIPPED, ship, shipped_dir
 
-    total = 0
-    for name in args.names or SHIPPED:
-        sizes = ship(project_dir() / "artifacts" / name, shipped_dir(name))
-        total += sum(sizes.values())
-        print(f"{shipped_dir(name)}: {sum(sizes.values()) / 1e6:.2f} MB", flush=True)
-    if total > SHIP_BUDGET_MB * 1e6:
-        raise ParameterError(f"the shipped explainers weigh {total / 1e6:.1f} MB, more than {SHIP_BUDGET_MB:g} MB")
+    names = args.names or SHIPPED
+    with tempfile.TemporaryDirectory(dir=project_dir()) as tmp:  # written aside, moved in only within budget
+        sizes = {name: ship(project_dir() / "artifacts" / name, Path(tmp) / name) for name in names}
+        total = sum(sum(s.values()) for s in sizes.values())
+        if total > SHIP_BUDGET_MB * 1e6:
+            raise ParameterError(f"the shipped explainers would weigh {total / 1e6:.1f} MB, more than "
+                                 f"{SHIP_BUDGET_MB:g} MB; nothing was replaced")
+        for name in names:
+            shutil.rmtree(shipped_dir(name), ignore_errors=True)
+            shipped_dir(name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(Path(tmp) / name), shipped_dir(name))
+            print(f"{shipped_dir(name)}: {sum(sizes[name].values()) / 1e6:.2f} MB", flush=True)
     print(f"trained/: {total / 1e6:.2f} MB in all (at most {SHIP_BUDGET_MB:g})")
     return 0
 

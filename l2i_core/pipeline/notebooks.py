@@ -31,6 +31,7 @@ import datetime as _dt
 import hashlib
 import json
 import math
+import shutil
 import sys
 import threading
 import time
@@ -42,7 +43,7 @@ from l2i_core._errors import L2IError, ParameterError
 from l2i_core._version import dependency_versions, full_version
 from l2i_core.data.registry import ensure_datasets
 from l2i_core.paper import PAPER
-from l2i_core.pipeline.run import notebook_parameters, project_path, project_relative, run_config
+from l2i_core.pipeline.run import from_here, notebook_parameters, project_path, project_relative, run_config
 from l2i_core.report.headline import steps_seconds, write_index
 
 __all__ = ["find_notebooks", "run_notebook", "render_html", "reproduce", "NotebookFailed", "package_digest", "step_fingerprint", "collect_results", "machine_info"]
@@ -273,9 +274,11 @@ def _ticking(head: str, run_start: float, every: float | None = None):
     def tick():
         while not stop.wait(TICK_SECONDS if every is None else every):
             now = time.perf_counter()
-            line = f"\r{head}: running {_clock(now - t_nb)} (run so far {_clock(now - run_start)})"
+            # one terminal row (a wrapped line would not be rewritten by the carriage return)
+            cols = max(20, shutil.get_terminal_size((80, 24)).columns - 1)
+            line = f"{head}: running {_clock(now - t_nb)} (run so far {_clock(now - run_start)})"[-cols:]
             width[0] = max(width[0], len(line))
-            stream.write(line)
+            stream.write("\r" + line)
             stream.flush()
 
     thread = threading.Thread(target=tick, daemon=True)
@@ -380,7 +383,7 @@ def reproduce(dataset: str = "esc10", preset: str = "cpu", *, quick: bool = Fals
     """
     cfg = run_config(dataset=dataset, data_dir=data_dir, preset=preset, seed=seed, quick=quick,
                      artifacts_dir=artifacts_dir)
-    reports_dir = project_path(reports_dir, "reports-quick" if cfg.quick else "reports")
+    reports_dir = from_here(project_path(reports_dir, "reports-quick" if cfg.quick else "reports"))
     out_dir = reports_dir / cfg.dataset
     params = {  # the artifacts folder as the project sees it: the same record on every machine
         "dataset": cfg.dataset, "data_dir": cfg.data_dir or "", "preset": cfg.preset.name, "seed": cfg.seed,

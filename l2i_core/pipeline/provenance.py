@@ -8,10 +8,12 @@ otherwise retrains it with a message that names each setting that differed (``se
 * ``seed``: its training seed;
 * ``epochs``: its budget (compared only when the caller asks for a budget: notebooks 04–08 reuse whatever
   budget notebook 02 or 03 trained with);
-* ``clips_sha256``: the clips of the data folder (uid, split, labels and file size of each), so another
-  folder with other audio retrains, and the same files in another place (another machine) do not;
-* ``code_sha256``: the code that trains it (:data:`TRAINING_CODE`: the front end, the networks, NMF and the
-  training loops), so a change there retrains;
+* ``clips_sha256``: the clips of the data folder (uid, split, labels and file size of each): another folder
+  with other clips (other names, splits, labels or sizes) retrains, the same files in another place (another
+  machine) do not; other audio of the very same size under the same names is not seen (reading every file
+  would cost a pass over the data);
+* ``code_sha256``: the code that trains it (:data:`TRAINING_CODE`: the presets, the front end, the networks,
+  NMF and the training loops), so a change there retrains;
 * and per kind: the dictionary's size, an explainer's classifier and dictionary (their sha256).
 
 A sidecar written before recipes were recorded has none: its model is retrained once, and the message says so.
@@ -51,15 +53,16 @@ _NAMES = {"clips_sha256": "clips (the data folder's files)", "code_sha256": "the
 
 
 def differences(saved: dict | None, want: dict, *, compare_epochs: bool = True) -> list[str]:
-    """Each setting of ``want`` that the saved recipe records otherwise, as ``'seed 0 → 1'``.
+    """Each setting of ``want`` that the saved recipe records otherwise, as ``'seed 0 → 1'``; a setting wanted as
+    None is not compared, nor ``epochs`` unless ``compare_epochs``.
 
     ``saved`` None (a sidecar written before recipes): ``['no recipe recorded (an older l2i)']``."""
     if not isinstance(saved, dict):
         return ["no recipe recorded (an older l2i)"]
     out = []
     for k, v in want.items():
-        if k == "epochs" and (not compare_epochs or v is None):
-            continue
+        if v is None or (k == "epochs" and not compare_epochs):
+            continue  # not asked for (a budget, a size, a file that is not there): not compared
         if saved.get(k) != v:
             name = _NAMES.get(k, k)
             if k == "classes":

@@ -22,7 +22,7 @@ from l2i_core.config import Preset, get_preset
 from l2i_core.data import DATASETS, load_dataset
 
 __all__ = ["RunConfig", "run_config", "SHARED_PARAMETERS", "QUICK_SIZES", "PRESET_PARAMETERS", "notebook_parameters", "project_dir", "project_path",
-           "project_relative", "PROJECT_ENV"]
+           "project_relative", "from_here", "PROJECT_ENV"]
 
 #: The parameters every notebook exposes (checked by a test with ``papermill.inspect_notebook``).
 SHARED_PARAMETERS = ("dataset", "data_dir", "preset", "seed", "quick", "artifacts_dir")
@@ -75,6 +75,17 @@ def project_path(path, default: str) -> Path:
         return project_dir() / default
     p = Path(path).expanduser()
     return p if p.is_absolute() else project_dir() / p
+
+
+def from_here(path: Path) -> Path:
+    """``path`` as short as the working directory allows: relative when inside it (``make reproduce`` at the
+    project's root keeps ``artifacts/esc10-cpu`` in every message and report, as before), else absolute (a
+    notebook run from ``notebooks/``). The same folder either way, as long as the run does not change directory."""
+    p = Path(path)
+    try:
+        return p.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return p.resolve()
 
 
 def project_relative(path) -> str:
@@ -205,9 +216,9 @@ def run_config(*, dataset: str, data_dir=None, preset: str | Preset = "cpu", see
     Returns
     -------
     RunConfig
-        ``artifacts_dir`` (absolute) defaults to ``artifacts/<dataset>-<preset>`` (``-quick`` appended for
-        quick runs) in the project folder (:func:`project_dir`), whatever the working directory; a relative
-        ``artifacts_dir`` is taken from the project folder too.
+        ``artifacts_dir`` defaults to ``artifacts/<dataset>-<preset>`` (``-quick`` appended for quick runs) in
+        the project folder (:func:`project_dir`), whatever the working directory; a relative ``artifacts_dir``
+        is taken from the project folder too. It is written as :func:`from_here` writes it.
     """
     name = str(dataset).strip().lower()
     if name not in DATASETS:
@@ -217,7 +228,7 @@ def run_config(*, dataset: str, data_dir=None, preset: str | Preset = "cpu", see
     data_dir = str(data_dir).strip() if data_dir not in (None, "") else None
     if "memory_gb" in extra:
         memory_budget_gb(extra["memory_gb"])  # a bad budget fails here, with the parameter's name
-    artifacts_dir = project_path(artifacts_dir, f"artifacts/{name}-{p.name}{'-quick' if quick else ''}")
+    artifacts_dir = from_here(project_path(artifacts_dir, f"artifacts/{name}-{p.name}{'-quick' if quick else ''}"))
     return RunConfig(
         dataset=name, data_dir=data_dir, preset=p, seed=_as_int("seed", seed), quick=quick,
         artifacts_dir=Path(artifacts_dir), extra=dict(extra),

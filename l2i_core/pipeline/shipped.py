@@ -2,7 +2,8 @@
 
 The committed run's classifier f and its attention interpreter Θ of two datasets are copied, in half precision, into
 ``<project>/trained/<dataset>-<preset>/`` (:data:`SHIPPED`: the from-scratch CNN on ESC-10 and EfficientAT mn04 on
-the 50 ESC classes, whose AudioSet backbone is read from ``$L2I_MODELS`` or downloaded once, checked by its sha256).
+the 50 ESC classes; its ``classifier.pt`` holds the whole fine-tuned network, so nothing else is fetched, and the
+folder's ``LICENSE`` names the licences of what it derives from).
 They are replaced only when the committed reports are regenerated (``l2i ship``). A folder of the project's own
 ``artifacts/`` (what ``make reproduce`` or notebooks 02-03 trained here) is preferred when it holds the same pair.
 
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from pathlib import Path
 
 import torch
@@ -61,7 +61,37 @@ def default_explainer_dir(name: str = SHIPPED[0], head: str = "attention") -> Pa
 
 
 def _half(state: dict) -> dict:
-    return {k: v.half() if torch.is_tensor(v) and v.is_floating_point() else v for k, v in state.items()}
+    """Floating tensors in float16, except any that float16 cannot hold (beyond ±65504: kept in float32)."""
+    out = {}
+    for k, v in state.items():
+        if torch.is_tensor(v) and v.is_floating_point():
+            h = v.half()
+            out[k] = h if bool(torch.isfinite(h).all()) or not bool(torch.isfinite(v).all()) else v
+        else:
+            out[k] = v
+    return out
+
+
+def _licence_text(src: Path) -> str:
+    """What a shipped folder derives from, and under which licences."""
+    meta = json.loads((src / "classifier.json").read_text())
+    dataset, preset = meta.get("dataset", "?"), meta.get("preset", "?")
+    lines = [f"Trained by l2i (MIT licence) on {dataset} with the {preset} preset; these are weights, not audio.",
+             "The training data keep their licences:"]
+    try:
+        from l2i_core.data.registry import SOURCES
+
+        if dataset in SOURCES and SOURCES[dataset].licence:
+            lines.append(f"  {dataset}: {SOURCES[dataset].licence}")
+    except ImportError:  # pragma: no cover
+        pass
+    if preset == "efficientat":
+        from l2i_core.models.efficientat import EFFICIENTAT_CREDIT, EFFICIENTAT_LICENCE
+
+        lines += ["The network is fine-tuned from EfficientAT mn04_as:", f"  {EFFICIENTAT_CREDIT}",
+                  f"  Licence: {EFFICIENTAT_LICENCE}; Copyright (c) 2022 Florian Schmid (MIT: the notice and this",
+                  "  permission notice shall be included in all copies or substantial portions of the Software)."]
+    return "\n".join(lines) + "\n"
 
 
 def _sha256(path: Path) -> str:
@@ -98,7 +128,6 @@ def ship(artifacts_dir, out_dir=None, *, heads=("attention",)) -> dict:
         (out / f"{stem}.json").write_text(json.dumps(meta, indent=1) + "\n")
         sizes[f"{stem}.pt"] = (out / f"{stem}.pt").stat().st_size
         sizes[f"{stem}.json"] = (out / f"{stem}.json").stat().st_size
-    licence = src / "LICENSE"
-    if licence.is_file():
-        shutil.copyfile(licence, out / "LICENSE")
+    (out / "LICENSE").write_text(_licence_text(src))
+    sizes["LICENSE"] = (out / "LICENSE").stat().st_size
     return sizes

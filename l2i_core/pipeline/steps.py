@@ -27,7 +27,7 @@ from l2i_core.models.checkpoints import load_classifier, load_lmac
 from l2i_core.nmf.dictionary import Dictionary, learn_dictionary, load_dictionary, save_dictionary
 from l2i_core.pipeline.provenance import recipe, recipe_mismatch, stamp_recipe
 from l2i_core.train.cache import build_cache, cache_bytes_per_clip, load_cache
-from l2i_core.train.distributed import dist_info, gather_map
+from l2i_core.train.distributed import barrier, dist_info, gather_map, is_main
 from l2i_core.train.finetune import BACKBONES, FinetuneConfig, finetune_pretrained
 from l2i_core.train.lmac import LMACConfig, train_lmac
 from l2i_core.train.losses import LossWeights
@@ -81,9 +81,11 @@ def interpreter_reusable(meta: dict, **run) -> bool:
     return trained_for(meta, **run) and "best_selection_score" in meta
 
 
-def ensure_dictionary(cfg, dataset, *, n_components: int = 100, sparsity: float = 0.8, max_iter: int = 200,
-                      progress: bool = True, path=None, sr: int | None = None) -> tuple[Dictionary, str]:
-    """The dictionary of ``cfg.artifacts_dir`` if it matches dataset, preset and size; else learn it there.
+def ensure_dictionary(cfg, dataset, *, n_components: int = 100, sparsity: float | None = None,
+                      max_iter: int | None = None, progress: bool = True, path=None,
+                      sr: int | None = None) -> tuple[Dictionary, str]:
+    """The dictionary of ``cfg.artifacts_dir`` if it matches dataset, preset, size and its recipe (seed, clips, the
+    code; ``sparsity`` and ``max_iter`` only when given); else learn it there (defaults µ = 0.8, 200 iterations).
 
     ``path`` (with ``sr`` when it has no sidecar): a dictionary brought by the user, checked against
     ``cfg.preset`` and used as it is. A ``dictionary.npy`` in ``cfg.artifacts_dir`` that
@@ -113,8 +115,8 @@ def ensure_dictionary(cfg, dataset, *, n_components: int = 100, sparsity: float 
         why = differs or "it was learned for other data or another size"
     else:
         why = "none was found"
-    d = learn_dictionary_step(cfg, dataset, n_components=n_components, sparsity=sparsity, max_iter=max_iter,
-                              progress=progress)
+    d = learn_dictionary_step(cfg, dataset, n_components=n_components, progress=progress,
+                              sparsity=0.8 if sparsity is None else sparsity, max_iter=200 if max_iter is None else max_iter)
     return d, f"learned a new dictionary ({why} in {target.parent}): {d.n_components} atoms in {d.meta['seconds']:.0f} s"
 
 
@@ -151,10 +153,12 @@ def learn_dictionary_step(cfg, dataset, *, n_components: int = 100, sparsity: fl
 
 
 def _dictionary_recipe(cfg, dataset, n_components, sparsity, max_iter) -> dict:
-    """What shapes notebook 01's dictionary (:mod:`~l2i_core.pipeline.provenance`): its size, sparsity and iterations."""
+    """What shapes notebook 01's dictionary (:mod:`~l2i_core.pipeline.provenance`): its size, sparsity and iterations
+    (None: not asked for, so not compared)."""
     return recipe(cfg, dataset, kind="dictionary",
-                  n_components=None if dataset.multilabel else int(n_components), sparsity=float(sparsity),
-                  max_iter=min(int(max_iter), cfg.size("dictionary_max_iter", int(max_iter))))
+                  n_components=None if dataset.multilabel else int(n_components),
+                  sparsity=None if sparsity is None else float(sparsity),
+                  max_iter=None if max_iter is None else min(int(max_iter), cfg.size("dictionary_max_iter", int(max_iter))))
 
 
 def ensure_classifier(cfg, dataset, *, epochs: int | None = None, features: dict | None = None):
@@ -197,7 +201,9 @@ def train_classifier_step(cfg, dataset, *, epochs: int | None = None, features: 
         train_cfg = default_train_config(dataset.multilabel, cfg.preset, seed=cfg.seed, **overrides)
         train_cfg = dataclasses.replace(train_cfg, epochs=_classifier_epochs(cfg, dataset, epochs))
         res = train_classifier(dataset, cfg.preset, train_cfg, out_dir=cfg.artifacts_dir, features=features)
-    stamp_recipe(Path(cfg.artifacts_dir) / "classifier.json", _classifier_recipe(cfg, dataset, epochs))
+    if is_main():  # rank 0 wrote the sidecar; the others wait until its recipe is in it
+        stamp_recipe(Path(cfg.artifacts_dir) / "classifier.json", _classifier_recipe(cfg, dataset, epochs))
+    barrier()
     return res
 
 
@@ -363,7 +369,7 @@ def ensure_interpreter(cfg, dataset, pooling: str = "attention", *, epochs: int 
     own = e == d
     side = e / f"interpreter_{pooling}.json"
     why = "none was found"
-    if side.is_file() and (d / "classifier.pt").is_file() and (d / "dictionary.npy").is_file():
+    if side.is_file() and (d / "classifier.pt").is_file():
         m = json.loads(side.read_text())
         same_f = own or m.get("classifier_sha256") == _classifier_sha(cfg)
         differs = recipe_mismatch(m, _interpreter_recipe(cfg, dataset, pooling, seed, epochs),

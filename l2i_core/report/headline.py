@@ -687,7 +687,9 @@ def _summary_card(name: str, record: dict) -> list[str]:
         out.append("<dl>" + "".join(f"<dt>{_esc(k)}</dt><dd>{v}</dd>" for k, v in lines) + "</dl>")
     else:
         out.append('<p class="muted">No headline numbers yet.</p>')
-    out.append(f'<p><a href="#{_esc(name)}">its notebooks</a> · <a href="#{_esc(name)}-all">every number</a></p></section>')
+    links = f'<a href="#{_esc(name)}">its notebooks</a>' + (f' · <a href="#{_esc(name)}-all">every number</a>'
+                                                           if headline_rows(record) else "")
+    out.append(f"<p>{links}</p></section>")
     return out
 
 
@@ -696,10 +698,12 @@ def _licences_html(datasets: list[str]) -> list[str]:
     from l2i_core.data.registry import SOURCES
     from l2i_core.models.efficientat import EFFICIENTAT_LICENCE
 
-    items = [f"<li><b>{_esc(n)}</b>: {_esc(SOURCES[n].licence)}</li>" for n in datasets if n in SOURCES and SOURCES[n].licence]
+    known = [n for n in datasets if n in SOURCES and SOURCES[n].licence]
+    items = [f"<li><b>{_esc(n)}</b>: {_esc(SOURCES[n].licence)}</li>" for n in known]
+    nc = " (some non-commercial: see below)" if any("NC" in SOURCES[n].licence for n in known) else ""
     return ['<h2 id="licences">Licences</h2>',
-            "<p>The reports embed clips of the data they analyse, to be listened to here; each keeps its licence "
-            "(ESC-50's is non-commercial):</p>", "<ul>", *items,
+            f"<p>The reports embed clips of the data they analyse, to be listened to here; each keeps its licence{nc}:</p>",
+            "<ul>", *items,
             f"<li><b>EfficientAT mn04</b> (the pretrained f): {_esc(EFFICIENTAT_LICENCE)}</li>",
             "<li><b>l2i</b> (the code that wrote these pages): MIT; cite it and the paper it reproduces with the "
             "repository's <code>CITATION.cff</code>.</li>", "</ul>"]
