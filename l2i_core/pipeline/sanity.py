@@ -324,8 +324,7 @@ class _Retrainer:
                                              resume=keep is not None, record_recipe=False)
                 interpreter = res.interpreter
                 msg = _trained_here(len(res.history), why)
-            return L2IExplainer(model, interpreter, layer_names=ex.tap.layer_names, eps=ex.eps, tau=ex.tau,
-                                top_k=ex.top_k, detail=False, name=ex.name), msg
+            return _like(ex, model, interpreter), msg
         if reuse:
             decoder, _, msg = ensure_lmac(cfg, self.dataset, epochs=epochs, seed=seed, progress=self.progress,
                                           caches=caches())
@@ -339,7 +338,7 @@ class _Retrainer:
                              meta=self._key(ex, model, epochs) if keep is not None else None)
             decoder = res.decoder
             msg = _trained_here(len(res.history), why)
-        return LMACMask(decoder, model, name=ex.name), msg
+        return _like(ex, model, decoder), msg
 
     @staticmethod
     def _key(ex: Explainer, model: AudioModel, epochs: int) -> dict:
@@ -362,17 +361,22 @@ class _Retrainer:
         key = self._key(ex, model, epochs)
         if any(meta.get(k) != v for k, v in key.items()):
             return None, ""
-        if isinstance(ex, L2IExplainer):
-            interpreter, _ = load_interpreter(keep / side.name.replace(".json", ".pt"), device=model.device)
-            return (L2IExplainer(model, interpreter, layer_names=ex.tap.layer_names, eps=ex.eps, tau=ex.tau,
-                                 top_k=ex.top_k, detail=False, name=ex.name),
-                    f"reused the retraining kept in {keep} ({epochs} epochs)")
-        decoder, _ = load_lmac(keep, device=model.device)
-        return LMACMask(decoder, model, name=ex.name), f"reused the retraining kept in {keep} ({epochs} epochs)"
+        trained, _ = (load_interpreter(keep / side.name.replace(".json", ".pt"), device=model.device)
+                      if isinstance(ex, L2IExplainer) else load_lmac(keep, device=model.device))
+        return _like(ex, model, trained), f"reused the retraining kept in {keep} ({epochs} epochs)"
 
     def close(self) -> None:
         self._caches = None
         shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def _like(ex: Explainer, model: AudioModel, trained) -> Explainer:
+    """``ex``'s method with the same settings, on ``model``'s f, with ``trained`` (an interpreter for L2I, a decoder
+    for L-MAC)."""
+    if isinstance(ex, L2IExplainer):
+        return L2IExplainer(model, trained, layer_names=ex.tap.layer_names, eps=ex.eps, tau=ex.tau,
+                            top_k=ex.top_k, detail=False, name=ex.name)
+    return LMACMask(trained, model, name=ex.name)
 
 
 def sanity_dir(cfg, part: str, seed: int) -> Path:
