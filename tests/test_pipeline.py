@@ -388,3 +388,29 @@ def test_reports_fold_the_code_and_show_every_output(tmp_path):
     assert "the-output 42" in folded[1].split("</details>", 1)[1]  # its output: after the fold, shown
     assert "The story" in folded[0]  # markdown is never folded
     assert "https://cdn" not in html and "<script src=\"http" not in html
+
+
+def test_rerender_reports_renders_the_recorded_outputs_without_running_anything(tmp_path):
+    """``l2i index --render``: each executed notebook kept under reports/<dataset>/ is rendered again with the
+    current template, from the outputs it recorded (here an output no execution of its code could give)."""
+    import nbformat
+
+    from l2i_core.pipeline.notebooks import rerender_reports
+
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("print(6 * 7)")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="recorded-output-41\n")]
+    nb.cells = [cell]
+    (tmp_path / "esc10").mkdir()
+    nbformat.write(nb, tmp_path / "esc10" / "04_fidelity.ipynb")
+    (tmp_path / "esc10" / "04_fidelity.html").write_text("old page")
+    (tmp_path / "esc10" / "05_faithfulness.html").write_text("no notebook kept")
+
+    written = rerender_reports(tmp_path)
+
+    assert written == [tmp_path / "esc10" / "04_fidelity.html"]
+    html = written[0].read_text()
+    assert "recorded-output-41" in html and '<details class="l2i-code">' in html and "old page" not in html
+    assert (tmp_path / "esc10" / "05_faithfulness.html").read_text() == "no notebook kept"  # left as it was
+    with pytest.raises(FileNotFoundError, match="l2i reproduce"):
+        rerender_reports(tmp_path / "missing")

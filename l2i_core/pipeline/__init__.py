@@ -59,6 +59,7 @@ from l2i_core.pipeline.notebooks import (
     package_digest,
     render_html,
     reproduce,
+    rerender_reports,
     run_notebook,
     step_fingerprint,
 )
@@ -186,6 +187,7 @@ __all__ = [
     "find_notebooks",
     "run_notebook",
     "render_html",
+    "rerender_reports",
     "reproduce",
     "NotebookFailed",
     "package_digest",

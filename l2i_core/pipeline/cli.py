@@ -39,7 +39,7 @@ from l2i_core._version import full_version
 from l2i_core.models.checkpoints import load_classifier, load_interpreter
 from l2i_core.pipeline.explain_files import add_explain_command, run_explain
 from l2i_core.pipeline.lab import add_lab_command, run_lab
-from l2i_core.pipeline.notebooks import reproduce
+from l2i_core.pipeline.notebooks import rerender_reports, reproduce
 from l2i_core.pipeline.run import project_path, run_config
 from l2i_core.pipeline.steps import ensure_lmac
 from l2i_core.report.headline import write_index, write_readme
@@ -386,10 +386,17 @@ def _run_benchmark(args) -> int:
 def _add_index(sub) -> None:
     idx = sub.add_parser("index", help="rewrite reports/index.html from reports/*/results.json")
     idx.add_argument("--reports-dir", default=None, help="default: the project's reports/")
+    idx.add_argument("--render", action="store_true",
+                     help="also re-render each report's HTML from its executed notebook (reports/<dataset>/*.ipynb) "
+                          "with the current template; runs no notebook and changes no number")
 
 
 def _run_index(args) -> int:
-    print(write_index(project_path(args.reports_dir, "reports")))
+    reports = project_path(args.reports_dir, "reports")
+    if args.render:
+        for path in rerender_reports(reports):
+            print(path)
+    print(write_index(reports))
     return 0
 
 

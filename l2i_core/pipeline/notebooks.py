@@ -46,7 +46,7 @@ from l2i_core.paper import PAPER
 from l2i_core.pipeline.run import from_here, notebook_parameters, project_path, project_relative, run_config
 from l2i_core.report.headline import steps_seconds, write_index
 
-__all__ = ["find_notebooks", "run_notebook", "render_html", "reproduce", "NotebookFailed", "package_digest", "step_fingerprint", "collect_results", "machine_info"]
+__all__ = ["find_notebooks", "run_notebook", "render_html", "rerender_reports", "reproduce", "NotebookFailed", "package_digest", "step_fingerprint", "collect_results", "machine_info"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
@@ -223,6 +223,17 @@ def render_html(executed: str | Path) -> Path:
     target = executed.with_suffix(".html")
     target.write_text(body, encoding="utf-8")
     return target
+
+
+def rerender_reports(reports_dir: str | Path) -> list[Path]:
+    """Render again every executed notebook kept under ``reports_dir/<dataset>/`` (its ``*.ipynb``) to HTML.
+
+    Runs nothing: the outputs are those the run recorded, only the page around them changes (a new template). A
+    report whose executed notebook is missing is left as it is. Returns the HTML files written, in order."""
+    reports_dir = Path(reports_dir)
+    if not reports_dir.is_dir():
+        raise FileNotFoundError(f"{reports_dir}: no reports folder; run `l2i reproduce` first")
+    return [render_html(nb) for nb in sorted(reports_dir.glob("*/*.ipynb"))]
 
 
 # -- fingerprints ----------------------------------------------------------------------------------
