@@ -39,7 +39,7 @@ from l2i_core._version import full_version
 from l2i_core.models.checkpoints import load_classifier, load_interpreter
 from l2i_core.pipeline.explain_files import add_explain_command, run_explain
 from l2i_core.pipeline.lab import add_lab_command, run_lab
-from l2i_core.pipeline.notebooks import rerender_reports, reproduce
+from l2i_core.pipeline.notebooks import reproduce, rerender_reports
 from l2i_core.pipeline.run import project_path, run_config
 from l2i_core.pipeline.steps import ensure_lmac
 from l2i_core.report.headline import write_index, write_readme
