@@ -123,6 +123,28 @@ def test_makefile_has_a_fast_tier_without_notebooks_and_browser():
     assert "make test-fast" in readme and "make test`" in readme
 
 
+def test_make_reproduce_runs_each_dataset_of_the_default_run_with_the_threads_it_names():
+    import shutil
+    import subprocess
+
+    import pytest
+
+    if shutil.which("make") is None:
+        pytest.skip("no make on this machine")
+    runs = {"esc10": "cpu", "urbanmix": "efficientat", "esc50-fold4": "efficientat"}
+    for dataset, preset in runs.items():
+        # -n prints what the one-dataset rule runs (a plain recipe: make executes nothing)
+        out = subprocess.run(["make", "-n", f"reproduce/{dataset}/{preset}", "PYTHON=py", "THREADS=3"], cwd=ROOT,
+                             capture_output=True, text=True, check=True).stdout
+        assert "OMP_NUM_THREADS=3 MKL_NUM_THREADS=3" in out
+        assert f"py -m l2i_core reproduce --dataset {dataset} --preset {preset}" in out
+    recipe = (ROOT / "Makefile").read_text().split("\nreproduce: install", 1)[1].split("\n\n", 1)[0]
+    # the data first, one download at a time, then the datasets side by side, then the index and the README
+    order = [recipe.index(s) for s in ("l2i_core download", "-j$(JOBS)", "l2i_core index", "l2i_core readme")]
+    assert order == sorted(order)
+    assert "DEFAULT_RUN = " + " ".join(f"{d}/{p}" for d, p in runs.items()) in (ROOT / "Makefile").read_text()
+
+
 def test_aisfx_is_installed_without_its_dependencies_everywhere():
     from l2i_core.models.pretrained import INSTALL_HINT
 
