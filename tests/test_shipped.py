@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -82,3 +83,35 @@ def test_half_precision_keeps_what_it_cannot_hold_in_float32():
     state = {"small": torch.tensor([1.0, -2.5]), "huge": torch.tensor([1e6]), "count": torch.tensor(3)}
     out = _half(state)
     assert out["small"].dtype == torch.float16 and out["huge"].dtype == torch.float32 and out["count"].dtype == torch.int64
+
+
+@pytest.mark.parametrize("name", ["esc10-cpu", "esc50-fold4-efficientat"])
+def test_a_fresh_clone_explains_a_wav_with_the_shipped_explainers_and_no_training(name, tmp_path, monkeypatch):
+    """What a new user does first: `l2i explain any.wav` in a project with no artifacts/ (so nothing trained), the
+    repository's own trained/ (the committed files, not toys), no data folder and no download."""
+    import soundfile as sf
+
+    from l2i_core.pipeline.cli import main
+
+    root = Path(__file__).resolve().parents[1]
+    project = tmp_path / "clone"
+    project.mkdir()
+    (project / "trained").symlink_to(root / "trained", target_is_directory=True)
+    monkeypatch.setenv(PROJECT_ENV, str(project))
+    monkeypatch.delenv("L2I_DATA", raising=False)
+    sr = 44100
+    t = np.arange(int(4.0 * sr)) / sr  # shorter than a training clip, at another rate than f's
+    wav = tmp_path / "any.wav"
+    sf.write(wav, (0.3 * np.sin(2 * np.pi * 440 * t) * (t % 0.5 < 0.25)).astype(np.float32), sr)
+    args = ["explain", str(wav), "--out", str(tmp_path / "out")]
+    if name != "esc10-cpu":
+        args += ["--artifacts-dir", str(project / "trained" / name)]
+    assert main(args) == 0
+    summary = json.loads((tmp_path / "out" / "any" / "summary.json").read_text())
+    assert Path(summary["model"]["artifacts_dir"]).resolve() == (root / "trained" / name).resolve()
+    assert not (project / "artifacts").exists()  # nothing was trained
+    (window,) = summary["windows"]
+    assert window["prediction"] in summary["model"]["classes"]
+    assert sum(window["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)  # one class, softmax
+    assert summary["files"] and all(Path(p).is_file() for p in summary["files"])
+    assert any(Path(p).name.endswith("_interpretation.wav") for p in summary["files"])
