@@ -164,6 +164,19 @@ def test_speechbrain_numbers_stand_beside_none_of_ours(tmp_path):
     assert f"| L-MAC | {SPEECHBRAIN_ESC50['L-MAC']['AI']:g} |" in sb
 
 
+def test_a_row_label_names_its_condition_once():
+    record = _record("urbanmix")
+    stat = {"mean": -4.0, "low": -6.0, "high": -2.0}
+    record["results"]["comparison"] = {"split": "test", "conditions": {
+        "scenes": {"L2I (attention)": {"rows": 60, "si_sdri": stat}},
+        "mixture": {"L2I (attention)": {"rows": 80, "si_sdri": stat}},
+        "clean": {"L2I (attention)": {"rows": 80, "AI": {"mean": 45.0, "low": 33.75, "high": 56.25}}}}}
+    labels = {r.metric: r.label for r in headline_rows(record)}
+    assert labels["compare_scenes_si_sdri"] == "L2I (attention): SI-SDRi vs the scene (dB), scenes"
+    assert labels["compare_mixture_si_sdri"] == "L2I (attention): SI-SDRi vs the input (dB), 0.8/0.2 mixtures"
+    assert labels["compare_clean_AI"] == "L2I (attention): AI (%), clean"
+
+
 # -- notebooks 04 and 05 -----------------------------------------------------------------------------------
 def test_notebook_tables_keep_the_paper_out_of_our_columns():
     ours = fidelity_table({"attention": {"top1": 60.0, "top3": 80.0, "top5": 90.0}}, multilabel=False)

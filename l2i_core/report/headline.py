@@ -451,7 +451,8 @@ def _comparison_rows(s: ComparisonSection, add) -> None:
                 label_m = f"{label} (l2i's multi-label extension of L-MAC)"
             else:
                 label_m = label
-            add(f"compare_{cond}_{metric}", f"{method}: {label_m}, {cond}", float(v["mean"]), percent=percent,
+            where = "" if cond.rstrip("s") in label_m else f", {cond}"  # the label may already say where
+            add(f"compare_{cond}_{metric}", f"{method}: {label_m}{where}", float(v["mean"]), percent=percent,
                 baseline="; ".join(parts), readme=readme and method in (*_README_METHODS, ref_name or ""))
     _sanity_rows(s, add)
 
