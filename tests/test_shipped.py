@@ -33,12 +33,14 @@ def test_a_shipped_explainer_is_half_the_size_and_explains_as_the_original(tmp_p
     src = _artifacts(tmp_path)
     out = tmp_path / "trained" / "esc10-cpu"
     sizes = ship(src, out)
-    assert set(sizes) == {"classifier.pt", "classifier.json", "interpreter_attention.pt", "interpreter_attention.json",
-                          "LICENSE"}
+    assert {"classifier.pt", "classifier.json", "interpreter_attention.pt", "interpreter_attention.json",
+            "LICENSE"} <= set(sizes) and set(sizes) == {p.name for p in out.iterdir()}
     assert "CC BY 3.0" in (out / "LICENSE").read_text()  # what the weights were trained on, and its licence
     for stem in ("classifier", "interpreter_attention"):
-        assert sizes[f"{stem}.pt"] < 0.6 * (src / f"{stem}.pt").stat().st_size
-        assert json.loads((out / f"{stem}.json").read_text())["shipped"]["dtype"] == "float16"
+        shards = [n for n in sizes if n.startswith(f"{stem}-")]
+        assert sum(sizes[n] for n in [f"{stem}.pt", *shards]) < 0.6 * (src / f"{stem}.pt").stat().st_size
+        record = json.loads((out / f"{stem}.json").read_text())["shipped"]
+        assert record["dtype"] == "float16" and record["shards"] == len(shards) and record["from"] == f"esc10-cpu/{stem}.pt"
     full, half = L2IExplainer.from_artifacts(src), L2IExplainer.from_artifacts(out)
     x = np.random.default_rng(0).standard_normal((4, full.preset.n_samples(1.0))).astype(np.float32) * 0.1
     a, b = full.attribute(x, with_audio=False), half.attribute(x, with_audio=False)
@@ -115,3 +117,40 @@ def test_a_fresh_clone_explains_a_wav_with_the_shipped_explainers_and_no_trainin
     assert sum(window["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)  # one class, softmax
     assert summary["files"] and all(Path(p).is_file() for p in summary["files"])
     assert any(Path(p).name.endswith("_interpretation.wav") for p in summary["files"])
+
+
+def test_a_state_dict_in_shards_reads_back_whole_and_a_damaged_shard_is_refused(tmp_path):
+    import torch
+
+    from l2i_core.models.checkpoints import SHARD_INDEX_KEY, load_state_dict, save_state_dict
+
+    state = {f"w{i}": torch.full((250,), float(i)) for i in range(10)}  # 1000 bytes each
+    state["step"] = torch.tensor(7)
+    pt = tmp_path / "m.pt"
+    files = save_state_dict(state, pt, max_shard_bytes=2500)  # two tensors a shard (+ the 8-byte step): 5 shards
+    assert files[0] == pt and [f.name for f in files[1:]] == [f"m-{i}-of-5.pt" for i in range(1, 6)]
+    index = torch.load(pt, weights_only=True)[SHARD_INDEX_KEY]
+    assert [e["keys"] for e in index][:2] == [["w0", "w1"], ["w2", "w3"]] and index[-1]["keys"] == ["w8", "w9", "step"]
+    back = load_state_dict(pt)
+    assert list(back) == list(state) and all(torch.equal(back[k], state[k]) for k in state)
+    save_state_dict(state, pt)  # saved again whole: the old shards go
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt"] and torch.equal(load_state_dict(pt)["w9"], state["w9"])
+    save_state_dict(state, pt, max_shard_bytes=2500)
+    (tmp_path / "m-2-of-5.pt").write_bytes((tmp_path / "m-3-of-5.pt").read_bytes())
+    with pytest.raises(ParameterError, match="sha256 differs"):
+        load_state_dict(pt)
+    (tmp_path / "m-2-of-5.pt").unlink()
+    with pytest.raises(ParameterError, match="shard of m.pt missing"):
+        load_state_dict(pt)
+    with pytest.raises(ParameterError, match="positive size"):
+        save_state_dict(state, pt, max_shard_bytes=0)
+
+
+def test_shipped_files_are_each_under_2_mb_and_ten_in_all():
+    """The repository's own trained/: every file under 2 MB (sharded), all of them within SHIP_BUDGET_MB."""
+    from l2i_core.pipeline.shipped import SHIP_BUDGET_MB, SHIPPED
+
+    root = Path(__file__).resolve().parents[1] / "trained"
+    files = [p for name in SHIPPED for p in (root / name).iterdir()]
+    assert files and max(p.stat().st_size for p in files) < 2e6
+    assert sum(p.stat().st_size for p in files) <= SHIP_BUDGET_MB * 1e6

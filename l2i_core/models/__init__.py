@@ -30,10 +30,12 @@ from l2i_core.models.checkpoints import (
     load_classifier,
     load_interpreter,
     load_lmac,
+    load_state_dict,
     load_training_state,
     save_classifier,
     save_interpreter,
     save_lmac,
+    save_state_dict,
     save_training_state,
 )
 from l2i_core.models.classifier import ARCHITECTURES, ArchConfig, AudioCNN, FeatureTap, count_parameters
@@ -78,6 +80,8 @@ __all__ = [
     "cpu_state",
     "save_lmac",
     "load_lmac",
+    "save_state_dict",
+    "load_state_dict",
     "ArchConfig",
     "ARCHITECTURES",
     "AudioCNN",

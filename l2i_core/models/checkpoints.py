@@ -5,6 +5,10 @@
   what its training recorded (history, selected epoch, thresholds).
 * Every ``torch.load`` here passes ``weights_only=True``: a checkpoint can hold tensors, numbers,
   strings, lists and dicts, never pickled code.
+* A state dict may also be kept in shards (:func:`save_state_dict` with ``max_shard_bytes``; the shipped explainers
+  of :mod:`l2i_core.pipeline.shipped` are, to keep every committed file under 2 MB): ``<name>.pt`` then holds an
+  index, ``{"l2i_shards": [{"file", "sha256", "keys"}, ...]}``, and the tensors are in ``<name>-<i>-of-<n>.pt``
+  beside it. :func:`load_state_dict` reads either kind, checking each shard's sha256.
 * :func:`save_training_state` / :func:`load_training_state` hold the resumable state of a run
   (``<name>_last.pt``: model, optimiser, EMA, best state, random generators) for
   :mod:`l2i_core.train.engine`.
@@ -19,6 +23,7 @@ interpreter Ψ, Θ  ``interpreter_<pooling>.pt`` + ``.json``  :func:`l2i_core.tr
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -33,7 +38,11 @@ from l2i_core.models.lmac import LMACDecoder
 from l2i_core.models.pretrained import AiSFXClassifier
 
 __all__ = ["save_classifier", "load_classifier", "save_interpreter", "load_interpreter", "save_training_state",
-           "load_training_state", "claim_resume_state", "cpu_state", "save_lmac", "load_lmac"]
+           "load_training_state", "claim_resume_state", "cpu_state", "save_lmac", "load_lmac", "save_state_dict",
+           "load_state_dict", "SHARD_INDEX_KEY"]
+
+#: The key of a sharded state dict's index (what ``<name>.pt`` holds when its tensors are in shards).
+SHARD_INDEX_KEY = "l2i_shards"
 
 
 def cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
@@ -48,11 +57,89 @@ def _write(model: nn.Module, pt: Path, sidecar: dict) -> Path:
     return pt
 
 
+def _nbytes(v) -> int:
+    return v.numel() * v.element_size() if torch.is_tensor(v) else 64
+
+
+def _file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def save_state_dict(state: dict, pt: str | Path, *, max_shard_bytes: int | None = None) -> list[Path]:
+    """Write ``state`` to ``pt``, in one file or, with ``max_shard_bytes``, in shards of about that size.
+
+    Sharded, ``pt`` holds the index (each shard's file name, sha256 and keys) and the tensors go, in key order,
+    into ``<stem>-<i>-of-<n>.pt`` beside it; a shard is closed before it would pass ``max_shard_bytes`` of
+    tensor data, so a file passes it only by ``torch.save``'s few kB of framing, or when one tensor alone is
+    larger (it then gets a shard of its own); a state that fits one shard is written whole. Shards of an
+    earlier save of the same ``pt`` are removed.
+
+    Returns
+    -------
+    list of Path
+        Every file written, the index (or the single file) first.
+    """
+    pt = Path(pt)
+    pt.parent.mkdir(parents=True, exist_ok=True)
+    for old in pt.parent.glob(f"{pt.stem}-*-of-*.pt"):
+        old.unlink()
+    if max_shard_bytes is None:
+        torch.save(state, pt)
+        return [pt]
+    if max_shard_bytes <= 0:
+        raise ParameterError(f"max_shard_bytes={max_shard_bytes}: give a positive size in bytes")
+    groups, size = [[]], 0
+    for k, v in state.items():
+        if groups[-1] and size + _nbytes(v) > max_shard_bytes:
+            groups.append([])
+            size = 0
+        groups[-1].append(k)
+        size += _nbytes(v)
+    if len(groups) == 1:
+        torch.save(state, pt)
+        return [pt]
+    index = []
+    for i, keys in enumerate(groups, 1):
+        f = pt.with_name(f"{pt.stem}-{i}-of-{len(groups)}.pt")
+        torch.save({k: state[k] for k in keys}, f)
+        index.append({"file": f.name, "sha256": _file_sha256(f), "keys": keys})
+    torch.save({SHARD_INDEX_KEY: index}, pt)
+    return [pt, *(pt.with_name(e["file"]) for e in index)]
+
+
+def load_state_dict(pt: str | Path, *, map_location="cpu") -> dict:
+    """Read a state dict written by :func:`save_state_dict` (one file or sharded), ``weights_only=True``.
+
+    Raises
+    ------
+    ParameterError
+        A shard is missing, or its sha256 differs from the index's (one line: what to do).
+    """
+    pt = Path(pt)
+    state = torch.load(pt, map_location=map_location, weights_only=True)
+    if not (isinstance(state, dict) and SHARD_INDEX_KEY in state):
+        return state
+    out = {}
+    for entry in state[SHARD_INDEX_KEY]:
+        f = pt.with_name(entry["file"])
+        if not f.is_file():
+            raise ParameterError(f"{f}: shard of {pt.name} missing; restore the folder (git checkout, or copy every "
+                                 f"{pt.stem}-*-of-*.pt with {pt.name})")
+        if _file_sha256(f) != entry["sha256"]:
+            raise ParameterError(f"{f}: sha256 differs from {pt.name}'s index (corrupt, or from another save); "
+                                 f"restore the folder (git checkout) or save the state again")
+        part = torch.load(f, map_location=map_location, weights_only=True)
+        if list(part) != list(entry["keys"]):
+            raise ParameterError(f"{f}: holds other keys than {pt.name}'s index names; save the state again")
+        out.update(part)
+    return out
+
+
 def _read(pt: Path, what: str, notebook: str) -> tuple[dict, dict]:
     side = pt.with_suffix(".json")
     if not pt.is_file() or not side.is_file():
         raise ParameterError(f"{pt}: no {what} checkpoint (.pt + .json); train one with notebook {notebook}")
-    state = torch.load(pt, map_location="cpu", weights_only=True)
+    state = load_state_dict(pt)
     # a state saved in half precision (the shipped explainers, l2i_core.pipeline.shipped) is read back as float32
     state = {k: v.float() if torch.is_tensor(v) and v.dtype == torch.float16 else v for k, v in state.items()}
     return state, json.loads(side.read_text())

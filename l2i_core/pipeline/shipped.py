@@ -7,7 +7,9 @@ folder's ``LICENSE`` names the licences of what it derives from).
 They are replaced only when the committed reports are regenerated (``l2i ship``). A folder of the project's own
 ``artifacts/`` (what ``make reproduce`` or notebooks 02-03 trained here) is preferred when it holds the same pair.
 
-Half precision halves the files (the two pairs fit :data:`SHIP_BUDGET_MB`); they are read back as float32
+Half precision halves the files (the two pairs fit :data:`SHIP_BUDGET_MB`), and each state dict is written in
+shards of at most :data:`SHARD_MB` (``classifier.pt`` is then the index of ``classifier-<i>-of-<n>.pt``, read by
+:func:`~l2i_core.models.checkpoints.load_state_dict`), so no committed file passes 2 MB; they are read back as float32
 (:func:`~l2i_core.models.checkpoints.load_classifier`), and a test checks that the shipped explainer gives the
 same decisions and masks within 1e-2 of the full-precision one.
 """
@@ -21,9 +23,10 @@ from pathlib import Path
 import torch
 
 from l2i_core._errors import ParameterError
+from l2i_core.models.checkpoints import load_state_dict, save_state_dict
 from l2i_core.pipeline.run import project_dir
 
-__all__ = ["SHIPPED", "SHIPPED_FOLDER", "SHIP_BUDGET_MB", "shipped_dir", "default_explainer_dir", "ship"]
+__all__ = ["SHIPPED", "SHIPPED_FOLDER", "SHIP_BUDGET_MB", "SHARD_MB", "shipped_dir", "default_explainer_dir", "ship"]
 
 #: The folder of the project that holds the shipped explainers.
 SHIPPED_FOLDER = "trained"
@@ -31,6 +34,8 @@ SHIPPED_FOLDER = "trained"
 SHIPPED = ("esc10-cpu", "esc50-fold4-efficientat")
 #: The most the shipped files may weigh together, in MB.
 SHIP_BUDGET_MB = 10.0
+#: The most tensor data one shipped file holds, in MB (10**6 bytes): every committed file stays under 2 MB.
+SHARD_MB = 1.9
 
 
 def shipped_dir(name: str = SHIPPED[0]) -> Path:
@@ -102,13 +107,14 @@ def ship(artifacts_dir, out_dir=None, *, heads=("attention",)) -> dict:
     """Copy f and the interpreters ``heads`` of ``artifacts_dir`` into ``out_dir`` (default
     ``<project>/trained/<artifacts folder name>``) in half precision, with their sidecars.
 
+    Each state dict is written in shards of at most :data:`SHARD_MB` (an index in ``<stem>.pt``).
     Each sidecar gains ``shipped``: the source file's sha256, the dtype and what it was copied from; the
     sidecar's training history is kept (the report's numbers come from it).
 
     Returns
     -------
     dict
-        File name → bytes written.
+        File name → bytes written (the shards included).
     """
     src = Path(artifacts_dir)
     for head in heads:
@@ -121,12 +127,13 @@ def ship(artifacts_dir, out_dir=None, *, heads=("attention",)) -> dict:
     sizes = {}
     for stem in ("classifier", *(f"interpreter_{h}" for h in heads)):
         pt = src / f"{stem}.pt"
-        state = torch.load(pt, map_location="cpu", weights_only=True)
-        torch.save(_half(state), out / f"{stem}.pt")
+        written = save_state_dict(_half(load_state_dict(pt)), out / f"{stem}.pt",
+                                  max_shard_bytes=int(SHARD_MB * 1e6))
         meta = json.loads((src / f"{stem}.json").read_text())
-        meta["shipped"] = {"from": f"{src.name}/{stem}.pt", "source_sha256": _sha256(pt), "dtype": "float16"}
+        meta["shipped"] = {"from": f"{src.name}/{stem}.pt", "source_sha256": _sha256(pt), "dtype": "float16",
+                           "shards": len(written) - 1}
         (out / f"{stem}.json").write_text(json.dumps(meta, indent=1) + "\n")
-        sizes[f"{stem}.pt"] = (out / f"{stem}.pt").stat().st_size
+        sizes.update({f.name: f.stat().st_size for f in written})
         sizes[f"{stem}.json"] = (out / f"{stem}.json").stat().st_size
     (out / "LICENSE").write_text(_licence_text(src))
     sizes["LICENSE"] = (out / "LICENSE").stat().st_size
