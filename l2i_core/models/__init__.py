@@ -25,6 +25,7 @@ from l2i_core.models.blind import (
     visible_region_on_grid,
 )
 from l2i_core.models.checkpoints import (
+    SHARD_INDEX_KEY,
     claim_resume_state,
     cpu_state,
     load_classifier,
@@ -82,6 +83,7 @@ __all__ = [
     "load_lmac",
     "save_state_dict",
     "load_state_dict",
+    "SHARD_INDEX_KEY",
     "ArchConfig",
     "ARCHITECTURES",
     "AudioCNN",
