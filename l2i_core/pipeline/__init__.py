@@ -98,6 +98,7 @@ from l2i_core.pipeline.sanity import (
     sanity_study,
 )
 from l2i_core.pipeline.shipped import (
+    SHARD_MB,
     SHIP_BUDGET_MB,
     SHIPPED,
     SHIPPED_FOLDER,
@@ -137,7 +138,7 @@ from l2i_core.pipeline.steps import (
 __all__ = [
     "TRAINING_CODE", "clips_digest", "code_digest", "differences", "recipe", "recipe_mismatch", "stamp_recipe",
     "PROJECT_ENV", "project_dir", "project_path", "project_relative", "from_here",
-    "SHIP_BUDGET_MB", "SHIPPED", "SHIPPED_FOLDER", "default_explainer_dir", "ship", "shipped_dir",
+    "SHARD_MB", "SHIP_BUDGET_MB", "SHIPPED", "SHIPPED_FOLDER", "default_explainer_dir", "ship", "shipped_dir",
     "CACHE_MEMORY_SHARE",
     "FEATURE_MEMORY_SHARE",
     "feature_splits",
