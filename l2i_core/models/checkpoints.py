@@ -24,6 +24,7 @@ interpreter Ψ, Θ  ``interpreter_<pooling>.pt`` + ``.json``  :func:`l2i_core.tr
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from pathlib import Path
 
@@ -61,10 +62,6 @@ def _nbytes(v) -> int:
     return v.numel() * v.element_size() if torch.is_tensor(v) else 64
 
 
-def _file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def save_state_dict(state: dict, pt: str | Path, *, max_shard_bytes: int | None = None) -> list[Path]:
     """Write ``state`` to ``pt``, in one file or, with ``max_shard_bytes``, in shards of about that size.
 
@@ -79,18 +76,15 @@ def save_state_dict(state: dict, pt: str | Path, *, max_shard_bytes: int | None 
     list of Path
         Every file written, the index (or the single file) first.
     """
+    if max_shard_bytes is not None and max_shard_bytes <= 0:
+        raise ParameterError(f"max_shard_bytes={max_shard_bytes}: give a positive size in bytes")
     pt = Path(pt)
     pt.parent.mkdir(parents=True, exist_ok=True)
     for old in pt.parent.glob(f"{pt.stem}-*-of-*.pt"):
         old.unlink()
-    if max_shard_bytes is None:
-        torch.save(state, pt)
-        return [pt]
-    if max_shard_bytes <= 0:
-        raise ParameterError(f"max_shard_bytes={max_shard_bytes}: give a positive size in bytes")
     groups, size = [[]], 0
     for k, v in state.items():
-        if groups[-1] and size + _nbytes(v) > max_shard_bytes:
+        if max_shard_bytes is not None and groups[-1] and size + _nbytes(v) > max_shard_bytes:
             groups.append([])
             size = 0
         groups[-1].append(k)
@@ -101,8 +95,10 @@ def save_state_dict(state: dict, pt: str | Path, *, max_shard_bytes: int | None 
     index = []
     for i, keys in enumerate(groups, 1):
         f = pt.with_name(f"{pt.stem}-{i}-of-{len(groups)}.pt")
-        torch.save({k: state[k] for k in keys}, f)
-        index.append({"file": f.name, "sha256": _file_sha256(f), "keys": keys})
+        buf = io.BytesIO()
+        torch.save({k: state[k] for k in keys}, buf)
+        f.write_bytes(buf.getvalue())
+        index.append({"file": f.name, "sha256": hashlib.sha256(buf.getvalue()).hexdigest(), "keys": keys})
     torch.save({SHARD_INDEX_KEY: index}, pt)
     return [pt, *(pt.with_name(e["file"]) for e in index)]
 
@@ -125,10 +121,11 @@ def load_state_dict(pt: str | Path, *, map_location="cpu") -> dict:
         if not f.is_file():
             raise ParameterError(f"{f}: shard of {pt.name} missing; restore the folder (git checkout, or copy every "
                                  f"{pt.stem}-*-of-*.pt with {pt.name})")
-        if _file_sha256(f) != entry["sha256"]:
+        data = f.read_bytes()  # read once: checked, then loaded
+        if hashlib.sha256(data).hexdigest() != entry["sha256"]:
             raise ParameterError(f"{f}: sha256 differs from {pt.name}'s index (corrupt, or from another save); "
                                  f"restore the folder (git checkout) or save the state again")
-        part = torch.load(f, map_location=map_location, weights_only=True)
+        part = torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
         if list(part) != list(entry["keys"]):
             raise ParameterError(f"{f}: holds other keys than {pt.name}'s index names; save the state again")
         out.update(part)

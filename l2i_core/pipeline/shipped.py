@@ -16,10 +16,10 @@ same decisions and masks within 1e-2 of the full-precision one.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
+import pooch
 import torch
 
 from l2i_core._errors import ParameterError
@@ -99,10 +99,6 @@ def _licence_text(src: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def ship(artifacts_dir, out_dir=None, *, heads=("attention",)) -> dict:
     """Copy f and the interpreters ``heads`` of ``artifacts_dir`` into ``out_dir`` (default
     ``<project>/trained/<artifacts folder name>``) in half precision, with their sidecars.
@@ -130,7 +126,7 @@ def ship(artifacts_dir, out_dir=None, *, heads=("attention",)) -> dict:
         written = save_state_dict(_half(load_state_dict(pt)), out / f"{stem}.pt",
                                   max_shard_bytes=int(SHARD_MB * 1e6))
         meta = json.loads((src / f"{stem}.json").read_text())
-        meta["shipped"] = {"from": f"{src.name}/{stem}.pt", "source_sha256": _sha256(pt), "dtype": "float16",
+        meta["shipped"] = {"from": f"{src.name}/{stem}.pt", "source_sha256": pooch.file_hash(str(pt), alg="sha256"), "dtype": "float16",
                            "shards": len(written) - 1}
         (out / f"{stem}.json").write_text(json.dumps(meta, indent=1) + "\n")
         sizes.update({f.name: f.stat().st_size for f in written})

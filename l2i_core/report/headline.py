@@ -396,9 +396,11 @@ def _corruption_rows(s: CorruptionsSection, add) -> None:
 
 
 #: Notebook 08's rows: (condition, metric, label, percent, README); the methods shown in the README.
-_COMPARISON = (("clean", "AI", "AI (%)", False, True), ("clean", "fid_in", "Fid-In", False, True),
-               ("clean", "FF", "FF (probability drop)", False, False),
-               ("clean", "FF_matched", "FF at 10 % of bins (logit)", False, False),
+#: Notebook 08's README/index rows: (condition, metric, label, percent, in the README); each label names its
+#: condition once.
+_COMPARISON = (("clean", "AI", "AI (%), clean", False, True), ("clean", "fid_in", "Fid-In, clean", False, True),
+               ("clean", "FF", "FF (probability drop), clean", False, False),
+               ("clean", "FF_matched", "FF at 10 % of bins (logit), clean", False, False),
                ("mixture", "si_sdri", "SI-SDRi vs the input (dB), 0.8/0.2 mixtures", False, True),
                ("mixture", "si_sdri_matched", "SI-SDRi at matched sparsity (dB, mean 5-40 % of bins), mixtures",
                 False, True),
@@ -451,8 +453,7 @@ def _comparison_rows(s: ComparisonSection, add) -> None:
                 label_m = f"{label} (l2i's multi-label extension of L-MAC)"
             else:
                 label_m = label
-            where = "" if cond.rstrip("s") in label_m else f", {cond}"  # the label may already say where
-            add(f"compare_{cond}_{metric}", f"{method}: {label_m}{where}", float(v["mean"]), percent=percent,
+            add(f"compare_{cond}_{metric}", f"{method}: {label_m}", float(v["mean"]), percent=percent,
                 baseline="; ".join(parts), readme=readme and method in (*_README_METHODS, ref_name or ""))
     _sanity_rows(s, add)
 
